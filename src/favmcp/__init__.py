@@ -1,0 +1,3 @@
+"""favmcp: an agentic backend for service businesses, served over MCP."""
+
+__version__ = "0.1.0"

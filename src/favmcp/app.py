@@ -1,0 +1,54 @@
+"""Assembles one running favmcp: settings, database, registry, runner, outbox dispatcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from favmcp.config import Settings
+from favmcp.core.clock import Clock, Random
+from favmcp.db import migrate
+from favmcp.db.engine import Database
+from favmcp.effects.channels.email import EmailChannel, LocalChannel, SmtpChannel
+from favmcp.effects.dispatcher import Dispatcher
+from favmcp.registry.registry import Registry, all_specs
+from favmcp.registry.runner import Runner
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    runner: Runner
+    dispatcher: Dispatcher
+
+    @property
+    def registry(self) -> Registry:
+        return self.runner.registry
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, *, clock: Clock | None = None, random: Random | None = None, upgrade: bool = False
+    ) -> App:
+        """SQLite upgrades itself; Postgres must be upgraded explicitly (`favmcp db upgrade`) unless asked."""
+        db = Database(settings.database_url)
+        if db.is_sqlite or upgrade:
+            await migrate.upgrade(db)
+        elif not await migrate.is_current(db):
+            await db.dispose()
+            raise SchemaOutOfDate("The database schema is not up to date: run `favmcp db upgrade`.")
+        registry = Registry(all_specs(), toolsets=settings.toolsets, read_only=settings.read_only)
+        runner = Runner(registry, db, settings, clock=clock, random=random)
+        return cls(settings, db, runner, Dispatcher(db, email_channel(settings), clock=clock))
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def email_channel(settings: Settings) -> EmailChannel:
+    if settings.smtp_url:
+        return SmtpChannel.from_url(settings.smtp_url, settings.mail_from)
+    return LocalChannel()

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+
+
+class Role(StrEnum):
+    owner = "owner"
+    admin = "admin"
+    manager = "manager"
+    staff = "staff"
+
+
+class UserStatus(StrEnum):
+    active = "active"
+    deactivated = "deactivated"
+
+
+class User(SQLModel, table=True):
+    """A person on a workspace's team."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("workspace_id", "email", name="uq_users_workspace_email"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = workspace_fk()
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=200)
+    role: Role = enum_field(Role)
+    status: UserStatus = enum_field(UserStatus, UserStatus.active)
+    created_at: datetime = utc_field()
+
+
+class ApiKey(SQLModel, table=True):
+    """A fav_mcp_ key. Only its SHA-256 is stored; the secret is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = workspace_fk()
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=40)
+    name: str = Field(max_length=120)
+    key_hash: str = Field(unique=True, max_length=64)
+    display_prefix: str = Field(max_length=24)
+    scopes: list[str] = json_field(list)
+    created_at: datetime = utc_field()
+    created_by: str | None = Field(default=None, max_length=40)
+    expires_at: datetime | None = utc_field(nullable=True)
+    last_used_at: datetime | None = utc_field(nullable=True)
+    revoked_at: datetime | None = utc_field(nullable=True)
+
+
+class CodePurpose(StrEnum):
+    signup = "signup"
+    invite = "invite"
+
+
+class OneTimeCode(SQLModel, table=True):
+    """A 6-digit code sent by email. Stored hashed; at most five tries; single use."""
+
+    __tablename__ = "one_time_codes"
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str | None = workspace_fk(nullable=True)
+    purpose: CodePurpose = enum_field(CodePurpose)
+    email: str = Field(max_length=320)
+    code_hash: str = Field(max_length=64)
+    attempts: int = 0
+    payload: dict[str, Any] = json_field()
+    created_at: datetime = utc_field()
+    expires_at: datetime = utc_field()
+    consumed_at: datetime | None = utc_field(nullable=True)
+
+
+class RateLimitBucket(SQLModel, table=True):
+    """A fixed-window counter, incremented atomically in the database so replicas share it."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    key: str = Field(primary_key=True, max_length=200)
+    workspace_id: str | None = workspace_fk(nullable=True, index=False)
+    count: int = 0
+    expires_at: datetime = utc_field(index=True)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, field_validator
+
+from favmcp.auth import scopes as scope_rules
+from favmcp.core.pagination import Page, PageParams
+from favmcp.registry.spec import ConfirmInput, ToolInput, WriteInput
+
+
+class WhoamiInput(ToolInput):
+    pass
+
+
+class Whoami(BaseModel):
+    authenticated: bool
+    workspace_id: str | None = None
+    workspace_name: str | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+    role: str | None = None
+    scopes: list[str] = Field(default_factory=list)
+    key_id: str | None = None
+    key_expires_at: datetime | None = None
+    message: str
+
+
+class CreateApiKeyInput(WriteInput):
+    name: str = Field(min_length=1, max_length=120, description="What the key is for, e.g. 'booking agent'.")
+    scopes: list[str] | None = Field(
+        default=None,
+        max_length=80,
+        description="Scopes like members:read or bookings:write; default: all of yours. "
+        "You cannot grant a scope you do not hold.",
+    )
+    expires_at: datetime | None = Field(default=None, description="Optional expiry (ISO 8601 with offset).")
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            unknown = [s for s in value if not scope_rules.is_valid(s)]
+            if unknown:
+                raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+            if not value:
+                raise ValueError("give at least one scope, or leave scopes out")
+        return value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a timezone offset, e.g. 2027-01-01T00:00:00Z")
+        return value
+
+
+class KeyStatus(StrEnum):
+    active = "active"
+    expired = "expired"
+    revoked = "revoked"
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    name: str
+    user_id: str
+    display_prefix: str = Field(description="The first characters of the key, to recognise it.")
+    scopes: list[str]
+    status: KeyStatus
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CreatedApiKey(BaseModel):
+    key: ApiKeyPublic
+    api_key: str = Field(description="The secret, shown this once. Store it now.")
+
+
+class ListApiKeysInput(ToolInput, PageParams):
+    include_revoked: bool = Field(default=False, description="Also list revoked keys.")
+
+
+class ApiKeyPage(Page[ApiKeyPublic]):
+    pass
+
+
+class RevokeApiKeyInput(ConfirmInput):
+    key_id: str = Field(min_length=1, max_length=40, description="The key's id (key_...), from list_api_keys.")

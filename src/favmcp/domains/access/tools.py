@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from favmcp.auth import scopes as scope_rules
+from favmcp.auth.models import ApiKey, User
+from favmcp.core.errors import FieldError, forbidden, not_found, validation_failed
+from favmcp.db.paging import page_by_id
+from favmcp.domains.access.schemas import (
+    ApiKeyPage,
+    ApiKeyPublic,
+    CreateApiKeyInput,
+    CreatedApiKey,
+    KeyStatus,
+    ListApiKeysInput,
+    RevokeApiKeyInput,
+    Whoami,
+    WhoamiInput,
+)
+from favmcp.domains.access.service import mint_api_key
+from favmcp.domains.workspace.models import Workspace
+from favmcp.registry.context import ToolContext
+from favmcp.registry.spec import tool
+
+DOMAIN = "access"
+
+
+def _public(key: ApiKey, ctx: ToolContext) -> ApiKeyPublic:
+    if key.revoked_at is not None:
+        status = KeyStatus.revoked
+    elif key.expires_at is not None and key.expires_at <= ctx.now:
+        status = KeyStatus.expired
+    else:
+        status = KeyStatus.active
+    return ApiKeyPublic.model_validate({**key.model_dump(), "status": status})
+
+
+@tool(domain=DOMAIN, title="Who am I", hints="R I", scope="public")
+async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
+    """Who this credential is: workspace, user, role, effective scopes, key id and expiry.
+    Works without a key too (then it says so). Call it first to learn what you may do."""
+    caller = ctx.caller
+    if caller.anonymous:
+        return Whoami(
+            authenticated=False,
+            message="No API key: only public tools work. Sign up with register_organisation_request.",
+        )
+    workspace = await ctx.session.get(Workspace, ctx.workspace_id)
+    user = await ctx.session.get(User, caller.user_id)
+    return Whoami(
+        authenticated=True,
+        workspace_id=caller.workspace_id,
+        workspace_name=workspace.name if workspace else None,
+        user_id=caller.user_id,
+        user_name=user.name if user else None,
+        role=caller.role,
+        scopes=list(caller.scopes),
+        key_id=caller.key_id,
+        key_expires_at=caller.key_expires_at,
+        message=f"Authenticated as {caller.role} of workspace {caller.workspace_id}.",
+    )
+
+
+@tool(domain=DOMAIN, title="Create API key", hints="W", scope="access:admin", secret_fields=("api_key",))
+async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedApiKey:
+    """Mint a new fav_mcp_ API key for yourself with chosen scopes (default: all of yours) and an optional
+    expiry. The secret is in this answer only; it is stored as a hash and never shown again.
+    Refuses scopes you do not hold and expiry dates in the past."""
+    held = ctx.caller.scopes
+    wanted = args.scopes if args.scopes is not None else list(held)
+    beyond = [s for s in wanted if not scope_rules.grants(held, s)]
+    if beyond:
+        raise forbidden(f"You cannot grant scopes you do not hold: {', '.join(beyond)}.")
+    if args.expires_at is not None and args.expires_at <= ctx.now:
+        raise validation_failed(
+            "The expiry is in the past.", [FieldError(field="expires_at", message="must be in the future")]
+        )
+    user = await ctx.db.get(User, ctx.caller.user_id or "")
+    if user is None:
+        raise not_found("user", ctx.caller.user_id or "")
+    key, secret = mint_api_key(
+        ctx.session,
+        user=user,
+        name=args.name,
+        scopes=wanted,
+        random=ctx.random,
+        now=ctx.now,
+        expires_at=args.expires_at,
+        created_by=ctx.caller.user_id,
+    )
+    await ctx.session.flush()
+    ctx.record_change(key_id=key.id, scopes=key.scopes)
+    return CreatedApiKey(key=_public(key, ctx), api_key=secret)
+
+
+@tool(domain=DOMAIN, title="List API keys", hints="R I", scope="access:admin")
+async def list_api_keys(ctx: ToolContext, args: ListApiKeysInput) -> ApiKeyPage:
+    """API keys of the workspace, newest first: id, name, owner, scopes, status, last use and expiry.
+    Never the secret. Revoked keys are left out unless include_revoked is true."""
+    stmt = ctx.db.select(ApiKey)
+    if not args.include_revoked:
+        stmt = stmt.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    rows, cursor = await page_by_id(ctx.session, stmt, ApiKey.id, args)
+    return ApiKeyPage(items=[_public(k, ctx) for k in rows], next_cursor=cursor, has_more=cursor is not None)
+
+
+async def _key(ctx: ToolContext, key_id: str) -> ApiKey:
+    key = await ctx.db.get(ApiKey, key_id)
+    if key is None:
+        raise not_found("API key", key_id, hint="List keys with list_api_keys.")
+    return key
+
+
+async def _preview_revoke(ctx: ToolContext, args: RevokeApiKeyInput) -> dict[str, Any]:
+    key = await _key(ctx, args.key_id)
+    user = await ctx.session.get(User, key.user_id)
+    own = " This is the key you are calling with." if key.id == ctx.caller.key_id else ""
+    return {
+        "summary": f"Revoke API key {key.name!r} ({key.display_prefix}) of {user.name if user else key.user_id}; "
+        f"every later call with it is refused.{own}",
+        "key": _public(key, ctx).model_dump(mode="json"),
+    }
+
+
+@tool(
+    domain=DOMAIN, title="Revoke API key", hints="D I", scope="access:admin", gate="confirm", preview=_preview_revoke
+)
+async def revoke_api_key(ctx: ToolContext, args: RevokeApiKeyInput) -> ApiKeyPublic:
+    """Revoke an API key at once: its very next call is refused. The first call returns a preview and a
+    confirmation_token; call again with the same key_id and the token to revoke. Revoking an already
+    revoked key changes nothing. Find key ids with list_api_keys."""
+    key = await _key(ctx, args.key_id)
+    if key.revoked_at is None:
+        await ctx.session.execute(
+            ctx.db.update(ApiKey).where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None)).values(revoked_at=ctx.now)  # type: ignore[arg-type,union-attr]
+        )
+        await ctx.session.refresh(key)
+        ctx.record_change(key_id=key.id)
+    return _public(key, ctx)
+
+
+TOOLS = [whoami, create_api_key, list_api_keys, revoke_api_key]

@@ -1,0 +1,217 @@
+"""Self-serve signup and invite acceptance, both through a one-time code sent by email."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from favmcp.auth import codes, keys, scopes
+from favmcp.auth.models import CodePurpose, Role, User, UserStatus
+from favmcp.core.contact import mask_email
+from favmcp.core.errors import ErrorCode, FavError, conflict
+from favmcp.core.ids import new_id
+from favmcp.domains.access.service import mint_api_key
+from favmcp.domains.onboarding.schemas import (
+    AcceptInviteRequestInput,
+    CodeRequested,
+    NewKeyResult,
+    RegisterOrganisationRequestInput,
+    VerifyInput,
+)
+from favmcp.domains.team.models import InviteStatus, TeamInvite
+from favmcp.domains.workspace.models import Workspace
+from favmcp.registry.context import ToolContext
+from favmcp.registry.spec import tool
+
+DOMAIN = "onboarding"
+SENT = "If the address can receive email, a 6-digit code is on its way; it is valid for 10 minutes."
+
+
+def _code_email(code: str, purpose: str) -> str:
+    return (
+        f"Your favmcp code to {purpose} is {code}.\n\n"
+        "It is valid for 10 minutes. If you did not ask for it, ignore this email."
+    )
+
+
+@tool(domain=DOMAIN, title="Start signup", hints="W O", scope="public")
+async def register_organisation_request(ctx: ToolContext, args: RegisterOrganisationRequestInput) -> CodeRequested:
+    """Start self-serve signup of a new business (workspace). Emails a 6-digit code to the owner and returns
+    a request_id; then call register_organisation_verify with both. Needs no API key.
+    Limited to 3 requests an hour and 20 a day per email and per client address; the answer is the same
+    whether or not the email is already known."""
+    row, code = await codes.issue(
+        ctx.session,
+        purpose=CodePurpose.signup,
+        email=args.email,
+        client_address=ctx.client_address,
+        workspace_id=None,
+        payload=args.model_dump(exclude={"email", "idempotency_key"}),
+        secret_key=ctx.settings.secret_key,
+        random=ctx.random,
+        now=ctx.now,
+    )
+    ctx.send_email(to=args.email, subject="Your favmcp signup code", body=_code_email(code, "sign up"))
+    return CodeRequested(request_id=row.id, expires_at=row.expires_at, email_masked=mask_email(args.email), message=SENT)
+
+
+@tool(domain=DOMAIN, title="Verify signup code", hints="W", scope="public", secret_fields=("api_key",))
+async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> NewKeyResult:
+    """Finish signup with the request_id and the emailed code: creates the workspace, its owner and a first
+    owner API key (fav_mcp_..., shown once in this answer only). A code works once, for 10 minutes, and
+    allows 5 wrong tries. Over stdio the session continues authenticated with the new key."""
+    otc = await codes.verify(
+        ctx.session,
+        request_id=args.request_id,
+        code=args.code,
+        purpose=CodePurpose.signup,
+        secret_key=ctx.settings.secret_key,
+        now=ctx.now,
+    )
+    p = otc.payload
+    workspace = Workspace(
+        id=new_id("ws"),
+        name=p["organisation_name"],
+        industry=p.get("industry"),
+        country=p.get("country"),
+        timezone=p["timezone"],
+        currency=p["currency"],
+        contact_email=otc.email,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    owner = User(
+        id=new_id("usr"),
+        workspace_id=workspace.id,
+        email=otc.email,
+        name=p["owner_name"],
+        role=Role.owner,
+        created_at=ctx.now,
+    )
+    ctx.session.add(workspace)
+    await ctx.session.flush()
+    ctx.session.add(owner)
+    await ctx.session.flush()
+    key, secret = mint_api_key(
+        ctx.session, user=owner, name="First owner key", scopes=scopes.role_scopes(Role.owner),
+        random=ctx.random, now=ctx.now,
+    )  # fmt: skip
+    ctx.record_change(workspace_id=workspace.id, user_id=owner.id, key_id=key.id)
+    ctx.adopt_key(secret)
+    return NewKeyResult(
+        workspace_id=workspace.id,
+        user_id=owner.id,
+        role=owner.role,
+        key_id=key.id,
+        api_key=secret,
+        scopes=key.scopes,
+        message="Workspace created. Store the API key now; it is shown only this once.",
+    )
+
+
+def _invalid_invite() -> FavError:
+    return FavError(
+        ErrorCode.not_found,
+        "This invite is not valid: it may be mistyped, already used, revoked or expired.",
+        hint="Ask the person who invited you for a new invite.",
+    )
+
+
+@tool(domain=DOMAIN, title="Start accepting an invite", hints="W O", scope="public")
+async def accept_team_invite_request(ctx: ToolContext, args: AcceptInviteRequestInput) -> CodeRequested:
+    """Start accepting a team invite with the token from the invite email: emails a 6-digit code to the
+    invited address and returns a request_id for accept_team_invite_verify. Needs no API key.
+    Refuses tokens that are unknown, used, revoked or expired; rate limited like signup."""
+    invite = (
+        await ctx.session.execute(select(TeamInvite).where(TeamInvite.token_hash == keys.key_hash(args.invite_token)))
+    ).scalar_one_or_none()
+    if invite is None or invite.status != InviteStatus.pending or invite.expires_at <= ctx.now:
+        raise _invalid_invite()
+    row, code = await codes.issue(
+        ctx.session,
+        purpose=CodePurpose.invite,
+        email=invite.email,
+        client_address=ctx.client_address,
+        workspace_id=invite.workspace_id,
+        payload={"invite_id": invite.id},
+        secret_key=ctx.settings.secret_key,
+        random=ctx.random,
+        now=ctx.now,
+    )
+    ctx.send_email(
+        to=invite.email,
+        subject="Your favmcp code to join the team",
+        body=_code_email(code, "accept your team invite"),
+        workspace_id=invite.workspace_id,
+    )
+    return CodeRequested(
+        request_id=row.id, expires_at=row.expires_at, email_masked=mask_email(invite.email), message=SENT
+    )
+
+
+@tool(domain=DOMAIN, title="Verify invite code", hints="W", scope="public", secret_fields=("api_key",))
+async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewKeyResult:
+    """Finish accepting an invite with the request_id and the emailed code: activates the team member with
+    the invited role and returns their own API key (shown once). An invite works once; over stdio the
+    session continues authenticated with the new key."""
+    otc = await codes.verify(
+        ctx.session,
+        request_id=args.request_id,
+        code=args.code,
+        purpose=CodePurpose.invite,
+        secret_key=ctx.settings.secret_key,
+        now=ctx.now,
+    )
+    invite = await ctx.session.get(TeamInvite, otc.payload["invite_id"])
+    if invite is None:
+        raise _invalid_invite()
+    claimed = await ctx.session.execute(
+        update(TeamInvite)
+        .where(
+            TeamInvite.id == invite.id,  # type: ignore[arg-type]
+            TeamInvite.status == InviteStatus.pending,  # type: ignore[arg-type]
+            TeamInvite.expires_at > ctx.now,  # type: ignore[arg-type,operator]
+        )
+        .values(status=InviteStatus.accepted, accepted_at=ctx.now)
+        .returning(TeamInvite.id)
+    )
+    if claimed.first() is None:
+        raise _invalid_invite()
+    user = (
+        await ctx.session.execute(
+            select(User).where(User.workspace_id == invite.workspace_id, User.email == invite.email)
+        )
+    ).scalar_one_or_none()
+    if user is not None and user.status == UserStatus.active:
+        raise conflict("This person is already an active member of the team.", details={"user_id": user.id})
+    if user is None:
+        user = User(
+            id=new_id("usr"),
+            workspace_id=invite.workspace_id,
+            email=invite.email,
+            name=invite.name or invite.email.split("@")[0],
+            role=invite.role,
+            created_at=ctx.now,
+        )
+        ctx.session.add(user)
+    else:
+        user.role, user.status = invite.role, UserStatus.active
+    await ctx.session.flush()
+    await ctx.session.execute(update(TeamInvite).where(TeamInvite.id == invite.id).values(user_id=user.id))  # type: ignore[arg-type]
+    key, secret = mint_api_key(
+        ctx.session, user=user, name="Personal key", scopes=scopes.role_scopes(user.role),
+        random=ctx.random, now=ctx.now,
+    )  # fmt: skip
+    ctx.record_change(workspace_id=invite.workspace_id, user_id=user.id, key_id=key.id, invite_id=invite.id)
+    ctx.adopt_key(secret)
+    return NewKeyResult(
+        workspace_id=user.workspace_id,
+        user_id=user.id,
+        role=user.role,
+        key_id=key.id,
+        api_key=secret,
+        scopes=key.scopes,
+        message="Welcome to the team. Store the API key now; it is shown only this once.",
+    )
+
+
+TOOLS = [register_organisation_request, register_organisation_verify, accept_team_invite_request, accept_team_invite_verify]

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from favmcp.core.errors import ErrorCode, FavError
+from favmcp.db.paging import page_by_id
+from favmcp.domains.platform.schemas import (
+    Annotations,
+    AuditEventPage,
+    AuditEventPublic,
+    DescribeToolInput,
+    ListAuditEventsInput,
+    SearchToolsInput,
+    ToolDescription,
+    ToolSearchResult,
+    ToolSummary,
+)
+from favmcp.registry.context import ToolContext
+from favmcp.registry.models import AuditEvent
+from favmcp.registry.spec import ToolSpec, tool
+
+DOMAIN = "platform"
+
+
+@tool(domain=DOMAIN, title="List audit events", hints="R I", scope="audit:read")
+async def list_audit_events(ctx: ToolContext, args: ListAuditEventsInput) -> AuditEventPage:
+    """The audit trail of this workspace, newest first: who called which mutating tool, with which
+    credential, when, the outcome, and what changed (ids and field names, never personal data).
+    Filter by tool, user and a half-open time range [since, until)."""
+    stmt = ctx.db.select(AuditEvent)
+    if args.tool:
+        stmt = stmt.where(AuditEvent.tool == args.tool)  # type: ignore[arg-type]
+    if args.user_id:
+        stmt = stmt.where(AuditEvent.user_id == args.user_id)  # type: ignore[arg-type]
+    if args.since:
+        stmt = stmt.where(AuditEvent.created_at >= args.since)  # type: ignore[arg-type,operator]
+    if args.until:
+        stmt = stmt.where(AuditEvent.created_at < args.until)  # type: ignore[arg-type,operator]
+    rows, cursor = await page_by_id(ctx.session, stmt, AuditEvent.id, args)
+    items = [AuditEventPublic.model_validate(r, from_attributes=True) for r in rows]
+    return AuditEventPage(items=items, next_cursor=cursor, has_more=cursor is not None)
+
+
+def _summary(spec: ToolSpec) -> dict[str, object]:
+    e = spec.effect
+    return {
+        "name": spec.name,
+        "title": spec.title,
+        "domain": spec.domain,
+        "scope": spec.scope,
+        "gate": spec.gate,
+        "annotations": Annotations(
+            read_only=e.read_only, destructive=e.destructive, idempotent=e.idempotent, open_world=e.open_world
+        ),
+    }
+
+
+def _matches(spec: ToolSpec, args: SearchToolsInput) -> int:
+    """A relevance score; 0 means no match."""
+    if args.domain and spec.domain != args.domain:
+        return 0
+    if args.effect == "read_only" and not spec.effect.read_only:
+        return 0
+    if args.effect == "write" and (spec.effect.read_only or spec.effect.destructive):
+        return 0
+    if args.effect == "destructive" and not spec.effect.destructive:
+        return 0
+    if not args.query:
+        return 1
+    words = args.query.lower().replace("_", " ").split()
+    name, title, text = spec.name.replace("_", " "), spec.title.lower(), spec.description.lower()
+    return sum(3 * (w in name) + 2 * (w in title) + (w in text) for w in words)
+
+
+@tool(domain=DOMAIN, title="Search tools", hints="R I", scope="public")
+async def search_tools(ctx: ToolContext, args: SearchToolsInput) -> ToolSearchResult:
+    """Find tools of this server by words, domain or effect; returns names, titles, scopes, gates and
+    annotations, best match first. Then call describe_tool for one tool's full schema. Needs no API key."""
+    scored = [(score, spec) for spec in ctx.registry.listed() if (score := _matches(spec, args))]
+    scored.sort(key=lambda pair: (-pair[0], pair[1].name))
+    items = [ToolSummary.model_validate(_summary(spec)) for _, spec in scored[: args.limit]]
+    return ToolSearchResult(items=items, total=len(scored))
+
+
+@tool(domain=DOMAIN, title="Describe tool", hints="R I", scope="public")
+async def describe_tool(ctx: ToolContext, args: DescribeToolInput) -> ToolDescription:
+    """One tool's full description, input and output JSON Schema, annotations, scope and gate.
+    Needs no API key. Find names with search_tools."""
+    try:
+        spec = ctx.registry.get(args.name)
+    except FavError:
+        raise FavError(
+            ErrorCode.not_found, f"No tool named {args.name!r} on this server.", hint="Find tools with search_tools."
+        ) from None
+    return ToolDescription.model_validate(
+        {
+            **_summary(spec),
+            "description": spec.description,
+            "input_schema": spec.input_schema(),
+            "output_schema": spec.output_schema(),
+        }
+    )
+
+
+TOOLS = [list_audit_events, search_tools, describe_tool]

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from favmcp.db.types import json_field, utc_field
+
+
+class Workspace(SQLModel, table=True):
+    """A business. Its id is the workspace_id every other row carries."""
+
+    __tablename__ = "workspaces"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    industry: str | None = Field(default=None, max_length=80)
+    country: str | None = Field(default=None, max_length=2)
+    timezone: str = Field(default="UTC", max_length=64)
+    currency: str = Field(default="EUR", max_length=3)
+    locale: str = Field(default="en", max_length=16)
+    contact_email: str | None = Field(default=None, max_length=320)
+    contact_phone: str | None = Field(default=None, max_length=20)
+    business_hours: dict[str, Any] = json_field()
+    closures: list[Any] = json_field(list)
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()

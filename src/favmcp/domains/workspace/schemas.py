@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
+
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from favmcp.core.contact import COUNTRIES, normalise_email, normalise_phone
+from favmcp.core.money import CURRENCIES
+from favmcp.registry.spec import ToolInput, WriteInput
+
+_TIMEZONES = available_timezones()
+
+
+def _timezone(value: str) -> str:
+    if value not in _TIMEZONES:
+        raise ValueError("not an IANA timezone, e.g. Europe/Amsterdam")
+    return value
+
+
+def _currency(value: str) -> str:
+    if value.upper() not in CURRENCIES:
+        raise ValueError("not an ISO 4217 currency code, e.g. EUR")
+    return value.upper()
+
+
+def _country(value: str) -> str:
+    if value.upper() not in COUNTRIES:
+        raise ValueError("not an ISO 3166-1 alpha-2 country code, e.g. NL")
+    return value.upper()
+
+
+TimezoneName = Annotated[str, Field(description="IANA timezone, e.g. Europe/Amsterdam"), AfterValidator(_timezone)]
+CurrencyCode = Annotated[str, Field(description="ISO 4217 code, e.g. EUR"), AfterValidator(_currency)]
+CountryCode = Annotated[str, Field(description="ISO 3166-1 alpha-2, e.g. NL"), AfterValidator(_country)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class OpeningInterval(BaseModel):
+    open: time = Field(description="Local time, HH:MM")
+    close: time = Field(description="Local time, HH:MM, after open")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OpeningInterval:
+        if self.close <= self.open:
+            raise ValueError("close must be after open")
+        return self
+
+
+class Closure(BaseModel):
+    date: date
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class WorkspacePublic(BaseModel):
+    id: str
+    name: str
+    industry: str | None
+    country: str | None
+    timezone: str
+    currency: str
+    locale: str
+    contact_email: str | None
+    contact_phone: str | None
+    business_hours: dict[Weekday, list[OpeningInterval]]
+    closures: list[Closure]
+    created_at: datetime
+    updated_at: datetime
+
+
+class GetWorkspaceInput(ToolInput):
+    pass
+
+
+class UpdateWorkspaceInput(WriteInput):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    industry: str | None = Field(default=None, max_length=80)
+    country: CountryCode | None = None
+    timezone: TimezoneName | None = None
+    currency: CurrencyCode | None = None
+    locale: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", description="e.g. en, nl-NL")
+    contact_email: Annotated[str, AfterValidator(normalise_email)] | None = None
+    contact_phone: Annotated[str, AfterValidator(normalise_phone)] | None = Field(
+        default=None, description="E.164, e.g. +31201234567"
+    )
+
+
+class SetBusinessHoursInput(WriteInput):
+    weekly: dict[Weekday, list[OpeningInterval]] = Field(
+        description="Opening intervals per weekday in workspace local time; a missing day is closed."
+    )
+    closures: list[Closure] = Field(default_factory=list, max_length=366, description="Dates closed all day.")
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> SetBusinessHoursInput:
+        for day, intervals in self.weekly.items():
+            ordered = sorted(intervals, key=lambda i: i.open)
+            for a, b in zip(ordered, ordered[1:], strict=False):
+                if b.open < a.close:
+                    raise ValueError(f"opening intervals on {day} overlap")
+        return self

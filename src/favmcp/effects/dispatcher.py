@@ -1,0 +1,106 @@
+"""Delivers the outbox: claims due rows with a lease, sends, marks them; retries with backoff.
+
+Several dispatchers may run against one Postgres: a row is claimed with FOR UPDATE SKIP LOCKED and a
+lease, so no two workers hold it at once. SQLite serialises writers, which gives the same guarantee.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+
+import anyio
+import structlog
+from sqlalchemy import or_, select, update
+
+from favmcp.core.clock import Clock, SystemClock
+from favmcp.db.engine import Database
+from favmcp.effects.channels.email import EmailChannel
+from favmcp.effects.models import OutboxMessage, OutboxStatus
+
+log = structlog.get_logger("favmcp.outbox")
+
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+
+
+def backoff(attempts: int) -> timedelta:
+    """10 s, 20 s, 40 s ... capped at one hour."""
+    return timedelta(seconds=min(3600, 10 * 2 ** max(0, attempts - 1)))
+
+
+class Dispatcher:
+    def __init__(self, db: Database, email: EmailChannel, *, clock: Clock | None = None, batch: int = 20) -> None:
+        self.db = db
+        self.email = email
+        self.clock = clock or SystemClock()
+        self.batch = batch
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    async def claim(self) -> list[OutboxMessage]:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            due = (
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.status == OutboxStatus.pending,  # type: ignore[arg-type]
+                    OutboxMessage.next_attempt_at <= now,  # type: ignore[arg-type,operator]
+                    or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),  # type: ignore[union-attr,operator]
+                )
+                .order_by(OutboxMessage.next_attempt_at)  # type: ignore[arg-type]
+                .limit(self.batch)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list((await session.execute(due)).scalars())
+            if not ids:
+                return []
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))  # type: ignore[attr-defined]
+                .values(locked_until=now + LEASE, locked_by=self.worker_id)
+            )
+            rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))).scalars()  # type: ignore[attr-defined]
+            return list(rows)
+
+    async def deliver(self, message: OutboxMessage) -> None:
+        error: str | None = None
+        try:
+            await self.email.send(message)
+        except Exception as exc:  # a provider failure is data: recorded and retried
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        now = self.clock.now()
+        values: dict[str, object] = {"attempts": OutboxMessage.attempts + 1, "locked_until": None, "locked_by": None}
+        if error is None:
+            values.update(status=OutboxStatus.sent, sent_at=now, delivered_via=self.email.name, last_error=None)
+        else:
+            final = message.attempts + 1 >= MAX_ATTEMPTS
+            values.update(
+                status=OutboxStatus.failed if final else OutboxStatus.pending,
+                next_attempt_at=now + backoff(message.attempts + 1),
+                last_error=error,
+            )
+            log.warning("outbox_delivery_failed", message_id=message.id, attempts=message.attempts + 1, final=final)
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message.id, OutboxMessage.locked_by == self.worker_id)  # type: ignore[arg-type]
+                .values(**values)
+            )
+
+    async def run_once(self) -> int:
+        """Deliver what is due now; returns how many messages were attempted."""
+        messages = await self.claim()
+        for message in messages:
+            await self.deliver(message)
+        return len(messages)
+
+    async def run_forever(self, idle: float = 0.5) -> None:
+        while True:
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("outbox_dispatch_error")
+                done = 0
+            if not done:
+                await anyio.sleep(idle)

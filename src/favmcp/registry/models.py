@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from favmcp.db.types import json_field, utc_field, workspace_fk
+
+
+class AuditEvent(SQLModel, table=True):
+    """One row per mutating call, written in the call's own transaction."""
+
+    __tablename__ = "audit_events"
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = workspace_fk()
+    user_id: str | None = Field(default=None, max_length=40)
+    credential_id: str | None = Field(default=None, max_length=40)
+    tool: str = Field(max_length=80, index=True)
+    args_hash: str = Field(max_length=64)
+    outcome: str = Field(max_length=40)
+    request_id: str = Field(max_length=40)
+    changes: dict[str, Any] = json_field()
+    created_at: datetime = utc_field(index=True)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first outcome of a call with an idempotency key, replayed for retries for 24 hours."""
+
+    __tablename__ = "idempotency_records"
+
+    scope: str = Field(primary_key=True, max_length=80)
+    key: str = Field(primary_key=True, max_length=200)
+    workspace_id: str | None = workspace_fk(nullable=True)
+    tool: str = Field(max_length=80)
+    args_hash: str = Field(max_length=64)
+    is_error: bool = False
+    response: dict[str, Any] = json_field()
+    created_at: datetime = utc_field()
+    expires_at: datetime = utc_field(index=True)
+
+
+class UsedConfirmation(SQLModel, table=True):
+    """Spent confirmation tokens: the primary key makes each token single-use under concurrency."""
+
+    __tablename__ = "used_confirmations"
+
+    token_id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str | None = workspace_fk(nullable=True)
+    used_at: datetime = utc_field()

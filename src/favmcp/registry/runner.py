@@ -1,0 +1,285 @@
+"""The one call path: credential → workspace → scope → gate → idempotency → unit of work → commit → result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from favmcp.auth import credentials, scopes
+from favmcp.auth.credentials import Caller
+from favmcp.config import Settings
+from favmcp.core.clock import Clock, Random, SystemClock, SystemRandom
+from favmcp.core.errors import ErrorBody, ErrorCode, FavError, FieldError, forbidden, unauthenticated
+from favmcp.core.ids import new_id
+from favmcp.db.engine import Database
+from favmcp.registry import confirm
+from favmcp.registry.context import ToolContext
+from favmcp.registry.models import AuditEvent, IdempotencyRecord
+from favmcp.registry.registry import Registry
+from favmcp.registry.spec import ConfirmInput, Gate, ToolSpec, WriteInput
+
+log = structlog.get_logger("favmcp.call")
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+CONTROL_FIELDS = {"idempotency_key", "confirmation_token"}
+
+
+@dataclass
+class CallResult:
+    ok: bool
+    data: dict[str, Any]
+    request_id: str
+    adopted_key: str | None = None
+
+    @property
+    def error(self) -> ErrorBody | None:
+        return None if self.ok else ErrorBody.model_validate(self.data["error"])
+
+
+def _error_data(body: ErrorBody) -> dict[str, Any]:
+    return {"error": body.model_dump(mode="json", exclude_none=True)}
+
+
+def args_hash(args: BaseModel) -> str:
+    canonical = json.dumps(args.model_dump(mode="json", exclude=CONTROL_FIELDS), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate(spec: ToolSpec, arguments: dict[str, Any]) -> BaseModel:
+    try:
+        return spec.input_model.model_validate(arguments)
+    except ValidationError as exc:
+        errors = [
+            FieldError(field=".".join(str(p) for p in e["loc"]) or "(arguments)", message=e["msg"])
+            for e in exc.errors()
+        ]
+        raise FavError(
+            ErrorCode.validation_failed,
+            f"The arguments of {spec.name} are not valid.",
+            field_errors=errors,
+            hint=f"See the input schema with describe_tool name={spec.name}.",
+        ) from None
+
+
+class Runner:
+    def __init__(
+        self,
+        registry: Registry,
+        db: Database,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        random: Random | None = None,
+    ) -> None:
+        self.registry = registry
+        self.db = db
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.random = random or SystemRandom()
+
+    async def call(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        *,
+        credential: str | None,
+        client_address: str = "local",
+    ) -> CallResult:
+        request_id = new_id("req")
+        started = time.perf_counter()
+        workspace_id: str | None = None
+        try:
+            spec = self.registry.get(name)
+            result, workspace_id = await self._call(spec, arguments or {}, credential, client_address, request_id)
+        except FavError as exc:
+            exc.body.request_id = request_id
+            result = CallResult(False, _error_data(exc.body), request_id)
+        except Exception:
+            log.exception("tool_failed", request_id=request_id, tool=name)
+            body = ErrorBody(
+                code=ErrorCode.internal_error,
+                message="Something went wrong on the server; nothing was changed.",
+                retryable=True,
+                request_id=request_id,
+            )
+            result = CallResult(False, _error_data(body), request_id)
+        log.info(
+            "tool_call",
+            request_id=request_id,
+            workspace=workspace_id,
+            tool=name,
+            outcome="ok" if result.ok else result.data["error"]["code"],
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return result
+
+    async def _call(
+        self, spec: ToolSpec, arguments: dict[str, Any], credential: str | None, client_address: str, request_id: str
+    ) -> tuple[CallResult, str | None]:
+        now = self.clock.now()
+        async with self.db.sessions() as session, session.begin():
+            caller = await credentials.resolve(session, credential, now)
+            self._authorize(spec, caller)
+            args = validate(spec, arguments)
+            ctx = ToolContext(
+                session=session,
+                caller=caller,
+                settings=self.settings,
+                random=self.random,
+                now=now,
+                request_id=request_id,
+                client_address=client_address,
+                tool=spec.name,
+                registry=self.registry,
+            )
+            if not spec.mutating:
+                out = await spec.handler(ctx, args)
+                return CallResult(True, self._dump(spec, out), request_id), caller.workspace_id
+            result = await self._mutate(spec, ctx, args)
+        return result, caller.workspace_id
+
+    def _authorize(self, spec: ToolSpec, caller: Caller) -> None:
+        if spec.scope == scopes.PUBLIC:
+            return
+        if caller.anonymous:
+            raise unauthenticated()
+        if not scopes.grants(caller.scopes, spec.scope):
+            raise forbidden(
+                f"{spec.name} needs the {spec.scope} scope, which this key does not have.",
+                hint="Ask an owner or admin for a key with that scope (create_api_key).",
+            )
+
+    def _dump(self, spec: ToolSpec, out: BaseModel) -> dict[str, Any]:
+        return spec.output_model.model_validate(out).model_dump(mode="json")
+
+    async def _mutate(self, spec: ToolSpec, ctx: ToolContext, args: BaseModel) -> CallResult:
+        assert isinstance(args, WriteInput)
+        session, caller, now = ctx.session, ctx.caller, ctx.now
+        digest = args_hash(args)
+        credential_ref = caller.key_id or f"anonymous:{ctx.client_address}"
+
+        if spec.gate is Gate.confirm:
+            assert isinstance(args, ConfirmInput) and spec.preview is not None
+            if args.confirmation_token is None:
+                preview = await spec.preview(ctx, args)
+                token, expires = confirm.issue(
+                    self.settings.secret_key, tool=spec.name, args_hash=digest, credential=credential_ref, now=now
+                )
+                raise FavError(
+                    ErrorCode.confirmation_required,
+                    f"Nothing was changed yet. {preview.get('summary', '')}".strip(),
+                    hint=f"To go ahead, call {spec.name} again with the same arguments and "
+                    "confirmation_token set to the token in details.",
+                    details={"preview": preview, "confirmation_token": token, "expires_at": expires.isoformat()},
+                )
+
+        record: IdempotencyRecord | None = None
+        if args.idempotency_key:
+            replay, record = await self._claim_key(session, spec, caller, args.idempotency_key, digest, now)
+            if replay is not None:
+                return CallResult(not replay.is_error, replay.response, ctx.request_id)
+
+        if spec.gate is Gate.confirm:
+            assert isinstance(args, ConfirmInput) and args.confirmation_token
+            await confirm.spend(
+                session,
+                self.settings.secret_key,
+                args.confirmation_token,
+                tool=spec.name,
+                args_hash=digest,
+                credential=credential_ref,
+                workspace_id=caller.workspace_id,
+                now=now,
+            )
+
+        failure: FavError | None = None
+        savepoint = await session.begin_nested()
+        try:
+            data = self._dump(spec, await spec.handler(ctx, args))
+        except FavError as exc:
+            failure = exc
+            await (savepoint.commit() if exc.persist else savepoint.rollback())
+        else:
+            await savepoint.commit()
+
+        if failure is not None:
+            failure.body.request_id = ctx.request_id
+            result = CallResult(False, _error_data(failure.body), ctx.request_id)
+        else:
+            result = CallResult(True, data, ctx.request_id, adopted_key=ctx.adopted_key)
+        workspace_id = caller.workspace_id or ctx.changes.get("workspace_id")
+        if workspace_id:
+            session.add(
+                AuditEvent(
+                    id=new_id("aud"),
+                    workspace_id=workspace_id,
+                    user_id=caller.user_id or ctx.changes.get("user_id"),
+                    credential_id=caller.key_id,
+                    tool=spec.name,
+                    args_hash=digest,
+                    outcome="ok" if failure is None else failure.code.value,
+                    request_id=ctx.request_id,
+                    changes=ctx.changes,
+                    created_at=now,
+                )
+            )
+        if record is not None:
+            record.is_error = failure is not None
+            record.response = self._redact(spec, result.data)
+        return result
+
+    async def _claim_key(
+        self, session: AsyncSession, spec: ToolSpec, caller: Caller, key: str, digest: str, now: Any
+    ) -> tuple[IdempotencyRecord | None, IdempotencyRecord | None]:
+        """Return (record to replay, None) or (None, the fresh record this call owns)."""
+        scope = caller.workspace_id or "anonymous"
+        existing = await session.get(IdempotencyRecord, (scope, key))
+        if existing is not None and existing.expires_at <= now:
+            await session.execute(
+                delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)  # type: ignore[arg-type]
+            )
+            existing = None
+        if existing is None:
+            fresh = IdempotencyRecord(
+                scope=scope,
+                key=key,
+                workspace_id=caller.workspace_id,
+                tool=spec.name,
+                args_hash=digest,
+                response={},
+                created_at=now,
+                expires_at=now + IDEMPOTENCY_TTL,
+            )
+            try:
+                async with session.begin_nested():
+                    session.add(fresh)
+            except IntegrityError:
+                # A concurrent call with this key committed first: replay its outcome.
+                session.expunge(fresh)
+                existing = await session.get(IdempotencyRecord, (scope, key), populate_existing=True)
+                assert existing is not None
+            else:
+                return None, fresh
+        if existing.tool != spec.name or existing.args_hash != digest:
+            raise FavError(
+                ErrorCode.idempotency_mismatch,
+                "This idempotency_key was already used with other arguments.",
+                hint="Use a new idempotency_key for a different request.",
+            )
+        return existing, None
+
+    def _redact(self, spec: ToolSpec, data: dict[str, Any]) -> dict[str, Any]:
+        """Secrets are shown once: a replay says so instead of repeating them."""
+        if not spec.secret_fields:
+            return data
+        return {k: ("(shown once; not repeated on retry)" if k in spec.secret_fields else v) for k, v in data.items()}

@@ -1,0 +1,133 @@
+"""A tool is declared once, as a ToolSpec beside its handler; every face is generated from it."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from favmcp.registry.context import ToolContext
+
+
+class ToolInput(BaseModel):
+    """Arguments of a tool. Unknown arguments are refused, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class WriteInput(ToolInput):
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Makes retries safe: the first outcome is replayed for 24 h for the same key and arguments.",
+    )
+
+
+class ConfirmInput(WriteInput):
+    confirmation_token: str | None = Field(
+        default=None,
+        description="Leave empty on the first call to get a preview and a token; "
+        "call again with the same arguments and this token to act.",
+    )
+
+
+class Gate(StrEnum):
+    confirm = "confirm"
+    approval = "approval"
+
+
+@dataclass(frozen=True)
+class Effect:
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool
+
+    @classmethod
+    def of(cls, letters: str) -> Effect:
+        """The catalog's notation: R, W, D, I, O."""
+        got = set(letters.split())
+        if not got <= {"R", "W", "D", "I", "O"} or len(got & {"R", "W", "D"}) != 1:
+            raise ValueError(f"bad hints {letters!r}")
+        return cls("R" in got, "D" in got, "I" in got, "O" in got)
+
+
+Handler = Callable[["ToolContext", Any], Awaitable[BaseModel]]
+Preview = Callable[["ToolContext", Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    domain: str
+    title: str
+    description: str
+    input_model: type[ToolInput]
+    output_model: type[BaseModel]
+    effect: Effect
+    scope: str
+    handler: Handler
+    gate: Gate | None = None
+    preview: Preview | None = None
+    secret_fields: tuple[str, ...] = ()
+
+    @property
+    def mutating(self) -> bool:
+        return not self.effect.read_only
+
+    def input_schema(self) -> dict[str, Any]:
+        return self.input_model.model_json_schema()
+
+    def output_schema(self) -> dict[str, Any]:
+        return self.output_model.model_json_schema()
+
+    def meta(self) -> dict[str, Any]:
+        return {"favmcp/domain": self.domain, "favmcp/scope": self.scope, "favmcp/gate": self.gate}
+
+
+def tool(
+    *,
+    domain: str,
+    title: str,
+    hints: str,
+    scope: str,
+    gate: str | None = None,
+    preview: Preview | None = None,
+    secret_fields: tuple[str, ...] = (),
+) -> Callable[[Handler], ToolSpec]:
+    """Turn `async def name(ctx, args: In) -> Out` into a ToolSpec; the docstring is the description."""
+
+    def wrap(fn: Handler) -> ToolSpec:
+        hints_of = get_type_hints(fn)
+        params = list(inspect.signature(fn).parameters)
+        input_model, output_model = hints_of[params[1]], hints_of["return"]
+        effect = Effect.of(hints)
+        gate_ = Gate(gate) if gate else None
+        if effect.read_only == issubclass(input_model, WriteInput):
+            raise TypeError(f"{fn.__name__}: read-only tools take ToolInput, others WriteInput")
+        if (gate_ is Gate.confirm) != issubclass(input_model, ConfirmInput) or (gate_ is Gate.confirm) != (
+            preview is not None
+        ):
+            raise TypeError(f"{fn.__name__}: a confirm gate needs ConfirmInput and a preview")
+        return ToolSpec(
+            name=fn.__name__,
+            domain=domain,
+            title=title,
+            description=inspect.cleandoc(fn.__doc__ or ""),
+            input_model=input_model,
+            output_model=output_model,
+            effect=effect,
+            scope=scope,
+            handler=fn,
+            gate=gate_,
+            preview=preview,
+            secret_fields=secret_fields,
+        )
+
+    return wrap

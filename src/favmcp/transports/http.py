@@ -1,0 +1,83 @@
+"""Streamable HTTP at /mcp (stateless: replicas share one database), /healthz and the public server card."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from favmcp import __version__
+from favmcp.app import App
+from favmcp.transports.mcp import INSTRUCTIONS, build_server, tool_definition
+
+MAX_BODY = 1_000_000
+LOCAL_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+LOCAL_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+
+
+def server_card(app: App) -> dict[str, Any]:
+    return {
+        "name": "favmcp",
+        "title": "favmcp",
+        "version": __version__,
+        "description": "An agentic backend for service businesses.",
+        "instructions": INSTRUCTIONS,
+        "protocolVersions": list(SUPPORTED_PROTOCOL_VERSIONS),
+        "transport": {"type": "streamable-http", "endpoint": "/mcp"},
+        "authentication": {"required": False, "schemes": ["bearer"], "note": "public tools work without a key"},
+        "tools": [tool_definition(s).model_dump(by_alias=True, exclude_none=True) for s in app.registry.listed()],
+    }
+
+
+def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette:
+    server = build_server(app.runner)
+    card = server_card(app)
+
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            async with app.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def card_endpoint(request: Request) -> JSONResponse:
+        return JSONResponse(card)
+
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=LOCAL_HOSTS + app.settings.allowed_hosts,
+        allowed_origins=LOCAL_ORIGINS + app.settings.allowed_origins,
+    )
+    starlette = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,
+        json_response=False,
+        transport_security=security,
+        max_request_body_size=MAX_BODY,
+        custom_starlette_routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/.well-known/mcp/server-card.json", card_endpoint, methods=["GET"]),
+        ],
+    )
+    dispatch = app.settings.run_dispatcher if run_dispatcher is None else run_dispatcher
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with server.session_manager.run(), anyio.create_task_group() as tg:
+            if dispatch:
+                tg.start_soon(app.dispatcher.run_forever)
+            yield
+            tg.cancel_scope.cancel()
+
+    starlette.router.lifespan_context = lifespan
+    return starlette

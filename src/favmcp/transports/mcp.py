@@ -1,0 +1,155 @@
+"""MCP over stdio and streamable HTTP: a thin adapter from the protocol to the runner."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import mcp.types as types
+from mcp.server import Server
+from mcp.server.context import ServerRequestContext
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from favmcp import __version__
+from favmcp.core.errors import ErrorCode
+from favmcp.registry.runner import CallResult, Runner
+from favmcp.registry.spec import ToolSpec
+
+INSTRUCTIONS = (
+    "favmcp is the backend of a service business (customers, bookings, payments, team). "
+    "Call whoami first to learn your workspace, role and scopes; find tools with search_tools. "
+    "Errors come back as structured results with a code, a hint and field errors: read them and retry accordingly. "
+    "Destructive tools answer confirmation_required with a preview and a confirmation_token first; "
+    "show the preview to the person before calling again with the token."
+)
+CONFIRM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "default": False}},
+    "required": ["confirm"],
+}
+
+
+def tool_definition(spec: ToolSpec) -> types.Tool:
+    e = spec.effect
+    return types.Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=spec.input_schema(),
+        output_schema=spec.output_schema(),
+        annotations=types.ToolAnnotations(
+            title=spec.title,
+            read_only_hint=e.read_only,
+            destructive_hint=e.destructive,
+            idempotent_hint=e.idempotent,
+            open_world_hint=e.open_world,
+        ),
+        _meta=spec.meta(),
+    )
+
+
+def to_call_tool_result(result: CallResult) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(result.data, ensure_ascii=False))],
+        structured_content=result.data,
+        is_error=not result.ok,
+    )
+
+
+@dataclass
+class StdioCredential:
+    """Over stdio one process serves one person: the key can change mid-session (after signup)."""
+
+    secret: str | None
+
+
+def _http_credential(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, str]:
+    request = ctx.request
+    if request is None:
+        return None, "local"
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    secret = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return secret, request.client.host if request.client else "unknown"
+
+
+def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = None) -> Server[Any]:
+    tools = [tool_definition(s) for s in runner.registry.listed()]
+
+    def credential_of(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, str]:
+        if stdio_credential is not None:
+            return stdio_credential.secret, "local"
+        return _http_credential(ctx)
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        secret, address = credential_of(ctx)
+        arguments = dict(params.arguments or {})
+        if params.request_state and params.input_responses is not None:
+            # A modern-era retry after we asked the person to confirm: the state is our own signed token.
+            if not _accepted(params.input_responses.get("confirm")):
+                return _declined()
+            arguments["confirmation_token"] = params.request_state
+        result = await runner.call(params.name, arguments, credential=secret, client_address=address)
+        token = _confirmation_token(result)
+        if token is not None and _can_elicit(ctx):
+            message = result.data["error"]["message"]
+            if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                ask = types.ElicitRequest(
+                    params=types.ElicitRequestFormParams(message=message, requested_schema=CONFIRM_SCHEMA)
+                )
+                return types.InputRequiredResult(input_requests={"confirm": ask}, request_state=token)
+            answer = await ctx.session.elicit_form(message, CONFIRM_SCHEMA, related_request_id=ctx.request_id)
+            if not _accepted(answer):
+                return _declined()
+            arguments["confirmation_token"] = token
+            result = await runner.call(params.name, arguments, credential=secret, client_address=address)
+        if result.adopted_key and stdio_credential is not None:
+            stdio_credential.secret = result.adopted_key
+        return to_call_tool_result(result)
+
+    return Server(
+        "favmcp",
+        version=__version__,
+        title="favmcp",
+        description="An agentic backend for service businesses.",
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+def _confirmation_token(result: CallResult) -> str | None:
+    if result.ok or result.data["error"]["code"] != ErrorCode.confirmation_required:
+        return None
+    token = (result.data["error"].get("details") or {}).get("confirmation_token")
+    return token if isinstance(token, str) else None
+
+
+def _can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
+    caps = ctx.session.client_capabilities
+    if caps is None or caps.elicitation is None:
+        return False
+    return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS or ctx.session.can_send_request
+
+
+def _accepted(answer: Any) -> bool:
+    return (
+        isinstance(answer, types.ElicitResult)
+        and answer.action == "accept"
+        and bool((answer.content or {}).get("confirm"))
+    )
+
+
+def _declined() -> types.CallToolResult:
+    data = {"error": {"code": "forbidden", "message": "The person declined; nothing was changed.", "retryable": False}}
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(data))], structured_content=data, is_error=True
+    )
