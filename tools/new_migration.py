@@ -1,6 +1,6 @@
 """Write the next migration by comparing the models with a database upgraded to the current head.
 
-    uv run python tools/new_migration.py "add members"
+uv run python tools/new_migration.py "add members"
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ async def main(message: str) -> None:
         db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'm.db'}")
         await upgrade(db)
         async with db.engine.begin() as conn:
-            await conn.run_sync(
-                lambda c: command.revision(alembic_config(c), message=message, autogenerate=True)
-            )
+            await conn.run_sync(lambda c: command.revision(alembic_config(c), message=message, autogenerate=True))
         await db.dispose()
 
 

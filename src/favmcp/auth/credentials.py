@@ -39,9 +39,7 @@ async def resolve(session: AsyncSession, secret: str | None, now: datetime) -> C
         raise unauthenticated("That is not a fav_mcp_ API key.")
     row = (
         await session.execute(
-            select(ApiKey, User)
-            .join(User, User.id == ApiKey.user_id)
-            .where(ApiKey.key_hash == keys.key_hash(secret))
+            select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == keys.key_hash(secret))
         )
     ).first()
     if row is None:

@@ -35,9 +35,13 @@ class WorkspaceDB:
         return (await self.session.execute(stmt.limit(1))).scalars().first()
 
     async def count(self, model: type[SQLModel], *where: Any) -> int:
-        stmt = select(func.count()).select_from(model).where(
-            model.workspace_id == self.workspace_id,  # type: ignore[attr-defined]
-            *where,
+        stmt = (
+            select(func.count())
+            .select_from(model)
+            .where(
+                model.workspace_id == self.workspace_id,  # type: ignore[attr-defined]
+                *where,
+            )
         )
         return int((await self.session.execute(stmt)).scalar_one())
 

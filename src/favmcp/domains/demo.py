@@ -16,9 +16,9 @@ from favmcp.core.ids import new_id
 from favmcp.domains.access.service import mint_api_key
 from favmcp.domains.workspace.models import Workspace
 
-HOURS = {
-    day: [{"open": "07:00:00", "close": "21:00:00"}] for day in ("mon", "tue", "wed", "thu", "fri")
-} | {"sat": [{"open": "09:00:00", "close": "14:00:00"}]}
+HOURS = {day: [{"open": "07:00:00", "close": "21:00:00"}] for day in ("mon", "tue", "wed", "thu", "fri")} | {
+    "sat": [{"open": "09:00:00", "close": "14:00:00"}]
+}
 TEAM = [
     ("Maya Jansen", "maya@lotus-studio.example", Role.owner),
     ("Daan de Vries", "daan@lotus-studio.example", Role.manager),

@@ -19,12 +19,16 @@ async def create_key(
     now = app.runner.clock.now()
     async with app.db.transaction() as session:
         owner = (
-            await session.execute(
-                select(User)
-                .where(User.workspace_id == workspace_id, User.role == Role.owner, User.status == UserStatus.active)
-                .order_by(User.created_at)  # type: ignore[arg-type]
+            (
+                await session.execute(
+                    select(User)
+                    .where(User.workspace_id == workspace_id, User.role == Role.owner, User.status == UserStatus.active)
+                    .order_by(User.created_at)  # type: ignore[arg-type]
+                )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
         if owner is None:
             raise ValueError(f"no workspace {workspace_id!r} with an active owner")
         wanted = scopes or scope_rules.role_scopes(Role.owner)
@@ -40,9 +44,7 @@ async def create_key(
 async def list_keys(app: App, workspace_id: str) -> list[dict[str, Any]]:
     async with app.db.transaction() as session:
         rows = (await session.execute(select(ApiKey).where(ApiKey.workspace_id == workspace_id))).scalars()
-        return [
-            {**k.model_dump(exclude={"key_hash"}), "status": "revoked" if k.revoked_at else "active"} for k in rows
-        ]
+        return [{**k.model_dump(exclude={"key_hash"}), "status": "revoked" if k.revoked_at else "active"} for k in rows]
 
 
 async def revoke_key(app: App, key_id: str) -> None:

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from favmcp.auth import scopes as scope_rules
 from favmcp.auth.models import ApiKey, User
 from favmcp.core.errors import FieldError, forbidden, not_found, validation_failed
@@ -124,9 +122,7 @@ async def _preview_revoke(ctx: ToolContext, args: RevokeApiKeyInput) -> dict[str
     }
 
 
-@tool(
-    domain=DOMAIN, title="Revoke API key", hints="D I", scope="access:admin", gate="confirm", preview=_preview_revoke
-)
+@tool(domain=DOMAIN, title="Revoke API key", hints="D I", scope="access:admin", gate="confirm", preview=_preview_revoke)
 async def revoke_api_key(ctx: ToolContext, args: RevokeApiKeyInput) -> ApiKeyPublic:
     """Revoke an API key at once: its very next call is refused. The first call returns a preview and a
     confirmation_token; call again with the same key_id and the token to revoke. Revoking an already

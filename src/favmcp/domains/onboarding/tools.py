@@ -51,7 +51,9 @@ async def register_organisation_request(ctx: ToolContext, args: RegisterOrganisa
         now=ctx.now,
     )
     ctx.send_email(to=args.email, subject="Your favmcp signup code", body=_code_email(code, "sign up"))
-    return CodeRequested(request_id=row.id, expires_at=row.expires_at, email_masked=mask_email(args.email), message=SENT)
+    return CodeRequested(
+        request_id=row.id, expires_at=row.expires_at, email_masked=mask_email(args.email), message=SENT
+    )
 
 
 @tool(domain=DOMAIN, title="Verify signup code", hints="W", scope="public", secret_fields=("api_key",))
@@ -214,4 +216,9 @@ async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewK
     )
 
 
-TOOLS = [register_organisation_request, register_organisation_verify, accept_team_invite_request, accept_team_invite_verify]
+TOOLS = [
+    register_organisation_request,
+    register_organisation_verify,
+    accept_team_invite_request,
+    accept_team_invite_verify,
+]

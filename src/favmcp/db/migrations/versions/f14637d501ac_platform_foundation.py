@@ -7,9 +7,9 @@ Create Date: 2026-11-26 01:25:01.117972
 
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 import favmcp.db.types
-from alembic import op
 
 revision = "f14637d501ac"
 down_revision = None
@@ -72,9 +72,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_idempotency_records_expires_at"), ["expires_at"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_idempotency_records_workspace_id"), ["workspace_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_idempotency_records_workspace_id"), ["workspace_id"], unique=False)
 
     op.create_table(
         "one_time_codes",
@@ -178,9 +176,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("token_id"),
     )
     with op.batch_alter_table("used_confirmations", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_used_confirmations_workspace_id"), ["workspace_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_used_confirmations_workspace_id"), ["workspace_id"], unique=False)
 
     op.create_table(
         "users",

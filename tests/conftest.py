@@ -1,0 +1,94 @@
+"""Every storage test runs on SQLite and on Postgres.
+
+Postgres: FAVMCP_TEST_DATABASE_URL names a server database; a fresh database is created beside it for the
+run. When Postgres cannot be reached its tests are skipped, unless FAVMCP_REQUIRE_POSTGRES=1 (CI), which
+turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from favmcp.app import App
+from favmcp.db.engine import Database
+from favmcp.db.migrate import upgrade
+from tests.support import Owner, make_settings, signup
+
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+class FakeClock:
+    """The clock handlers see; tests move it."""
+
+    def __init__(self) -> None:
+        self.current = datetime.now(UTC).replace(microsecond=0)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+async def _fresh_postgres() -> str | None:
+    import asyncpg
+
+    base = make_url(os.environ.get("FAVMCP_TEST_DATABASE_URL") or PG_DEFAULT)
+    name = f"favmcp_test_{uuid.uuid4().hex[:10]}"
+    try:
+        conn = await asyncpg.connect(
+            host=base.host, port=base.port or 5432, user=base.username, password=base.password,
+            database=base.database or "postgres", timeout=5,
+        )  # fmt: skip
+    except (OSError, asyncpg.PostgresError):
+        return None
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str | None]:
+    url = await _fresh_postgres()
+    if url is not None:
+        db = Database(url)
+        await upgrade(db)
+        await db.dispose()
+    yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'favmcp.db'}"
+    if postgres_url is None:
+        if os.environ.get("FAVMCP_REQUIRE_POSTGRES") == "1":
+            pytest.fail("Postgres is required (FAVMCP_REQUIRE_POSTGRES=1) but could not be reached")
+        pytest.skip("Postgres not reachable")
+    return postgres_url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def app(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+    application = await App.open(make_settings(tmp_path, database_url), clock=clock)
+    yield application
+    await application.close()
+
+
+@pytest.fixture
+async def owner(app: App) -> Owner:
+    return await signup(app)

@@ -1,0 +1,99 @@
+"""Helpers shared by the tests: settings, the real signup flow, calls through the runner."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from favmcp.app import App
+from favmcp.config import Settings
+from favmcp.effects.models import OutboxMessage
+from favmcp.registry.runner import CallResult
+
+
+def make_settings(home: Path, database_url: str, **overrides: Any) -> Settings:
+    env = {"FAVMCP_HOME": str(home), "FAVMCP_DATABASE_URL": database_url, "FAVMCP_SECRET_KEY": "test-secret"}
+    settings = Settings.from_env(env)
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    return settings
+
+
+def unique_email(tag: str = "owner") -> str:
+    return f"{tag}.{uuid.uuid4().hex[:12]}@example.com"
+
+
+def unique_address() -> str:
+    return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+
+
+async def latest_code(app: App, email: str) -> str:
+    async with app.db.transaction() as session:
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.recipient == email)  # type: ignore[arg-type]
+            .order_by(OutboxMessage.id.desc())  # type: ignore[attr-defined]
+        )
+        message = (await session.execute(stmt)).scalars().first()
+    assert message is not None, f"no email to {email}"
+    found = re.search(r"\b(\d{6})\b", message.body)
+    assert found
+    return found.group(1)
+
+
+@dataclass
+class Owner:
+    key: str
+    workspace_id: str
+    user_id: str
+    key_id: str
+    email: str
+
+
+async def signup(app: App, email: str | None = None, *, name: str = "Studio") -> Owner:
+    """The real signup flow through the runner; the code is read from the outbox."""
+    email = email or unique_email()
+    address = unique_address()
+    req = await app.runner.call(
+        "register_organisation_request",
+        {"email": email, "organisation_name": name, "owner_name": "Ann Owner", "timezone": "Europe/Amsterdam"},
+        credential=None,
+        client_address=address,
+    )
+    assert req.ok, req.data
+    code = await latest_code(app, email)
+    ver = await app.runner.call(
+        "register_organisation_verify",
+        {"request_id": req.data["request_id"], "code": code},
+        credential=None,
+        client_address=address,
+    )
+    assert ver.ok, ver.data
+    d = ver.data
+    return Owner(d["api_key"], d["workspace_id"], d["user_id"], d["key_id"], email)
+
+
+async def call(app: App, key: str | None, tool: str, args: dict[str, Any] | None = None) -> CallResult:
+    return await app.runner.call(tool, args or {}, credential=key, client_address=unique_address())
+
+
+async def confirmed(app: App, key: str, tool: str, args: dict[str, Any]) -> CallResult:
+    """Walk the confirm gate: preview first, then act with the token."""
+    first = await call(app, key, tool, args)
+    assert not first.ok and first.data["error"]["code"] == "confirmation_required", first.data
+    token = first.data["error"]["details"]["confirmation_token"]
+    return await call(app, key, tool, {**args, "confirmation_token": token})
+
+
+def error_code(result: CallResult) -> str | None:
+    return None if result.ok else result.data["error"]["code"]
+
+
+async def gather(*aws: Any) -> list[Any]:
+    return list(await asyncio.gather(*aws))
