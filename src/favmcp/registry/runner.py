@@ -21,6 +21,7 @@ from favmcp.config import Settings
 from favmcp.core.clock import Clock, Random, SystemClock, SystemRandom
 from favmcp.core.errors import ErrorBody, ErrorCode, FavError, FieldError, forbidden, unauthenticated
 from favmcp.core.ids import new_id
+from favmcp.core.sealing import seal, unseal
 from favmcp.db.engine import Database
 from favmcp.registry import confirm
 from favmcp.registry.context import ToolContext
@@ -187,7 +188,7 @@ class Runner:
         if args.idempotency_key:
             replay, record = await self._claim_key(session, spec, caller, args.idempotency_key, digest, now)
             if replay is not None:
-                return CallResult(not replay.is_error, replay.response, ctx.request_id)
+                return CallResult(not replay.is_error, self._stored(replay.response), ctx.request_id)
 
         if spec.gate is Gate.confirm:
             assert isinstance(args, ConfirmInput) and args.confirmation_token
@@ -235,14 +236,15 @@ class Runner:
             )
         if record is not None:
             record.is_error = failure is not None
-            record.response = self._redact(spec, result.data)
+            record.response = self._storable(spec, result)
         return result
 
     async def _claim_key(
         self, session: AsyncSession, spec: ToolSpec, caller: Caller, key: str, digest: str, now: Any
     ) -> tuple[IdempotencyRecord | None, IdempotencyRecord | None]:
         """Return (record to replay, None) or (None, the fresh record this call owns)."""
-        scope = caller.workspace_id or "anonymous"
+        # Per credential: a replay may carry a secret, which only the caller that caused it may see again.
+        scope = caller.key_id or "anonymous"
         existing = await session.get(IdempotencyRecord, (scope, key))
         if existing is not None and existing.expires_at <= now:
             await session.execute(
@@ -278,8 +280,13 @@ class Runner:
             )
         return existing, None
 
-    def _redact(self, spec: ToolSpec, data: dict[str, Any]) -> dict[str, Any]:
-        """Secrets are shown once: a replay says so instead of repeating them."""
-        if not spec.secret_fields:
-            return data
-        return {k: ("(shown once; not repeated on retry)" if k in spec.secret_fields else v) for k, v in data.items()}
+    def _storable(self, spec: ToolSpec, result: CallResult) -> dict[str, Any]:
+        """Answers that carry a secret (a new key) are stored sealed, so a retry gets the identical answer."""
+        if spec.returns_secret and result.ok:
+            return {"sealed": seal(self.settings.secret_key, "idempotency", result.data)}
+        return result.data
+
+    def _stored(self, response: dict[str, Any]) -> dict[str, Any]:
+        if set(response) == {"sealed"}:
+            return dict(unseal(self.settings.secret_key, "idempotency", response["sealed"]))
+        return response

@@ -75,7 +75,7 @@ class ToolSpec:
     handler: Handler
     gate: Gate | None = None
     preview: Preview | None = None
-    secret_fields: tuple[str, ...] = ()
+    returns_secret: bool = False
 
     @property
     def mutating(self) -> bool:
@@ -99,7 +99,7 @@ def tool(
     scope: str,
     gate: str | None = None,
     preview: Preview | None = None,
-    secret_fields: tuple[str, ...] = (),
+    returns_secret: bool = False,
 ) -> Callable[[Handler], ToolSpec]:
     """Turn `async def name(ctx, args: In) -> Out` into a ToolSpec; the docstring is the description."""
 
@@ -127,7 +127,7 @@ def tool(
             handler=fn,
             gate=gate_,
             preview=preview,
-            secret_fields=secret_fields,
+            returns_secret=returns_secret,
         )
 
     return wrap

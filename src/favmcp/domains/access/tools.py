@@ -61,7 +61,7 @@ async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
     )
 
 
-@tool(domain=DOMAIN, title="Create API key", hints="W", scope="access:admin", secret_fields=("api_key",))
+@tool(domain=DOMAIN, title="Create API key", hints="W", scope="access:admin", returns_secret=True)
 async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedApiKey:
     """Mint a new fav_mcp_ API key for yourself with chosen scopes (default: all of yours) and an optional
     expiry. The secret is in this answer only; it is stored as a hash and never shown again.

@@ -56,7 +56,7 @@ async def register_organisation_request(ctx: ToolContext, args: RegisterOrganisa
     )
 
 
-@tool(domain=DOMAIN, title="Verify signup code", hints="W", scope="public", secret_fields=("api_key",))
+@tool(domain=DOMAIN, title="Verify signup code", hints="W", scope="public", returns_secret=True)
 async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> NewKeyResult:
     """Finish signup with the request_id and the emailed code: creates the workspace, its owner and a first
     owner API key (fav_mcp_..., shown once in this answer only). A code works once, for 10 minutes, and
@@ -150,7 +150,7 @@ async def accept_team_invite_request(ctx: ToolContext, args: AcceptInviteRequest
     )
 
 
-@tool(domain=DOMAIN, title="Verify invite code", hints="W", scope="public", secret_fields=("api_key",))
+@tool(domain=DOMAIN, title="Verify invite code", hints="W", scope="public", returns_secret=True)
 async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewKeyResult:
     """Finish accepting an invite with the request_id and the emailed code: activates the team member with
     the invited role and returns their own API key (shown once). An invite works once; over stdio the

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
@@ -96,7 +97,7 @@ class SetBusinessHoursInput(WriteInput):
     def _no_overlap(self) -> SetBusinessHoursInput:
         for day, intervals in self.weekly.items():
             ordered = sorted(intervals, key=lambda i: i.open)
-            for a, b in zip(ordered, ordered[1:], strict=False):
+            for a, b in pairwise(ordered):
                 if b.open < a.close:
                     raise ValueError(f"opening intervals on {day} overlap")
         return self
