@@ -1,7 +1,7 @@
 """Every storage test runs on SQLite and on Postgres.
 
-Postgres: FAVMCP_TEST_DATABASE_URL names a server database; a fresh database is created beside it for the
-run. When Postgres cannot be reached its tests are skipped, unless FAVMCP_REQUIRE_POSTGRES=1 (CI), which
+Postgres: FAVMCP_TEST_DATABASE_URL names a fresh database to use; without it a new database is
+created on the local server (postgres@127.0.0.1:5432) for the run. When Postgres cannot be reached its tests are skipped, unless FAVMCP_REQUIRE_POSTGRES=1 (CI), which
 turns that into a failure.
 """
 
@@ -38,10 +38,11 @@ class FakeClock:
 
 
 async def _fresh_postgres() -> str | None:
+    """FAVMCP_TEST_DATABASE_URL when given (CI hands a fresh database); else a new database on the local server."""
     import asyncpg
 
-    base = make_url(os.environ.get("FAVMCP_TEST_DATABASE_URL") or PG_DEFAULT)
-    name = f"favmcp_test_{uuid.uuid4().hex[:10]}"
+    given = os.environ.get("FAVMCP_TEST_DATABASE_URL")
+    base = make_url(given or PG_DEFAULT)
     try:
         conn = await asyncpg.connect(
             host=base.host, port=base.port or 5432, user=base.username, password=base.password,
@@ -49,6 +50,10 @@ async def _fresh_postgres() -> str | None:
         )  # fmt: skip
     except (OSError, asyncpg.PostgresError):
         return None
+    if given:
+        await conn.close()
+        return given
+    name = f"favmcp_test_{uuid.uuid4().hex[:10]}"
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:

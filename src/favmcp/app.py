@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
+
+from favmcp import logging as favlog
 from favmcp.config import Settings
 from favmcp.core.clock import Clock, Random
 from favmcp.db import migrate
@@ -34,6 +37,8 @@ class App:
         cls, settings: Settings, *, clock: Clock | None = None, random: Random | None = None, upgrade: bool = False
     ) -> App:
         """SQLite upgrades itself; Postgres must be upgraded explicitly (`favmcp db upgrade`) unless asked."""
+        if not structlog.is_configured():
+            favlog.configure()
         db = Database(settings.database_url)
         if db.is_sqlite or upgrade:
             await migrate.upgrade(db)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from favmcp.auth import keys, scopes
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
@@ -39,7 +40,9 @@ async def resolve(session: AsyncSession, secret: str | None, now: datetime) -> C
         raise unauthenticated("That is not a fav_mcp_ API key.")
     row = (
         await session.execute(
-            select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == keys.key_hash(secret))
+            select(ApiKey, User)
+            .join(User, col(User.id) == col(ApiKey.user_id))
+            .where(col(ApiKey.key_hash) == keys.key_hash(secret))
         )
     ).first()
     if row is None:
@@ -54,8 +57,8 @@ async def resolve(session: AsyncSession, secret: str | None, now: datetime) -> C
     await session.execute(
         update(ApiKey)
         .where(
-            ApiKey.id == key.id,  # type: ignore[arg-type]
-            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION),  # type: ignore[union-attr,operator]
+            col(ApiKey.id) == key.id,
+            or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < now - LAST_USED_RESOLUTION),
         )
         .values(last_used_at=now)
     )

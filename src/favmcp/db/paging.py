@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from favmcp.core.pagination import PageParams, decode_cursor, encode_cursor
 
@@ -13,7 +13,7 @@ T = TypeVar("T")
 
 
 async def page_by_id(
-    session: AsyncSession, stmt: Select[tuple[T]], id_column: Any, params: PageParams
+    session: AsyncSession, stmt: SelectOfScalar[T], id_column: Any, params: PageParams
 ) -> tuple[list[T], str | None]:
     """Newest first. Returns the page and the next cursor (None on the last page)."""
     if params.cursor:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Update, func, select, update
+from sqlalchemy import Update, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 M = TypeVar("M", bound=SQLModel)
+
+
+def column(model: type[SQLModel], name: str) -> Any:
+    """A model's column by name (every table here has `id` and `workspace_id`)."""
+    return getattr(model, name)
 
 
 class WorkspaceDB:
@@ -16,37 +22,30 @@ class WorkspaceDB:
         self.session = session
         self.workspace_id = workspace_id
 
-    def select(self, model: type[M]) -> Select[tuple[M]]:
-        return select(model).where(model.workspace_id == self.workspace_id)  # type: ignore[attr-defined]
+    def select(self, model: type[M]) -> SelectOfScalar[M]:
+        return select(model).where(column(model, "workspace_id") == self.workspace_id)
 
     def update(self, model: type[M]) -> Update:
-        return update(model).where(model.workspace_id == self.workspace_id)  # type: ignore[attr-defined]
+        return update(model).where(column(model, "workspace_id") == self.workspace_id)
 
     async def get(self, model: type[M], ident: str, *, for_update: bool = False) -> M | None:
-        stmt = self.select(model).where(model.id == ident)  # type: ignore[attr-defined]
+        stmt = self.select(model).where(column(model, "id") == ident)
         if for_update:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def all(self, stmt: Select[tuple[M]]) -> list[M]:
+    async def all(self, stmt: SelectOfScalar[M]) -> list[M]:
         return list((await self.session.execute(stmt)).scalars().all())
 
-    async def first(self, stmt: Select[tuple[M]]) -> M | None:
+    async def first(self, stmt: SelectOfScalar[M]) -> M | None:
         return (await self.session.execute(stmt.limit(1))).scalars().first()
 
     async def count(self, model: type[SQLModel], *where: Any) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(model)
-            .where(
-                model.workspace_id == self.workspace_id,  # type: ignore[attr-defined]
-                *where,
-            )
-        )
+        stmt = select(func.count()).select_from(model).where(column(model, "workspace_id") == self.workspace_id, *where)
         return int((await self.session.execute(stmt)).scalar_one())
 
     def add(self, obj: M) -> M:
-        obj.workspace_id = self.workspace_id  # type: ignore[attr-defined]
+        obj.workspace_id = self.workspace_id
         self.session.add(obj)
         return obj
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 import anyio
 import structlog
 from sqlalchemy import or_, select, update
+from sqlmodel import col
 
 from favmcp.core.clock import Clock, SystemClock
 from favmcp.db.engine import Database
@@ -42,13 +43,13 @@ class Dispatcher:
         now = self.clock.now()
         async with self.db.transaction() as session:
             due = (
-                select(OutboxMessage.id)
+                select(col(OutboxMessage.id))
                 .where(
-                    OutboxMessage.status == OutboxStatus.pending,  # type: ignore[arg-type]
-                    OutboxMessage.next_attempt_at <= now,  # type: ignore[arg-type,operator]
-                    or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),  # type: ignore[union-attr,operator]
+                    col(OutboxMessage.status) == OutboxStatus.pending,
+                    col(OutboxMessage.next_attempt_at) <= now,
+                    or_(col(OutboxMessage.locked_until).is_(None), col(OutboxMessage.locked_until) < now),
                 )
-                .order_by(OutboxMessage.next_attempt_at)  # type: ignore[arg-type]
+                .order_by(col(OutboxMessage.next_attempt_at))
                 .limit(self.batch)
                 .with_for_update(skip_locked=True)
             )
@@ -57,10 +58,10 @@ class Dispatcher:
                 return []
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))  # type: ignore[attr-defined]
+                .where(col(OutboxMessage.id).in_(ids))
                 .values(locked_until=now + LEASE, locked_by=self.worker_id)
             )
-            rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))).scalars()  # type: ignore[attr-defined]
+            rows = (await session.execute(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))).scalars()
             return list(rows)
 
     async def deliver(self, message: OutboxMessage) -> None:
@@ -84,7 +85,7 @@ class Dispatcher:
         async with self.db.transaction() as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == message.id, OutboxMessage.locked_by == self.worker_id)  # type: ignore[arg-type]
+                .where(col(OutboxMessage.id) == message.id, col(OutboxMessage.locked_by) == self.worker_id)
                 .values(**values)
             )
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from favmcp.auth import credentials, scopes
 from favmcp.auth.credentials import Caller
@@ -248,7 +249,9 @@ class Runner:
         existing = await session.get(IdempotencyRecord, (scope, key))
         if existing is not None and existing.expires_at <= now:
             await session.execute(
-                delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)  # type: ignore[arg-type]
+                delete(IdempotencyRecord).where(
+                    col(IdempotencyRecord.scope) == scope, col(IdempotencyRecord.key) == key
+                )
             )
             existing = None
         if existing is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import typer
+from sqlmodel import col
 
 from favmcp import __version__
 from favmcp.app import App
@@ -379,7 +379,7 @@ def outbox_list(
         app = await open_app(s)
         try:
             async with app.db.transaction() as session:
-                stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)  # type: ignore[attr-defined]
+                stmt = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)
                 return [m.model_dump(mode="json") for m in (await session.execute(stmt)).scalars()]
         finally:
             await app.close()
@@ -440,4 +440,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

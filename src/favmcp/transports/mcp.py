@@ -9,9 +9,10 @@ from typing import Any
 import mcp.types as types
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from favmcp import __version__
+from favmcp import __version__, resources
 from favmcp.core.errors import ErrorCode
 from favmcp.registry.runner import CallResult, Runner
 from favmcp.registry.spec import ToolSpec
@@ -115,6 +116,28 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
             stdio_credential.secret = result.adopted_key
         return to_call_tool_result(result)
 
+    skills = resources.skills()
+
+    async def list_resources(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(
+            resources=[
+                types.Resource(uri=f"skill://{name}/SKILL.md", name=name, mime_type="text/markdown") for name in skills
+            ]
+        )
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        name = str(params.uri).removeprefix("skill://").removesuffix("/SKILL.md")
+        if name not in skills:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"No resource {params.uri}")
+        text = skills[name].read_text()
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=params.uri, mime_type="text/markdown", text=text)]
+        )
+
     return Server(
         "favmcp",
         version=__version__,
@@ -123,6 +146,8 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
     )
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from favmcp.app import App
 from favmcp.auth import scopes as scope_rules
@@ -22,8 +23,12 @@ async def create_key(
             (
                 await session.execute(
                     select(User)
-                    .where(User.workspace_id == workspace_id, User.role == Role.owner, User.status == UserStatus.active)
-                    .order_by(User.created_at)  # type: ignore[arg-type]
+                    .where(
+                        col(User.workspace_id) == workspace_id,
+                        col(User.role) == Role.owner,
+                        col(User.status) == UserStatus.active,
+                    )
+                    .order_by(col(User.created_at))
                 )
             )
             .scalars()
@@ -43,7 +48,7 @@ async def create_key(
 
 async def list_keys(app: App, workspace_id: str) -> list[dict[str, Any]]:
     async with app.db.transaction() as session:
-        rows = (await session.execute(select(ApiKey).where(ApiKey.workspace_id == workspace_id))).scalars()
+        rows = (await session.execute(select(ApiKey).where(col(ApiKey.workspace_id) == workspace_id))).scalars()
         return [{**k.model_dump(exclude={"key_hash"}), "status": "revoked" if k.revoked_at else "active"} for k in rows]
 
 
@@ -51,7 +56,7 @@ async def revoke_key(app: App, key_id: str) -> None:
     now = app.runner.clock.now()
     async with app.db.transaction() as session:
         done = await session.execute(
-            update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=now).returning(ApiKey.id)  # type: ignore[arg-type]
+            update(ApiKey).where(col(ApiKey.id) == key_id).values(revoked_at=now).returning(col(ApiKey.id))
         )
         if done.first() is None:
             raise ValueError(f"no API key {key_id!r}")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import col
+
 from favmcp.auth import scopes as scope_rules
 from favmcp.auth.models import ApiKey, User
 from favmcp.core.errors import FieldError, forbidden, not_found, validation_failed
@@ -99,7 +101,7 @@ async def list_api_keys(ctx: ToolContext, args: ListApiKeysInput) -> ApiKeyPage:
     Never the secret. Revoked keys are left out unless include_revoked is true."""
     stmt = ctx.db.select(ApiKey)
     if not args.include_revoked:
-        stmt = stmt.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+        stmt = stmt.where(col(ApiKey.revoked_at).is_(None))
     rows, cursor = await page_by_id(ctx.session, stmt, ApiKey.id, args)
     return ApiKeyPage(items=[_public(k, ctx) for k in rows], next_cursor=cursor, has_more=cursor is not None)
 
@@ -130,7 +132,9 @@ async def revoke_api_key(ctx: ToolContext, args: RevokeApiKeyInput) -> ApiKeyPub
     key = await _key(ctx, args.key_id)
     if key.revoked_at is None:
         await ctx.session.execute(
-            ctx.db.update(ApiKey).where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None)).values(revoked_at=ctx.now)  # type: ignore[arg-type,union-attr]
+            ctx.db.update(ApiKey)
+            .where(col(ApiKey.id) == key.id, col(ApiKey.revoked_at).is_(None))
+            .values(revoked_at=ctx.now)
         )
         await ctx.session.refresh(key)
         ctx.record_change(key_id=key.id)

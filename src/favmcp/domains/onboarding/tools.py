@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from favmcp.auth import codes, keys, scopes
 from favmcp.auth.models import CodePurpose, Role, User, UserStatus
@@ -124,7 +125,9 @@ async def accept_team_invite_request(ctx: ToolContext, args: AcceptInviteRequest
     invited address and returns a request_id for accept_team_invite_verify. Needs no API key.
     Refuses tokens that are unknown, used, revoked or expired; rate limited like signup."""
     invite = (
-        await ctx.session.execute(select(TeamInvite).where(TeamInvite.token_hash == keys.key_hash(args.invite_token)))
+        await ctx.session.execute(
+            select(TeamInvite).where(col(TeamInvite.token_hash) == keys.key_hash(args.invite_token))
+        )
     ).scalar_one_or_none()
     if invite is None or invite.status != InviteStatus.pending or invite.expires_at <= ctx.now:
         raise _invalid_invite()
@@ -169,18 +172,18 @@ async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewK
     claimed = await ctx.session.execute(
         update(TeamInvite)
         .where(
-            TeamInvite.id == invite.id,  # type: ignore[arg-type]
-            TeamInvite.status == InviteStatus.pending,  # type: ignore[arg-type]
-            TeamInvite.expires_at > ctx.now,  # type: ignore[arg-type,operator]
+            col(TeamInvite.id) == invite.id,
+            col(TeamInvite.status) == InviteStatus.pending,
+            col(TeamInvite.expires_at) > ctx.now,
         )
         .values(status=InviteStatus.accepted, accepted_at=ctx.now)
-        .returning(TeamInvite.id)
+        .returning(col(TeamInvite.id))
     )
     if claimed.first() is None:
         raise _invalid_invite()
     user = (
         await ctx.session.execute(
-            select(User).where(User.workspace_id == invite.workspace_id, User.email == invite.email)
+            select(User).where(col(User.workspace_id) == invite.workspace_id, col(User.email) == invite.email)
         )
     ).scalar_one_or_none()
     if user is not None and user.status == UserStatus.active:
@@ -198,7 +201,7 @@ async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewK
     else:
         user.role, user.status = invite.role, UserStatus.active
     await ctx.session.flush()
-    await ctx.session.execute(update(TeamInvite).where(TeamInvite.id == invite.id).values(user_id=user.id))  # type: ignore[arg-type]
+    await ctx.session.execute(update(TeamInvite).where(col(TeamInvite.id) == invite.id).values(user_id=user.id))
     key, secret = mint_api_key(
         ctx.session, user=user, name="Personal key", scopes=scopes.role_scopes(user.role),
         random=ctx.random, now=ctx.now,

@@ -27,13 +27,13 @@ async def list_audit_events(ctx: ToolContext, args: ListAuditEventsInput) -> Aud
     Filter by tool, user and a half-open time range [since, until)."""
     stmt = ctx.db.select(AuditEvent)
     if args.tool:
-        stmt = stmt.where(AuditEvent.tool == args.tool)  # type: ignore[arg-type]
+        stmt = stmt.where(AuditEvent.tool == args.tool)
     if args.user_id:
-        stmt = stmt.where(AuditEvent.user_id == args.user_id)  # type: ignore[arg-type]
+        stmt = stmt.where(AuditEvent.user_id == args.user_id)
     if args.since:
-        stmt = stmt.where(AuditEvent.created_at >= args.since)  # type: ignore[arg-type,operator]
+        stmt = stmt.where(AuditEvent.created_at >= args.since)
     if args.until:
-        stmt = stmt.where(AuditEvent.created_at < args.until)  # type: ignore[arg-type,operator]
+        stmt = stmt.where(AuditEvent.created_at < args.until)
     rows, cursor = await page_by_id(ctx.session, stmt, AuditEvent.id, args)
     items = [AuditEventPublic.model_validate(r, from_attributes=True) for r in rows]
     return AuditEventPage(items=items, next_cursor=cursor, has_more=cursor is not None)

@@ -1,0 +1,204 @@
+"""The call path every tool shares: validation, idempotency, audit, filters and errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import SQLModel
+
+from favmcp.app import App
+from favmcp.db.metadata import metadata
+from favmcp.registry.registry import Registry, all_specs
+from favmcp.registry.runner import Runner
+from favmcp.registry.spec import ToolInput, WriteInput, tool
+from tests.support import Owner, call, error_code, gather, signup
+
+MALFORMED: dict[str, list[dict[str, Any]]] = {
+    "register_organisation_request": [
+        {"email": "not-an-email", "organisation_name": "x", "owner_name": "y"},
+        {"email": "a@example.com", "organisation_name": "", "owner_name": "y"},
+        {"email": "a@example.com", "organisation_name": "x", "owner_name": "y", "currency": "EURO"},
+    ],
+    "register_organisation_verify": [{"request_id": "otc_x", "code": "12ab56"}, {"code": "123456"}],
+    "accept_team_invite_request": [{"invite_token": 5}, {"invite_token": "short"}],
+    "accept_team_invite_verify": [{"request_id": "otc_x", "code": "1"}],
+    "get_workspace": [{"id": "ws_other"}],
+    "update_workspace": [{"timezone": "Mars/Olympus"}, {"currency": "XX1"}, {"contact_phone": "12"}],
+    "set_business_hours": [
+        {"weekly": {"mon": [{"open": "10:00", "close": "09:00"}]}},
+        {"weekly": {"mon": [{"open": "09:00", "close": "12:00"}, {"open": "11:00", "close": "13:00"}]}},
+        {"weekly": {"someday": []}},
+    ],
+    "whoami": [{"as": "someone"}],
+    "create_api_key": [{"name": ""}, {"name": "k", "scopes": ["nope:read"]}, {"name": "k", "scopes": []}],
+    "list_api_keys": [{"limit": 0}, {"limit": "many"}],
+    "revoke_api_key": [{}, {"key_id": ""}],
+    "list_audit_events": [{"since": "yesterday"}],
+    "search_tools": [{"limit": 1000}, {"effect": "explosive"}],
+    "describe_tool": [{}],
+}
+
+
+async def row_counts(app: App) -> dict[str, int]:
+    async with app.db.transaction() as session:
+        return {
+            t.name: int((await session.execute(select(func.count()).select_from(t))).scalar_one())
+            for t in metadata.sorted_tables
+        }
+
+
+def test_every_tool_has_malformed_cases() -> None:
+    assert set(MALFORMED) == {s.name for s in all_specs()}
+
+
+async def test_malformed_arguments_answer_validation_failed_and_write_nothing(app: App, owner: Owner) -> None:
+    before = await row_counts(app)
+    for name, cases in MALFORMED.items():
+        for args in [*cases, {"unexpected_argument": True}]:
+            result = await call(app, owner.key, name, args)
+            assert error_code(result) == "validation_failed", (name, args, result.data)
+            assert result.data["error"]["field_errors"], (name, args)
+    assert await row_counts(app) == before
+
+
+async def test_idempotent_retries_replay_the_first_answer(app: App, owner: Owner) -> None:
+    args = {"name": "agent", "idempotency_key": "create-agent-1"}
+    results = await gather(*[call(app, owner.key, "create_api_key", args) for _ in range(20)])
+    assert all(r.ok for r in results)
+    assert len({str(r.data) for r in results}) == 1, "20 identical answers"
+    keys = await call(app, owner.key, "list_api_keys", {"limit": 100})
+    assert [k["name"] for k in keys.data["items"]].count("agent") == 1
+    other = await call(app, owner.key, "create_api_key", {**args, "name": "other"})
+    assert error_code(other) == "idempotency_mismatch"
+
+
+async def test_errors_are_replayed_too_and_keys_expire_after_a_day(app: App, owner: Owner, clock: Any) -> None:
+    args = {"idempotency_key": "k1"}
+    first = await call(app, owner.key, "update_workspace", {"name": "New name", "idempotency_key": "k2"})
+    again = await call(app, owner.key, "update_workspace", {"name": "New name", "idempotency_key": "k2"})
+    assert first.data == again.data
+    audit = await call(app, owner.key, "list_audit_events", {"tool": "update_workspace"})
+    assert len(audit.data["items"]) == 1
+    made = await call(app, owner.key, "create_api_key", {"name": "x", "scopes": ["access:admin"]})
+    limited = made.data["api_key"]
+    refused = await call(app, limited, "create_api_key", {"name": "y", "scopes": ["team:admin"], **args})
+    replay = await call(app, limited, "create_api_key", {"name": "y", "scopes": ["team:admin"], **args})
+    assert error_code(refused) == "forbidden" and replay.data == refused.data
+    clock.advance(hours=24, seconds=1)
+    fresh = await call(app, limited, "create_api_key", {"name": "z", **args})
+    assert fresh.ok
+
+
+async def test_idempotency_keys_are_per_credential(app: App) -> None:
+    a, b = await signup(app), await signup(app)
+    ra = await call(app, a.key, "create_api_key", {"name": "same", "idempotency_key": "shared"})
+    rb = await call(app, b.key, "create_api_key", {"name": "same", "idempotency_key": "shared"})
+    assert ra.ok and rb.ok and ra.data["api_key"] != rb.data["api_key"]
+
+
+async def test_every_mutating_call_is_audited_with_caller_and_argument_hash(app: App, owner: Owner) -> None:
+    await call(app, owner.key, "update_workspace", {"name": "Renamed"})
+    await call(app, owner.key, "update_workspace", {"name": "Renamed"})
+    await call(app, owner.key, "get_workspace")
+    events = (await call(app, owner.key, "list_audit_events", {"tool": "update_workspace"})).data["items"]
+    assert len(events) == 2 and events[0]["args_hash"] == events[1]["args_hash"]
+    assert {e["user_id"] for e in events} == {owner.user_id} and {e["credential_id"] for e in events} == {owner.key_id}
+    assert events[0]["changes"] == {"fields": ["name"]}
+    assert not (await call(app, owner.key, "list_audit_events", {"tool": "get_workspace"})).data["items"]
+
+
+async def test_workspace_profile_and_hours(app: App, owner: Owner) -> None:
+    updated = await call(
+        app, owner.key, "update_workspace", {"currency": "gbp", "country": "gb", "contact_phone": "+44 20 7946 0958"}
+    )
+    assert updated.ok and updated.data["currency"] == "GBP" and updated.data["contact_phone"] == "+442079460958"
+    hours = await call(
+        app,
+        owner.key,
+        "set_business_hours",
+        {"weekly": {"mon": [{"open": "09:00", "close": "17:00"}]}, "closures": [{"date": "2026-12-25"}]},
+    )
+    assert hours.ok and hours.data["business_hours"] == {"mon": [{"open": "09:00:00", "close": "17:00:00"}]}
+    replaced = await call(
+        app, owner.key, "set_business_hours", {"weekly": {"tue": [{"open": "10:00", "close": "12:00"}]}}
+    )
+    assert list(replaced.data["business_hours"]) == ["tue"] and replaced.data["closures"] == []
+    kept = await call(app, owner.key, "update_workspace", {"name": None})
+    assert kept.ok and kept.data["name"] == "Studio"
+
+
+async def test_a_read_only_key_cannot_write(app: App, owner: Owner) -> None:
+    reader = (await call(app, owner.key, "create_api_key", {"name": "r", "scopes": ["workspace:read"]})).data["api_key"]
+    refused = await call(app, reader, "set_business_hours", {"weekly": {}})
+    assert error_code(refused) == "forbidden" and "workspace:admin" in refused.data["error"]["message"]
+
+
+async def test_read_only_mode_lists_and_runs_only_read_tools(app: App, owner: Owner) -> None:
+    registry = Registry(all_specs(), read_only=True)
+    assert all(s.effect.read_only for s in registry.listed())
+    runner = Runner(registry, app.db, app.settings, clock=app.runner.clock)
+    assert (await runner.call("whoami", {}, credential=owner.key)).ok
+    refused = await runner.call("update_workspace", {"name": "x"}, credential=owner.key)
+    assert error_code(refused) == "forbidden"
+
+
+def test_toolsets_filter_listing_but_keep_discovery() -> None:
+    registry = Registry(all_specs(), toolsets=frozenset({"workspace"}))
+    names = {s.name for s in registry.listed()}
+    assert names == {
+        "get_workspace",
+        "update_workspace",
+        "set_business_hours",
+        "whoami",
+        "search_tools",
+        "describe_tool",
+    }
+    with pytest.raises(ValueError, match="unknown toolsets"):
+        Registry(all_specs(), toolsets=frozenset({"nonsense"}))
+
+
+class BoomInput(WriteInput):
+    pass
+
+
+class BoomOutput(SQLModel):
+    ok: bool
+
+
+@tool(domain="platform", title="Boom", hints="W", scope="public")
+async def boom(ctx: Any, args: BoomInput) -> BoomOutput:
+    """Fails unexpectedly after writing."""
+    raise RuntimeError("secret internals")
+
+
+async def test_unexpected_errors_answer_internal_error_and_change_nothing(app: App) -> None:
+    runner = Runner(Registry([*all_specs(), boom]), app.db, app.settings)
+    before = await row_counts(app)
+    result = await runner.call("boom", {}, credential=None)
+    assert error_code(result) == "internal_error" and result.data["error"]["request_id"].startswith("req_")
+    assert "secret internals" not in str(result.data)
+    assert await row_counts(app) == before
+
+
+async def test_unknown_tool_is_not_found_with_a_hint(app: App) -> None:
+    result = await call(app, None, "drop_database")
+    assert error_code(result) == "not_found" and "search_tools" in result.data["error"]["hint"]
+
+
+async def test_search_and_describe_tools_work_anonymously(app: App) -> None:
+    found = await call(app, None, "search_tools", {"query": "revoke key"})
+    assert found.data["items"][0]["name"] == "revoke_api_key"
+    assert found.data["items"][0]["annotations"]["destructive"] is True
+    destructive = await call(app, None, "search_tools", {"effect": "destructive"})
+    assert [t["name"] for t in destructive.data["items"]] == ["revoke_api_key"]
+    described = await call(app, None, "describe_tool", {"name": "revoke_api_key"})
+    assert described.data["gate"] == "confirm" and "key_id" in described.data["input_schema"]["properties"]
+    assert error_code(await call(app, None, "describe_tool", {"name": "nope"})) == "not_found"
+
+
+def test_tool_inputs_refuse_unknown_fields() -> None:
+    for spec in all_specs():
+        assert issubclass(spec.input_model, ToolInput)
+        assert spec.input_schema().get("additionalProperties") is False, spec.name

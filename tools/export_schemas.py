@@ -1,0 +1,32 @@
+"""Write every tool's input and output JSON Schema and annotations to schemas/ (do not edit those by hand).
+
+    uv run python tools/export_schemas.py
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from favmcp.registry.registry import all_specs
+from favmcp.registry.schemas import schema_files
+
+ROOT = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def main() -> None:
+    files = schema_files(all_specs())
+    for child in ROOT.iterdir() if ROOT.exists() else []:
+        if child.is_dir():
+            shutil.rmtree(child)
+        elif child.suffix == ".json":
+            child.unlink()
+    for rel, text in files.items():
+        path = ROOT / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(f"wrote {len(files)} files to {ROOT}")
+
+
+if __name__ == "__main__":
+    main()
