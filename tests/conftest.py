@@ -1,8 +1,8 @@
 """Every storage test runs on SQLite and on Postgres.
 
 Postgres: FAVMCP_TEST_DATABASE_URL names a fresh database to use; without it a new database is
-created on the local server (postgres@127.0.0.1:5432) for the run. When Postgres cannot be reached its tests are skipped, unless FAVMCP_REQUIRE_POSTGRES=1 (CI), which
-turns that into a failure.
+created on the local server (postgres@127.0.0.1:5432) for the run. When Postgres cannot be
+reached its tests are skipped, unless FAVMCP_REQUIRE_POSTGRES=1 (CI), which makes that a failure.
 """
 
 from __future__ import annotations
