@@ -37,10 +37,6 @@ for sub, name in (
     cli.add_typer(sub, name=name)
 
 
-class CliError(Exception):
-    """Printed as one line, exit status 1."""
-
-
 def fail(message: str) -> None:
     typer.echo(f"favmcp: {message}", err=True)
     raise typer.Exit(1)
@@ -55,14 +51,13 @@ def settings(toolsets: str | None = None, read_only: bool = False) -> Settings:
     return s
 
 
-def run(fn: Callable[[], Awaitable[T]]) -> T:
+def run(fn: Callable[[], Awaitable[T]], *, log_level: str = "WARNING") -> T:
+    """Run a command; long-running ones log every call (INFO), one-shot ones only problems."""
     from favmcp import logging as favlog
 
-    favlog.configure(os.environ.get("FAVMCP_LOG_LEVEL", "WARNING"))
+    favlog.configure(os.environ.get("FAVMCP_LOG_LEVEL", log_level))
     try:
         return anyio.run(fn)
-    except CliError as exc:
-        fail(str(exc))
     except (ValueError, RuntimeError, OSError) as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
@@ -130,7 +125,7 @@ def serve(
         finally:
             await app.close()
 
-    run(main)
+    run(main, log_level="INFO")
 
 
 async def serve_http(app: App, host: str, port: int) -> None:
@@ -154,7 +149,7 @@ def worker() -> None:
         finally:
             await app.close()
 
-    run(main)
+    run(main, log_level="INFO")
 
 
 @db_cli.command("upgrade")
@@ -417,7 +412,7 @@ def demo(
         finally:
             await app.close()
 
-    run(main)
+    run(main, log_level="INFO")
 
 
 def version_callback(value: bool) -> None:
