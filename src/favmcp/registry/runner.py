@@ -99,10 +99,10 @@ class Runner:
     ) -> CallResult:
         request_id = new_id("req")
         started = time.perf_counter()
-        workspace_id: str | None = None
+        trace: dict[str, str | None] = {"workspace": None}
         try:
             spec = self.registry.get(name)
-            result, workspace_id = await self._call(spec, arguments or {}, credential, client_address, request_id)
+            result = await self._call(spec, arguments or {}, credential, client_address, request_id, trace)
         except FavError as exc:
             exc.body.request_id = request_id
             result = CallResult(False, _error_data(exc.body), request_id)
@@ -118,7 +118,7 @@ class Runner:
         log.info(
             "tool_call",
             request_id=request_id,
-            workspace=workspace_id,
+            workspace=trace["workspace"],
             tool=name,
             outcome="ok" if result.ok else result.data["error"]["code"],
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -126,11 +126,18 @@ class Runner:
         return result
 
     async def _call(
-        self, spec: ToolSpec, arguments: dict[str, Any], credential: str | None, client_address: str, request_id: str
-    ) -> tuple[CallResult, str | None]:
+        self,
+        spec: ToolSpec,
+        arguments: dict[str, Any],
+        credential: str | None,
+        client_address: str,
+        request_id: str,
+        trace: dict[str, str | None],
+    ) -> CallResult:
         now = self.clock.now()
         async with self.db.sessions() as session, session.begin():
             caller = await credentials.resolve(session, credential, now)
+            trace["workspace"] = caller.workspace_id
             self._authorize(spec, caller)
             args = validate(spec, arguments)
             ctx = ToolContext(
@@ -146,9 +153,9 @@ class Runner:
             )
             if not spec.mutating:
                 out = await spec.handler(ctx, args)
-                return CallResult(True, self._dump(spec, out), request_id), caller.workspace_id
+                return CallResult(True, self._dump(spec, out), request_id)
             result = await self._mutate(spec, ctx, args)
-        return result, caller.workspace_id
+        return result
 
     def _authorize(self, spec: ToolSpec, caller: Caller) -> None:
         if spec.scope == scopes.PUBLIC:
