@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlmodel import Field, SQLModel
 
 from favmcp.auth.models import Role
-from favmcp.db.types import enum_field, utc_field, workspace_fk
+from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
 
 
 class InviteStatus(StrEnum):
@@ -32,3 +33,29 @@ class TeamInvite(SQLModel, table=True):
     expires_at: datetime = utc_field()
     accepted_at: datetime | None = utc_field(nullable=True)
     user_id: str | None = Field(default=None, max_length=40)
+
+
+class StaffSchedule(SQLModel, table=True):
+    """A team member's weekly working hours (local time of the workspace), replaced as a whole."""
+
+    __tablename__ = "staff_schedules"
+
+    user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=40, ondelete="CASCADE")
+    workspace_id: str = workspace_fk()
+    weekly: dict[str, Any] = json_field()
+    updated_at: datetime = utc_field()
+
+
+class StaffTimeOff(SQLModel, table=True):
+    """A block of time a team member is away (leave, training); stored in UTC."""
+
+    __tablename__ = "staff_time_off"
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = workspace_fk()
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=40, ondelete="CASCADE")
+    starts_at: datetime = utc_field()
+    ends_at: datetime = utc_field()
+    reason: str | None = Field(default=None, max_length=200)
+    created_by: str | None = Field(default=None, max_length=40)
+    created_at: datetime = utc_field()
