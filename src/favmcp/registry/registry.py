@@ -51,8 +51,9 @@ class Registry:
 
 def all_specs() -> list[ToolSpec]:
     from favmcp.domains.access.tools import TOOLS as access
+    from favmcp.domains.members.tools import TOOLS as members
     from favmcp.domains.onboarding.tools import TOOLS as onboarding
     from favmcp.domains.platform.tools import TOOLS as platform
     from favmcp.domains.workspace.tools import TOOLS as workspace
 
-    return [*onboarding, *workspace, *access, *platform]
+    return [*onboarding, *workspace, *access, *platform, *members]

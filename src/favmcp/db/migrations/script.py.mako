@@ -7,9 +7,9 @@ Create Date: ${create_date}
 
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 import favmcp.db.types
-from alembic import op
 ${imports if imports else ""}
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -37,6 +37,7 @@ class NoteAuthor(StrEnum):
 
 
 ACTIVE = text("status = 'active'")
+ONLY_ACTIVE: dict[str, Any] = {"sqlite_where": ACTIVE, "postgresql_where": ACTIVE}
 
 
 class Member(SQLModel, table=True):
@@ -45,11 +46,22 @@ class Member(SQLModel, table=True):
     __tablename__ = "members"
     __table_args__ = (
         Index(
-            "uq_members_active_email", "workspace_id", "email", unique=True, sqlite_where=ACTIVE, postgresql_where=ACTIVE
+            "uq_members_active_email",
+            "workspace_id",
+            "email",
+            unique=True,
+            sqlite_where=ACTIVE,
+            postgresql_where=ACTIVE,
         ),
         Index(
-            "uq_members_active_phone", "workspace_id", "phone", unique=True, sqlite_where=ACTIVE, postgresql_where=ACTIVE
+            "uq_members_active_phone",
+            "workspace_id",
+            "phone",
+            unique=True,
+            sqlite_where=ACTIVE,
+            postgresql_where=ACTIVE,
         ),
+        Index("ix_members_workspace_id", "workspace_id", "id"),
         Index("ix_members_workspace_activity", "workspace_id", "last_activity_at"),
     )
 

@@ -1,17 +1,17 @@
 """members and team
 
-Revision ID: 08d3fb55a549
+Revision ID: e9335919d9a6
 Revises: f14637d501ac
-Create Date: 2026-11-26 01:34:18.452132
+Create Date: 2026-11-26 01:36:42.445732
 """
 
 import sqlalchemy as sa
 import sqlmodel
-
-import favmcp.db.types
 from alembic import op
 
-revision = "08d3fb55a549"
+import favmcp.db.types
+
+revision = "e9335919d9a6"
 down_revision = "f14637d501ac"
 branch_labels = None
 depends_on = None
