@@ -61,7 +61,7 @@ class Member(SQLModel, table=True):
             sqlite_where=ACTIVE,
             postgresql_where=ACTIVE,
         ),
-        Index("ix_members_workspace_id", "workspace_id", "id"),
+        Index("ix_members_workspace_keyset", "workspace_id", "id"),
         Index("ix_members_workspace_activity", "workspace_id", "last_activity_at"),
     )
 

@@ -1,8 +1,8 @@
 """members and team
 
-Revision ID: e9335919d9a6
+Revision ID: 3299c975a776
 Revises: f14637d501ac
-Create Date: 2026-11-26 01:36:42.445732
+Create Date: 2026-11-26 01:46:39.808505
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 
 import favmcp.db.types
 
-revision = "e9335919d9a6"
+revision = "3299c975a776"
 down_revision = "f14637d501ac"
 branch_labels = None
 depends_on = None
@@ -71,6 +71,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_members_merged_into"), ["merged_into"], unique=False)
         batch_op.create_index("ix_members_workspace_activity", ["workspace_id", "last_activity_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_members_workspace_id"), ["workspace_id"], unique=False)
+        batch_op.create_index("ix_members_workspace_keyset", ["workspace_id", "id"], unique=False)
         batch_op.create_index(
             "uq_members_active_email",
             ["workspace_id", "email"],
@@ -232,6 +233,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("status = 'active'"),
             postgresql_where=sa.text("status = 'active'"),
         )
+        batch_op.drop_index("ix_members_workspace_keyset")
         batch_op.drop_index(batch_op.f("ix_members_workspace_id"))
         batch_op.drop_index("ix_members_workspace_activity")
         batch_op.drop_index(batch_op.f("ix_members_merged_into"))
