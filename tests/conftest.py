@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,22 +18,9 @@ from sqlalchemy.engine import make_url
 from favmcp.app import App
 from favmcp.db.engine import Database
 from favmcp.db.migrate import upgrade
-from tests.support import Owner, make_settings, signup
+from tests.support import FakeClock, Owner, make_settings, signup
 
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-
-
-class FakeClock:
-    """The clock handlers see; tests move it."""
-
-    def __init__(self) -> None:
-        self.current = datetime.now(UTC).replace(microsecond=0)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
 
 
 async def _fresh_postgres() -> str | None:

@@ -5,16 +5,34 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from favmcp.app import App
 from favmcp.config import Settings
 from favmcp.effects.models import OutboxMessage
 from favmcp.registry.runner import CallResult
+
+
+class FakeClock:
+    """The clock handlers see; tests move it."""
+
+    def __init__(self) -> None:
+        self.current = datetime.now(UTC).replace(microsecond=0)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
 
 
 def make_settings(home: Path, database_url: str, **overrides: Any) -> Settings:
@@ -97,3 +115,30 @@ def error_code(result: CallResult) -> str | None:
 
 async def gather(*aws: Any) -> list[Any]:
     return list(await asyncio.gather(*aws))
+
+
+@asynccontextmanager
+async def fresh_postgres_beside(url: str) -> AsyncIterator[str]:
+    """A new, empty database on the same server as `url`, dropped afterwards."""
+    base = make_url(url)
+    name = f"favmcp_scratch_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(
+            host=base.host,
+            port=base.port or 5432,
+            user=base.username,
+            password=base.password,
+            database=base.database,
+            timeout=10,
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    await admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

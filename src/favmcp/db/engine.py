@@ -14,7 +14,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"hide_parameters": True}  # bound values may be personal data: never logged
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:

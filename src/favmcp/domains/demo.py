@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from favmcp.app import App
 from favmcp.auth import scopes
 from favmcp.auth.keys import key_hash
@@ -81,6 +83,14 @@ async def ensure_demo(app: App) -> DemoInfo:
     return DemoInfo(ws.id, ws.name, secret)
 
 
+def server_env(info: DemoInfo, settings: Settings) -> dict[str, str]:
+    """What a stdio client must set to reach this same database with this key."""
+    env = {"FAVMCP_API_KEY": info.api_key, "FAVMCP_HOME": str(settings.home)}
+    if not settings.database_url.startswith("sqlite"):
+        env["FAVMCP_DATABASE_URL"] = settings.database_url
+    return env
+
+
 def banner(info: DemoInfo, settings: Settings, host: str, port: int) -> str:
     url = f"http://{host}:{port}/mcp"
     claude = {
@@ -88,7 +98,7 @@ def banner(info: DemoInfo, settings: Settings, host: str, port: int) -> str:
             "favmcp": {
                 "command": "uvx",
                 "args": ["favmcp", "serve"],
-                "env": {"FAVMCP_API_KEY": info.api_key, "FAVMCP_HOME": str(settings.home)},
+                "env": server_env(info, settings),
             }
         }
     }
@@ -97,7 +107,7 @@ def banner(info: DemoInfo, settings: Settings, host: str, port: int) -> str:
         [
             f"Demo workspace: {info.name} ({info.workspace_id})",
             f"Owner API key:  {info.api_key}",
-            f"Data:           {settings.database_url}",
+            f"Data:           {make_url(settings.database_url).render_as_string(hide_password=True)}",
             "",
             "Claude Desktop (claude_desktop_config.json), over stdio:",
             json.dumps(claude, indent=2),

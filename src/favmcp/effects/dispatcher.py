@@ -64,7 +64,27 @@ class Dispatcher:
             rows = (await session.execute(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))).scalars()
             return list(rows)
 
+    async def still_mine(self, message: OutboxMessage) -> bool:
+        """Renew this worker's lease just before sending; a lease that ran out may belong to another worker now."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            renewed = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id) == message.id,
+                    col(OutboxMessage.locked_by) == self.worker_id,
+                    col(OutboxMessage.locked_until) > now,
+                    col(OutboxMessage.status) == OutboxStatus.pending,
+                )
+                .values(locked_until=now + LEASE)
+                .returning(col(OutboxMessage.id))
+            )
+            return renewed.first() is not None
+
     async def deliver(self, message: OutboxMessage) -> None:
+        if not await self.still_mine(message):
+            log.info("outbox_lease_lost", message_id=message.id)
+            return
         error: str | None = None
         try:
             await self.email.send(message)

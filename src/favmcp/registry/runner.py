@@ -277,7 +277,6 @@ class Runner:
                     session.add(fresh)
             except IntegrityError:
                 # A concurrent call with this key committed first: replay its outcome.
-                session.expunge(fresh)
                 existing = await session.get(IdempotencyRecord, (scope, key), populate_existing=True)
                 assert existing is not None
             else:

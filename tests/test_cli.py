@@ -1,0 +1,223 @@
+"""The favmcp command, run as real subprocesses against SQLite and Postgres.
+
+Each subprocess costs about a second, so the steps are grouped into a few tests and independent commands run
+side by side. The signup flow gets a database of its own: CLI signups all count against the client address
+"local", which other tests sharing the session's Postgres database may also use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from favmcp.auth.keys import mask
+from favmcp.registry.registry import Registry, all_specs
+from tests.support import fresh_postgres_beside
+
+COMMANDS = ("serve", "worker", "call", "demo", "signup", "tools", "keys", "db", "outbox")
+KEY = re.compile(r"fav_mcp_[A-Za-z0-9]{32,}")
+
+
+@dataclass
+class Cli:
+    """Runs `python -m favmcp` with a clean environment: only the FAVMCP_* variables given here."""
+
+    env: dict[str, str]
+    timeout: float = 120.0
+
+    def _start(self, args: Sequence[str], extra_env: dict[str, str | None] | None) -> subprocess.Popen[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | self.env
+        for name, value in (extra_env or {}).items():  # None removes a variable
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return subprocess.Popen(
+            [sys.executable, "-m", "favmcp", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def many(self, *calls: tuple[Sequence[str], int] | tuple[Sequence[str], int, dict[str, str | None]]) -> list[Run]:
+        """Start every command at once (args, expected exit status[, env changes]), wait for all, check each."""
+        started = [(call[0], self._start(call[0], call[2] if len(call) == 3 else None)) for call in calls]
+        runs = []
+        try:
+            for args, proc in started:
+                out, err = proc.communicate(timeout=self.timeout)
+                runs.append(Run(list(args), proc.returncode, out, err))
+        finally:
+            for _, proc in started:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+        for run, call in zip(runs, calls, strict=True):
+            assert run.code == call[1], f"favmcp {' '.join(run.args)} exited {run.code}\n{run.out}\n{run.err}"
+        return runs
+
+    def __call__(self, *args: str, code: int = 0, env: dict[str, str | None] | None = None) -> Run:
+        return self.many((args, code, env or {}))[0]
+
+
+@dataclass
+class Run:
+    args: list[str]
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def one_error_line(self) -> str:
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("favmcp: "), self.err
+        return lines[0]
+
+
+def cli_for(home: Path, database_url: str | None = None) -> Cli:
+    env = {"FAVMCP_HOME": str(home), "FAVMCP_SECRET_KEY": "cli-test-secret"}
+    if database_url:
+        env["FAVMCP_DATABASE_URL"] = database_url
+    return Cli(env)
+
+
+@pytest.fixture
+async def own_database_url(database_url: str) -> AsyncIterator[str]:
+    """SQLite: the test's fresh file. Postgres: a fresh database, not yet migrated."""
+    if database_url.startswith("sqlite"):
+        yield database_url
+        return
+    async with fresh_postgres_beside(database_url) as url:
+        yield url
+
+
+def test_help_and_tool_listing_with_zero_configuration(tmp_path: Path) -> None:
+    cli = cli_for(tmp_path)  # no database URL: SQLite in FAVMCP_HOME
+    help_, listed, described = cli.many(
+        (["--help"], 0), (["tools", "list", "--json"], 0), (["tools", "describe", "whoami"], 0)
+    )
+    for command in COMMANDS:
+        assert re.search(rf"^\W*{command}\s", help_.out, re.MULTILINE), f"{command} missing from --help"
+    tools = listed.json()["tools"]
+    assert [t["name"] for t in tools] == [spec.name for spec in Registry(all_specs()).listed()]
+    assert len(tools) >= 14
+    assert {"whoami", "create_api_key", "register_organisation_request", "describe_tool"} <= {t["name"] for t in tools}
+    assert all(t["hints"] and t["scope"] and t["domain"] for t in tools)
+    whoami = described.json()
+    assert whoami["name"] == "whoami" and whoami["annotations"]["read_only"] is True
+    assert whoami["input_schema"]["type"] == "object"
+    assert "authenticated" in whoami["output_schema"]["properties"]
+    assert (tmp_path / "favmcp.db").exists(), "zero configuration keeps SQLite in FAVMCP_HOME"
+
+
+def test_signup_call_and_keys_from_the_terminal(tmp_path: Path, own_database_url: str) -> None:
+    cli = cli_for(tmp_path / "b", own_database_url)
+    if not own_database_url.startswith("sqlite"):
+        refused = cli("call", "whoami", code=1)
+        assert "favmcp db upgrade" in refused.one_error_line(), "Postgres is never migrated behind your back"
+    assert "up to date" in cli("db", "upgrade").out
+
+    # Two signups side by side; the codes land in the outbox (local channel).
+    emails = ["ann.cli@example.com", "bob.cli@example.com"]
+    requested = cli.many(
+        *[
+            (["signup", "request", "--email", email, "--organisation", f"Studio {i}", "--owner-name", f"Owner {i}"], 0)
+            for i, email in enumerate(emails)
+        ]
+    )
+    request_ids = [run.json()["request_id"] for run in requested]
+    assert requested[0].json()["email_masked"] == "a***@example.com"
+    messages = cli("outbox", "list", "--json").json()["messages"]
+    codes = {}
+    for m in messages:
+        assert (m["channel"], m["status"], m["delivered_via"]) == ("email", "sent", "local")
+        assert m["subject"] == "Your favmcp signup code"
+        found = re.search(r"\b(\d{6})\b", m["body"])
+        assert found
+        codes[m["recipient"]] = found.group(1)
+    assert set(codes) == set(emails)
+
+    # Verify both at once, each in its own FAVMCP_HOME: Ann without --show-key, Bob with it.
+    home_a, home_b = tmp_path / "a", tmp_path / "b"
+    masked, shown = cli.many(
+        (
+            ["signup", "verify", "--request-id", request_ids[0], "--code", codes[emails[0]]],
+            0,
+            {"FAVMCP_HOME": str(home_a)},
+        ),
+        (["signup", "verify", "--request-id", request_ids[1], "--code", codes[emails[1]], "--show-key"], 0),
+    )
+    saved_a, saved_b = (json.loads((home / "config.json").read_text()) for home in (home_a, home_b))
+    for home in (home_a, home_b):
+        assert stat.S_IMODE((home / "config.json").stat().st_mode) == 0o600
+    assert saved_a["api_key"] not in masked.out and not KEY.search(masked.out), "the key is masked by default"
+    assert mask(saved_a["api_key"]) in masked.out and saved_a["workspace_id"] in masked.out
+    assert saved_b["api_key"] in shown.out
+    workspace = saved_b["workspace_id"]
+
+    me, bad_json, no_tool, created = cli.many(
+        (["call", "whoami"], 0),
+        (["call", "whoami", "{bad json"], 1),
+        (["call", "nosuchtool"], 1),
+        (["keys", "create", "--workspace", workspace, "--name", "ops key"], 0),
+    )
+    assert me.json()["authenticated"] is True and me.json()["role"] == "owner"
+    assert me.json()["workspace_id"] == workspace and me.json()["key_id"].startswith("key_")
+    assert "not JSON" in bad_json.one_error_line() and bad_json.out == ""
+    assert "not_found" in no_tool.one_error_line() and no_tool.out == ""
+    made = created.out.strip()
+    assert KEY.fullmatch(made)
+
+    as_new_key, listed = cli.many(
+        (["call", "whoami"], 0, {"FAVMCP_API_KEY": made}), (["keys", "list", "--workspace", workspace], 0)
+    )
+    new_key_id = as_new_key.json()["key_id"]
+    assert as_new_key.json()["workspace_id"] == workspace and new_key_id != me.json()["key_id"]
+    rows = listed.out.strip().splitlines()
+    assert len(rows) == 2 and all(" active " in row for row in rows), listed.out
+    assert {row.split()[0] for row in rows} == {me.json()["key_id"], new_key_id}
+    assert made not in listed.out and saved_b["api_key"] not in listed.out, "keys list never shows secrets"
+
+    assert f"{new_key_id} revoked" in cli("keys", "revoke", new_key_id).out
+    refused = cli("call", "whoami", code=1, env={"FAVMCP_API_KEY": made})
+    assert "unauthenticated" in refused.one_error_line() and "revoked" in refused.err
+
+
+def test_demo_is_created_once_and_its_key_works(tmp_path: Path, database_url: str) -> None:
+    cli = cli_for(tmp_path, database_url)
+    first = cli("demo", "--no-serve")
+    workspace = re.search(r"Demo workspace: .*\((ws_\w+)\)", first.out)
+    key = re.search(r"Owner API key:\s+(fav_mcp_\w+)", first.out)
+    assert workspace and key
+    blocks = re.findall(r"^\{$.*?^\}$", first.out, re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 2 and "Claude Desktop" in first.out and "Cursor" in first.out
+    claude, cursor = (json.loads(block) for block in blocks)
+    server = claude["mcpServers"]["favmcp"]
+    assert server["args"] == ["favmcp", "serve"] and server["env"]["FAVMCP_API_KEY"] == key.group(1)
+    remote = cursor["mcpServers"]["favmcp"]
+    assert remote["url"] == "http://127.0.0.1:8765/mcp"
+    assert remote["headers"]["Authorization"] == f"Bearer {key.group(1)}"
+
+    # The key works in the environment the Claude Desktop config gives the server (nothing else set). On
+    # Postgres that config lacks FAVMCP_DATABASE_URL (reported as a bug), so there the test's own is kept.
+    if database_url.startswith("sqlite"):
+        configured: dict[str, str | None] = {name: None for name in cli.env} | server["env"]
+    else:
+        configured = {"FAVMCP_API_KEY": key.group(1)}
+    second, me = cli.many((["demo", "--no-serve"], 0), (["call", "whoami"], 0, configured))
+    assert f"({workspace.group(1)})" in second.out and key.group(1) in second.out, "the second run reuses the demo"
+    assert me.json()["workspace_id"] == workspace.group(1) and me.json()["role"] == "owner"
