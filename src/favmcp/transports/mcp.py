@@ -15,7 +15,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from favmcp import __version__, resources
 from favmcp.core.errors import ErrorCode
 from favmcp.registry.runner import CallResult, Runner
-from favmcp.registry.spec import ToolSpec
+from favmcp.registry.spec import Gate, ToolSpec
 
 INSTRUCTIONS = (
     "favmcp is the backend of a service business (customers, bookings, payments, team). "
@@ -77,6 +77,7 @@ def _http_credential(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, s
 
 def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = None) -> Server[Any]:
     tools = [tool_definition(s) for s in runner.registry.listed()]
+    confirm_gated = {s.name for s in runner.registry.listed() if s.gate is Gate.confirm}
 
     def credential_of(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, str]:
         if stdio_credential is not None:
@@ -93,13 +94,14 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
     ) -> types.CallToolResult | types.InputRequiredResult:
         secret, address = credential_of(ctx)
         arguments = dict(params.arguments or {})
-        if params.request_state and params.input_responses is not None:
+        gated = params.name in confirm_gated
+        if gated and params.request_state and params.input_responses is not None:
             # A modern-era retry after we asked the person to confirm: the state is our own signed token.
             if not _accepted(params.input_responses.get("confirm")):
                 return _declined()
             arguments["confirmation_token"] = params.request_state
         result = await runner.call(params.name, arguments, credential=secret, client_address=address)
-        token = _confirmation_token(result)
+        token = _confirmation_token(result) if gated else None
         if token is not None and _can_elicit(ctx):
             message = result.data["error"]["message"]
             if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
@@ -107,7 +109,10 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
                     params=types.ElicitRequestFormParams(message=message, requested_schema=CONFIRM_SCHEMA)
                 )
                 return types.InputRequiredResult(input_requests={"confirm": ask}, request_state=token)
-            answer = await ctx.session.elicit_form(message, CONFIRM_SCHEMA, related_request_id=ctx.request_id)
+            try:
+                answer = await ctx.session.elicit_form(message, CONFIRM_SCHEMA, related_request_id=ctx.request_id)
+            except MCPError:  # the client could not ask: the preview and token stand
+                return to_call_tool_result(result)
             if not _accepted(answer):
                 return _declined()
             arguments["confirmation_token"] = token
@@ -159,8 +164,10 @@ def _confirmation_token(result: CallResult) -> str | None:
 
 
 def _can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """The client can show a form (an empty elicitation capability means form) and we can reach it."""
     caps = ctx.session.client_capabilities
-    if caps is None or caps.elicitation is None:
+    elicitation = caps.elicitation if caps else None
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
         return False
     return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS or ctx.session.can_send_request
 
