@@ -1,7 +1,7 @@
 """Call favmcp from Python with the MCP SDK over HTTP.
 
-    uvx --from . favmcp demo            # in one terminal: prints an owner key, serves http://127.0.0.1:8765/mcp
-    FAVMCP_API_KEY=fav_mcp_... uv run python examples/python_client.py
+uvx --from . favmcp demo            # in one terminal: prints an owner key, serves http://127.0.0.1:8765/mcp
+FAVMCP_API_KEY=fav_mcp_... uv run python examples/python_client.py
 """
 
 from __future__ import annotations

@@ -38,6 +38,50 @@ MALFORMED: dict[str, list[dict[str, Any]]] = {
     "list_audit_events": [{"since": "yesterday"}],
     "search_tools": [{"limit": 1000}, {"effect": "explosive"}],
     "describe_tool": [{}],
+    "create_member": [{"name": "x"}, {"name": "x", "email": "nope"}, {"name": "x", "phone": "+1"}],
+    "get_member_profile": [{}, {"member_id": ""}],
+    "search_members": [{"inactive_days": 0}, {"lifecycle": "vip"}, {"limit": 500}],
+    "update_member": [{"member_id": "mem_x", "email": "bad"}, {"name": "x"}],
+    "delete_member": [{}],
+    "merge_members": [{"survivor_id": "mem_a", "duplicate_id": "mem_a"}, {"survivor_id": "mem_a"}],
+    "attach_tags": [{"member_ids": [], "tags": ["a"]}, {"member_ids": ["mem_a"], "tags": [" "]}],
+    "detach_tags": [{"member_ids": ["mem_a"], "tags": []}],
+    "list_tags": [{"tag": "x"}],
+    "add_member_note": [{"member_id": "mem_a", "body": ""}, {"member_id": "mem_a", "body": "x", "written_by": "ai"}],
+    "set_marketing_consent": [{"member_id": "mem_a", "channel": "fax", "granted": True, "source": "x"}],
+    "get_member_timeline": [{"member_id": "mem_a", "limit": -1}],
+    "export_member_data": [{}],
+    "preview_member_import": [{"rows": []}, {"rows": [{"name": 5}]}],
+    "commit_member_import": [{}],
+    "create_team_member_invite": [
+        {"email": "not-an-email", "role": "staff"},
+        {"email": "a@example.com", "role": "owner"},
+        {"email": "a@example.com"},
+    ],
+    "list_team_invites": [{"status": "lost"}, {"limit": 0}],
+    "revoke_team_invite": [{}, {"invite_id": ""}],
+    "list_team_members": [{"role": "boss"}, {"status": "asleep"}],
+    "update_team_member_role": [{"user_id": "usr_x"}, {"user_id": "usr_x", "role": "king"}],
+    "deactivate_team_member": [{}, {"user_id": ""}],
+    "set_staff_working_hours": [
+        {"user_id": "usr_x", "weekly": {"mon": [{"open": "10:00", "close": "09:00"}]}},
+        {
+            "user_id": "usr_x",
+            "weekly": {"mon": [{"open": "09:00", "close": "12:00"}, {"open": "11:00", "close": "13:00"}]},
+        },
+        {"user_id": "usr_x", "weekly": {"someday": []}},
+    ],
+    "get_staff_schedule": [
+        {"user_id": "usr_x", "from_date": "2027-01-01", "to_date": "2027-03-05"},
+        {"user_id": "usr_x", "from_date": "2027-01-02", "to_date": "2027-01-01"},
+        {"user_id": "usr_x", "from_date": "tomorrow", "to_date": "2027-01-01"},
+    ],
+    "add_staff_time_off": [
+        {"user_id": "usr_x", "starts_at": "2027-01-01T09:00:00", "ends_at": "2027-01-01T17:00:00"},
+        {"user_id": "usr_x", "starts_at": "2027-01-01T17:00:00Z", "ends_at": "2027-01-01T09:00:00Z"},
+        {"user_id": "usr_x", "starts_at": "2027-01-01T00:00:00Z", "ends_at": "2028-01-03T00:00:00Z"},
+    ],
+    "remove_staff_time_off": [{}, {"time_off_id": ""}],
 }
 
 
@@ -192,7 +236,9 @@ async def test_search_and_describe_tools_work_anonymously(app: App) -> None:
     assert found.data["items"][0]["name"] == "revoke_api_key"
     assert found.data["items"][0]["annotations"]["destructive"] is True
     destructive = await call(app, None, "search_tools", {"effect": "destructive"})
-    assert [t["name"] for t in destructive.data["items"]] == ["revoke_api_key"]
+    names = [t["name"] for t in destructive.data["items"]]
+    assert "revoke_api_key" in names and "whoami" not in names
+    assert all(t["annotations"]["destructive"] for t in destructive.data["items"])
     described = await call(app, None, "describe_tool", {"name": "revoke_api_key"})
     assert described.data["gate"] == "confirm" and "key_id" in described.data["input_schema"]["properties"]
     assert error_code(await call(app, None, "describe_tool", {"name": "nope"})) == "not_found"

@@ -1,6 +1,6 @@
 """Write every tool's input and output JSON Schema and annotations to schemas/ (do not edit those by hand).
 
-    uv run python tools/export_schemas.py
+uv run python tools/export_schemas.py
 """
 
 from __future__ import annotations

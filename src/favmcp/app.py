@@ -40,11 +40,11 @@ class App:
         if not structlog.is_configured():
             favlog.configure()
         db = Database(settings.database_url)
-        if db.is_sqlite or upgrade:
+        if not await migrate.is_current(db):
+            if not (db.is_sqlite or upgrade):
+                await db.dispose()
+                raise SchemaOutOfDate("The database schema is not up to date: run `favmcp db upgrade`.")
             await migrate.upgrade(db)
-        elif not await migrate.is_current(db):
-            await db.dispose()
-            raise SchemaOutOfDate("The database schema is not up to date: run `favmcp db upgrade`.")
         registry = Registry(all_specs(), toolsets=settings.toolsets, read_only=settings.read_only)
         runner = Runner(registry, db, settings, clock=clock, random=random)
         return cls(settings, db, runner, Dispatcher(db, email_channel(settings), clock=clock))

@@ -49,6 +49,8 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(unique=True, max_length=64)
     display_prefix: str = Field(max_length=24)
     scopes: list[str] = json_field(list)
+    # A personal key follows its holder's role (a promotion widens it); otherwise it keeps `scopes`.
+    follows_role: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = utc_field()
     created_by: str | None = Field(default=None, max_length=40)
     expires_at: datetime | None = utc_field(nullable=True)

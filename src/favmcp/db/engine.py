@@ -17,12 +17,18 @@ class Database:
         kwargs: dict[str, Any] = {"hide_parameters": True}  # bound values may be personal data: never logged
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
+            # Every unit of work ends in an explicit commit or rollback; a second rollback on check-in is
+            # one more thread hop per call for nothing.
+            kwargs["pool_reset_on_return"] = None
         else:
             kwargs.update(pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_pragmas(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        # Read-only work takes no write lock on SQLite (a plain BEGIN), so reads do not queue behind writes.
+        self.reader = self.engine.execution_options(favmcp_read_only=True)
+        self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=True)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -35,7 +41,7 @@ class Database:
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE so that concurrent writers queue instead of failing."""
+    """WAL, foreign keys, and BEGIN IMMEDIATE for writers so that they queue instead of failing."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -49,4 +55,4 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("favmcp_read_only") else "BEGIN IMMEDIATE")

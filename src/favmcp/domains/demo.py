@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from favmcp.app import App
-from favmcp.auth import scopes
 from favmcp.auth.keys import key_hash
 from favmcp.auth.models import ApiKey, Role, User
 from favmcp.config import Settings
@@ -74,7 +73,7 @@ async def ensure_demo(app: App) -> DemoInfo:
         session.add_all(users)
         await session.flush()
         key, secret = mint_api_key(
-            session, user=users[0], name="demo owner key", scopes=scopes.role_scopes(Role.owner),
+            session, user=users[0], name="demo owner key", scopes=None,
             random=app.runner.random, now=now,
         )  # fmt: skip
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -91,7 +90,7 @@ def server_env(info: DemoInfo, settings: Settings) -> dict[str, str]:
     return env
 
 
-def banner(info: DemoInfo, settings: Settings, host: str, port: int) -> str:
+def banner(info: DemoInfo, settings: Settings, host: str, port: int, *, serving: bool) -> str:
     url = f"http://{host}:{port}/mcp"
     claude = {
         "mcpServers": {
@@ -114,7 +113,6 @@ def banner(info: DemoInfo, settings: Settings, host: str, port: int) -> str:
             "",
             "Cursor (.cursor/mcp.json), over HTTP while this runs:",
             json.dumps(cursor, indent=2),
-            "",
-            f"Serving MCP at {url} (health: http://{host}:{port}/healthz). Ctrl-C to stop.",
         ]
+        + (["", f"Serving MCP at {url} (health: http://{host}:{port}/healthz). Ctrl-C to stop."] if serving else [])
     )

@@ -54,6 +54,7 @@ def all_specs() -> list[ToolSpec]:
     from favmcp.domains.members.tools import TOOLS as members
     from favmcp.domains.onboarding.tools import TOOLS as onboarding
     from favmcp.domains.platform.tools import TOOLS as platform
+    from favmcp.domains.team.tools import TOOLS as team
     from favmcp.domains.workspace.tools import TOOLS as workspace
 
-    return [*onboarding, *workspace, *access, *platform, *members]
+    return [*onboarding, *workspace, *access, *platform, *members, *team]

@@ -135,7 +135,8 @@ class Runner:
         trace: dict[str, str | None],
     ) -> CallResult:
         now = self.clock.now()
-        async with self.db.sessions() as session, session.begin():
+        sessions = self.db.sessions if spec.mutating else self.db.read_sessions
+        async with sessions() as session, session.begin():
             caller = await credentials.resolve(session, credential, now)
             trace["workspace"] = caller.workspace_id
             self._authorize(spec, caller)
@@ -151,10 +152,14 @@ class Runner:
                 tool=spec.name,
                 registry=self.registry,
             )
-            if not spec.mutating:
-                out = await spec.handler(ctx, args)
-                return CallResult(True, self._dump(spec, out), request_id)
-            result = await self._mutate(spec, ctx, args)
+            if spec.mutating:
+                result = await self._mutate(spec, ctx, args)
+            else:
+                result = CallResult(True, self._dump(spec, await spec.handler(ctx, args)), request_id)
+        # Its own short transaction: inside the call's it could deadlock with a call that revokes this key.
+        if caller.needs_touch(now):
+            async with self.db.transaction() as session:
+                await credentials.touch(session, caller, now)
         return result
 
     def _authorize(self, spec: ToolSpec, caller: Caller) -> None:

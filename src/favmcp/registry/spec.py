@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import TYPE_CHECKING, Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,13 +83,34 @@ class ToolSpec:
         return not self.effect.read_only
 
     def input_schema(self) -> dict[str, Any]:
-        return self.input_model.model_json_schema()
+        return compact_schema(self.input_model)
 
     def output_schema(self) -> dict[str, Any]:
-        return self.output_model.model_json_schema()
+        return compact_schema(self.output_model)
 
     def meta(self) -> dict[str, Any]:
         return {"favmcp/domain": self.domain, "favmcp/scope": self.scope, "favmcp/gate": self.gate}
+
+
+@cache
+def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON Schema without pydantic's generated titles: every client pays for each byte in context."""
+    return _without_titles(model.model_json_schema())
+
+
+def _without_titles(node: Any, *, names: bool = False) -> Any:
+    """Drop "title" keywords; under properties and $defs the keys are names, not keywords, and stay."""
+    if isinstance(node, list):
+        return [_without_titles(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if names:
+        return {key: _without_titles(value) for key, value in node.items()}
+    return {
+        key: _without_titles(value, names=key in ("properties", "$defs"))
+        for key, value in node.items()
+        if key != "title"
+    }
 
 
 def tool(

@@ -406,7 +406,7 @@ def demo(
         app = await open_app(s)
         try:
             info = await demo_data.ensure_demo(app)
-            typer.echo(demo_data.banner(info, s, host, port))
+            typer.echo(demo_data.banner(info, s, host, port, serving=not no_serve))
             if not no_serve:
                 await serve_http(app, host, port)
         finally:

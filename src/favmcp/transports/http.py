@@ -44,7 +44,7 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
 
     async def healthz(request: Request) -> JSONResponse:
         try:
-            async with app.db.engine.connect() as conn:
+            async with app.db.reader.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)

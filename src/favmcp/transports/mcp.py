@@ -8,6 +8,7 @@ from typing import Any
 
 import mcp.types as types
 from mcp.server import Server
+from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -40,7 +41,6 @@ def tool_definition(spec: ToolSpec) -> types.Tool:
         input_schema=spec.input_schema(),
         output_schema=spec.output_schema(),
         annotations=types.ToolAnnotations(
-            title=spec.title,
             read_only_hint=e.read_only,
             destructive_hint=e.destructive,
             idempotent_hint=e.idempotent,
@@ -150,6 +150,8 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
         description="An agentic backend for service businesses.",
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
+        # The list changes only with a new release; clients may reuse it for a minute.
+        cache_hints={"tools/list": CacheHint(ttl_ms=60_000)},
         on_call_tool=call_tool,
         on_list_resources=list_resources,
         on_read_resource=read_resource,

@@ -36,12 +36,17 @@ async def create_key(
         )
         if owner is None:
             raise ValueError(f"no workspace {workspace_id!r} with an active owner")
-        wanted = scopes or scope_rules.role_scopes(Role.owner)
-        unknown = [s for s in wanted if not scope_rules.is_valid(s)]
+        unknown = [s for s in scopes or [] if not scope_rules.is_valid(s)]
         if unknown:
             raise ValueError(f"unknown scopes: {', '.join(unknown)}")
         _, secret = mint_api_key(
-            session, user=owner, name=name, scopes=wanted, random=app.runner.random, now=now, expires_at=expires_at
+            session,
+            user=owner,
+            name=name,
+            scopes=scopes or None,
+            random=app.runner.random,
+            now=now,
+            expires_at=expires_at,
         )
     return secret
 

@@ -67,7 +67,8 @@ class ApiKeyPublic(BaseModel):
     name: str
     user_id: str
     display_prefix: str = Field(description="The first characters of the key, to recognise it.")
-    scopes: list[str]
+    scopes: list[str] = Field(description="The key's own scopes; empty when it follows its holder's role.")
+    follows_role: bool = Field(description="A personal key: exactly the scopes of its holder's current role.")
     status: KeyStatus
     created_at: datetime
     last_used_at: datetime | None

@@ -1,4 +1,4 @@
-"""Minting keys: used by create_api_key, signup and invite acceptance."""
+"""Minting keys: used by create_api_key, signup and invite acceptance. scopes=None: the key follows the role."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def mint_api_key(
     *,
     user: User,
     name: str,
-    scopes: list[str],
+    scopes: list[str] | None,
     random: Random,
     now: datetime,
     expires_at: datetime | None = None,
@@ -31,7 +31,8 @@ def mint_api_key(
         name=name,
         key_hash=keys.key_hash(secret),
         display_prefix=keys.display_prefix(secret),
-        scopes=sorted(scopes),
+        scopes=sorted(scopes or []),
+        follows_role=scopes is None,
         created_at=now,
         created_by=created_by,
         expires_at=expires_at,

@@ -20,7 +20,6 @@ from favmcp.domains.access.schemas import (
     WhoamiInput,
 )
 from favmcp.domains.access.service import mint_api_key
-from favmcp.domains.workspace.models import Workspace
 from favmcp.registry.context import ToolContext
 from favmcp.registry.spec import tool
 
@@ -47,14 +46,12 @@ async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
             authenticated=False,
             message="No API key: only public tools work. Sign up with register_organisation_request.",
         )
-    workspace = await ctx.session.get(Workspace, ctx.workspace_id)
-    user = await ctx.session.get(User, caller.user_id)
     return Whoami(
         authenticated=True,
         workspace_id=caller.workspace_id,
-        workspace_name=workspace.name if workspace else None,
+        workspace_name=caller.workspace_name,
         user_id=caller.user_id,
-        user_name=user.name if user else None,
+        user_name=caller.user_name,
         role=caller.role,
         scopes=list(caller.scopes),
         key_id=caller.key_id,
@@ -70,6 +67,7 @@ async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedAp
     Refuses scopes you do not hold and expiry dates in the past."""
     held = ctx.caller.scopes
     wanted = args.scopes if args.scopes is not None else list(held)
+    follow = args.scopes is None and ctx.caller.follows_role
     beyond = [s for s in wanted if not scope_rules.grants(held, s)]
     if beyond:
         raise forbidden(f"You cannot grant scopes you do not hold: {', '.join(beyond)}.")
@@ -84,7 +82,7 @@ async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedAp
         ctx.session,
         user=user,
         name=args.name,
-        scopes=wanted,
+        scopes=None if follow else wanted,
         random=ctx.random,
         now=ctx.now,
         expires_at=args.expires_at,

@@ -95,7 +95,7 @@ async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> N
     ctx.session.add(owner)
     await ctx.session.flush()
     key, secret = mint_api_key(
-        ctx.session, user=owner, name="First owner key", scopes=scopes.role_scopes(Role.owner),
+        ctx.session, user=owner, name="First owner key", scopes=None,
         random=ctx.random, now=ctx.now,
     )  # fmt: skip
     ctx.record_change(workspace_id=workspace.id, user_id=owner.id, key_id=key.id)
@@ -106,7 +106,7 @@ async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> N
         role=owner.role,
         key_id=key.id,
         api_key=secret,
-        scopes=key.scopes,
+        scopes=scopes.role_scopes(owner.role),
         message="Workspace created. Store the API key now; it is shown only this once.",
     )
 
@@ -203,7 +203,7 @@ async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewK
     await ctx.session.flush()
     await ctx.session.execute(update(TeamInvite).where(col(TeamInvite.id) == invite.id).values(user_id=user.id))
     key, secret = mint_api_key(
-        ctx.session, user=user, name="Personal key", scopes=scopes.role_scopes(user.role),
+        ctx.session, user=user, name="Personal key", scopes=None,
         random=ctx.random, now=ctx.now,
     )  # fmt: skip
     ctx.record_change(workspace_id=invite.workspace_id, user_id=user.id, key_id=key.id, invite_id=invite.id)
@@ -214,7 +214,7 @@ async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewK
         role=user.role,
         key_id=key.id,
         api_key=secret,
-        scopes=key.scopes,
+        scopes=scopes.role_scopes(user.role),
         message="Welcome to the team. Store the API key now; it is shown only this once.",
     )
 

@@ -1,8 +1,8 @@
 """members and team
 
-Revision ID: 3299c975a776
+Revision ID: f9fd64eeb4ed
 Revises: f14637d501ac
-Create Date: 2026-11-26 01:46:39.808505
+Create Date: 2026-11-26 02:05:28.677606
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 
 import favmcp.db.types
 
-revision = "3299c975a776"
+revision = "f9fd64eeb4ed"
 down_revision = "f14637d501ac"
 branch_labels = None
 depends_on = None
@@ -190,8 +190,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_staff_time_off_user_id"), ["user_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_staff_time_off_workspace_id"), ["workspace_id"], unique=False)
 
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("follows_role", sa.Boolean(), server_default="0", nullable=False))
+
 
 def downgrade() -> None:
+
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.drop_column("follows_role")
 
     with op.batch_alter_table("staff_time_off", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_time_off_workspace_id"))

@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from itertools import pairwise
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from favmcp.auth.models import Role, UserStatus
+from favmcp.core.contact import normalise_email
+from favmcp.core.pagination import Page, PageParams
+from favmcp.domains.workspace.schemas import OpeningInterval, Weekday
+from favmcp.registry.spec import ConfirmInput, ToolInput, WriteInput
+
+MAX_SCHEDULE_DAYS = 62
+MAX_TIME_OFF = timedelta(days=366)
+
+Email = Annotated[str, Field(max_length=320, description="Email; stored lower-case."), AfterValidator(normalise_email)]
+UserId = Annotated[
+    str, Field(min_length=1, max_length=40, description="A team member's user id (usr_...), from list_team_members.")
+]
+InviteId = Annotated[
+    str, Field(min_length=1, max_length=40, description="An invite id (inv_...), from list_team_invites.")
+]
+TimeOffId = Annotated[
+    str, Field(min_length=1, max_length=40, description="A time-off block id (off_...), from get_staff_schedule.")
+]
+InvitableRole = Literal["admin", "manager", "staff"]
+WeeklyHours = dict[Weekday, Annotated[list[OpeningInterval], Field(max_length=12)]]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a timezone offset, e.g. 2027-01-01T09:00:00+01:00")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+# Invites
+
+
+class InviteState(StrEnum):
+    """An invite's state; `expired` is derived: a pending invite past its expires_at."""
+
+    pending = "pending"
+    accepted = "accepted"
+    expired = "expired"
+    revoked = "revoked"
+
+
+class TeamInvitePublic(BaseModel):
+    id: str
+    email: str
+    name: str | None
+    role: Role
+    status: InviteState
+    invited_by: str | None = Field(description="User id of the person who sent the invite.")
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    user_id: str | None = Field(description="The team member the invite became, once accepted.")
+
+
+class CreateTeamMemberInviteInput(WriteInput):
+    email: Email = Field(description="Where the invite token is sent; the invited person accepts from there.")
+    role: InvitableRole = Field(description="admin, manager or staff. Owners are made with update_team_member_role.")
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="The person's name, if known.")
+
+
+class InviteSent(BaseModel):
+    invite: TeamInvitePublic
+    message: str
+
+
+class ListTeamInvitesInput(ToolInput, PageParams):
+    status: InviteState | None = Field(default=None, description="Only invites in this state.")
+
+
+class TeamInvitePage(Page[TeamInvitePublic]):
+    pass
+
+
+class RevokeTeamInviteInput(WriteInput):
+    invite_id: InviteId
+
+
+# Members
+
+
+class TeamMemberPublic(BaseModel):
+    id: str
+    name: str
+    email: str
+    role: Role
+    status: UserStatus
+    service_ids: list[str] = Field(
+        default_factory=list, description="Services this person delivers (empty until the services domain exists)."
+    )
+    created_at: datetime
+
+
+class ListTeamMembersInput(ToolInput, PageParams):
+    role: Role | None = Field(default=None, description="Only members with this role.")
+    status: UserStatus | None = Field(default=None, description="Only active or only deactivated members.")
+
+
+class TeamMemberPage(Page[TeamMemberPublic]):
+    pass
+
+
+class UpdateTeamMemberRoleInput(WriteInput):
+    user_id: UserId
+    role: Role = Field(description="The new role: owner, admin, manager or staff.")
+
+
+class DeactivateTeamMemberInput(ConfirmInput):
+    user_id: UserId
+
+
+class TeamMemberDeactivated(BaseModel):
+    member: TeamMemberPublic
+    revoked_key_ids: list[str] = Field(description="API keys revoked by this call (empty when nothing changed).")
+    message: str
+
+
+# Working hours and time off
+
+
+def _no_overlap(weekly: dict[Weekday, list[OpeningInterval]]) -> None:
+    for day, intervals in weekly.items():
+        for a, b in pairwise(sorted(intervals, key=lambda i: i.open)):
+            if b.open < a.close:
+                raise ValueError(f"working intervals on {day} overlap")
+
+
+class SetStaffWorkingHoursInput(WriteInput):
+    user_id: UserId
+    weekly: WeeklyHours = Field(
+        description="Working intervals per weekday (mon..sun) in the workspace's local time; a weekday left out "
+        "is a day off. Replaces the whole week."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SetStaffWorkingHoursInput:
+        _no_overlap(self.weekly)
+        return self
+
+
+class StaffWorkingHours(BaseModel):
+    user_id: str
+    timezone: str = Field(description="The workspace timezone the local times are in.")
+    weekly: dict[Weekday, list[OpeningInterval]]
+    updated_at: datetime
+
+
+class TimeOffPublic(BaseModel):
+    id: str
+    user_id: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str | None
+    created_by: str | None
+    created_at: datetime
+
+
+class AddStaffTimeOffInput(WriteInput):
+    user_id: UserId
+    starts_at: AwareDatetime = Field(description="Start, ISO 8601 with offset, e.g. 2027-03-01T09:00:00+01:00.")
+    ends_at: AwareDatetime = Field(description="End (exclusive), after starts_at, at most 366 days later.")
+    reason: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. leave, training.")
+
+    @model_validator(mode="after")
+    def _check(self) -> AddStaffTimeOffInput:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.ends_at - self.starts_at > MAX_TIME_OFF:
+            raise ValueError("a time-off block is at most 366 days long")
+        return self
+
+
+class RemoveStaffTimeOffInput(WriteInput):
+    time_off_id: TimeOffId
+
+
+class TimeOffRemoved(BaseModel):
+    removed: TimeOffPublic
+
+
+class GetStaffScheduleInput(ToolInput):
+    user_id: UserId
+    from_date: date = Field(description="First local date of the range (YYYY-MM-DD).")
+    to_date: date = Field(description="Last local date of the range, included; at most 62 days in all.")
+
+    @model_validator(mode="after")
+    def _check(self) -> GetStaffScheduleInput:
+        if self.to_date < self.from_date:
+            raise ValueError("to_date must not be before from_date")
+        if (self.to_date - self.from_date).days + 1 > MAX_SCHEDULE_DAYS:
+            raise ValueError(f"the range is at most {MAX_SCHEDULE_DAYS} days")
+        return self
+
+
+class ScheduleDay(BaseModel):
+    date: date
+    weekday: Weekday
+    working_hours: list[OpeningInterval] = Field(description="Local working intervals of this date (weekly hours).")
+
+
+class StaffScheduleView(BaseModel):
+    user_id: str
+    status: UserStatus
+    timezone: str = Field(description="The workspace timezone that local dates and times are in.")
+    from_date: date
+    to_date: date
+    range_starts_at: datetime = Field(description="Start of from_date in local time, as an instant.")
+    range_ends_at: datetime = Field(description="End of to_date in local time, as an instant (exclusive).")
+    weekly: dict[Weekday, list[OpeningInterval]] = Field(
+        description="The weekly working hours; empty when none were set with set_staff_working_hours."
+    )
+    days: list[ScheduleDay] = Field(description="Every date of the range with its weekly working intervals.")
+    time_off: list[TimeOffPublic] = Field(description="Time-off blocks that overlap the range, earliest first.")
+    bookings: list[dict[str, Any]] = Field(
+        default_factory=list, description="Bookings assigned in the range; always empty until bookings exist."
+    )
