@@ -142,3 +142,48 @@ async def fresh_postgres_beside(url: str) -> AsyncIterator[str]:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
         await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Member:
+    key: str
+    user_id: str
+    email: str
+
+
+async def emails_to(app: App, email: str) -> list[OutboxMessage]:
+    async with app.db.transaction() as session:
+        stmt = select(OutboxMessage).where(OutboxMessage.recipient == email).order_by(OutboxMessage.id)  # type: ignore[arg-type]
+        return list((await session.execute(stmt)).scalars())
+
+
+async def invite_token(app: App, email: str) -> str:
+    messages = await emails_to(app, email)
+    assert messages, f"no email to {email}"
+    found = re.search(r"\bfav_inv_\w+", messages[-1].body)
+    assert found, messages[-1].body
+    return found.group(0)
+
+
+async def invite(app: App, key: str, role: str = "staff", email: str | None = None) -> tuple[str, str]:
+    """Invite through the tool; returns (email, invite id)."""
+    email = email or unique_email(role)
+    made = await call(app, key, "create_team_member_invite", {"email": email, "role": role, "name": "Sofia"})
+    assert made.ok, made.data
+    return email, made.data["invite"]["id"]
+
+
+async def accept(app: App, email: str) -> Any:
+    """The invited person's side: the token from the invite email, then the code from the next email."""
+    token = await invite_token(app, email)
+    req = await call(app, None, "accept_team_invite_request", {"invite_token": token})
+    assert req.ok, req.data
+    code = await latest_code(app, email)
+    return await call(app, None, "accept_team_invite_verify", {"request_id": req.data["request_id"], "code": code})
+
+
+async def join(app: App, owner: Owner, role: str = "staff") -> Member:
+    email, _ = await invite(app, owner.key, role)
+    done = await accept(app, email)
+    assert done.ok, done.data
+    return Member(done.data["api_key"], done.data["user_id"], email)
