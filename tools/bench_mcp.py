@@ -2,14 +2,16 @@
 
 uv run python tools/bench_mcp.py [--calls N] [--cold-runs N] [--warmup N] [--mode auto|legacy]
 
-- Per-call latency (median, p90) of `tools/call` (favmcp `whoami` as the demo owner; bare `noop`) and `tools/list`,
+- Per-call latency (median, p90) of `tools/call` (favmcp `whoami` as the demo owner, which reads the key from the
+  database; bare `noop`) and `tools/list`, plus favmcp's anonymous `whoami` (no database) over stdio,
   over stdio and over stateless streamable HTTP (SSE responses), with the SDK client, sequential calls.
   favmcp and the bare server (tools/bare_mcp_server.py) are timed call by call in alternation, so drift and
   background load hit both alike. Target: a tool call within 1.5x of the bare server's.
 - Cold start over stdio: spawn to the first `tools/list` answered (median). Target: within 2x of the bare server's.
 - Size of favmcp's full `tools/list` answer (json.dumps of model_dump(by_alias, exclude_none, mode="json")).
 
-favmcp runs against a throwaway FAVMCP_HOME (SQLite) with a demo workspace, FAVMCP_NO_DISPATCHER=1.
+favmcp runs as configured by default (SQLite, INFO logs) in a throwaway FAVMCP_HOME with a demo workspace,
+FAVMCP_NO_DISPATCHER=1.
 Prints a table, then one JSON line with every figure.
 """
 
@@ -214,11 +216,17 @@ async def compare(
     ]
 
 
-async def bench_stdio(fav: Target, bare: Target, mode: Mode, log: TextIO, calls: int, warmup: int) -> list[Pair]:
+async def bench_stdio(
+    fav: Target, anonymous: Target, bare: Target, mode: Mode, log: TextIO, calls: int, warmup: int
+) -> list[Pair]:
     async with AsyncExitStack() as stack:
         f = await stack.enter_async_context(Client(stdio_client(fav.stdio, errlog=log), mode=mode))
         b = await stack.enter_async_context(Client(stdio_client(bare.stdio, errlog=log), mode=mode))
-        return await compare("stdio", f, b, fav.tool, bare.tool, calls, warmup)
+        pairs = await compare("stdio", f, b, fav.tool, bare.tool, calls, warmup)
+        # The same tool without a key touches no database: what the MCP adapter and the runner cost alone.
+        a = await stack.enter_async_context(Client(stdio_client(anonymous.stdio, errlog=log), mode=mode))
+        call_a, call_b = await alternate(call_op(a, anonymous.tool), call_op(b, bare.tool), calls, warmup)
+        return [*pairs, Pair("stdio call, no db", call_a, call_b)]
 
 
 async def bench_http(
@@ -287,8 +295,18 @@ def run(calls: int, cold_runs: int, warmup: int, mode: Mode) -> None:
     with tempfile.TemporaryDirectory(prefix="favmcp-bench-") as tmp, ExitStack() as stack:
         log_path = Path(tmp) / "servers.log"
         log = stack.enter_context(log_path.open("a"))
-        env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1", "FAVMCP_LOG_LEVEL": "WARNING"}
+        env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1"}
         try:
+            anonymous_env = dict(env)
+            anonymous = Target(
+                stdio=StdioServerParameters(
+                    command=sys.executable, args=["-m", "favmcp", "serve"], env=anonymous_env, cwd=ROOT
+                ),
+                http_args=[],
+                env=anonymous_env,
+                headers={},
+                tool="whoami",
+            )
             key = owner_key(env)
             env["FAVMCP_API_KEY"] = key
             fav = Target(
@@ -308,7 +326,7 @@ def run(calls: int, cold_runs: int, warmup: int, mode: Mode) -> None:
 
             cold = anyio.run(bench_cold, fav, bare, mode, log, cold_runs)
             size = anyio.run(tools_list_size, fav, mode, log)
-            pairs = anyio.run(bench_stdio, fav, bare, mode, log, calls, warmup)
+            pairs = anyio.run(bench_stdio, fav, anonymous, bare, mode, log, calls, warmup)
 
             urls: list[str] = []
             for server in (fav, bare):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -57,7 +58,7 @@ def run(fn: Callable[[], Awaitable[T]], *, log_level: str = "WARNING") -> T:
 
     favlog.configure(os.environ.get("FAVMCP_LOG_LEVEL", log_level))
     try:
-        return anyio.run(fn)
+        return anyio.run(fn, backend_options={"use_uvloop": importlib.util.find_spec("uvloop") is not None})
     except (ValueError, RuntimeError, OSError) as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
