@@ -94,20 +94,23 @@ async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> N
     await ctx.session.flush()
     ctx.session.add(owner)
     await ctx.session.flush()
-    key, secret = mint_api_key(
-        ctx.session, user=owner, name="First owner key", scopes=None,
-        random=ctx.random, now=ctx.now,
-    )  # fmt: skip
-    ctx.record_change(workspace_id=workspace.id, user_id=owner.id, key_id=key.id)
+    ctx.record_change(workspace_id=workspace.id, user_id=owner.id)
+    return _hand_over_key(ctx, owner, "First owner key", "Workspace created.")
+
+
+def _hand_over_key(ctx: ToolContext, user: User, key_name: str, greeting: str) -> NewKeyResult:
+    """The person's own key, following their role; over stdio the session continues with it."""
+    key, secret = mint_api_key(ctx.session, user=user, name=key_name, scopes=None, random=ctx.random, now=ctx.now)
+    ctx.record_change(key_id=key.id)
     ctx.adopt_key(secret)
     return NewKeyResult(
-        workspace_id=workspace.id,
-        user_id=owner.id,
-        role=owner.role,
+        workspace_id=user.workspace_id,
+        user_id=user.id,
+        role=user.role,
         key_id=key.id,
         api_key=secret,
-        scopes=scopes.role_scopes(owner.role),
-        message="Workspace created. Store the API key now; it is shown only this once.",
+        scopes=scopes.role_scopes(user.role),
+        message=f"{greeting} Store the API key now; it is shown only this once.",
     )
 
 
@@ -202,21 +205,8 @@ async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewK
         user.role, user.status = invite.role, UserStatus.active
     await ctx.session.flush()
     await ctx.session.execute(update(TeamInvite).where(col(TeamInvite.id) == invite.id).values(user_id=user.id))
-    key, secret = mint_api_key(
-        ctx.session, user=user, name="Personal key", scopes=None,
-        random=ctx.random, now=ctx.now,
-    )  # fmt: skip
-    ctx.record_change(workspace_id=invite.workspace_id, user_id=user.id, key_id=key.id, invite_id=invite.id)
-    ctx.adopt_key(secret)
-    return NewKeyResult(
-        workspace_id=user.workspace_id,
-        user_id=user.id,
-        role=user.role,
-        key_id=key.id,
-        api_key=secret,
-        scopes=scopes.role_scopes(user.role),
-        message="Welcome to the team. Store the API key now; it is shown only this once.",
-    )
+    ctx.record_change(workspace_id=invite.workspace_id, user_id=user.id, invite_id=invite.id)
+    return _hand_over_key(ctx, user, "Personal key", "Welcome to the team.")
 
 
 TOOLS = [
