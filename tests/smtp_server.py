@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,10 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any, cast
 
+import anyio
 from aiosmtpd.controller import Controller
+
+WAIT = 30.0  # seconds; a server's dispatcher polls its outbox every 0.5 s
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,26 @@ class SmtpServer:
     def messages(self) -> list[Received]:
         with self._recorder.lock:
             return list(self._recorder.received)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def to(self, address: str) -> list[Received]:
+        return [m for m in self.messages if address.lower() in (r.lower() for r in m.rcpt_tos)]
+
+    async def wait_for(self, address: str) -> Received:
+        """The first message to `address`, waiting up to WAIT seconds for a server's dispatcher to deliver it."""
+        with anyio.fail_after(WAIT):
+            while not self.to(address):  # noqa: ASYNC110 - messages arrive on the SMTP server's own thread
+                await anyio.sleep(0.05)
+        return self.to(address)[0]
+
+    async def code_for(self, address: str) -> str:
+        """The 6-digit code in the first message to `address`."""
+        found = re.search(r"\b(\d{6})\b", (await self.wait_for(address)).body)
+        assert found, f"no 6-digit code in the email to {address}"
+        return found.group(1)
 
     def by_message_id(self) -> dict[str, list[Received]]:
         found: dict[str, list[Received]] = {}

@@ -19,7 +19,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from favmcp.app import App
 from favmcp.registry.registry import Registry, all_specs
-from tests.smtp import Mailbox, smtp_server
+from tests.smtp_server import SmtpServer, running_smtp_server
 from tests.support import Owner, call, error_code, unique_email
 
 MODES = ("auto", "legacy")
@@ -55,12 +55,12 @@ CORE_TOOLS = {
 
 
 @pytest.fixture(scope="session")
-async def mailbox() -> AsyncIterator[Mailbox]:
-    async with smtp_server() as box:
-        yield box
+def mailbox() -> Iterator[SmtpServer]:
+    with running_smtp_server() as server:
+        yield server
 
 
-def server_env(database_url: str, home: Path, mailbox: Mailbox) -> dict[str, str]:
+def server_env(database_url: str, home: Path, mailbox: SmtpServer) -> dict[str, str]:
     return {
         "FAVMCP_DATABASE_URL": database_url,
         "FAVMCP_HOME": str(home),
@@ -245,7 +245,7 @@ def assert_catalog(listing: ListToolsResult, mode: str) -> None:
     assert (revoke.meta or {})["favmcp/gate"] == "confirm"
 
 
-async def sign_up(client: Client, mailbox: Mailbox, email: str) -> dict[str, Any]:
+async def sign_up(client: Client, mailbox: SmtpServer, email: str) -> dict[str, Any]:
     """register_organisation_request without a key, the code from the SMTP server, then verify."""
     asked = ok(
         await client.call_tool(
@@ -254,7 +254,7 @@ async def sign_up(client: Client, mailbox: Mailbox, email: str) -> dict[str, Any
         )
     )
     code = await mailbox.code_for(email)
-    mail = mailbox.to(email)[0]
+    mail = mailbox.to(email)[0].message
     assert (mail["To"], mail["Subject"]) == (email, "Your favmcp signup code")
     made = ok(await client.call_tool("register_organisation_verify", {"request_id": asked["request_id"], "code": code}))
     assert made["api_key"].startswith("fav_mcp_") and made["role"] == "owner"
@@ -303,7 +303,7 @@ async def assert_refused_key(session: AbstractAsyncContextManager[Client]) -> No
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_stdio_lists_tools_signs_up_and_continues_authenticated(
-    mode: str, database_url: str, tmp_path: Path, mailbox: Mailbox
+    mode: str, database_url: str, tmp_path: Path, mailbox: SmtpServer
 ) -> None:
     stdio = Stdio(server_env(database_url, tmp_path, mailbox))
     email = unique_email("stdio")
@@ -321,7 +321,7 @@ async def test_stdio_lists_tools_signs_up_and_continues_authenticated(
 
 
 async def test_http_lists_tools_signs_up_and_reconnects_with_the_key(
-    database_url: str, tmp_path: Path, mailbox: Mailbox
+    database_url: str, tmp_path: Path, mailbox: SmtpServer
 ) -> None:
     async with http_server(server_env(database_url, tmp_path, mailbox), tmp_path / "server.log") as http:
         for mode in MODES:
@@ -342,7 +342,7 @@ async def test_http_lists_tools_signs_up_and_reconnects_with_the_key(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_stdio_confirm_gate_with_token_and_tool_errors(
-    mode: str, database_url: str, tmp_path: Path, mailbox: Mailbox, owner: Owner
+    mode: str, database_url: str, tmp_path: Path, mailbox: SmtpServer, owner: Owner
 ) -> None:
     stdio = Stdio(server_env(database_url, tmp_path, mailbox))
     async with stdio.session(mode, key=owner.key) as client:
@@ -355,7 +355,7 @@ async def test_stdio_confirm_gate_with_token_and_tool_errors(
 
 
 async def test_http_confirm_gate_with_token_and_tool_errors(
-    database_url: str, tmp_path: Path, mailbox: Mailbox, owner: Owner
+    database_url: str, tmp_path: Path, mailbox: SmtpServer, owner: Owner
 ) -> None:
     async with http_server(server_env(database_url, tmp_path, mailbox), tmp_path / "server.log") as http:
         for mode in MODES:
@@ -372,7 +372,7 @@ async def test_http_confirm_gate_with_token_and_tool_errors(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_stdio_confirm_gate_asks_the_person(
-    mode: str, database_url: str, tmp_path: Path, mailbox: Mailbox, app: App, owner: Owner
+    mode: str, database_url: str, tmp_path: Path, mailbox: SmtpServer, app: App, owner: Owner
 ) -> None:
     stdio = Stdio(server_env(database_url, tmp_path, mailbox))
     person = Person(False, True)
@@ -400,7 +400,7 @@ async def test_stdio_confirm_gate_asks_the_person(
 
 
 async def test_http_confirm_gate_asks_the_person_or_falls_back_to_a_token(
-    database_url: str, tmp_path: Path, mailbox: Mailbox, owner: Owner
+    database_url: str, tmp_path: Path, mailbox: SmtpServer, owner: Owner
 ) -> None:
     async with http_server(server_env(database_url, tmp_path, mailbox), tmp_path / "server.log") as http:
         # Modern era over stateless HTTP: input_required, answered and retried by the SDK.
@@ -431,7 +431,7 @@ async def test_http_confirm_gate_asks_the_person_or_falls_back_to_a_token(
 # -- the HTTP surface ------------------------------------------------------------------------------------
 
 
-async def test_http_health_card_and_transport_security(database_url: str, tmp_path: Path, mailbox: Mailbox) -> None:
+async def test_http_health_card_and_transport_security(database_url: str, tmp_path: Path, mailbox: SmtpServer) -> None:
     async with (
         http_server(server_env(database_url, tmp_path, mailbox), tmp_path / "server.log") as server,
         httpx.AsyncClient(base_url=server.base, timeout=CALL_TIMEOUT) as http,
