@@ -26,7 +26,7 @@ class Database:
         if self.is_sqlite:
             _sqlite_pragmas(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
-        # Read-only work takes no write lock on SQLite (a plain BEGIN), so reads do not queue behind writes.
+        # Read-only work takes no write lock on SQLite, so reads never queue behind writes.
         self.reader = self.engine.execution_options(favmcp_read_only=True)
         self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=True)
 
@@ -41,7 +41,7 @@ class Database:
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE for writers so that they queue instead of failing."""
+    """WAL, foreign keys, and BEGIN IMMEDIATE for writers."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -55,4 +55,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("favmcp_read_only") else "BEGIN IMMEDIATE")
+        # Reads run each statement at its own committed snapshot, as Postgres does under READ COMMITTED;
+        # writers take the write lock up front so that they queue instead of failing.
+        if not conn.get_execution_options().get("favmcp_read_only"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

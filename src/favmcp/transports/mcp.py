@@ -78,6 +78,7 @@ def _http_credential(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, s
 def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = None) -> Server[Any]:
     tools = [tool_definition(s) for s in runner.registry.listed()]
     confirm_gated = {s.name for s in runner.registry.listed() if s.gate is Gate.confirm}
+    input_schemas = {t.name: t.input_schema for t in tools}
 
     def credential_of(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, str]:
         if stdio_credential is not None:
@@ -149,6 +150,8 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
         title="favmcp",
         description="An agentic backend for service businesses.",
         instructions=INSTRUCTIONS,
+        # Without this the SDK lists every tool on each HTTP call with arguments, to check Mcp-Param headers.
+        get_tool_input_schema=input_schemas.get,
         on_list_tools=list_tools,
         # The list changes only with a new release; clients may reuse it for a minute.
         cache_hints={"tools/list": CacheHint(ttl_ms=60_000)},
