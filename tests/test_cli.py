@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from mcp import Client, StdioServerParameters
 
 from favmcp.auth.keys import mask
 from favmcp.registry.registry import Registry, all_specs
@@ -207,17 +209,21 @@ def test_demo_is_created_once_and_its_key_works(tmp_path: Path, database_url: st
     assert len(blocks) == 2 and "Claude Desktop" in first.out and "Cursor" in first.out
     claude, cursor = (json.loads(block) for block in blocks)
     server = claude["mcpServers"]["favmcp"]
-    assert server["args"] == ["favmcp", "serve"] and server["env"]["FAVMCP_API_KEY"] == key.group(1)
+    assert server["env"]["FAVMCP_API_KEY"] == key.group(1)
     remote = cursor["mcpServers"]["favmcp"]
     assert remote["url"] == "http://127.0.0.1:8765/mcp"
     assert remote["headers"]["Authorization"] == f"Bearer {key.group(1)}"
 
-    # The key works in the environment the Claude Desktop config gives the server (nothing else set). On
-    # Postgres that config lacks FAVMCP_DATABASE_URL (reported as a bug), so there the test's own is kept.
-    if database_url.startswith("sqlite"):
-        configured: dict[str, str | None] = {name: None for name in cli.env} | server["env"]
-    else:
-        configured = {"FAVMCP_API_KEY": key.group(1)}
-    second, me = cli.many((["demo", "--no-serve"], 0), (["call", "whoami"], 0, configured))
+    # The printed Claude Desktop config, started exactly as a client would (only its env), serves the demo.
+    me = anyio.run(whoami_over_stdio, server)
+    assert me["workspace_id"] == workspace.group(1) and me["role"] == "owner"
+    second = cli("demo", "--no-serve")
     assert f"({workspace.group(1)})" in second.out and key.group(1) in second.out, "the second run reuses the demo"
-    assert me.json()["workspace_id"] == workspace.group(1) and me.json()["role"] == "owner"
+
+
+async def whoami_over_stdio(server: dict[str, Any]) -> dict[str, Any]:
+    params = StdioServerParameters(command=server["command"], args=server["args"], env=server["env"])
+    async with Client(params) as client:
+        result = await client.call_tool("whoami", {})
+    assert not result.is_error and result.structured_content is not None
+    return dict(result.structured_content)

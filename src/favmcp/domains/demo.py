@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,8 +96,9 @@ def banner(info: DemoInfo, settings: Settings, host: str, port: int, *, serving:
     claude = {
         "mcpServers": {
             "favmcp": {
-                "command": "uvx",
-                "args": ["favmcp", "serve"],
+                # This very installation, so the config works whether favmcp came from uvx, pip or a checkout.
+                "command": sys.executable,
+                "args": ["-m", "favmcp", "serve"],
                 "env": server_env(info, settings),
             }
         }
