@@ -199,7 +199,8 @@ class Runner:
 
         record: IdempotencyRecord | None = None
         if args.idempotency_key:
-            replay, record = await self._claim_key(session, spec, caller, args.idempotency_key, digest, now)
+            scope = caller.key_id or "anonymous"
+            replay, record = await self._claim_key(session, spec, scope, caller, args.idempotency_key, digest, now)
             if replay is not None:
                 return CallResult(not replay.is_error, self._stored(replay.response), ctx.request_id)
 
@@ -222,7 +223,11 @@ class Runner:
             data = self._dump(spec, await spec.handler(ctx, args))
         except FavError as exc:
             failure = exc
-            await (savepoint.commit() if exc.persist else savepoint.rollback())
+            if exc.persist:
+                await savepoint.commit()
+            else:
+                await savepoint.rollback()
+                ctx.changes.clear()  # none of it happened; the audit row must not name rows that do not exist
         else:
             await savepoint.commit()
 
@@ -253,11 +258,20 @@ class Runner:
         return result
 
     async def _claim_key(
-        self, session: AsyncSession, spec: ToolSpec, caller: Caller, key: str, digest: str, now: Any
+        self,
+        session: AsyncSession,
+        spec: ToolSpec,
+        scope: str,
+        caller: Caller,
+        key: str,
+        digest: str,
+        now: Any,
     ) -> tuple[IdempotencyRecord | None, IdempotencyRecord | None]:
-        """Return (record to replay, None) or (None, the fresh record this call owns)."""
-        # Per credential: a replay may carry a secret, which only the caller that caused it may see again.
-        scope = caller.key_id or "anonymous"
+        """Return (record to replay, None) or (None, the fresh record this call owns).
+
+        Keys are scoped per credential: a replay may carry a secret, which only the caller that caused it may
+        see again. Anonymous calls (signup) share one scope, where a replay needs the same code anyway.
+        """
         existing = await session.get(IdempotencyRecord, (scope, key))
         if existing is not None and existing.expires_at <= now:
             await session.execute(
