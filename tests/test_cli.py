@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from sqlalchemy.engine import make_url
 
 from favmcp.auth.keys import mask
 from favmcp.registry.registry import Registry, all_specs
@@ -105,6 +106,15 @@ async def own_database_url(database_url: str) -> AsyncIterator[str]:
         return
     async with fresh_postgres_beside(database_url) as url:
         yield url
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path, database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        missing = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'favmcp.db'}"
+    else:
+        missing = make_url(database_url).set(database="favmcp_no_such_database").render_as_string(False)
+    line = cli_for(tmp_path, missing)("call", "whoami", code=1).one_error_line()
+    assert "database" in line.lower() or "unable to open" in line.lower(), line
 
 
 def test_help_and_tool_listing_with_zero_configuration(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import typer
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import col
 
 from favmcp import __version__
@@ -59,6 +60,8 @@ def run(fn: Callable[[], Awaitable[T]], *, log_level: str = "WARNING") -> T:
     favlog.configure(os.environ.get("FAVMCP_LOG_LEVEL", log_level))
     try:
         return anyio.run(fn, backend_options={"use_uvloop": importlib.util.find_spec("uvloop") is not None})
+    except SQLAlchemyError as exc:
+        fail(f"database error: {str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]}")
     except (ValueError, RuntimeError, OSError) as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
