@@ -367,6 +367,29 @@ async def test_http_confirm_gate_with_token_and_tool_errors(
             await assert_refused_key(http.session(mode, key=secret))
 
 
+async def test_two_http_replicas_share_one_database_and_agree_on_tokens(
+    database_url: str, tmp_path: Path, mailbox: SmtpServer, owner: Owner
+) -> None:
+    """A preview from one replica is confirmed on another; the key it revokes is refused by both."""
+    env = server_env(database_url, tmp_path / "a", mailbox)  # one FAVMCP_SECRET_KEY for both, as deployed
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with (
+        http_server(env, tmp_path / "a.log") as a,
+        http_server({**env, "FAVMCP_HOME": str(tmp_path / "b")}, tmp_path / "b.log") as b,
+    ):
+        async with a.session("auto", key=owner.key) as on_a, b.session("auto", key=owner.key) as on_b:
+            key_id, secret = await create_key(on_a, "replicated")
+            gate = refused(await on_a.call_tool("revoke_api_key", {"key_id": key_id}), "confirmation_required")
+            token = gate["details"]["confirmation_token"]
+            done = ok(await on_b.call_tool("revoke_api_key", {"key_id": key_id, "confirmation_token": token}))
+            assert done["status"] == "revoked"
+            again = await on_a.call_tool("revoke_api_key", {"key_id": key_id, "confirmation_token": token})
+            refused(again, "confirmation_required")
+        await assert_refused_key(a.session("auto", key=secret))
+        await assert_refused_key(b.session("auto", key=secret))
+
+
 # -- elicitation -----------------------------------------------------------------------------------------
 
 
