@@ -66,8 +66,14 @@ async def test_update_member_fields(app: App, owner: Owner) -> None:
     assert updated.ok and updated.data["name"] == "Sam L." and updated.data["email"] is None
     refused = await call(app, owner.key, "update_member", {"member_id": made["id"], "phone": None})
     assert error_code(refused) == "validation_failed"
+    nameless = await call(app, owner.key, "update_member", {"member_id": made["id"], "name": None})
+    assert error_code(nameless) == "validation_failed" and nameless.data["error"]["field_errors"][0]["field"] == "name"
+    born = await call(app, owner.key, "update_member", {"member_id": made["id"], "birthday": "1990-02-28"})
+    assert born.data["birthday"] == "1990-02-28"
+    same = await call(app, owner.key, "update_member", {"member_id": made["id"], "birthday": "1990-02-28"})
+    assert same.ok
     events = await call(app, owner.key, "get_member_timeline", {"member_id": made["id"]})
-    assert [e["kind"] for e in events.data["items"]] == ["updated", "created"]
+    assert [e["kind"] for e in events.data["items"]] == ["updated", "updated", "created"], "a no-op is no event"
 
 
 async def test_consent_latest_wins_and_repeats_change_nothing(app: App, owner: Owner) -> None:

@@ -41,7 +41,7 @@ MALFORMED: dict[str, list[dict[str, Any]]] = {
     "create_member": [{"name": "x"}, {"name": "x", "email": "nope"}, {"name": "x", "phone": "+1"}],
     "get_member_profile": [{}, {"member_id": ""}],
     "search_members": [{"inactive_days": 0}, {"lifecycle": "vip"}, {"limit": 500}],
-    "update_member": [{"member_id": "mem_x", "email": "bad"}, {"name": "x"}],
+    "update_member": [{"member_id": "mem_x", "email": "bad"}, {"name": "x"}, {"member_id": "mem_x", "name": None}],
     "delete_member": [{}],
     "merge_members": [{"survivor_id": "mem_a", "duplicate_id": "mem_a"}, {"survivor_id": "mem_a"}],
     "attach_tags": [{"member_ids": [], "tags": ["a"]}, {"member_ids": ["mem_a"], "tags": [" "]}],

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -74,7 +74,7 @@ class Member(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=20)
     source: str | None = Field(default=None, max_length=80)
     lifecycle: Lifecycle = enum_field(Lifecycle, Lifecycle.lead)
-    birthday: str | None = Field(default=None, max_length=10)
+    birthday: date | None = None
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
     last_activity_at: datetime = utc_field()

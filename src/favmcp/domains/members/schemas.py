@@ -61,7 +61,7 @@ class MemberPublic(BaseModel):
     phone: str | None
     source: str | None
     lifecycle: Lifecycle
-    birthday: str | None
+    birthday: date | None
     tags: list[str]
     consent: list[ConsentState]
     created_at: datetime
@@ -141,6 +141,13 @@ class UpdateMemberInput(WriteInput):
     source: str | None = Field(default=None, max_length=80)
     lifecycle: Lifecycle | None = None
     birthday: date | None = None
+
+    @field_validator("name", "lifecycle")
+    @classmethod
+    def _not_cleared(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be cleared; leave it out to keep it")
+        return value
 
 
 class DeleteMemberInput(ConfirmInput):

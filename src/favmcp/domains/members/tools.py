@@ -72,7 +72,7 @@ async def create_member(ctx: ToolContext, args: CreateMemberInput) -> MemberPubl
         phone=args.phone,
         source=args.source,
         lifecycle=args.lifecycle,
-        birthday=args.birthday.isoformat() if args.birthday else None,
+        birthday=args.birthday,
         created_at=ctx.now,
         updated_at=ctx.now,
         last_activity_at=ctx.now,
@@ -145,9 +145,7 @@ async def update_member(ctx: ToolContext, args: UpdateMemberInput) -> MemberPubl
     Tags, notes and consent have their own tools."""
     member = await service.load_active(ctx, args.member_id, for_update=True)
     fields = args.model_dump(exclude_unset=True, exclude={"idempotency_key", "member_id"})
-    if fields.get("name", member.name) is None:
-        fields.pop("name")
-    changed = {k: v for k, v in fields.items() if getattr(member, k) != (v.isoformat() if k == "birthday" and v else v)}
+    changed = {k: v for k, v in fields.items() if getattr(member, k) != v}
     if not changed:
         return await service.public(ctx, member)
     email, phone = changed.get("email", member.email), changed.get("phone", member.phone)
@@ -158,7 +156,7 @@ async def update_member(ctx: ToolContext, args: UpdateMemberInput) -> MemberPubl
         )
     await service.ensure_contact_free(ctx, changed.get("email"), changed.get("phone"), member.id)
     for name, value in changed.items():
-        setattr(member, name, value.isoformat() if name == "birthday" and value else value)
+        setattr(member, name, value)
     member.updated_at = ctx.now
     await service.flush_contact(ctx, member)
     service.record_event(ctx, member.id, "updated", "Profile updated", {"fields": sorted(changed)})

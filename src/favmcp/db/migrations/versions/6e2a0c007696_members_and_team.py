@@ -1,8 +1,8 @@
 """members and team
 
-Revision ID: f9fd64eeb4ed
+Revision ID: 6e2a0c007696
 Revises: f14637d501ac
-Create Date: 2026-11-26 02:05:28.677606
+Create Date: 2026-11-26 02:44:10.454738
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 
 import favmcp.db.types
 
-revision = "f9fd64eeb4ed"
+revision = "6e2a0c007696"
 down_revision = "f14637d501ac"
 branch_labels = None
 depends_on = None
@@ -59,7 +59,7 @@ def upgrade() -> None:
             sa.Enum("lead", "customer", "regular", "lapsed", "churned", name="lifecycle", native_enum=False, length=20),
             nullable=False,
         ),
-        sa.Column("birthday", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+        sa.Column("birthday", sa.Date(), nullable=True),
         sa.Column("created_at", favmcp.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", favmcp.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_activity_at", favmcp.db.types.UTCDateTime(timezone=True), nullable=False),
