@@ -1,4 +1,4 @@
-"""`favmcp demo`: a small yoga studio with a team and opening hours, created once in the embedded database."""
+"""`favmcp demo`: a small yoga studio with its team, hours and customers, created once in the embedded database."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -77,10 +78,49 @@ async def ensure_demo(app: App) -> DemoInfo:
             session, user=users[0], name="demo owner key", scopes=None,
             random=app.runner.random, now=now,
         )  # fmt: skip
+    await _fill(app, secret, [u.id for u in users if u.role == Role.staff])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump({"workspace_id": ws.id, "name": ws.name, "key_id": key.id, "api_key": secret}, f)
     return DemoInfo(ws.id, ws.name, secret)
+
+
+CUSTOMERS = [
+    # name, email, phone, tags, lifecycle, note, opted in to
+    ("Emma de Jong", "emma.dejong@mail.example", "+31612345001", ["vip", "morning"], "regular", None, ["email"]),
+    ("Noah Visser", "noah.visser@mail.example", None, ["beginner"], "customer", "Lower back injury in 2025", []),
+    ("Sophie Bakker", None, "+31612345003", ["prenatal"], "customer", "Due in March", ["sms", "whatsapp"]),
+    ("Lucas Smit", "lucas@smit.example", "+31612345004", ["vip"], "regular", None, ["email", "sms"]),
+    ("Julia Meijer", "julia.meijer@mail.example", None, ["evening"], "lapsed", None, []),
+    ("Daan Mulder", "daan.mulder@mail.example", "+31612345006", [], "lead", "Asked about the 10-class card", []),
+    ("Tess de Boer", "tess@deboer.example", None, ["beginner", "evening"], "customer", None, ["email"]),
+    ("Sem Dekker", "sem.dekker@mail.example", "+31612345008", ["vip", "teacher-training"], "regular", None, []),
+    ("Anna Brouwer", None, "+31612345009", ["morning"], "churned", "Moved to Utrecht", []),
+    ("Finn van Dijk", "finn.vandijk@mail.example", None, ["beginner"], "lead", None, ["email"]),
+]
+STAFF_HOURS = {day: [{"open": "08:00", "close": "16:00"}] for day in ("mon", "tue", "wed", "thu")}
+
+
+async def _fill(app: App, key: str, staff_ids: list[str]) -> None:
+    """Customers and working hours, made through the tools themselves so every rule applies."""
+
+    async def call(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        result = await app.runner.call(tool, args, credential=key)
+        if not result.ok:
+            raise RuntimeError(f"demo data: {tool} failed: {result.data['error']['message']}")
+        return result.data
+
+    for name, email, phone, tags, lifecycle, note, opted_in in CUSTOMERS:
+        contact = {k: v for k, v in (("email", email), ("phone", phone)) if v}
+        consent = [{"channel": channel, "granted": True} for channel in opted_in]
+        made = await call(
+            "create_member",
+            {"name": name, **contact, "tags": tags, "lifecycle": lifecycle, "source": "demo", "consent": consent},
+        )
+        if note:
+            await call("add_member_note", {"member_id": made["id"], "body": note})
+    for user_id in staff_ids:
+        await call("set_staff_working_hours", {"user_id": user_id, "weekly": STAFF_HOURS})
 
 
 def server_env(info: DemoInfo, settings: Settings) -> dict[str, str]:
