@@ -235,5 +235,7 @@ async def whoami_over_stdio(server: dict[str, Any]) -> dict[str, Any]:
     params = StdioServerParameters(command=server["command"], args=server["args"], env=server["env"])
     async with Client(params) as client:
         result = await client.call_tool("whoami", {})
+        customers = await client.call_tool("search_members", {"limit": 100})
     assert not result.is_error and result.structured_content is not None
+    assert customers.structured_content and len(customers.structured_content["items"]) == 10, "the demo's customers"
     return dict(result.structured_content)
