@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio
 import structlog
@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from favmcp.core.clock import Clock, SystemClock
 from favmcp.db.engine import Database
+from favmcp.db.maintenance import purge_expired
 from favmcp.effects.channels.email import EmailChannel
 from favmcp.effects.models import OutboxMessage, OutboxStatus
 
@@ -24,6 +25,7 @@ log = structlog.get_logger("favmcp.outbox")
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
+PURGE_EVERY = timedelta(minutes=10)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -117,9 +119,15 @@ class Dispatcher:
         return len(messages)
 
     async def run_forever(self, idle: float = 0.5) -> None:
+        """Deliver as messages come due; every PURGE_EVERY also purge expired rate limits, keys and codes."""
+        purged_at: datetime | None = None
         while True:
             try:
                 done = await self.run_once()
+                now = self.clock.now()
+                if purged_at is None or now - purged_at >= PURGE_EVERY:
+                    purged_at = now
+                    log.info("purged_expired", **await purge_expired(self.db, now))
             except Exception:
                 log.exception("outbox_dispatch_error")
                 done = 0
