@@ -207,6 +207,8 @@ def test_signup_call_and_keys_from_the_terminal(tmp_path: Path, own_database_url
     assert f"{new_key_id} revoked" in cli("keys", "revoke", new_key_id).out
     refused = cli("call", "whoami", code=1, env={"FAVMCP_API_KEY": made})
     assert "unauthenticated" in refused.one_error_line() and "revoked" in refused.err
+    audit = cli("call", "list_audit_events", json.dumps({"tool": "operator:keys revoke"})).json()["items"]
+    assert [(e["changes"], e["outcome"]) for e in audit] == [({"key_id": new_key_id}, "ok")], "operators are audited"
 
 
 def test_demo_is_created_once_and_its_key_works(tmp_path: Path, database_url: str) -> None:

@@ -1,17 +1,25 @@
-"""Key management for a local operator who has the database (the `favmcp keys` commands)."""
+"""Key management for a local operator who has the database (the `favmcp keys` commands).
+
+These bypass the runner (the operator has no key), so each writes its own audit row, marked `operator:`.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from favmcp.app import App
 from favmcp.auth import scopes as scope_rules
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
+from favmcp.core.ids import new_id
 from favmcp.domains.access.service import mint_api_key
+from favmcp.registry.models import AuditEvent
 
 
 async def create_key(
@@ -39,7 +47,7 @@ async def create_key(
         unknown = [s for s in scopes or [] if not scope_rules.is_valid(s)]
         if unknown:
             raise ValueError(f"unknown scopes: {', '.join(unknown)}")
-        _, secret = mint_api_key(
+        key, secret = mint_api_key(
             session,
             user=owner,
             name=name,
@@ -48,6 +56,7 @@ async def create_key(
             now=now,
             expires_at=expires_at,
         )
+        _audit(session, workspace_id, "operator:keys create", {"key_id": key.id}, now)
     return secret
 
 
@@ -61,7 +70,24 @@ async def revoke_key(app: App, key_id: str) -> None:
     now = app.runner.clock.now()
     async with app.db.transaction() as session:
         done = await session.execute(
-            update(ApiKey).where(col(ApiKey.id) == key_id).values(revoked_at=now).returning(col(ApiKey.id))
+            update(ApiKey).where(col(ApiKey.id) == key_id).values(revoked_at=now).returning(col(ApiKey.workspace_id))
         )
-        if done.first() is None:
+        workspace_id = done.scalar_one_or_none()
+        if workspace_id is None:
             raise ValueError(f"no API key {key_id!r}")
+        _audit(session, workspace_id, "operator:keys revoke", {"key_id": key_id}, now)
+
+
+def _audit(session: AsyncSession, workspace_id: str, action: str, changes: dict[str, Any], now: datetime) -> None:
+    session.add(
+        AuditEvent(
+            id=new_id("aud"),
+            workspace_id=workspace_id,
+            tool=action,
+            args_hash=hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest(),
+            outcome="ok",
+            request_id=new_id("req"),
+            changes=changes,
+            created_at=now,
+        )
+    )
