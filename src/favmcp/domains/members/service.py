@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from sqlalchemy import delete, func, or_, update
@@ -142,6 +142,21 @@ async def attach(ctx: ToolContext, member_id: str, tags: Iterable[str]) -> int:
     for tag in new:
         ctx.db.add(MemberTag(workspace_id=ctx.workspace_id, member_id=member_id, tag=tag, created_at=ctx.now))
     return len(new)
+
+
+async def detach(ctx: ToolContext, member_id: str, tags: Iterable[str]) -> int:
+    """Remove tags from a member; returns how many it had."""
+    result = await ctx.session.execute(
+        delete(MemberTag).where(
+            col(MemberTag.workspace_id) == ctx.workspace_id,
+            col(MemberTag.member_id) == member_id,
+            col(MemberTag.tag).in_(list(tags)),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+TagChange = Callable[[ToolContext, str, list[str]], Awaitable[int]]
 
 
 async def public(ctx: ToolContext, member: Member) -> MemberPublic:

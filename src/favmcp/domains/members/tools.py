@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, update
+from sqlalchemy import exists, or_, update
 from sqlmodel import col
 
 from favmcp.core.errors import FieldError, not_found, validation_failed
@@ -243,44 +243,32 @@ async def merge_members(ctx: ToolContext, args: MergeMembersInput) -> MemberPubl
     return await service.public(ctx, survivor)
 
 
+async def _retag(ctx: ToolContext, args: TagsInput, change: service.TagChange, kind: str, summary: str) -> TagsResult:
+    """Apply `change` to each member once (duplicates in member_ids count once), with a timeline event."""
+    tags = sorted(set(args.tags))
+    changed, ids = 0, []
+    for member_id in dict.fromkeys(args.member_ids):
+        member = await service.load_active(ctx, member_id)
+        count = await change(ctx, member.id, tags)
+        if count:
+            service.record_event(ctx, member.id, kind, summary, {"tags": tags})
+        changed += count
+        ids.append(member.id)
+    ctx.record_change(member_ids=ids, tags=tags)
+    return TagsResult(member_ids=ids, tags=tags, changed=changed)
+
+
 @tool(domain=DOMAIN, title="Attach tags", hints="W I", scope="members:write")
 async def attach_tags(ctx: ToolContext, args: TagsInput) -> TagsResult:
     """Add tags to one or more active members (up to 100 at once); tags they already have are left alone.
     Tags are stored lower-case with dashes for spaces. See tags in use with list_tags."""
-    changed = 0
-    ids = []
-    for member_id in dict.fromkeys(args.member_ids):
-        member = await service.load_active(ctx, member_id)
-        added = await service.attach(ctx, member.id, args.tags)
-        if added:
-            service.record_event(ctx, member.id, "tags_attached", "Tags added", {"tags": sorted(set(args.tags))})
-        changed += added
-        ids.append(member.id)
-    ctx.record_change(member_ids=ids, tags=sorted(set(args.tags)))
-    return TagsResult(member_ids=ids, tags=sorted(set(args.tags)), changed=changed)
+    return await _retag(ctx, args, service.attach, "tags_attached", "Tags added")
 
 
 @tool(domain=DOMAIN, title="Detach tags", hints="D I", scope="members:write")
 async def detach_tags(ctx: ToolContext, args: TagsInput) -> TagsResult:
     """Remove tags from one or more active members; tags they do not have are ignored."""
-    changed = 0
-    ids = []
-    for member_id in dict.fromkeys(args.member_ids):
-        member = await service.load_active(ctx, member_id)
-        result = await ctx.session.execute(
-            delete(MemberTag).where(
-                col(MemberTag.workspace_id) == ctx.workspace_id,
-                col(MemberTag.member_id) == member.id,
-                col(MemberTag.tag).in_(args.tags),
-            )
-        )
-        removed = int(getattr(result, "rowcount", 0) or 0)
-        if removed:
-            service.record_event(ctx, member.id, "tags_detached", "Tags removed", {"tags": sorted(set(args.tags))})
-        changed += removed
-        ids.append(member.id)
-    ctx.record_change(member_ids=ids, tags=sorted(set(args.tags)))
-    return TagsResult(member_ids=ids, tags=sorted(set(args.tags)), changed=changed)
+    return await _retag(ctx, args, service.detach, "tags_detached", "Tags removed")
 
 
 @tool(domain=DOMAIN, title="List tags", hints="R I", scope="members:read")
