@@ -8,8 +8,8 @@ reached its tests are skipped, unless FAVMCP_REQUIRE_POSTGRES=1 (CI), which make
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -18,43 +18,39 @@ from sqlalchemy.engine import make_url
 from favmcp.app import App
 from favmcp.db.engine import Database
 from favmcp.db.migrate import upgrade
-from tests.support import FakeClock, Owner, make_settings, signup
+from tests.support import FakeClock, Owner, fresh_postgres_beside, make_settings, signup
 
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
-async def _fresh_postgres() -> str | None:
-    """FAVMCP_TEST_DATABASE_URL when given (CI hands a fresh database); else a new database on the local server."""
+async def _reachable(url: str) -> bool:
     import asyncpg
 
-    given = os.environ.get("FAVMCP_TEST_DATABASE_URL")
-    base = make_url(given or PG_DEFAULT)
+    base = make_url(url)
     try:
         conn = await asyncpg.connect(
             host=base.host, port=base.port or 5432, user=base.username, password=base.password,
             database=base.database or "postgres", timeout=5,
         )  # fmt: skip
     except (OSError, asyncpg.PostgresError):
-        return None
-    if given:
-        await conn.close()
-        return given
-    name = f"favmcp_test_{uuid.uuid4().hex[:10]}"
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return base.set(database=name).render_as_string(hide_password=False)
+        return False
+    await conn.close()
+    return True
 
 
 @pytest.fixture(scope="session")
 async def postgres_url() -> AsyncIterator[str | None]:
-    url = await _fresh_postgres()
-    if url is not None:
+    """FAVMCP_TEST_DATABASE_URL when given (CI hands a fresh one); else a new database, dropped afterwards."""
+    given = os.environ.get("FAVMCP_TEST_DATABASE_URL")
+    if not await _reachable(given or PG_DEFAULT):
+        yield None
+        return
+    async with AsyncExitStack() as stack:
+        url = given or await stack.enter_async_context(fresh_postgres_beside(PG_DEFAULT))
         db = Database(url)
         await upgrade(db)
         await db.dispose()
-    yield url
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
