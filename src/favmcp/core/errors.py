@@ -81,11 +81,12 @@ def conflict(message: str, *, hint: str | None = None, details: dict[str, Any] |
     return FavError(ErrorCode.conflict, message, hint=hint, details=details)
 
 
-def invalid_state(what: str, current: str, allowed: list[str]) -> FavError:
+def invalid_state(what: str, current: str, allowed: list[str], hint: str | None = None) -> FavError:
     nxt = ", ".join(allowed) or "none (final state)"
     return FavError(
         ErrorCode.invalid_state,
         f"The {what} is {current}; allowed next states: {nxt}.",
+        hint=hint,
         details={"current": current, "allowed": allowed},
     )
 

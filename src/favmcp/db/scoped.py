@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Update, func, update
+from sqlalchemy import Delete, Update, delete, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -27,6 +27,9 @@ class WorkspaceDB:
 
     def update(self, model: type[M]) -> Update:
         return update(model).where(column(model, "workspace_id") == self.workspace_id)
+
+    def delete(self, model: type[M]) -> Delete:
+        return delete(model).where(column(model, "workspace_id") == self.workspace_id)
 
     async def get(self, model: type[M], ident: str, *, for_update: bool = False) -> M | None:
         stmt = self.select(model).where(column(model, "id") == ident)

@@ -14,7 +14,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from favmcp import __version__, resources
-from favmcp.core.errors import ErrorCode
+from favmcp.core.errors import ErrorBody, ErrorCode
+from favmcp.core.ids import new_id
 from favmcp.registry.runner import CallResult, Runner
 from favmcp.registry.spec import Gate, ToolSpec
 
@@ -99,7 +100,7 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
         if gated and params.request_state and params.input_responses is not None:
             # A modern-era retry after we asked the person to confirm: the state is our own signed token.
             if not _accepted(params.input_responses.get("confirm")):
-                return _declined()
+                return _declined(new_id("req"))
             arguments["confirmation_token"] = params.request_state
         result = await runner.call(params.name, arguments, credential=secret, client_address=address)
         token = _confirmation_token(result) if gated else None
@@ -115,7 +116,7 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
             except MCPError:  # the client could not ask: the preview and token stand
                 return to_call_tool_result(result)
             if not _accepted(answer):
-                return _declined()
+                return _declined(result.request_id)
             arguments["confirmation_token"] = token
             result = await runner.call(params.name, arguments, credential=secret, client_address=address)
         if result.adopted_key and stdio_credential is not None:
@@ -185,8 +186,11 @@ def _accepted(answer: Any) -> bool:
     )
 
 
-def _declined() -> types.CallToolResult:
-    data = {"error": {"code": "forbidden", "message": "The person declined; nothing was changed.", "retryable": False}}
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=json.dumps(data))], structured_content=data, is_error=True
+def _declined(request_id: str) -> types.CallToolResult:
+    """The person said no: the same refusal shape as every other error, nothing changed."""
+    body = ErrorBody(
+        code=ErrorCode.forbidden, message="The person declined; nothing was changed.", request_id=request_id
+    )
+    return to_call_tool_result(
+        CallResult(False, {"error": body.model_dump(mode="json", exclude_none=True)}, request_id)
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 
@@ -147,11 +147,7 @@ async def attach(ctx: ToolContext, member_id: str, tags: Iterable[str]) -> int:
 async def detach(ctx: ToolContext, member_id: str, tags: Iterable[str]) -> int:
     """Remove tags from a member; returns how many it had."""
     result = await ctx.session.execute(
-        delete(MemberTag).where(
-            col(MemberTag.workspace_id) == ctx.workspace_id,
-            col(MemberTag.member_id) == member_id,
-            col(MemberTag.tag).in_(list(tags)),
-        )
+        ctx.db.delete(MemberTag).where(col(MemberTag.member_id) == member_id, col(MemberTag.tag).in_(list(tags)))
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -178,9 +174,7 @@ def note_public(note: MemberNote) -> NotePublic:
 async def erase(ctx: ToolContext, member: Member, *, status: MemberStatus, merged_into: str | None = None) -> None:
     """Remove personal data and the member's own records; rows of other domains keep the pseudonymous id."""
     for model, column in references:
-        await ctx.session.execute(
-            delete(model).where(ref(model, "workspace_id") == ctx.workspace_id, ref(model, column) == member.id)
-        )
+        await ctx.session.execute(ctx.db.delete(model).where(ref(model, column) == member.id))
     member.name = "Erased member" if status == MemberStatus.erased else "Merged member"
     member.email = member.phone = member.birthday = member.source = None
     member.status, member.merged_into = status, merged_into
@@ -193,11 +187,11 @@ async def move_references(ctx: ToolContext, from_id: str, to_id: str) -> None:
     """Re-point every row of `from_id` at `to_id`. Tags are a set: only the missing ones move."""
     await attach(ctx, to_id, (await tags_of(ctx, [from_id]))[from_id])
     for model, column in references:
-        table_filter = [ref(model, "workspace_id") == ctx.workspace_id, ref(model, column) == from_id]
+        of_duplicate = ref(model, column) == from_id
         if model is MemberTag:
-            await ctx.session.execute(delete(model).where(*table_filter))
+            await ctx.session.execute(ctx.db.delete(model).where(of_duplicate))
         else:
-            await ctx.session.execute(update(model).where(*table_filter).values({column: to_id}))
+            await ctx.session.execute(ctx.db.update(model).where(of_duplicate).values({column: to_id}))
 
 
 async def count_by_tag(ctx: ToolContext) -> list[tuple[str, int]]:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete
 from sqlmodel import col
 
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
@@ -165,9 +164,8 @@ async def revoke_team_invite(ctx: ToolContext, args: RevokeTeamInviteInput) -> T
             ctx.record_change(invite_id=invite.id, fields=["status"])
         await ctx.session.refresh(invite)
     if invite.status == InviteStatus.accepted:
-        error = invalid_state("invite", "accepted", [])
-        error.body.hint = "The person already joined; remove their access with deactivate_team_member."
-        raise error
+        hint = "The person already joined; remove their access with deactivate_team_member."
+        raise invalid_state("invite", "accepted", [], hint=hint)
     return _invite_public(invite, ctx)
 
 
@@ -376,16 +374,10 @@ async def remove_staff_time_off(ctx: ToolContext, args: RemoveStaffTimeOffInput)
     """Delete a time-off block, so those hours count as working hours again. A block that does not exist (or
     was already removed) answers not_found and nothing changes; pass an idempotency_key to have a retry replay
     the first answer instead. Find block ids with get_staff_schedule."""
-    block = await ctx.db.get(StaffTimeOff, args.time_off_id)
-    gone = None
-    if block is not None:
-        gone = await ctx.session.execute(
-            delete(StaffTimeOff)
-            .where(col(StaffTimeOff.workspace_id) == ctx.workspace_id, col(StaffTimeOff.id) == block.id)
-            .returning(col(StaffTimeOff.id))
-        )
-    if block is None or gone is None or gone.first() is None:
+    block = await ctx.db.get(StaffTimeOff, args.time_off_id, for_update=True)  # a concurrent removal waits here
+    if block is None:
         raise not_found("time-off block", args.time_off_id, hint="See a member's blocks with get_staff_schedule.")
+    await ctx.session.execute(ctx.db.delete(StaffTimeOff).where(col(StaffTimeOff.id) == block.id))
     ctx.record_change(time_off_id=block.id, user_id=block.user_id)
     return TimeOffRemoved(removed=_time_off_public(block))
 
