@@ -190,10 +190,12 @@ def ok(result: CallToolResult) -> dict[str, Any]:
 
 
 def refused(result: CallToolResult, code: str) -> dict[str, Any]:
-    """The error body of an isError result: structuredContent.error, mirrored as JSON in the text content."""
-    data = _same_json(result)
-    assert result.is_error, data
-    error = data["error"]
+    """The error body of an isError result: the JSON of its one text block, repeated in _meta; no structuredContent
+    (a client that checks structuredContent against the outputSchema would replace the error otherwise)."""
+    assert result.is_error and result.structured_content is None, result
+    assert len(result.content) == 1 and result.content[0].type == "text"
+    error = json.loads(result.content[0].text)
+    assert result.meta is not None and result.meta["favmcp/error"] == error
     assert error["code"] == code, error
     assert isinstance(error["message"], str) and error["message"]
     return dict(error)
@@ -403,7 +405,7 @@ async def test_stdio_confirm_gate_asks_the_person(
         assert_era(client, mode)
         kept_id, kept = await create_key(client, "kept")
         gone_id, gone = await create_key(client, "gone")
-        declined = refused(await client.call_tool("revoke_api_key", {"key_id": kept_id}), "forbidden")
+        declined = refused(await client.call_tool("revoke_api_key", {"key_id": kept_id}), "declined")
         assert "declined" in declined["message"]
         done = ok(await client.call_tool("revoke_api_key", {"key_id": gone_id}))
         assert done["id"] == gone_id and done["status"] == "revoked"
@@ -432,7 +434,7 @@ async def test_http_confirm_gate_asks_the_person_or_falls_back_to_a_token(
             assert_era(client, "auto")
             kept_id, kept = await create_key(client, "kept")
             gone_id, gone = await create_key(client, "gone")
-            declined = refused(await client.call_tool("revoke_api_key", {"key_id": kept_id}), "forbidden")
+            declined = refused(await client.call_tool("revoke_api_key", {"key_id": kept_id}), "declined")
             assert "declined" in declined["message"]
             done = ok(await client.call_tool("revoke_api_key", {"key_id": gone_id}))
             assert done["id"] == gone_id and done["status"] == "revoked"

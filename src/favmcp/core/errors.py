@@ -17,7 +17,7 @@ class ErrorCode(StrEnum):
     unauthenticated = "unauthenticated"
     rate_limited = "rate_limited"
     confirmation_required = "confirmation_required"
-    approval_required = "approval_required"
+    declined = "declined"
     idempotency_mismatch = "idempotency_mismatch"
     internal_error = "internal_error"
 

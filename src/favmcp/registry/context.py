@@ -12,9 +12,9 @@ from favmcp.auth.credentials import Caller
 from favmcp.config import Settings
 from favmcp.core.clock import Random
 from favmcp.core.errors import unauthenticated
-from favmcp.core.ids import new_id
 from favmcp.db.scoped import WorkspaceDB
 from favmcp.effects.models import OutboxMessage
+from favmcp.effects.outbox import queue_email
 from favmcp.registry.registry import Registry
 
 
@@ -49,18 +49,9 @@ class ToolContext:
 
     def send_email(self, *, to: str, subject: str, body: str, workspace_id: str | None = None) -> OutboxMessage:
         """Queue an email in this transaction; the dispatcher delivers it after commit."""
-        msg = OutboxMessage(
-            id=new_id("out"),
-            workspace_id=workspace_id,
-            channel="email",
-            recipient=to,
-            subject=subject,
-            body=body,
-            next_attempt_at=self.now,
-            created_at=self.now,
+        return queue_email(
+            self.session, self.settings, to=to, subject=subject, body=body, workspace_id=workspace_id, now=self.now
         )
-        self.session.add(msg)
-        return msg
 
     def adopt_key(self, secret: str) -> None:
         """Ask the transport to continue this session with a new key (stdio after signup)."""

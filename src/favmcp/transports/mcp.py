@@ -51,11 +51,26 @@ def tool_definition(spec: ToolSpec) -> types.Tool:
     )
 
 
+ERROR_META = "favmcp/error"
+
+
 def to_call_tool_result(result: CallResult) -> types.CallToolResult:
+    """Success: structuredContent matching the outputSchema, mirrored as JSON text.
+
+    A refusal carries no structuredContent: clients built on the TypeScript SDK check structuredContent against
+    the outputSchema even on isError results and would replace the error with a schema complaint. The error
+    object is the JSON of the single text block and is repeated in _meta["favmcp/error"].
+    """
+    if result.ok:
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=json.dumps(result.data, ensure_ascii=False))],
+            structured_content=result.data,
+        )
+    error = result.data["error"]
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=json.dumps(result.data, ensure_ascii=False))],
-        structured_content=result.data,
-        is_error=not result.ok,
+        content=[types.TextContent(type="text", text=json.dumps(error, ensure_ascii=False))],
+        is_error=True,
+        _meta={ERROR_META: error},
     )
 
 
@@ -189,7 +204,10 @@ def _accepted(answer: Any) -> bool:
 def _declined(request_id: str) -> types.CallToolResult:
     """The person said no: the same refusal shape as every other error, nothing changed."""
     body = ErrorBody(
-        code=ErrorCode.forbidden, message="The person declined; nothing was changed.", request_id=request_id
+        code=ErrorCode.declined,
+        message="The person declined; nothing was changed.",
+        hint="Ask the person what they want instead; call the tool again only if they change their mind.",
+        request_id=request_id,
     )
     return to_call_tool_result(
         CallResult(False, {"error": body.model_dump(mode="json", exclude_none=True)}, request_id)
