@@ -12,7 +12,7 @@ from sqlmodel import col
 from favmcp.auth import keys, scopes
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
 from favmcp.core.errors import unauthenticated
-from favmcp.domains.workspace.models import Workspace
+from favmcp.db.tenancy import Workspace
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
+from favmcp.auth.models import ApiKey, User
 from favmcp.core.clock import Random
+from favmcp.core.ids import new_id
+from favmcp.db.scoped import WorkspaceDB
 
 PREFIX = "fav_mcp_"
 
@@ -27,3 +31,33 @@ def mask(secret: str) -> str:
 
 def looks_like_key(value: str) -> bool:
     return value.startswith(PREFIX) and len(value) >= len(PREFIX) + 32
+
+
+def mint_api_key(
+    db: WorkspaceDB,
+    *,
+    user: User,
+    name: str,
+    scopes: list[str] | None,
+    random: Random,
+    now: datetime,
+    expires_at: datetime | None = None,
+    created_by: str | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key of `user`; scopes=None makes a personal key that follows the holder's role."""
+    secret = mint(random)
+    row = ApiKey(
+        id=new_id("key"),
+        workspace_id=user.workspace_id,
+        user_id=user.id,
+        name=name,
+        key_hash=key_hash(secret),
+        display_prefix=display_prefix(secret),
+        scopes=sorted(scopes or []),
+        follows_role=scopes is None,
+        created_at=now,
+        created_by=created_by,
+        expires_at=expires_at,
+    )
+    db.add(row)
+    return row, secret

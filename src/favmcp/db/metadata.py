@@ -3,9 +3,9 @@
 from sqlmodel import SQLModel
 
 from favmcp.auth import models as auth_models
+from favmcp.db import tenancy as workspace_models
 from favmcp.domains.members import models as members_models
 from favmcp.domains.team import models as team_models
-from favmcp.domains.workspace import models as workspace_models
 from favmcp.effects import models as effects_models
 from favmcp.registry import models as registry_models
 

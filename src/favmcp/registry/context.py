@@ -43,6 +43,10 @@ class ToolContext:
         """Data access limited to the caller's workspace."""
         return WorkspaceDB(self.session, self.workspace_id)
 
+    def db_of(self, workspace_id: str) -> WorkspaceDB:
+        """Data access for a workspace known from the arguments (signup, invite acceptance), not the caller."""
+        return WorkspaceDB(self.session, workspace_id)
+
     def record_change(self, **what: Any) -> None:
         """Say what changed, for the audit row (ids and field names, never personal data)."""
         self.changes.update(what)

@@ -308,7 +308,7 @@ def keys_create(
     expires_at: Annotated[datetime | None, typer.Option(help="Expiry, ISO 8601.")] = None,
 ) -> None:
     """Mint a key for the workspace's first owner; prints the secret once."""
-    from favmcp.domains.access import operator
+    from favmcp import operator
 
     s = settings()
 
@@ -326,7 +326,7 @@ def keys_create(
 @keys_cli.command("list")
 def keys_list(workspace: Annotated[str, typer.Option(help="Workspace id (ws_...).")]) -> None:
     """Keys of a workspace (never the secrets)."""
-    from favmcp.domains.access import operator
+    from favmcp import operator
 
     s = settings()
 
@@ -344,7 +344,7 @@ def keys_list(workspace: Annotated[str, typer.Option(help="Workspace id (ws_...)
 @keys_cli.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key at once."""
-    from favmcp.domains.access import operator
+    from favmcp import operator
 
     s = settings()
 
@@ -402,7 +402,7 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up and print, then exit.")] = False,
 ) -> None:
     """Create (once) a demo studio with realistic data, print an owner key and client configs, serve HTTP."""
-    from favmcp.domains import demo as demo_data
+    from favmcp import demo as demo_data
 
     s = settings()
 

@@ -5,6 +5,7 @@ from typing import Any
 from sqlmodel import col
 
 from favmcp.auth import scopes as scope_rules
+from favmcp.auth.keys import mint_api_key
 from favmcp.auth.models import ApiKey, User
 from favmcp.core.errors import FieldError, forbidden, not_found, validation_failed
 from favmcp.db.paging import page_by_id
@@ -19,7 +20,6 @@ from favmcp.domains.access.schemas import (
     Whoami,
     WhoamiInput,
 )
-from favmcp.domains.access.service import mint_api_key
 from favmcp.registry.context import ToolContext
 from favmcp.registry.spec import tool
 
@@ -79,7 +79,7 @@ async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedAp
     if user is None:
         raise not_found("user", ctx.caller.user_id or "")
     key, secret = mint_api_key(
-        ctx.session,
+        ctx.db,
         user=user,
         name=args.name,
         scopes=None if follow else wanted,

@@ -6,11 +6,12 @@ from sqlalchemy import select, update
 from sqlmodel import col
 
 from favmcp.auth import codes, keys, scopes
+from favmcp.auth.keys import mint_api_key
 from favmcp.auth.models import CodePurpose, Role, User, UserStatus
 from favmcp.core.contact import mask_email
 from favmcp.core.errors import ErrorCode, FavError, conflict
 from favmcp.core.ids import new_id
-from favmcp.domains.access.service import mint_api_key
+from favmcp.db.tenancy import Workspace
 from favmcp.domains.onboarding.schemas import (
     AcceptInviteRequestInput,
     CodeRequested,
@@ -19,7 +20,6 @@ from favmcp.domains.onboarding.schemas import (
     VerifyInput,
 )
 from favmcp.domains.team.models import InviteStatus, TeamInvite
-from favmcp.domains.workspace.models import Workspace
 from favmcp.registry.context import ToolContext
 from favmcp.registry.spec import tool
 
@@ -100,7 +100,9 @@ async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> N
 
 def _hand_over_key(ctx: ToolContext, user: User, key_name: str, greeting: str) -> NewKeyResult:
     """The person's own key, following their role; over stdio the session continues with it."""
-    key, secret = mint_api_key(ctx.session, user=user, name=key_name, scopes=None, random=ctx.random, now=ctx.now)
+    key, secret = mint_api_key(
+        ctx.db_of(user.workspace_id), user=user, name=key_name, scopes=None, random=ctx.random, now=ctx.now
+    )
     ctx.record_change(key_id=key.id)
     ctx.adopt_key(secret)
     return NewKeyResult(

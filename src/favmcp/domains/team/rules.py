@@ -14,9 +14,9 @@ from sqlmodel import col
 from favmcp.auth.models import Role, User, UserStatus
 from favmcp.core.errors import ErrorCode, FavError, conflict, forbidden, not_found
 from favmcp.db.scoped import WorkspaceDB
+from favmcp.db.tenancy import Workspace
 from favmcp.domains.team.models import InviteStatus, StaffTimeOff, TeamInvite
 from favmcp.domains.team.schemas import InviteState
-from favmcp.domains.workspace.models import Workspace
 
 LIST_MEMBERS = "List members with list_team_members."
 

@@ -12,6 +12,7 @@ from favmcp.auth.models import ApiKey, Role, User, UserStatus
 from favmcp.core.errors import invalid_state, not_found, unauthenticated
 from favmcp.core.ids import new_id
 from favmcp.db.paging import page_by_id
+from favmcp.db.tenancy import Workspace
 from favmcp.db.upsert import insert_for
 from favmcp.domains.team import rules
 from favmcp.domains.team.invites import new_invite
@@ -40,7 +41,6 @@ from favmcp.domains.team.schemas import (
     TimeOffRemoved,
     UpdateTeamMemberRoleInput,
 )
-from favmcp.domains.workspace.models import Workspace
 from favmcp.domains.workspace.schemas import OpeningInterval, Weekday
 from favmcp.registry.context import ToolContext
 from favmcp.registry.spec import tool

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from favmcp.core.errors import not_found
-from favmcp.domains.workspace.models import Workspace
+from favmcp.db.tenancy import Workspace
 from favmcp.domains.workspace.schemas import (
     GetWorkspaceInput,
     SetBusinessHoursInput,

@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from favmcp.app import App
-from favmcp.auth.keys import key_hash
+from favmcp.auth.keys import key_hash, mint_api_key
 from favmcp.auth.models import ApiKey, Role, User
 from favmcp.config import Settings
 from favmcp.core.ids import new_id
-from favmcp.domains.access.service import mint_api_key
-from favmcp.domains.workspace.models import Workspace
+from favmcp.db.scoped import WorkspaceDB
+from favmcp.db.tenancy import Workspace
 
 HOURS = {day: [{"open": "07:00:00", "close": "21:00:00"}] for day in ("mon", "tue", "wed", "thu", "fri")} | {
     "sat": [{"open": "09:00:00", "close": "14:00:00"}]
@@ -75,7 +75,7 @@ async def ensure_demo(app: App) -> DemoInfo:
         session.add_all(users)
         await session.flush()
         key, secret = mint_api_key(
-            session, user=users[0], name="demo owner key", scopes=None,
+            WorkspaceDB(session, ws.id), user=users[0], name="demo owner key", scopes=None,
             random=app.runner.random, now=now,
         )  # fmt: skip
     await _fill(app, secret, [u.id for u in users if u.role == Role.staff])

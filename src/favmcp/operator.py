@@ -16,9 +16,10 @@ from sqlmodel import col
 
 from favmcp.app import App
 from favmcp.auth import scopes as scope_rules
+from favmcp.auth.keys import mint_api_key
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
 from favmcp.core.ids import new_id
-from favmcp.domains.access.service import mint_api_key
+from favmcp.db.scoped import WorkspaceDB
 from favmcp.registry.models import AuditEvent
 
 
@@ -48,7 +49,7 @@ async def create_key(
         if unknown:
             raise ValueError(f"unknown scopes: {', '.join(unknown)}")
         key, secret = mint_api_key(
-            session,
+            WorkspaceDB(session, workspace_id),
             user=owner,
             name=name,
             scopes=scopes or None,

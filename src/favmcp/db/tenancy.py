@@ -9,7 +9,7 @@ from favmcp.db.types import json_field, utc_field
 
 
 class Workspace(SQLModel, table=True):
-    """A business. Its id is the workspace_id every other row carries."""
+    """A business, the tenant: its id is the workspace_id every other row carries."""
 
     __tablename__ = "workspaces"
 
