@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from favmcp import __version__
 from favmcp.app import App
@@ -22,6 +23,30 @@ from favmcp.transports.mcp import INSTRUCTIONS, build_server, tool_definition
 MAX_BODY = 1_000_000
 LOCAL_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 LOCAL_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+
+
+class PostOnly:
+    """Answers anything but POST at the MCP endpoint with 405 Method Not Allowed.
+
+    The server is stateless: every exchange is one POST, and there is no session to resume or to DELETE. Left to
+    the SDK, a GET opens a standalone SSE stream that nothing ever writes to and that stays open, without a key,
+    until the client leaves: a cheap way to exhaust the server's file descriptors. Clients treat 405 on GET as
+    "this server offers no such stream" (the specification's answer for it).
+    """
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] != "POST":
+            error = {"code": -32600, "message": "Method Not Allowed: this stateless server takes POST only"}
+            response = JSONResponse(
+                {"jsonrpc": "2.0", "id": None, "error": error}, status_code=405, headers={"Allow": "POST"}
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def server_card(app: App) -> dict[str, Any]:
@@ -69,6 +94,7 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
             Route("/.well-known/mcp/server-card.json", card_endpoint, methods=["GET"]),
         ],
     )
+    starlette.add_middleware(PostOnly, path="/mcp")
     dispatch = app.settings.run_dispatcher if run_dispatcher is None else run_dispatcher
 
     @contextlib.asynccontextmanager
