@@ -1,0 +1,157 @@
+"""The errors a real MCP client shows: the pinned MCP Inspector CLI (a TypeScript SDK client) against `favmcp serve
+--http`, on SQLite and Postgres, in the handshake era and the 2026-07-28 era.
+
+The TypeScript SDK checks structuredContent against a tool's outputSchema even on isError results; an error
+carried there would reach the person as a schema complaint ("data must have required property ...") instead of
+our code, hint and field errors. These tests read what the Inspector prints.
+
+The Inspector is installed once per machine into the user cache directory (a session fixture), so its download
+counts against no test's timeout. Without Node.js and npm the tests are skipped, unless FAVMCP_REQUIRE_NODE=1 (CI),
+which makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import platformdirs
+import pytest
+
+from favmcp.app import App
+from tests.servers import HttpServer, http_server, server_env
+from tests.support import Owner, call
+
+INSPECTOR = "@modelcontextprotocol/inspector"
+VERSION = "2.12.0"
+INSTALL_TIMEOUT = 600.0
+CALL_TIMEOUT = 60.0
+TOOL_ERROR_EXIT = 5  # the Inspector's exit code for a result with isError: true
+ERAS = ("legacy", "modern")
+SCHEMA_COMPLAINT = "must have required property"
+
+
+@pytest.fixture(scope="session")
+def inspector() -> list[str]:
+    """The command that runs the pinned Inspector."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        if os.environ.get("FAVMCP_REQUIRE_NODE") == "1":
+            pytest.fail("Node.js and npm are required (FAVMCP_REQUIRE_NODE=1) but not on PATH")
+        pytest.skip("Node.js and npm are needed to run the MCP Inspector")
+    target = platformdirs.user_cache_path("favmcp") / "test-tools" / f"inspector-{VERSION}"
+    if not target.is_dir():
+        # Installed beside the target and renamed into place: the rename is atomic, so a directory at the target is
+        # always a whole installation, also when pytest-xdist workers install at the same time.
+        staging = target.with_name(f".{target.name}-{uuid.uuid4().hex}")
+        install = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", "--ignore-scripts"]
+        done = subprocess.run(
+            [*install, f"{INSPECTOR}@{VERSION}"], capture_output=True, text=True, timeout=INSTALL_TIMEOUT
+        )
+        assert done.returncode == 0, f"npm install failed:\n{done.stdout}\n{done.stderr}"
+        try:
+            staging.rename(target)
+        except OSError:  # another worker's installation got there first
+            shutil.rmtree(staging)
+    package = target / "node_modules" / INSPECTOR
+    entry = json.loads((package / "package.json").read_text())["bin"]["mcp-inspector"]
+    return [node, str(package / entry)]
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def transcript(self) -> str:
+        shown = " ".join(a if " " not in a else f"'{a}'" for a in self.argv[2:])  # after node and the script
+        return f"$ mcp-inspector {shown}\n[exit {self.returncode}]\n{self.stdout}{self.stderr}"
+
+
+class Inspector:
+    def __init__(self, command: list[str], server: HttpServer, home: Path) -> None:
+        self.command = command
+        self.server = server
+        self.home = home  # the Inspector keeps its catalog and storage under $HOME
+        self.runs: list[Run] = []
+
+    async def call(self, era: str, key: str, tool: str, **args: str) -> Run:
+        argv = [
+            *self.command, "--cli", self.server.url, "--transport", "http", "--protocol-era", era,
+            "--format", "json", "--header", f"Authorization: Bearer {key}",
+            "--method", "tools/call", "--tool-name", tool,
+        ]  # fmt: skip
+        for name, value in args.items():
+            argv += ["--tool-arg", f"{name}={value}"]  # a value that is not JSON is passed as a string
+        env = {**os.environ, "HOME": str(self.home)}
+        with anyio.fail_after(CALL_TIMEOUT):
+            done = await anyio.run_process(argv, env=env, check=False)
+        run = Run(argv, done.returncode, done.stdout.decode(), done.stderr.decode())
+        self.runs.append(run)
+        return run
+
+
+def result_of(run: Run) -> dict[str, Any]:
+    assert SCHEMA_COMPLAINT not in run.stdout + run.stderr, run.transcript()
+    printed = json.loads(run.stdout)
+    assert "result" in printed, run.transcript()
+    return dict(printed["result"])
+
+
+def refusal(run: Run, code: str) -> dict[str, Any]:
+    """The error object as the Inspector shows it: the one text block, repeated in _meta; no structuredContent."""
+    result = result_of(run)
+    assert run.returncode == TOOL_ERROR_EXIT and result["isError"] is True, run.transcript()
+    assert "structuredContent" not in result, run.transcript()
+    [block] = result["content"]
+    error = json.loads(block["text"])
+    assert result["_meta"]["favmcp/error"] == error, run.transcript()
+    assert error["code"] == code and error["message"] and error["request_id"], run.transcript()
+    return dict(error)
+
+
+async def test_inspector_shows_our_errors_not_a_schema_complaint(
+    inspector: list[str], database_url: str, tmp_path: Path, app: App, owner: Owner
+) -> None:
+    spare = await call(app, owner.key, "create_api_key", {"name": "inspected"})
+    assert spare.ok, spare.data
+    spare_id = spare.data["key"]["id"]
+    (tmp_path / "inspector").mkdir()
+    async with http_server(server_env(database_url, tmp_path), tmp_path / "server.log") as server:
+        client = Inspector(inspector, server, tmp_path / "inspector")
+        try:
+            for era in ERAS:
+                wrong = "fav_mcp_wrong" + "x" * 36
+                refusal(await client.call(era, wrong, "get_workspace"), "unauthenticated")
+
+                lookup = await client.call(era, owner.key, "get_member_profile", member_id="mem_nope")
+                missing = refusal(lookup, "not_found")
+                assert "mem_nope" in missing["message"] and missing["hint"]
+
+                bad = await client.call(era, owner.key, "create_member", name="Ann", email="not-an-email")
+                invalid = refusal(bad, "validation_failed")
+                assert [f["field"] for f in invalid["field_errors"]] == ["email"], invalid
+
+                preview = await client.call(era, owner.key, "revoke_api_key", key_id=spare_id)
+                gate = refusal(preview, "confirmation_required")
+                assert gate["details"]["preview"]["key"]["id"] == spare_id
+                token = gate["details"]["confirmation_token"]
+                assert isinstance(token, str) and token
+
+            # The token travels back through the Inspector's --tool-arg intact and the gate lets the call through.
+            args = {"key_id": spare_id, "confirmation_token": token}
+            done = await client.call("modern", owner.key, "revoke_api_key", **args)
+            revoked = result_of(done)
+            assert done.returncode == 0 and not revoked.get("isError"), done.transcript()
+            assert revoked["structuredContent"]["status"] == "revoked", done.transcript()
+        finally:
+            print("\n\n".join(run.transcript() for run in client.runs))  # shown by pytest -rP, or on failure
