@@ -27,7 +27,7 @@ from favmcp.auth.keys import mask
 from favmcp.registry.registry import Registry, all_specs
 from tests.support import fresh_postgres_beside
 
-COMMANDS = ("serve", "worker", "call", "demo", "signup", "tools", "keys", "db", "outbox")
+COMMANDS = ("serve", "worker", "call", "demo", "signup", "tools", "keys", "db", "outbox", "secrets")
 KEY = re.compile(r"fav_mcp_[A-Za-z0-9]{32,}")
 
 

@@ -1,18 +1,20 @@
 """Expired rate-limit windows, idempotency records, spent confirmation tokens and old codes are purged; live
-ones are kept."""
+ones are kept. Delivered system mail loses its body after a day; customer conversations keep theirs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from favmcp.app import App
 from favmcp.auth.models import OneTimeCode, RateLimitBucket
-from favmcp.db.maintenance import purge_expired
+from favmcp.db.maintenance import KEEP_SYSTEM_MAIL_BODIES, purge_expired
+from favmcp.effects.models import OutboxKind, OutboxMessage, OutboxStatus
+from favmcp.effects.outbox import open_body, queue_email
 from favmcp.registry.models import IdempotencyRecord, UsedConfirmation
-from tests.support import FakeClock, Owner, call, confirmed
+from tests.support import FakeClock, Owner, call, confirmed, unique_email
 
 
 async def counts(app: App, owner: Owner, now: Any) -> dict[str, int]:
@@ -60,3 +62,44 @@ async def test_purge_keeps_live_rows_and_removes_expired_ones(app: App, owner: O
     }
     again = await call(app, owner.key, "create_api_key", {"name": "k", "idempotency_key": "once"})
     assert again.ok and again.data["key"]["id"] != made.data["key"]["id"], "an expired key is free again"
+
+
+async def test_delivered_system_mail_loses_its_body_after_a_day_customer_mail_keeps_it(
+    app: App, clock: FakeClock
+) -> None:
+    mails = {
+        "code, sent": (OutboxKind.system, OutboxStatus.sent),
+        "invite, given up": (OutboxKind.system, OutboxStatus.failed),
+        "code, still waiting": (OutboxKind.system, OutboxStatus.pending),
+        "conversation, sent": (OutboxKind.customer, OutboxStatus.sent),
+    }
+    async with app.db.transaction() as session:
+        ids = {
+            text: queue_email(
+                session, app.settings, to=unique_email(), subject="s", body=text, workspace_id=None,
+                now=clock.now(), kind=kind,
+            ).id
+            for text, (kind, _) in mails.items()
+        }  # fmt: skip
+    async with app.db.transaction() as session:
+        for text, (_, status) in mails.items():
+            sent_at = clock.now() if status == OutboxStatus.sent else None
+            await session.execute(
+                update(OutboxMessage).where(col(OutboxMessage.id) == ids[text]).values(status=status, sent_at=sent_at)
+            )
+
+    async def bodies() -> dict[str, str]:
+        async with app.db.transaction() as session:
+            return {text: open_body(app.settings, await session.get_one(OutboxMessage, ids[text])) for text in ids}
+
+    clock.advance(seconds=KEEP_SYSTEM_MAIL_BODIES.total_seconds() - 1)
+    await purge_expired(app.db, clock.now())
+    assert await bodies() == {text: text for text in mails}, "kept for a day"
+    clock.advance(seconds=1)
+    await purge_expired(app.db, clock.now())
+    assert await bodies() == {
+        "code, sent": "",
+        "invite, given up": "",
+        "code, still waiting": "code, still waiting",
+        "conversation, sent": "conversation, sent",
+    }

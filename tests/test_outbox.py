@@ -13,17 +13,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from favmcp.app import App
 from favmcp.auth.models import OneTimeCode
-from favmcp.core.ids import new_id
 from favmcp.db.engine import Database
 from favmcp.effects.channels.email import LocalChannel, SmtpChannel
 from favmcp.effects.dispatcher import LEASE, MAX_ATTEMPTS, Dispatcher
 from favmcp.effects.models import OutboxMessage, OutboxStatus
+from favmcp.effects.outbox import open_body, queue_email
 from tests.smtp_server import SmtpServer, closed_port, running_smtp_server
 from tests.support import FakeClock, error_code, fresh_postgres_beside, make_settings, unique_address, unique_email
 
@@ -86,8 +87,25 @@ async def only_row(db: Database, recipient: str) -> OutboxMessage:
     return rows[0]
 
 
-def smtp_dispatcher(db: Database, port: int, clock: FakeClock, **kwargs: Any) -> Dispatcher:
-    return Dispatcher(db, SmtpChannel("127.0.0.1", port, SENDER, timeout=10), clock=clock, **kwargs)
+async def queue_reminders(app: App, clock: FakeClock, count: int) -> list[OutboxMessage]:
+    async with app.db.transaction() as session:
+        return [
+            queue_email(
+                session,
+                app.settings,
+                to=f"member{i}@example.com",
+                subject=f"Reminder {i}",
+                body=f"See you at class {i}.",
+                workspace_id=None,
+                now=clock.now(),
+            )
+            for i in range(count)
+        ]
+
+
+def smtp_dispatcher(app: App, port: int, clock: FakeClock, *, db: Database | None = None, **kwargs: Any) -> Dispatcher:
+    channel = SmtpChannel("127.0.0.1", port, SENDER, timeout=10)
+    return Dispatcher(db or app.db, channel, app.settings.secret_keys, clock=clock, **kwargs)
 
 
 # -- written in the same transaction as the change ---------------------------------------------------------
@@ -100,7 +118,7 @@ async def test_a_signup_request_writes_exactly_one_outbox_row(app: App, clock: F
     row = await only_row(app.db, email)
     assert await outbox_count(app.db) == before + 1
     assert (row.channel, row.status, row.attempts, row.workspace_id) == ("email", OutboxStatus.pending, 0, None)
-    assert row.subject == "Your favmcp signup code" and CODE.search(row.body)
+    assert row.subject == "Your favmcp signup code" and CODE.search(open_body(app.settings, row))
     assert row.next_attempt_at == clock.now() and row.locked_until is None and row.sent_at is None
     async with app.db.transaction() as session:
         code_row = await session.get(OneTimeCode, first["request_id"])
@@ -168,7 +186,7 @@ async def test_smtp_delivers_the_code_email_and_marks_it_sent(
     email = unique_email()
     requested = await request_code(worker_app, email)
     row = await only_row(worker_app.db, email)
-    dispatcher = smtp_dispatcher(worker_app.db, smtp.port, clock)
+    dispatcher = smtp_dispatcher(worker_app, smtp.port, clock)
 
     assert await dispatcher.run_once() == 1
     assert await dispatcher.run_once() == 0
@@ -196,7 +214,7 @@ async def test_smtp_down_retries_with_backoff_then_gives_up(worker_app: App, clo
     email = unique_email()
     await request_code(worker_app, email)
     with closed_port() as port:
-        dispatcher = smtp_dispatcher(worker_app.db, port, clock)
+        dispatcher = smtp_dispatcher(worker_app, port, clock)
         expected_waits = [10, 20, 40, 80, 160, 320, 640]
         assert len(expected_waits) == MAX_ATTEMPTS - 1
         for attempt, wait in enumerate(expected_waits, start=1):
@@ -224,10 +242,10 @@ async def test_a_retry_succeeds_once_the_server_is_back(worker_app: App, smtp: S
     email = unique_email()
     await request_code(worker_app, email)
     with closed_port() as port:
-        assert await smtp_dispatcher(worker_app.db, port, clock).run_once() == 1
+        assert await smtp_dispatcher(worker_app, port, clock).run_once() == 1
     assert (await only_row(worker_app.db, email)).attempts == 1
 
-    working = smtp_dispatcher(worker_app.db, smtp.port, clock)
+    working = smtp_dispatcher(worker_app, smtp.port, clock)
     assert await working.run_once() == 0 and smtp.messages == []
     clock.advance(seconds=10)
     assert await working.run_once() == 1
@@ -239,25 +257,11 @@ async def test_a_retry_succeeds_once_the_server_is_back(worker_app: App, smtp: S
 async def test_concurrent_workers_send_every_message_exactly_once(
     worker_app: App, worker_url: str, smtp: SmtpServer, clock: FakeClock
 ) -> None:
-    now = clock.now()
-    async with worker_app.db.transaction() as session:
-        messages = [
-            OutboxMessage(
-                id=new_id("out"),
-                channel="email",
-                recipient=f"member{i}@example.com",
-                subject=f"Reminder {i}",
-                body=f"See you at class {i}.",
-                next_attempt_at=now,
-                created_at=now,
-            )
-            for i in range(60)
-        ]
-        session.add_all(messages)
+    messages = await queue_reminders(worker_app, clock, 60)
     expected = {f"<{m.id}@favmcp>" for m in messages}
 
     databases = [Database(worker_url) for _ in range(4)]  # four workers, four engines
-    workers = [smtp_dispatcher(db, smtp.port, clock, batch=5) for db in databases]
+    workers = [smtp_dispatcher(worker_app, smtp.port, clock, db=db, batch=5) for db in databases]
 
     async def drain(worker: Dispatcher) -> int:
         attempted = 0
@@ -288,16 +292,89 @@ async def test_a_stalled_worker_does_not_resend_what_another_worker_took_over(
     emails = [unique_email() for _ in range(3)]
     for email in emails:
         await request_code(worker_app, email)
-    stalled = smtp_dispatcher(worker_app.db, smtp.port, clock)
+    stalled = smtp_dispatcher(worker_app, smtp.port, clock)
     claimed = await stalled.claim()
     assert len(claimed) == 3
     clock.advance(seconds=LEASE.total_seconds() + 1)  # e.g. a slow SMTP server: 20 messages x 20 s timeout
-    other = smtp_dispatcher(worker_app.db, smtp.port, clock)
+    other = smtp_dispatcher(worker_app, smtp.port, clock)
     assert await other.run_once() == 3
     for message in claimed:  # the stalled worker wakes up and carries on with its batch
         await stalled.deliver(message)
     copies = {mid: len(found) for mid, found in smtp.by_message_id().items()}
     assert copies == {f"<{m.id}@favmcp>": 1 for m in claimed}
+
+
+# -- a worker that dies or stalls --------------------------------------------------------------------------
+
+
+async def test_a_vanished_workers_messages_are_taken_over_within_the_lease(
+    worker_app: App, smtp: SmtpServer, clock: FakeClock
+) -> None:
+    assert timedelta(0) < LEASE <= timedelta(seconds=10), "codes live 10 minutes: a dead worker may hold mail seconds"
+    messages = await queue_reminders(worker_app, clock, 3)
+    vanished = smtp_dispatcher(worker_app, smtp.port, clock)
+    claimed = await vanished.claim()
+    assert {m.id for m in claimed} == {m.id for m in messages}
+    # It sends the first one, then is killed -9 before marking it sent: it never renews or releases its leases.
+    await vanished.email.send(claimed[0], open_body(worker_app.settings, claimed[0]))
+
+    other = smtp_dispatcher(worker_app, smtp.port, clock)
+    clock.advance(seconds=LEASE.total_seconds() - 1)
+    assert await other.run_once() == 0, "a live lease is respected"
+    clock.advance(seconds=2)
+    assert await other.run_once() == 3, "taken over once the lease is over"
+    rows = await outbox_rows(worker_app.db)
+    assert {(r.status, r.attempts, r.locked_by) for r in rows} == {(OutboxStatus.sent, 1, None)}
+    # At least once: the copy sent before the crash and the one sent after carry one Message-ID to dedupe by.
+    copies = {mid: len(found) for mid, found in smtp.by_message_id().items()}
+    assert copies == {f"<{m.id}@favmcp>": 2 if m.id == claimed[0].id else 1 for m in messages}
+
+
+class HeldChannel:
+    """A slow provider: SMTP that holds every message until the test lets them go."""
+
+    name = "smtp"
+
+    def __init__(self, port: int) -> None:
+        self.smtp = SmtpChannel("127.0.0.1", port, SENDER, timeout=10)
+        self.sending = anyio.Event()
+        self.release = anyio.Event()
+
+    async def send(self, message: OutboxMessage, body: str) -> None:
+        self.sending.set()
+        await self.release.wait()
+        await self.smtp.send(message, body)
+
+
+async def test_a_live_worker_keeps_its_leases_while_it_sends_for_longer_than_one(
+    worker_app: App, smtp: SmtpServer, clock: FakeClock
+) -> None:
+    messages = await queue_reminders(worker_app, clock, 3)
+    held = HeldChannel(smtp.port)
+    slow = Dispatcher(
+        worker_app.db, held, worker_app.settings.secret_keys, clock=clock, renew_every=timedelta(seconds=0.05)
+    )
+    other = smtp_dispatcher(worker_app, smtp.port, clock)
+
+    async def renewed() -> None:
+        """Until the slow worker's renewals have caught up with the clock."""
+        with anyio.fail_after(10):
+            # Polled: the leases change in the slow worker's own transactions, not through anything we could await.
+            while {r.locked_until for r in await outbox_rows(worker_app.db)} != {clock.now() + LEASE}:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(slow.run_once)
+        await held.sending.wait()
+        for _ in range(3):  # three times most of a lease: well past the first one
+            clock.advance(seconds=LEASE.total_seconds() - 1)
+            await renewed()
+            assert await other.run_once() == 0, "the slow worker is alive: its messages are its own"
+        held.release.set()
+    copies = {mid: len(found) for mid, found in smtp.by_message_id().items()}
+    assert copies == {f"<{m.id}@favmcp>": 1 for m in messages}
+    rows = await outbox_rows(worker_app.db)
+    assert {(r.status, r.attempts, r.locked_by) for r in rows} == {(OutboxStatus.sent, 1, None)}
 
 
 # -- the local channel ---------------------------------------------------------------------------------------
@@ -312,7 +389,7 @@ async def test_local_channel_records_without_sending_and_smtp_url_selects_smtp(
     assert await worker_app.dispatcher.run_once() == 1
     row = await only_row(worker_app.db, email)
     assert (row.status, row.delivered_via, row.attempts) == (OutboxStatus.sent, "local", 1)
-    assert row.sent_at == clock.now() and "valid for 10 minutes" in row.body  # still readable from the outbox
+    assert row.sent_at == clock.now() and "valid for 10 minutes" in open_body(worker_app.settings, row)
     assert smtp.messages == []
 
     settings = make_settings(tmp_path, worker_url, smtp_url=f"smtp://127.0.0.1:{smtp.port}")

@@ -47,7 +47,7 @@ class App:
             await migrate.upgrade(db)
         registry = Registry(all_specs(), toolsets=settings.toolsets, read_only=settings.read_only)
         runner = Runner(registry, db, settings, clock=clock, random=random)
-        return cls(settings, db, runner, Dispatcher(db, email_channel(settings), clock=clock))
+        return cls(settings, db, runner, Dispatcher(db, email_channel(settings), settings.secret_keys, clock=clock))
 
     async def close(self) -> None:
         await self.db.dispose()

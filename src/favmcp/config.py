@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ def _flag(value: str | None) -> bool:
 class Settings:
     home: Path
     database_url: str
-    secret_key: bytes
+    secret_key: bytes  # the newest secret: what is sealed and signed now
     smtp_url: str | None = None
     mail_from: str = "favmcp <no-reply@favmcp.local>"
     toolsets: frozenset[str] | None = None
@@ -27,18 +28,26 @@ class Settings:
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
     run_dispatcher: bool = True
+    trusted_proxies: list[str] = field(default_factory=list)
+    # Every secret still in use, newest first: stored values sealed before a rotation open with an older one.
+    secret_keys: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.secret_keys:
+            self.secret_keys = (self.secret_key,)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        home = Path(env.get("FAVMCP_HOME") or user_data_dir("favmcp", appauthor=False))
-        home.mkdir(parents=True, exist_ok=True)
+        home = _private_home(Path(env.get("FAVMCP_HOME") or user_data_dir("favmcp", appauthor=False)))
         url = env.get("FAVMCP_DATABASE_URL") or f"sqlite+aiosqlite:///{home / 'favmcp.db'}"
         toolsets = env.get("FAVMCP_TOOLSETS")
+        keys = _secret_keys(env, home)
         return cls(
             home=home,
             database_url=url,
-            secret_key=_secret_key(env, home),
+            secret_key=keys[0],
+            secret_keys=keys,
             smtp_url=env.get("FAVMCP_SMTP_URL") or None,
             mail_from=env.get("FAVMCP_MAIL_FROM") or cls.mail_from,
             toolsets=parse_toolsets(toolsets),
@@ -47,6 +56,7 @@ class Settings:
             allowed_hosts=_list(env.get("FAVMCP_ALLOWED_HOSTS")),
             allowed_origins=_list(env.get("FAVMCP_ALLOWED_ORIGINS")),
             run_dispatcher=not _flag(env.get("FAVMCP_NO_DISPATCHER")),
+            trusted_proxies=_proxies(env.get("FAVMCP_TRUSTED_PROXIES")),
         )
 
 
@@ -59,10 +69,39 @@ def _list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _secret_key(env: dict[str, str], home: Path) -> bytes:
-    """FAVMCP_SECRET_KEY when set (replicas must share it); otherwise one generated once and kept in home."""
-    if env.get("FAVMCP_SECRET_KEY"):
-        return env["FAVMCP_SECRET_KEY"].encode()
+def _private_home(home: Path) -> Path:
+    """FAVMCP_HOME holds the database, the secret key and the saved key: only its owner may look inside."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = home.stat()
+    if os.name == "posix" and info.st_uid == os.getuid() and info.st_mode & 0o077:
+        home.chmod(0o700)
+    return home
+
+
+def _proxies(value: str | None) -> list[str]:
+    """Addresses or networks of the reverse proxies whose X-Forwarded-For names the client."""
+    proxies = _list(value)
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ValueError(f"FAVMCP_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
+    return proxies
+
+
+def _secret_keys(env: dict[str, str], home: Path) -> tuple[bytes, ...]:
+    """FAVMCP_SECRET_KEYS (newest first) and FAVMCP_SECRET_KEY (the oldest when both are set); replicas must
+    share them. Without either, one generated once and kept in home."""
+    keys = _list(env.get("FAVMCP_SECRET_KEYS"))
+    single = env.get("FAVMCP_SECRET_KEY") or ""  # used exactly as given, as it always was
+    if single and single not in keys:
+        keys.append(single)
+    if keys:
+        return tuple(key.encode() for key in keys)
+    return (_generated_secret_key(home),)
+
+
+def _generated_secret_key(home: Path) -> bytes:
     path = home / "secret_key"
     if not path.exists():
         try:

@@ -1,4 +1,9 @@
-"""Authenticated encryption with the server secret, so stored secrets (a replayed key) are not plain text."""
+"""Authenticated encryption with the server secret, so stored secrets (a replayed key, an emailed code) are not
+plain text in the database.
+
+Several secrets may be in use at once while one is being rotated out: values are sealed with the newest and
+opened with whichever of them sealed it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
@@ -21,6 +28,24 @@ def seal(secret_key: bytes, purpose: str, value: Any) -> str:
     return base64.urlsafe_b64encode(nonce + data).decode()
 
 
-def unseal(secret_key: bytes, purpose: str, token: str) -> Any:
+def unseal(secret_keys: bytes | Sequence[bytes], purpose: str, token: str) -> Any:
+    """Open a sealed value with one secret or the first of several that fits; InvalidTag when none does."""
+    return _open(secret_keys, purpose, token)[1]
+
+
+def reseal(secret_keys: Sequence[bytes], purpose: str, token: str) -> str | None:
+    """The value sealed anew with the newest secret (the first), or None when the newest already sealed it."""
+    index, value = _open(secret_keys, purpose, token)
+    return None if index == 0 else seal(secret_keys[0], purpose, value)
+
+
+def _open(secret_keys: bytes | Sequence[bytes], purpose: str, token: str) -> tuple[int, Any]:
+    keys = [secret_keys] if isinstance(secret_keys, bytes) else list(secret_keys)
     raw = base64.urlsafe_b64decode(token)
-    return json.loads(AESGCM(_key(secret_key, purpose)).decrypt(raw[:12], raw[12:], purpose.encode()))
+    for index, secret_key in enumerate(keys):
+        try:
+            plain = AESGCM(_key(secret_key, purpose)).decrypt(raw[:12], raw[12:], purpose.encode())
+        except InvalidTag:
+            continue
+        return index, json.loads(plain)
+    raise InvalidTag(f"no secret key opens this sealed {purpose} value")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -16,6 +19,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"hide_parameters": True}  # bound values may be personal data: never logged
         if self.is_sqlite:
+            _private_sqlite_file(url)
             kwargs["connect_args"] = {"timeout": 30}
             # Every unit of work ends in an explicit commit or rollback; a second rollback on check-in is
             # one more thread hop per call for nothing.
@@ -38,6 +42,23 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The database holds personal data: create it 0600 before SQLite would (0644), and tighten one made that way
+    by an older version. SQLite gives the -wal and -shm files the main file's mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if os.name == "posix" and existing.exists() and existing.stat().st_uid == os.getuid():
+                existing.chmod(existing.stat().st_mode & 0o600)
+    except FileNotFoundError:  # no such directory: SQLite reports that in its own words when it connects
+        pass
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:

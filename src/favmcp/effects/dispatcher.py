@@ -2,12 +2,18 @@
 
 Several dispatchers may run against one Postgres: a row is claimed with FOR UPDATE SKIP LOCKED and a
 lease, so no two workers hold it at once. SQLite serialises writers, which gives the same guarantee.
+
+Leases are short and renewed while the worker goes through its batch, so the messages of a worker that died
+(kill -9, a lost machine) are taken over within LEASE; codes are only valid for minutes. Delivery is at least
+once: a worker that dies between the SMTP send and marking the row sent leaves it to be sent again, with the
+same Message-ID, by which receivers drop the copy.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import anyio
@@ -20,10 +26,12 @@ from favmcp.db.engine import Database
 from favmcp.db.maintenance import purge_expired
 from favmcp.effects.channels.email import EmailChannel
 from favmcp.effects.models import OutboxMessage, OutboxStatus
+from favmcp.effects.outbox import open_body
 
 log = structlog.get_logger("favmcp.outbox")
 
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(seconds=8)
+RENEW_EVERY = timedelta(seconds=2)  # several renewals fit in one lease, so a slow database costs no lease
 MAX_ATTEMPTS = 8
 PURGE_EVERY = timedelta(minutes=10)
 
@@ -34,11 +42,22 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Dispatcher:
-    def __init__(self, db: Database, email: EmailChannel, *, clock: Clock | None = None, batch: int = 20) -> None:
+    def __init__(
+        self,
+        db: Database,
+        email: EmailChannel,
+        secret_keys: Sequence[bytes],
+        *,
+        clock: Clock | None = None,
+        batch: int = 20,
+        renew_every: timedelta = RENEW_EVERY,
+    ) -> None:
         self.db = db
         self.email = email
+        self.secret_keys = secret_keys
         self.clock = clock or SystemClock()
         self.batch = batch
+        self.renew_every = renew_every
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
 
     async def claim(self) -> list[OutboxMessage]:
@@ -83,14 +102,41 @@ class Dispatcher:
             )
             return renewed.first() is not None
 
+    async def renew_leases(self) -> int:
+        """Extend every lease this worker still holds; returns how many."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            renewed = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.locked_by) == self.worker_id,
+                    col(OutboxMessage.locked_until) > now,
+                    col(OutboxMessage.status) == OutboxStatus.pending,
+                )
+                .values(locked_until=now + LEASE)
+                .returning(col(OutboxMessage.id))
+            )
+            return len(renewed.all())
+
+    async def _renew_until(self, done: anyio.Event) -> None:
+        while True:
+            with anyio.move_on_after(self.renew_every.total_seconds()):
+                await done.wait()
+            if done.is_set():
+                return
+            try:
+                await self.renew_leases()
+            except Exception:  # the next beat tries again; a lease that lapses meanwhile is caught by still_mine
+                log.exception("outbox_lease_renewal_failed")
+
     async def deliver(self, message: OutboxMessage) -> None:
         if not await self.still_mine(message):
             log.info("outbox_lease_lost", message_id=message.id)
             return
         error: str | None = None
         try:
-            await self.email.send(message)
-        except Exception as exc:  # a provider failure is data: recorded and retried
+            await self.email.send(message, open_body(self.secret_keys, message))
+        except Exception as exc:  # a provider failure (or a body no secret opens) is data: recorded and retried
             error = f"{type(exc).__name__}: {exc}"[:500]
         now = self.clock.now()
         values: dict[str, object] = {"attempts": OutboxMessage.attempts + 1, "locked_until": None, "locked_by": None}
@@ -114,8 +160,16 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many messages were attempted."""
         messages = await self.claim()
-        for message in messages:
-            await self.deliver(message)
+        if not messages:
+            return 0
+        done = anyio.Event()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._renew_until, done)
+            try:
+                for message in messages:
+                    await self.deliver(message)
+            finally:
+                done.set()
         return len(messages)
 
     async def run_forever(self, idle: float = 0.5) -> None:

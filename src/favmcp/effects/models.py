@@ -15,6 +15,14 @@ class OutboxStatus(StrEnum):
     failed = "failed"
 
 
+class OutboxKind(StrEnum):
+    """System mail (codes, invites) is worth nothing once delivered, so its body is purged; a conversation with
+    a customer is the business's record and is kept."""
+
+    system = "system"
+    customer = "customer"
+
+
 class OutboxMessage(SQLModel, table=True):
     """A side effect waiting to leave, written in the same transaction as the change that causes it."""
 
@@ -23,9 +31,10 @@ class OutboxMessage(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     workspace_id: str | None = workspace_fk(nullable=True)
     channel: str = Field(max_length=20)
+    kind: OutboxKind = enum_field(OutboxKind, OutboxKind.system)
     recipient: str = Field(max_length=320)
     subject: str = Field(max_length=300)
-    body: str
+    body: str  # sealed with the server secret (effects.outbox.open_body reads it); empty once purged
     payload: dict[str, Any] = json_field()
     status: OutboxStatus = enum_field(OutboxStatus, OutboxStatus.pending, index=True)
     attempts: int = 0

@@ -1,14 +1,22 @@
-"""Writing to the outbox: a side effect is a row in the caller's transaction, delivered after commit."""
+"""Writing to the outbox: a side effect is a row in the caller's transaction, delivered after commit.
+
+Bodies carry secrets (signup codes, invite tokens), so they are stored sealed with the server secret and opened
+only to be sent, or shown to a local operator.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from favmcp.config import Settings
 from favmcp.core.ids import new_id
-from favmcp.effects.models import OutboxMessage
+from favmcp.core.sealing import seal, unseal
+from favmcp.effects.models import OutboxKind, OutboxMessage
+
+SEAL_PURPOSE = "outbox"
 
 
 def queue_email(
@@ -20,16 +28,26 @@ def queue_email(
     body: str,
     workspace_id: str | None,
     now: datetime,
+    kind: OutboxKind = OutboxKind.system,
 ) -> OutboxMessage:
     msg = OutboxMessage(
         id=new_id("out"),
         workspace_id=workspace_id,
         channel="email",
+        kind=kind,
         recipient=to,
         subject=subject,
-        body=body,
+        body=seal(settings.secret_key, SEAL_PURPOSE, body),
         next_attempt_at=now,
         created_at=now,
     )
     session.add(msg)
     return msg
+
+
+def open_body(settings_or_keys: Settings | bytes | Sequence[bytes], message: OutboxMessage) -> str:
+    """The text of a message; empty once its body was purged after delivery."""
+    if not message.body:
+        return ""
+    keys = settings_or_keys.secret_keys if isinstance(settings_or_keys, Settings) else settings_or_keys
+    return str(unseal(keys, SEAL_PURPOSE, message.body))

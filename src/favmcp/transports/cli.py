@@ -1,4 +1,4 @@
-"""The favmcp command: serve, worker, demo, signup, tools, call, keys, db, outbox."""
+"""The favmcp command: serve, worker, demo, signup, tools, call, keys, db, outbox, secrets."""
 
 from __future__ import annotations
 
@@ -33,8 +33,10 @@ tools_cli = typer.Typer(help="Inspect the tools this server offers.", no_args_is
 keys_cli = typer.Typer(help="API keys, for a local operator with access to the database.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 outbox_cli = typer.Typer(help="Messages waiting in or sent from the outbox.", no_args_is_help=True)
+secrets_cli = typer.Typer(help="Stored secrets, sealed with the server secret.", no_args_is_help=True)
 for sub, name in (
     (signup_cli, "signup"), (tools_cli, "tools"), (keys_cli, "keys"), (db_cli, "db"), (outbox_cli, "outbox"),
+    (secrets_cli, "secrets"),
 ):  # fmt: skip
     cli.add_typer(sub, name=name)
 
@@ -45,7 +47,10 @@ def fail(message: str) -> None:
 
 
 def settings(toolsets: str | None = None, read_only: bool = False) -> Settings:
-    s = Settings.from_env()
+    try:
+        s = Settings.from_env()
+    except ValueError as exc:
+        fail(str(exc))
     if toolsets:
         s.toolsets = parse_toolsets(toolsets)
     if read_only:
@@ -137,7 +142,18 @@ async def serve_http(app: App, host: str, port: int) -> None:
 
     from favmcp.transports.http import build_http_app
 
-    config = uvicorn.Config(build_http_app(app), host=host, port=port, log_level="warning", lifespan="on")
+    # Proxy headers are believed only from the proxies the operator named; otherwise anyone could pick the client
+    # address that rate limits count against.
+    trusted = ",".join(app.settings.trusted_proxies)
+    config = uvicorn.Config(
+        build_http_app(app),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or "",
+    )
     await uvicorn.Server(config).serve()
 
 
@@ -367,10 +383,11 @@ def outbox_list(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Messages in the outbox, newest first (with the local channel this is where emails land)."""
+    """Messages in the outbox, newest first, bodies opened (with the local channel this is where emails land)."""
     from sqlalchemy import select
 
     from favmcp.effects.models import OutboxMessage
+    from favmcp.effects.outbox import open_body
 
     s = settings()
 
@@ -379,9 +396,10 @@ def outbox_list(
         try:
             async with app.db.transaction() as session:
                 stmt = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)
-                return [m.model_dump(mode="json") for m in (await session.execute(stmt)).scalars()]
+                messages = list((await session.execute(stmt)).scalars())
         finally:
             await app.close()
+        return [m.model_dump(mode="json") | {"body": open_body(s, m)} for m in messages]
 
     rows = run(main)
     if as_json:
@@ -389,7 +407,35 @@ def outbox_list(
         return
     for m in rows:
         typer.echo(f"{m['created_at']}  {m['status']:8} {m['channel']:6} {m['recipient']}  {m['subject']}")
-        typer.echo("    " + m["body"].replace("\n", "\n    "))
+        body = m["body"] or "(body purged after delivery)"
+        typer.echo("    " + body.replace("\n", "\n    "))
+
+
+# -- secrets --------------------------------------------------------------------------------------------
+
+
+@secrets_cli.command("reseal")
+def secrets_reseal(
+    batch: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 500,
+) -> None:
+    """Seal every stored secret with the newest key in FAVMCP_SECRET_KEYS, so that the older keys can go."""
+    from favmcp.db.maintenance import reseal_secrets
+
+    s = settings()
+
+    async def main() -> dict[str, dict[str, int]]:
+        app = await open_app(s)
+        try:
+            return await reseal_secrets(app.db, s.secret_keys, batch=batch)
+        finally:
+            await app.close()
+
+    counts = run(main)
+    for table, found in counts.items():
+        typer.echo(f"{table}: " + ", ".join(f"{n} {what}" for what, n in found.items()))
+    unreadable = sum(found["unreadable"] for found in counts.values())
+    if unreadable:
+        fail(f"{unreadable} sealed values open with none of the keys; add the key that sealed them to the list")
 
 
 # -- demo -----------------------------------------------------------------------------------------------

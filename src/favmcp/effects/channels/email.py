@@ -16,15 +16,16 @@ from favmcp.effects.models import OutboxMessage
 class EmailChannel(Protocol):
     name: str
 
-    async def send(self, message: OutboxMessage) -> None: ...
+    async def send(self, message: OutboxMessage, body: str) -> None:
+        """Deliver the message with its opened body (the row holds it sealed)."""
 
 
 class LocalChannel:
-    """Keeps the message in the database (readable with `favmcp outbox list`); sends nothing."""
+    """Keeps the message in the database (readable with `favmcp outbox list` until purged); sends nothing."""
 
     name = "local"
 
-    async def send(self, message: OutboxMessage) -> None:
+    async def send(self, message: OutboxMessage, body: str) -> None:
         return None
 
 
@@ -55,17 +56,17 @@ class SmtpChannel:
             starttls=query.get("starttls", ["false"])[0].lower() in {"1", "true", "yes"},
         )
 
-    async def send(self, message: OutboxMessage) -> None:
-        await anyio.to_thread.run_sync(self._send, message)
+    async def send(self, message: OutboxMessage, body: str) -> None:
+        await anyio.to_thread.run_sync(self._send, message, body)
 
-    def _send(self, message: OutboxMessage) -> None:
+    def _send(self, message: OutboxMessage, body: str) -> None:
         mail = EmailMessage()
         mail["From"] = self.sender
         mail["To"] = message.recipient
         mail["Subject"] = message.subject
         # Receivers can drop a duplicate delivered after a crash by this id.
         mail["Message-ID"] = f"<{message.id}@favmcp>"
-        mail.set_content(message.body)
+        mail.set_content(body)
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
                 smtp.starttls()

@@ -1,0 +1,124 @@
+"""Only trusted proxies set the client address: `favmcp serve --http` as a real process, code requests over MCP from
+127.0.0.1 with X-Forwarded-For headers, counted against the per-address limit (3 code requests an hour).
+
+Each server gets a secret key of its own, which keys its rate-limit buckets apart from every other test's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.support import unique_email
+
+STARTUP_TIMEOUT = 30.0
+CALL_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(database_url: str, home: Path, **extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")}
+    return clean | {
+        "FAVMCP_DATABASE_URL": database_url,
+        "FAVMCP_HOME": str(home),
+        "FAVMCP_SECRET_KEY": f"proxies-{uuid.uuid4().hex}",
+        "FAVMCP_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def http_server(env: dict[str, str], log: Path) -> AsyncIterator[str]:
+    """`favmcp serve --http` on a free port; yields its /mcp URL once GET /healthz answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "favmcp", "serve", "--http", "--port", str(port)]
+    with log.open("wb") as out:
+        process = await anyio.open_process(command, env=env, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            with anyio.fail_after(STARTUP_TIMEOUT):
+                while True:
+                    if process.returncode is not None:
+                        raise AssertionError(f"the server exited:\n{await anyio.Path(log).read_text()}")
+                    try:
+                        if (await http.get(f"{base}/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await anyio.sleep(0.05)
+        yield f"{base}/mcp"
+    finally:
+        with anyio.CancelScope(shield=True):
+            process.terminate()
+            with anyio.move_on_after(10):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def request_code(url: str, forwarded_for: str) -> str | None:
+    """register_organisation_request from 127.0.0.1 with this X-Forwarded-For; the error code, or None if accepted."""
+    args = {"email": unique_email(), "organisation_name": "Studio", "owner_name": "Ann Owner"}
+    async with (
+        httpx2.AsyncClient(headers={"X-Forwarded-For": forwarded_for}, timeout=CALL_TIMEOUT) as http,
+        Client(streamable_http_client(url, http_client=http), read_timeout_seconds=CALL_TIMEOUT) as client,
+    ):
+        result = await client.call_tool("register_organisation_request", args)
+    if not result.is_error:
+        return None
+    # An error's body is the JSON of its one text block, repeated in _meta (no structuredContent).
+    assert len(result.content) == 1 and result.content[0].type == "text", result
+    error = json.loads(result.content[0].text)
+    assert result.meta is not None and result.meta["favmcp/error"] == error
+    return str(error["code"])
+
+
+def addresses(count: int) -> list[str]:
+    return [f"203.0.113.{n}" for n in range(1, count + 1)]
+
+
+async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(database_url: str, tmp_path: Path) -> None:
+    async with http_server(server_env(database_url, tmp_path), tmp_path / "direct.log") as url:
+        codes = [await request_code(url, forwarded) for forwarded in addresses(4)]
+    assert codes == [None, None, None, "rate_limited"], "all four come from 127.0.0.1, whatever they claim"
+
+    trusting = server_env(database_url, tmp_path, FAVMCP_TRUSTED_PROXIES="10.0.0.0/8, 127.0.0.1")
+    async with http_server(trusting, tmp_path / "proxied.log") as url:
+        codes = [await request_code(url, forwarded) for forwarded in addresses(4)]
+        assert codes == [None, None, None, None], "behind a trusted proxy every client counts on its own"
+        # The proxy appends the address it saw; what the client put before it is not believed.
+        spoofed = [await request_code(url, f"{forged}, 198.51.100.7") for forged in addresses(4)]
+        assert spoofed == [None, None, None, "rate_limited"]
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_one_clear_line(tmp_path: Path) -> None:
+    env = server_env(f"sqlite+aiosqlite:///{tmp_path / 'favmcp.db'}", tmp_path, FAVMCP_TRUSTED_PROXIES="proxy.local")
+    done = subprocess.run(
+        [sys.executable, "-m", "favmcp", "serve", "--http", "--port", str(free_port())],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "favmcp: FAVMCP_TRUSTED_PROXIES: 'proxy.local' is not an IP address or network"
+    ]
