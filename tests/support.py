@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from favmcp.app import App
 from favmcp.config import Settings
 from favmcp.effects.models import OutboxMessage
+from favmcp.effects.outbox import open_body
 from favmcp.registry.runner import CallResult
 
 
@@ -60,7 +61,7 @@ async def latest_code(app: App, email: str) -> str:
         )
         message = (await session.execute(stmt)).scalars().first()
     assert message is not None, f"no email to {email}"
-    found = re.search(r"\b(\d{6})\b", message.body)
+    found = re.search(r"\b(\d{6})\b", open_body(app.settings, message))
     assert found
     return found.group(1)
 
@@ -160,8 +161,9 @@ async def emails_to(app: App, email: str) -> list[OutboxMessage]:
 async def invite_token(app: App, email: str) -> str:
     messages = await emails_to(app, email)
     assert messages, f"no email to {email}"
-    found = re.search(r"\bfav_inv_\w+", messages[-1].body)
-    assert found, messages[-1].body
+    body = open_body(app.settings, messages[-1])
+    found = re.search(r"\bfav_inv_\w+", body)
+    assert found, body
     return found.group(0)
 
 

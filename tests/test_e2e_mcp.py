@@ -36,7 +36,8 @@ from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, ListToo
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from favmcp.app import App
-from favmcp.registry.registry import Registry, all_specs
+from favmcp.composition import all_specs
+from favmcp.registry.registry import Registry
 from tests.smtp_server import SmtpServer, running_smtp_server
 from tests.support import Owner, call, error_code, unique_email
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from favmcp.app import App
 from favmcp.auth.models import OneTimeCode, Role
+from favmcp.db.scoped import WorkspaceDB
 from favmcp.domains.team.invites import new_invite
 from tests.support import Owner, call, error_code, gather, latest_code, signup, unique_address, unique_email
 
@@ -150,7 +151,7 @@ async def invite(app: App, owner: Owner, role: Role = Role.staff) -> tuple[str, 
     email = unique_email("staff")
     async with app.db.transaction() as session:
         _, token = new_invite(
-            session, workspace_id=owner.workspace_id, email=email, role=role, name="Sofia",
+            WorkspaceDB(session, owner.workspace_id), email=email, role=role, name="Sofia",
             invited_by=owner.user_id, random=app.runner.random, now=app.runner.clock.now(),
         )  # fmt: skip
     return email, token

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -9,8 +10,13 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from favmcp.app import App
-from favmcp.db.metadata import metadata
-from favmcp.registry.registry import Registry, all_specs
+from favmcp.composition import all_specs, metadata, platform
+from favmcp.core.ids import new_id
+from favmcp.domains.members.events import MemberCreated
+from favmcp.domains.members.models import Member, MemberTag
+from favmcp.registry.context import ToolContext
+from favmcp.registry.domain import Domain, Platform
+from favmcp.registry.registry import Registry
 from favmcp.registry.runner import Runner
 from favmcp.registry.spec import ToolInput, WriteInput, tool
 from tests.support import Owner, call, error_code, gather, signup
@@ -89,7 +95,7 @@ async def row_counts(app: App) -> dict[str, int]:
     async with app.db.transaction() as session:
         return {
             t.name: int((await session.execute(select(func.count()).select_from(t))).scalar_one())
-            for t in metadata.sorted_tables
+            for t in metadata().sorted_tables
         }
 
 
@@ -99,12 +105,17 @@ def test_every_tool_has_malformed_cases() -> None:
 
 async def test_malformed_arguments_answer_validation_failed_and_write_nothing(app: App, owner: Owner) -> None:
     before = await row_counts(app)
+    refused_writes = 0
     for name, cases in MALFORMED.items():
         for args in [*cases, {"unexpected_argument": True}]:
             result = await call(app, owner.key, name, args)
             assert error_code(result) == "validation_failed", (name, args, result.data)
             assert result.data["error"]["field_errors"], (name, args)
-    assert await row_counts(app) == before
+            refused_writes += app.registry.specs[name].mutating or app.registry.specs[name].audit_reads
+    after = await row_counts(app)
+    audited = after.pop("audit_events") - before.pop("audit_events")
+    assert audited == refused_writes, "refused writes (and exports) are audited"
+    assert after == before, "and nothing else is written"
 
 
 async def test_idempotent_retries_replay_the_first_answer(app: App, owner: Owner) -> None:
@@ -149,7 +160,7 @@ async def test_every_mutating_call_is_audited_with_caller_and_argument_hash(app:
     events = (await call(app, owner.key, "list_audit_events", {"tool": "update_workspace"})).data["items"]
     assert len(events) == 2 and events[0]["args_hash"] == events[1]["args_hash"]
     assert {e["user_id"] for e in events} == {owner.user_id} and {e["credential_id"] for e in events} == {owner.key_id}
-    assert events[0]["changes"] == {"fields": ["name"]}
+    assert [e["changes"] for e in events] == [{}, {"fields": ["name"]}], "the repeat changed nothing"
     assert not (await call(app, owner.key, "list_audit_events", {"tool": "get_workspace"})).data["items"]
 
 
@@ -169,8 +180,11 @@ async def test_workspace_profile_and_hours(app: App, owner: Owner) -> None:
         app, owner.key, "set_business_hours", {"weekly": {"tue": [{"open": "10:00", "close": "12:00"}]}}
     )
     assert list(replaced.data["business_hours"]) == ["tue"] and replaced.data["closures"] == []
-    kept = await call(app, owner.key, "update_workspace", {"name": None})
-    assert kept.ok and kept.data["name"] == "Studio"
+    refused = await call(app, owner.key, "update_workspace", {"name": None})
+    assert error_code(refused) == "validation_failed" and refused.data["error"]["field_errors"][0]["field"] == "name"
+    contact = await call(app, owner.key, "update_workspace", {"contact_phone": "+31201234567"})
+    cleared = await call(app, owner.key, "update_workspace", {"contact_phone": None})
+    assert contact.data["contact_phone"] and cleared.ok and cleared.data["contact_phone"] is None, "null clears"
 
 
 async def test_a_read_only_key_cannot_write(app: App, owner: Owner) -> None:
@@ -182,7 +196,7 @@ async def test_a_read_only_key_cannot_write(app: App, owner: Owner) -> None:
 async def test_read_only_mode_lists_and_runs_only_read_tools(app: App, owner: Owner) -> None:
     registry = Registry(all_specs(), read_only=True)
     assert all(s.effect.read_only for s in registry.listed())
-    runner = Runner(registry, app.db, app.settings, clock=app.runner.clock)
+    runner = Runner(platform(), app.db, app.settings, registry=registry, clock=app.runner.clock)
     assert (await runner.call("whoami", {}, credential=owner.key)).ok
     refused = await runner.call("update_workspace", {"name": "x"}, credential=owner.key)
     assert error_code(refused) == "forbidden"
@@ -211,19 +225,34 @@ class BoomOutput(SQLModel):
     ok: bool
 
 
-@tool(domain="platform", title="Boom", hints="W", scope="public")
-async def boom(ctx: Any, args: BoomInput) -> BoomOutput:
-    """Fails unexpectedly after writing."""
+@tool(domain="members", title="Boom", hints="W", scope="members:write")
+async def boom(ctx: ToolContext, args: BoomInput) -> BoomOutput:
+    """Writes a member, a tag, an outbox email and an event, then fails unexpectedly."""
+    member = ctx.db.add(Member(id=new_id("mem"), name="Ghost", email="ghost@example.com", **_times(ctx.now)))
+    await ctx.db.flush()
+    await ctx.db.insert_or_ignore(MemberTag, [{"member_id": member.id, "tag": "ghost", "created_at": ctx.now}])
+    ctx.send_email(to="ghost@example.com", subject="boo", body="boo", workspace_id=ctx.workspace_id)
+    ctx.emit(MemberCreated(member_id=member.id, source=None))
+    await ctx.deliver_events()
     raise RuntimeError("secret internals")
 
 
-async def test_unexpected_errors_answer_internal_error_and_change_nothing(app: App) -> None:
-    runner = Runner(Registry([*all_specs(), boom]), app.db, app.settings)
+def _times(now: datetime) -> dict[str, datetime]:
+    return {"created_at": now, "updated_at": now, "last_activity_at": now}
+
+
+async def test_unexpected_errors_answer_internal_error_and_change_nothing(app: App, owner: Owner) -> None:
+    with_boom = Platform([*platform().domains, Domain(name="boom", tools=[boom])])
+    runner = Runner(with_boom, app.db, app.settings, clock=app.runner.clock)
     before = await row_counts(app)
-    result = await runner.call("boom", {}, credential=None)
+    result = await runner.call("boom", {}, credential=owner.key)
     assert error_code(result) == "internal_error" and result.data["error"]["request_id"].startswith("req_")
     assert "secret internals" not in str(result.data)
-    assert await row_counts(app) == before
+    after = await row_counts(app)
+    assert after.pop("audit_events") == before.pop("audit_events") + 1, "the failure itself is audited"
+    assert after == before, "nothing the handler wrote survives"
+    audit = await call(app, owner.key, "list_audit_events", {"tool": "boom"})
+    assert [(e["outcome"], e["changes"]) for e in audit.data["items"]] == [("internal_error", {})]
 
 
 async def test_unknown_tool_is_not_found_with_a_hint(app: App) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from favmcp.registry.registry import all_specs
+from favmcp.composition import all_specs
 from favmcp.registry.schemas import stale_files
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"

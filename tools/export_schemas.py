@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from favmcp.registry.registry import all_specs
+from favmcp.composition import all_specs
 from favmcp.registry.schemas import schema_files
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from favmcp import composition
 from favmcp import logging as favlog
 from favmcp.config import Settings
 from favmcp.core.clock import Clock, Random
@@ -13,7 +14,8 @@ from favmcp.db import migrate
 from favmcp.db.engine import Database
 from favmcp.effects.channels.email import EmailChannel, LocalChannel, SmtpChannel
 from favmcp.effects.dispatcher import Dispatcher
-from favmcp.registry.registry import Registry, all_specs
+from favmcp.registry.domain import Platform
+from favmcp.registry.registry import Registry
 from favmcp.registry.runner import Runner
 
 
@@ -34,9 +36,18 @@ class App:
 
     @classmethod
     async def open(
-        cls, settings: Settings, *, clock: Clock | None = None, random: Random | None = None, upgrade: bool = False
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        random: Random | None = None,
+        upgrade: bool = False,
+        platform: Platform | None = None,
     ) -> App:
-        """SQLite upgrades itself; Postgres must be upgraded explicitly (`favmcp db upgrade`) unless asked."""
+        """SQLite upgrades itself; Postgres must be upgraded explicitly (`favmcp db upgrade`) unless asked.
+
+        platform: the domains to serve (default: the composition root's).
+        """
         if not structlog.is_configured():
             favlog.configure()
         db = Database(settings.database_url)
@@ -45,8 +56,9 @@ class App:
                 await db.dispose()
                 raise SchemaOutOfDate("The database schema is not up to date: run `favmcp db upgrade`.")
             await migrate.upgrade(db)
-        registry = Registry(all_specs(), toolsets=settings.toolsets, read_only=settings.read_only)
-        runner = Runner(registry, db, settings, clock=clock, random=random)
+        platform = platform or composition.platform()
+        registry = Registry(platform.specs, toolsets=settings.toolsets, read_only=settings.read_only)
+        runner = Runner(platform, db, settings, registry=registry, clock=clock, random=random)
         return cls(settings, db, runner, Dispatcher(db, email_channel(settings), settings.secret_keys, clock=clock))
 
     async def close(self) -> None:

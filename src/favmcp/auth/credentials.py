@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from favmcp.auth import keys, scopes
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
-from favmcp.core.errors import unauthenticated
+from favmcp.core.errors import AuditSubject, unauthenticated
 from favmcp.db.tenancy import Workspace
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -59,12 +59,17 @@ async def resolve(session: AsyncSession, secret: str | None, now: datetime) -> C
     if row is None:
         raise unauthenticated("This API key is not valid.")
     key, user_name, role, status, workspace_name = row
+    refusal = None
     if key.revoked_at is not None:
-        raise unauthenticated("This API key has been revoked.")
-    if key.expires_at is not None and key.expires_at <= now:
-        raise unauthenticated("This API key has expired.")
-    if status != UserStatus.active:
-        raise unauthenticated("The person this API key belongs to has been deactivated.")
+        refusal = "This API key has been revoked."
+    elif key.expires_at is not None and key.expires_at <= now:
+        refusal = "This API key has expired."
+    elif status != UserStatus.active:
+        refusal = "The person this API key belongs to has been deactivated."
+    if refusal is not None:
+        error = unauthenticated(refusal)
+        error.subject = AuditSubject(key.workspace_id, key.user_id, key.id)
+        raise error
     return Caller(
         workspace_id=key.workspace_id,
         user_id=key.user_id,

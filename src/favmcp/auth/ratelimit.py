@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from favmcp.auth.models import RateLimitBucket
 from favmcp.core.errors import rate_limited
-from favmcp.db.upsert import insert_for
+from favmcp.db.scoped import insert_for
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +41,15 @@ class ErrorBody(BaseModel):
     details: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class AuditSubject:
+    """Who a refused call came from, when the key is known (a revoked or expired key is still someone)."""
+
+    workspace_id: str
+    user_id: str | None
+    key_id: str | None
+
+
 class FavError(Exception):
     """A typed refusal. Raised anywhere below the runner; the runner turns it into a result."""
 
@@ -54,8 +64,10 @@ class FavError(Exception):
         hint: str | None = None,
         details: dict[str, Any] | None = None,
         persist: bool = False,
+        subject: AuditSubject | None = None,
     ) -> None:
         super().__init__(message)
+        self.subject = subject
         # persist: the writes made before this refusal stand (a counted failed attempt, say).
         self.persist = persist
         self.body = ErrorBody(

@@ -59,7 +59,8 @@ async def spend(
 ) -> None:
     """Check the token and mark it used inside the caller's transaction."""
     body, _, signature = token.partition(".")
-    if not signature or not hmac.compare_digest(signature, _sign(secret_key, body)):
+    # compare_digest takes ASCII text only; a token we issued is always ASCII.
+    if not token.isascii() or not signature or not hmac.compare_digest(signature, _sign(secret_key, body)):
         raise _refuse("This confirmation token is not valid.")
     claims: dict[str, Any] = json.loads(_unb64(body))
     if claims["t"] != tool or claims["c"] != credential:

@@ -1,26 +1,43 @@
-"""What a handler receives: one transaction, the caller, injected time and randomness, and the outbox."""
+"""What a handler receives: workspace-bound data access, the caller, injected time and randomness, events, outbox.
+
+The transaction itself stays with the runner: a handler reaches the database only through `db` (bound to the
+caller's workspace) or, before a workspace exists, through `unscoped` (signup and invite acceptance).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from functools import cached_property
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col
 
 from favmcp.auth.credentials import Caller
+from favmcp.auth.unscoped import Unscoped
 from favmcp.config import Settings
 from favmcp.core.clock import Random
-from favmcp.core.errors import unauthenticated
-from favmcp.db.scoped import WorkspaceDB
+from favmcp.core.errors import not_found, unauthenticated
+from favmcp.core.events import DomainEvent
+from favmcp.core.ids import new_id
+from favmcp.core.lifecycle import Lifecycle
+from favmcp.db.scoped import WorkspaceDB, column
 from favmcp.effects.models import OutboxMessage
 from favmcp.effects.outbox import queue_email
+from favmcp.registry.domain import Platform
+from favmcp.registry.models import EventRecord, StateTransition
 from favmcp.registry.registry import Registry
+
+S = TypeVar("S", bound=StrEnum)
+
+MAX_EVENT_ROUNDS = 10  # subscribers may emit events in turn; a loop between domains is a bug, not a workload
 
 
 @dataclass
 class ToolContext:
-    session: AsyncSession
+    session: AsyncSession = field(repr=False)
     caller: Caller
     settings: Settings
     random: Random
@@ -29,8 +46,10 @@ class ToolContext:
     client_address: str
     tool: str
     registry: Registry
+    platform: Platform
     changes: dict[str, Any] = field(default_factory=dict)
     adopted_key: str | None = None
+    pending_events: list[tuple[str, DomainEvent]] = field(default_factory=list)
 
     @property
     def workspace_id(self) -> str:
@@ -38,18 +57,97 @@ class ToolContext:
             raise unauthenticated()
         return self.caller.workspace_id
 
-    @property
+    @cached_property
     def db(self) -> WorkspaceDB:
         """Data access limited to the caller's workspace."""
         return WorkspaceDB(self.session, self.workspace_id)
 
-    def db_of(self, workspace_id: str) -> WorkspaceDB:
-        """Data access for a workspace known from the arguments (signup, invite acceptance), not the caller."""
-        return WorkspaceDB(self.session, workspace_id)
+    @cached_property
+    def unscoped(self) -> Unscoped:
+        """For public tools, before a workspace is known: signup, invite tokens, one-time codes."""
+        return Unscoped(self.session, self.settings, self.random, self.now, self.client_address)
 
     def record_change(self, **what: Any) -> None:
         """Say what changed, for the audit row (ids and field names, never personal data)."""
         self.changes.update(what)
+
+    def emit(self, event: DomainEvent, *, workspace_id: str | None = None) -> None:
+        """Announce what happened; subscribers run before the call commits, in its transaction."""
+        self.pending_events.append((workspace_id or self.workspace_id, event))
+
+    async def deliver_events(self) -> None:
+        """Record each pending event and run its subscribers (which may emit more), until none is left."""
+        for _ in range(MAX_EVENT_ROUNDS):
+            if not self.pending_events:
+                return
+            batch, self.pending_events = self.pending_events, []
+            for workspace_id, event in batch:
+                self.session.add(
+                    EventRecord(
+                        id=new_id("dev"),
+                        workspace_id=workspace_id,
+                        name=event.name,
+                        payload=event.model_dump(mode="json"),
+                        request_id=self.request_id,
+                        tool=self.tool,
+                        created_at=self.now,
+                    )
+                )
+                for subscriber in self.platform.subscribers_of(type(event)):
+                    await subscriber(self, event)
+        raise RuntimeError(f"domain events still pending after {MAX_EVENT_ROUNDS} rounds: a subscriber loop")
+
+    async def transition(
+        self,
+        lifecycle: Lifecycle[S],
+        model: type[SQLModel],
+        entity_id: str,
+        target: S,
+        *,
+        values: dict[str, Any] | None = None,
+        db: WorkspaceDB | None = None,
+        hint: str | None = None,
+    ) -> bool:
+        """Move a row to `target` if its lifecycle allows it; False when it is there already (a repeat).
+
+        The row is locked, then moved by one conditional UPDATE; the change is written as a transition row and
+        announced as the lifecycle's event for that state. Anything else is `invalid_state`.
+        """
+        db = db or self.db
+        row = await db.get(model, entity_id, lock=True)
+        if row is None:
+            raise not_found(lifecycle.entity, entity_id)
+        current = lifecycle.states(getattr(row, "status"))  # noqa: B009 (any lifecycle table has a status)
+        if current == target:
+            return False
+        sources = lifecycle.sources_of(target)
+        moved = await db.update_returning(
+            model,
+            column(model, "id") == entity_id,
+            col(column(model, "status")).in_(sources),
+            values={"status": target, **(values or {})},
+        )
+        if not moved:
+            raise lifecycle.refuse(entity_id, current, target, hint)
+        db.add(
+            StateTransition(
+                id=new_id("trn"),
+                workspace_id=db.workspace_id,
+                entity=lifecycle.entity,
+                entity_id=entity_id,
+                from_state=current.value,
+                to_state=target.value,
+                tool=self.tool,
+                request_id=self.request_id,
+                actor_user_id=self.caller.user_id,
+                created_at=self.now,
+            )
+        )
+        make_event = lifecycle.events.get(target)
+        if make_event is not None:
+            self.emit(make_event(entity_id, current, target), workspace_id=db.workspace_id)
+        await db.refresh(row)
+        return True
 
     def send_email(self, *, to: str, subject: str, body: str, workspace_id: str | None = None) -> OutboxMessage:
         """Queue an email in this transaction; the dispatcher delivers it after commit."""

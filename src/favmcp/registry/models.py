@@ -49,3 +49,34 @@ class UsedConfirmation(SQLModel, table=True):
     token_id: str = Field(primary_key=True, max_length=40)
     workspace_id: str | None = workspace_fk(nullable=True)
     used_at: datetime = utc_field()
+
+
+class EventRecord(SQLModel, table=True):
+    """The log of domain events, written in the transaction that caused them; webhooks fan out from here."""
+
+    __tablename__ = "domain_events"
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = workspace_fk()
+    name: str = Field(max_length=80, index=True)
+    payload: dict[str, Any] = json_field()
+    request_id: str = Field(max_length=40)
+    tool: str = Field(max_length=80)
+    created_at: datetime = utc_field()
+
+
+class StateTransition(SQLModel, table=True):
+    """One row per lifecycle change (who moved what from which state to which, in which call)."""
+
+    __tablename__ = "state_transitions"
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = workspace_fk()
+    entity: str = Field(max_length=40)
+    entity_id: str = Field(max_length=40, index=True)
+    from_state: str = Field(max_length=20)
+    to_state: str = Field(max_length=20)
+    tool: str = Field(max_length=80)
+    request_id: str = Field(max_length=40)
+    actor_user_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = utc_field()

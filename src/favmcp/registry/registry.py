@@ -47,14 +47,3 @@ class Registry:
                 raise FavError(ErrorCode.forbidden, f"{name} changes data and this server is read-only.")
             raise FavError(ErrorCode.not_found, f"{name} is not in this server's toolsets.")
         return spec
-
-
-def all_specs() -> list[ToolSpec]:
-    from favmcp.domains.access.tools import TOOLS as access
-    from favmcp.domains.members.tools import TOOLS as members
-    from favmcp.domains.onboarding.tools import TOOLS as onboarding
-    from favmcp.domains.platform.tools import TOOLS as platform
-    from favmcp.domains.team.tools import TOOLS as team
-    from favmcp.domains.workspace.tools import TOOLS as workspace
-
-    return [*onboarding, *workspace, *access, *platform, *members, *team]

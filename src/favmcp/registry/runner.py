@@ -20,20 +20,32 @@ from favmcp.auth import credentials, scopes
 from favmcp.auth.credentials import Caller
 from favmcp.config import Settings
 from favmcp.core.clock import Clock, Random, SystemClock, SystemRandom
-from favmcp.core.errors import ErrorBody, ErrorCode, FavError, FieldError, forbidden, unauthenticated
+from favmcp.core.errors import AuditSubject, ErrorBody, ErrorCode, FavError, FieldError, forbidden, unauthenticated
 from favmcp.core.ids import new_id
 from favmcp.core.sealing import seal, unseal
+from favmcp.core.times import format_utc
 from favmcp.db.engine import Database
 from favmcp.registry import confirm
 from favmcp.registry.context import ToolContext
+from favmcp.registry.domain import Platform
 from favmcp.registry.models import AuditEvent, IdempotencyRecord
 from favmcp.registry.registry import Registry
-from favmcp.registry.spec import ConfirmInput, Gate, ToolSpec, WriteInput
+from favmcp.registry.spec import ConfirmInput, ToolSpec, WriteInput
 
 log = structlog.get_logger("favmcp.call")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 CONTROL_FIELDS = {"idempotency_key", "confirmation_token"}
+
+
+@dataclass
+class Trace:
+    """What the runner learnt about a call on the way, for its audit row and its log line."""
+
+    spec: ToolSpec | None = None
+    subject: AuditSubject | None = None
+    args_hash: str = ""
+    audited: bool = False
 
 
 @dataclass
@@ -52,38 +64,85 @@ def _error_data(body: ErrorBody) -> dict[str, Any]:
     return {"error": body.model_dump(mode="json", exclude_none=True)}
 
 
+def _raw_hash(arguments: dict[str, Any]) -> str:
+    """A hash of arguments that did not validate (so the audit row of a refusal still names what was sent)."""
+    canonical = json.dumps({k: v for k, v in arguments.items() if k not in CONTROL_FIELDS}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def args_hash(args: BaseModel) -> str:
     canonical = json.dumps(args.model_dump(mode="json", exclude=CONTROL_FIELDS), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def unstorable_text(value: Any, path: str = "") -> list[FieldError]:
+    """Strings no database here can store the same way: NUL (Postgres refuses it, SQLite keeps it) and lone
+    surrogates (not UTF-8). Refused up front, so bad input gets one answer on both databases."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return [FieldError(field=path or "(arguments)", message="text may not contain NUL characters")]
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return [FieldError(field=path or "(arguments)", message="text must be valid Unicode")]
+        return []
+    if isinstance(value, dict):
+        return [e for k, v in value.items() for e in unstorable_text(k, path) + unstorable_text(v, _join(path, k))]
+    if isinstance(value, list):
+        return [e for i, v in enumerate(value) for e in unstorable_text(v, _join(path, str(i)))]
+    return []
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _invalid(spec: ToolSpec, errors: list[FieldError]) -> FavError:
+    return FavError(
+        ErrorCode.validation_failed,
+        f"The arguments of {spec.name} are not valid.",
+        field_errors=errors,
+        hint=f"See the input schema with describe_tool name={spec.name}.",
+    )
+
+
 def validate(spec: ToolSpec, arguments: dict[str, Any]) -> BaseModel:
+    bad_text = unstorable_text(arguments)
+    if bad_text:
+        raise _invalid(spec, bad_text)
     try:
         return spec.input_model.model_validate(arguments)
     except ValidationError as exc:
-        errors = [
-            FieldError(field=".".join(str(p) for p in e["loc"]) or "(arguments)", message=e["msg"])
-            for e in exc.errors()
-        ]
-        raise FavError(
-            ErrorCode.validation_failed,
-            f"The arguments of {spec.name} are not valid.",
-            field_errors=errors,
-            hint=f"See the input schema with describe_tool name={spec.name}.",
+        raise _invalid(
+            spec,
+            [
+                FieldError(field=".".join(str(p) for p in e["loc"]) or "(arguments)", message=e["msg"])
+                for e in exc.errors()
+            ],
         ) from None
+
+
+class OutcomeUnknown(Exception):
+    """COMMIT itself failed: the change may or may not have been stored."""
+
+
+# Refusals worth an audit row even on read-only tools: someone tried what they may not do.
+AUDITED_REFUSALS = {ErrorCode.forbidden, ErrorCode.unauthenticated}
 
 
 class Runner:
     def __init__(
         self,
-        registry: Registry,
+        platform: Platform,
         db: Database,
         settings: Settings,
         *,
+        registry: Registry | None = None,
         clock: Clock | None = None,
         random: Random | None = None,
     ) -> None:
-        self.registry = registry
+        self.platform = platform
+        self.registry = registry or Registry(platform.specs)
         self.db = db
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -99,13 +158,27 @@ class Runner:
     ) -> CallResult:
         request_id = new_id("req")
         started = time.perf_counter()
-        trace: dict[str, str | None] = {"workspace": None}
+        trace = Trace()
         try:
             spec = self.registry.get(name)
+            trace.spec = spec
             result = await self._call(spec, arguments or {}, credential, client_address, request_id, trace)
         except FavError as exc:
             exc.body.request_id = request_id
             result = CallResult(False, _error_data(exc.body), request_id)
+            trace.subject = trace.subject or exc.subject
+        except OutcomeUnknown:
+            log.exception("commit_failed", request_id=request_id, tool=name)
+            body = ErrorBody(
+                code=ErrorCode.internal_error,
+                message="The database did not confirm the change: it may or may not have been made.",
+                retryable=True,
+                hint="Retry with the same idempotency_key (it is safe: a made change is replayed, not repeated); "
+                "without one, check the current state first.",
+                request_id=request_id,
+            )
+            result = CallResult(False, _error_data(body), request_id)
+            trace.audited = True  # whatever was committed carries its own audit row
         except Exception:
             log.exception("tool_failed", request_id=request_id, tool=name)
             body = ErrorBody(
@@ -115,10 +188,12 @@ class Runner:
                 request_id=request_id,
             )
             result = CallResult(False, _error_data(body), request_id)
+        if not trace.audited and self._worth_auditing(trace, result):
+            await self._audit_apart(trace, name, result)
         log.info(
             "tool_call",
             request_id=request_id,
-            workspace=trace["workspace"],
+            workspace=trace.subject.workspace_id if trace.subject else None,
             tool=name,
             outcome="ok" if result.ok else result.data["error"]["code"],
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -132,30 +207,46 @@ class Runner:
         credential: str | None,
         client_address: str,
         request_id: str,
-        trace: dict[str, str | None],
+        trace: Trace,
     ) -> CallResult:
         now = self.clock.now()
         sessions = self.db.sessions if spec.mutating else self.db.read_sessions
-        async with sessions() as session, session.begin():
-            caller = await credentials.resolve(session, credential, now)
-            trace["workspace"] = caller.workspace_id
-            self._authorize(spec, caller)
-            args = validate(spec, arguments)
-            ctx = ToolContext(
-                session=session,
-                caller=caller,
-                settings=self.settings,
-                random=self.random,
-                now=now,
-                request_id=request_id,
-                client_address=client_address,
-                tool=spec.name,
-                registry=self.registry,
-            )
+        async with sessions() as session:
+            transaction = await session.begin()
+            try:
+                caller = await credentials.resolve(session, credential, now)
+                if not caller.anonymous:
+                    trace.subject = AuditSubject(caller.workspace_id or "", caller.user_id, caller.key_id)
+                trace.args_hash = _raw_hash(arguments)
+                self._authorize(spec, caller)
+                args = validate(spec, arguments)
+                trace.args_hash = args_hash(args)
+                ctx = ToolContext(
+                    session=session,
+                    caller=caller,
+                    settings=self.settings,
+                    random=self.random,
+                    now=now,
+                    request_id=request_id,
+                    client_address=client_address,
+                    tool=spec.name,
+                    registry=self.registry,
+                    platform=self.platform,
+                )
+                if spec.mutating:
+                    result = await self._mutate(spec, ctx, args, trace)
+                else:
+                    result = CallResult(True, self._dump(spec, await spec.handler(ctx, args)), request_id)
+            except BaseException:
+                await transaction.rollback()
+                raise
             if spec.mutating:
-                result = await self._mutate(spec, ctx, args)
+                try:
+                    await transaction.commit()
+                except Exception as exc:
+                    raise OutcomeUnknown from exc
             else:
-                result = CallResult(True, self._dump(spec, await spec.handler(ctx, args)), request_id)
+                await transaction.commit()
         # Its own short transaction: inside the call's it could deadlock with a call that revokes this key.
         if caller.needs_touch(now):
             async with self.db.transaction() as session:
@@ -176,25 +267,28 @@ class Runner:
     def _dump(self, spec: ToolSpec, out: BaseModel) -> dict[str, Any]:
         return spec.output_model.model_validate(out).model_dump(mode="json")
 
-    async def _mutate(self, spec: ToolSpec, ctx: ToolContext, args: BaseModel) -> CallResult:
+    async def _mutate(self, spec: ToolSpec, ctx: ToolContext, args: BaseModel, trace: Trace) -> CallResult:
         assert isinstance(args, WriteInput)
         session, caller, now = ctx.session, ctx.caller, ctx.now
         digest = args_hash(args)
         credential_ref = caller.key_id or f"anonymous:{ctx.client_address}"
 
-        if spec.gate is Gate.confirm:
-            assert isinstance(args, ConfirmInput) and spec.preview is not None
-            if args.confirmation_token is None:
-                preview = await spec.preview(ctx, args)
+        if isinstance(args, ConfirmInput) and spec.preview is not None and args.confirmation_token is None:
+            preview = await spec.preview(ctx, args)
+            if not preview.nothing_to_do:
                 token, expires = confirm.issue(
                     self.settings.secret_key, tool=spec.name, args_hash=digest, credential=credential_ref, now=now
                 )
                 raise FavError(
                     ErrorCode.confirmation_required,
-                    f"Nothing was changed yet. {preview.get('summary', '')}".strip(),
+                    f"Nothing was changed yet. {preview.summary}",
                     hint=f"To go ahead, call {spec.name} again with the same arguments and "
                     "confirmation_token set to the token in details.",
-                    details={"preview": preview, "confirmation_token": token, "expires_at": expires.isoformat()},
+                    details={
+                        "preview": preview.model_dump(mode="json"),
+                        "confirmation_token": token,
+                        "expires_at": format_utc(expires),
+                    },
                 )
 
         record: IdempotencyRecord | None = None
@@ -202,10 +296,10 @@ class Runner:
             scope = caller.key_id or "anonymous"
             replay, record = await self._claim_key(session, spec, scope, caller, args.idempotency_key, digest, now)
             if replay is not None:
+                trace.audited = True  # the first outcome was audited
                 return CallResult(not replay.is_error, self._stored(replay.response), ctx.request_id)
 
-        if spec.gate is Gate.confirm:
-            assert isinstance(args, ConfirmInput) and args.confirmation_token
+        if isinstance(args, ConfirmInput) and args.confirmation_token is not None:
             await confirm.spend(
                 session,
                 self.settings.secret_key,
@@ -221,6 +315,7 @@ class Runner:
         savepoint = await session.begin_nested()
         try:
             data = self._dump(spec, await spec.handler(ctx, args))
+            await ctx.deliver_events()
         except FavError as exc:
             failure = exc
             if exc.persist:
@@ -252,10 +347,43 @@ class Runner:
                     created_at=now,
                 )
             )
+            trace.audited = True
         if record is not None:
             record.is_error = failure is not None
             record.response = self._storable(spec, result)
         return result
+
+    def _worth_auditing(self, trace: Trace, result: CallResult) -> bool:
+        """Refusals of a known caller, and every call of a tool that audits its reads (personal-data exports)."""
+        if trace.subject is None or trace.spec is None:
+            return False
+        if trace.spec.audit_reads:
+            return True
+        if result.ok:
+            return False
+        code = result.data["error"]["code"]
+        if code == ErrorCode.confirmation_required and result.data["error"].get("details"):
+            return False  # a preview, not a refusal
+        return trace.spec.mutating or code in AUDITED_REFUSALS
+
+    async def _audit_apart(self, trace: Trace, tool_name: str, result: CallResult) -> None:
+        """The audit row of a call whose own transaction wrote none (refused early, or read-only)."""
+        assert trace.subject is not None
+        async with self.db.transaction() as session:
+            session.add(
+                AuditEvent(
+                    id=new_id("aud"),
+                    workspace_id=trace.subject.workspace_id,
+                    user_id=trace.subject.user_id,
+                    credential_id=trace.subject.key_id,
+                    tool=tool_name,
+                    args_hash=trace.args_hash,
+                    outcome="ok" if result.ok else result.data["error"]["code"],
+                    request_id=result.request_id,
+                    changes={},
+                    created_at=self.clock.now(),
+                )
+            )
 
     async def _claim_key(
         self,

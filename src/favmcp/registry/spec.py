@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 if TYPE_CHECKING:
     from favmcp.registry.context import ToolContext
@@ -30,11 +30,36 @@ class WriteInput(ToolInput):
     )
 
 
+class UpdateInput(WriteInput):
+    """Arguments of an update tool, one meaning everywhere: a field left out stays as it is, an explicit null
+    clears it, and a field the record cannot lack (`not_clearable`) refuses null."""
+
+    not_clearable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*")
+    @classmethod
+    def _required_fields_stay(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name in cls.not_clearable:
+            raise ValueError("cannot be cleared; leave it out to keep it")
+        return value
+
+
 class ConfirmInput(WriteInput):
     confirmation_token: str | None = Field(
         default=None,
-        description="Leave empty on the first call to get a preview and a token; "
+        min_length=1,
+        max_length=1000,
+        description="Leave out on the first call to get a preview and a token; "
         "call again with the same arguments and this token to act.",
+    )
+
+
+class Preview(BaseModel):
+    """What a confirm-gated call would do, shown before it acts. Tools extend it with typed fields."""
+
+    summary: str = Field(description="The consequences in one or two sentences, for the person to confirm.")
+    nothing_to_do: bool = Field(
+        default=False, description="The target is already in the end state: the call acts at once, without a token."
     )
 
 
@@ -60,7 +85,7 @@ class Effect:
 
 
 Handler = Callable[["ToolContext", Any], Awaitable[BaseModel]]
-Preview = Callable[["ToolContext", Any], Awaitable[dict[str, Any]]]
+PreviewFn = Callable[["ToolContext", Any], Awaitable[Preview]]
 
 
 @dataclass(frozen=True)
@@ -75,8 +100,9 @@ class ToolSpec:
     scope: str
     handler: Handler
     gate: Gate | None = None
-    preview: Preview | None = None
+    preview: PreviewFn | None = None
     returns_secret: bool = False
+    audit_reads: bool = False
 
     @property
     def mutating(self) -> bool:
@@ -120,10 +146,14 @@ def tool(
     hints: str,
     scope: str,
     gate: str | None = None,
-    preview: Preview | None = None,
+    preview: PreviewFn | None = None,
     returns_secret: bool = False,
+    audit_reads: bool = False,
 ) -> Callable[[Handler], ToolSpec]:
-    """Turn `async def name(ctx, args: In) -> Out` into a ToolSpec; the docstring is the description."""
+    """Turn `async def name(ctx, args: In) -> Out` into a ToolSpec; the docstring is the description.
+
+    audit_reads: a read-only tool whose every call is audited (personal-data exports).
+    """
 
     def wrap(fn: Handler) -> ToolSpec:
         hints_of = get_type_hints(fn)
@@ -131,6 +161,11 @@ def tool(
         input_model, output_model = hints_of[params[1]], hints_of["return"]
         effect = Effect.of(hints)
         gate_ = Gate(gate) if gate else None
+        if gate_ is Gate.approval:
+            # Nothing may ship ungated by accident: the approval queue that enforces this gate is not built yet.
+            raise TypeError(f"{fn.__name__}: the approval gate needs the approval queue, which this server lacks")
+        if audit_reads and not effect.read_only:
+            raise TypeError(f"{fn.__name__}: audit_reads is for read-only tools (mutating calls are always audited)")
         if effect.read_only == issubclass(input_model, WriteInput):
             raise TypeError(f"{fn.__name__}: read-only tools take ToolInput, others WriteInput")
         if (gate_ is Gate.confirm) != issubclass(input_model, ConfirmInput) or (gate_ is Gate.confirm) != (
@@ -150,6 +185,7 @@ def tool(
             gate=gate_,
             preview=preview,
             returns_secret=returns_secret,
+            audit_reads=audit_reads,
         )
 
     return wrap

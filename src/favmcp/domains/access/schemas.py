@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from favmcp.auth import scopes as scope_rules
 from favmcp.core.pagination import Page, PageParams
-from favmcp.registry.spec import ConfirmInput, ToolInput, WriteInput
+from favmcp.core.times import UtcDateTime
+from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, WriteInput
 
 
 class WhoamiInput(ToolInput):
@@ -35,7 +36,7 @@ class CreateApiKeyInput(WriteInput):
         description="Scopes like members:read or bookings:write; default: all of yours. "
         "You cannot grant a scope you do not hold.",
     )
-    expires_at: datetime | None = Field(default=None, description="Optional expiry (ISO 8601 with offset).")
+    expires_at: UtcDateTime | None = Field(default=None, description="Optional expiry (ISO 8601 with offset).")
 
     @field_validator("scopes")
     @classmethod
@@ -46,13 +47,6 @@ class CreateApiKeyInput(WriteInput):
                 raise ValueError(f"unknown scopes: {', '.join(unknown)}")
             if not value:
                 raise ValueError("give at least one scope, or leave scopes out")
-        return value
-
-    @field_validator("expires_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a timezone offset, e.g. 2027-01-01T00:00:00Z")
         return value
 
 
@@ -91,3 +85,7 @@ class ApiKeyPage(Page[ApiKeyPublic]):
 
 class RevokeApiKeyInput(ConfirmInput):
     key_id: str = Field(min_length=1, max_length=40, description="The key's id (key_...), from list_api_keys.")
+
+
+class RevokeKeyPreview(Preview):
+    key: ApiKeyPublic

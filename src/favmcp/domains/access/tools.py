@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import col
 
 from favmcp.auth import scopes as scope_rules
 from favmcp.auth.keys import mint_api_key
 from favmcp.auth.models import ApiKey, User
 from favmcp.core.errors import FieldError, forbidden, not_found, validation_failed
-from favmcp.db.paging import page_by_id
 from favmcp.domains.access.schemas import (
     ApiKeyPage,
     ApiKeyPublic,
@@ -17,13 +14,15 @@ from favmcp.domains.access.schemas import (
     KeyStatus,
     ListApiKeysInput,
     RevokeApiKeyInput,
+    RevokeKeyPreview,
     Whoami,
     WhoamiInput,
 )
 from favmcp.registry.context import ToolContext
+from favmcp.registry.domain import Domain
 from favmcp.registry.spec import tool
 
-DOMAIN = "access"
+DOMAIN_NAME = "access"
 
 
 def _public(key: ApiKey, ctx: ToolContext) -> ApiKeyPublic:
@@ -36,7 +35,7 @@ def _public(key: ApiKey, ctx: ToolContext) -> ApiKeyPublic:
     return ApiKeyPublic.model_validate({**key.model_dump(), "status": status})
 
 
-@tool(domain=DOMAIN, title="Who am I", hints="R I", scope="public")
+@tool(domain=DOMAIN_NAME, title="Who am I", hints="R I", scope="public")
 async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
     """Who this credential is: workspace, user, role, effective scopes, key id and expiry.
     Works without a key too (then it says so). Call it first to learn what you may do."""
@@ -60,7 +59,7 @@ async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
     )
 
 
-@tool(domain=DOMAIN, title="Create API key", hints="W", scope="access:admin", returns_secret=True)
+@tool(domain=DOMAIN_NAME, title="Create API key", hints="W", scope="access:admin", returns_secret=True)
 async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedApiKey:
     """Mint a new fav_mcp_ API key for yourself with chosen scopes (default: all of yours) and an optional
     expiry. The secret is in this answer only; it is stored as a hash and never shown again.
@@ -88,19 +87,19 @@ async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedAp
         expires_at=args.expires_at,
         created_by=ctx.caller.user_id,
     )
-    await ctx.session.flush()
+    await ctx.db.flush()
     ctx.record_change(key_id=key.id, scopes=key.scopes)
     return CreatedApiKey(key=_public(key, ctx), api_key=secret)
 
 
-@tool(domain=DOMAIN, title="List API keys", hints="R I", scope="access:admin")
+@tool(domain=DOMAIN_NAME, title="List API keys", hints="R I", scope="access:admin")
 async def list_api_keys(ctx: ToolContext, args: ListApiKeysInput) -> ApiKeyPage:
     """API keys of the workspace, newest first: id, name, owner, scopes, status, last use and expiry.
     Never the secret. Revoked keys are left out unless include_revoked is true."""
     stmt = ctx.db.select(ApiKey)
     if not args.include_revoked:
         stmt = stmt.where(col(ApiKey.revoked_at).is_(None))
-    rows, cursor = await page_by_id(ctx.session, stmt, ApiKey.id, args)
+    rows, cursor = await ctx.db.page(stmt, col(ApiKey.id), args)
     return ApiKeyPage(items=[_public(k, ctx) for k in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
@@ -111,32 +110,38 @@ async def _key(ctx: ToolContext, key_id: str) -> ApiKey:
     return key
 
 
-async def _preview_revoke(ctx: ToolContext, args: RevokeApiKeyInput) -> dict[str, Any]:
+async def _preview_revoke(ctx: ToolContext, args: RevokeApiKeyInput) -> RevokeKeyPreview:
     key = await _key(ctx, args.key_id)
-    user = await ctx.session.get(User, key.user_id)
+    if key.revoked_at is not None:
+        return RevokeKeyPreview(summary="The key is already revoked.", nothing_to_do=True, key=_public(key, ctx))
+    user = await ctx.db.get(User, key.user_id)
     own = " This is the key you are calling with." if key.id == ctx.caller.key_id else ""
-    return {
-        "summary": f"Revoke API key {key.name!r} ({key.display_prefix}) of {user.name if user else key.user_id}; "
+    return RevokeKeyPreview(
+        summary=f"Revoke API key {key.name!r} ({key.display_prefix}) of {user.name if user else key.user_id}; "
         f"every later call with it is refused.{own}",
-        "key": _public(key, ctx).model_dump(mode="json"),
-    }
+        key=_public(key, ctx),
+    )
 
 
-@tool(domain=DOMAIN, title="Revoke API key", hints="D I", scope="access:admin", gate="confirm", preview=_preview_revoke)
+@tool(
+    domain=DOMAIN_NAME,
+    title="Revoke API key",
+    hints="D I",
+    scope="access:admin",
+    gate="confirm",
+    preview=_preview_revoke,
+)
 async def revoke_api_key(ctx: ToolContext, args: RevokeApiKeyInput) -> ApiKeyPublic:
     """Revoke an API key at once: its very next call is refused. The first call returns a preview and a
     confirmation_token; call again with the same key_id and the token to revoke. Revoking an already
-    revoked key changes nothing. Find key ids with list_api_keys."""
+    revoked key succeeds at once (no token needed) and changes nothing. Find key ids with list_api_keys."""
     key = await _key(ctx, args.key_id)
-    if key.revoked_at is None:
-        await ctx.session.execute(
-            ctx.db.update(ApiKey)
-            .where(col(ApiKey.id) == key.id, col(ApiKey.revoked_at).is_(None))
-            .values(revoked_at=ctx.now)
-        )
-        await ctx.session.refresh(key)
+    if await ctx.db.update(
+        ApiKey, col(ApiKey.id) == key.id, col(ApiKey.revoked_at).is_(None), values={"revoked_at": ctx.now}
+    ):
         ctx.record_change(key_id=key.id)
+    await ctx.db.refresh(key)
     return _public(key, ctx)
 
 
-TOOLS = [whoami, create_api_key, list_api_keys, revoke_api_key]
+DOMAIN = Domain(name=DOMAIN_NAME, tools=[whoami, create_api_key, list_api_keys, revoke_api_key])

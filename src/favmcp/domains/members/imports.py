@@ -11,7 +11,7 @@ from sqlmodel import col, or_
 from favmcp.core.errors import FavError
 from favmcp.core.ids import new_id
 from favmcp.domains.members import service
-from favmcp.domains.members.models import Member, MemberImport, MemberNote, MemberStatus, NoteAuthor
+from favmcp.domains.members.models import ImportStatus, Member, MemberImport, MemberNote, MemberStatus, NoteAuthor
 from favmcp.domains.members.schemas import (
     CreateMemberInput,
     ImportPreview,
@@ -112,8 +112,10 @@ async def _existing_contacts(ctx: ToolContext, keys: list[str]) -> dict[str, str
     found: dict[str, str] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        stmt = ctx.db.select(Member).where(
-            col(Member.status) == MemberStatus.active, or_(col(Member.email).in_(chunk), col(Member.phone).in_(chunk))
+        stmt = ctx.db.select(
+            Member,
+            col(Member.status) == MemberStatus.active,
+            or_(col(Member.email).in_(chunk), col(Member.phone).in_(chunk)),
         )
         for m in await ctx.db.all(stmt):
             found.update({k: m.id for k in (m.email, m.phone) if k})
@@ -166,3 +168,14 @@ async def commit(ctx: ToolContext, staged: MemberImport) -> ImportResult:
         skipped=sorted(skipped, key=lambda p: p.row),
         committed_at=ctx.now,
     )
+
+
+async def forget(ctx: ToolContext, email: str | None, phone: str | None) -> None:
+    """Erasure reaches import staging too: staged rows with the person's email or phone are dropped."""
+    contacts = {c for c in (email, phone) if c}
+    if not contacts:
+        return
+    for staged in await ctx.db.all(ctx.db.select(MemberImport, col(MemberImport.status) == ImportStatus.previewed)):
+        kept = [r for r in staged.rows if not contacts & {r.get("email"), r.get("phone")}]
+        if len(kept) != len(staged.rows):
+            await ctx.db.update(MemberImport, col(MemberImport.id) == staged.id, values={"rows": kept})

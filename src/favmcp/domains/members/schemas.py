@@ -7,8 +7,8 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator, model_va
 
 from favmcp.core.contact import normalise_email, normalise_phone
 from favmcp.core.pagination import Page, PageParams
-from favmcp.domains.members.models import Channel, Lifecycle, MemberStatus, NoteAuthor
-from favmcp.registry.spec import ConfirmInput, ToolInput, WriteInput
+from favmcp.domains.members.models import Channel, Lifecycle, MemberNote, MemberStatus, NoteAuthor
+from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, UpdateInput, WriteInput
 
 
 def normalise_tag(value: str) -> str:
@@ -46,6 +46,26 @@ class NotePublic(BaseModel):
     created_at: datetime
 
 
+def note_public(note: MemberNote) -> NotePublic:
+    """Staff notes as plain text; notes written by the customer or imported come wrapped as untrusted."""
+    body: str | UntrustedText = note.body
+    if note.author != NoteAuthor.staff:
+        body = UntrustedText(source=note.author, text=note.body)
+    return NotePublic(
+        id=note.id, author=note.author, author_user_id=note.author_user_id, body=body, created_at=note.created_at
+    )
+
+
+class ConsentRecord(BaseModel):
+    """One entry of the consent log."""
+
+    id: str
+    channel: Channel
+    granted: bool
+    source: str
+    recorded_at: datetime
+
+
 class ConsentState(BaseModel):
     channel: Channel
     granted: bool
@@ -69,14 +89,22 @@ class MemberPublic(BaseModel):
     last_activity_at: datetime
 
 
+class RecentEvent(BaseModel):
+    kind: str
+    summary: str
+    created_at: datetime
+
+
 class MemberProfile(MemberPublic):
     """The customer 360; later domains add bookings, invoices, points, credits and subscriptions."""
 
     resolved_from: str | None = Field(
         default=None, description="Set when the id asked for was merged into this member."
     )
-    notes: list[NotePublic]
-    recent_events: list[dict[str, Any]]
+    notes: list[NotePublic] = Field(description="The latest notes, newest first (at most 20).")
+    notes_total: int = Field(description="All notes of the member; export_member_data returns every one.")
+    recent_events: list[RecentEvent] = Field(description="The latest timeline events, newest first (at most 10).")
+    events_total: int = Field(description="All timeline events; page through them with get_member_timeline.")
 
 
 class ConsentInput(BaseModel):
@@ -133,7 +161,9 @@ class MemberPage(Page[MemberSummary]):
     pass
 
 
-class UpdateMemberInput(WriteInput):
+class UpdateMemberInput(UpdateInput):
+    not_clearable = frozenset({"name", "lifecycle"})
+
     member_id: MemberId
     name: str | None = Field(default=None, min_length=1, max_length=200)
     email: Email | None = None
@@ -141,13 +171,6 @@ class UpdateMemberInput(WriteInput):
     source: str | None = Field(default=None, max_length=80)
     lifecycle: Lifecycle | None = None
     birthday: date | None = None
-
-    @field_validator("name", "lifecycle")
-    @classmethod
-    def _not_cleared(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("cannot be cleared; leave it out to keep it")
-        return value
 
 
 class DeleteMemberInput(ConfirmInput):
@@ -233,9 +256,29 @@ class ExportInput(ToolInput):
 
 
 class MemberExport(BaseModel):
+    """A data-subject access document: the profile, then every record any domain keeps about the person."""
+
     member_id: str
     exported_at: datetime
-    data: dict[str, Any] = Field(description="Every stored record about the member, by table.")
+    format: Literal["favmcp.member_export.v1"] = "favmcp.member_export.v1"
+    profile: MemberPublic
+    records: dict[str, list[dict[str, Any]]] = Field(
+        description="Per kind of record (tags, notes, consent_log, timeline, and those of other domains), oldest "
+        "first. Text written by the customer comes wrapped as untrusted."
+    )
+
+
+class ErasePreview(Preview):
+    member_id: str
+    status: MemberStatus
+    records_to_delete: dict[str, int] = Field(description="Records removed for good, per kind.")
+    records_kept_pseudonymised: dict[str, int] = Field(description="Financial records kept under the member id.")
+
+
+class MergePreview(Preview):
+    survivor_id: str
+    duplicate_id: str
+    records_to_move: dict[str, int] = Field(description="Records that move to the survivor, per kind.")
 
 
 class ImportRow(BaseModel):

@@ -1,57 +1,65 @@
-"""Member workflows shared by the tools: loading with merge resolution, uniqueness, events, consent, erasure."""
+"""Member workflows shared by the tools: loading (merge resolution, row locks), uniqueness, timeline, consent,
+and erasure and merge driven by the links every domain declares."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col
 
-from favmcp.core.errors import conflict, invalid_state, not_found
+from favmcp.core.errors import ErrorCode, FavError, conflict, not_found
 from favmcp.core.ids import new_id
-from favmcp.db.scoped import column as ref
-from favmcp.domains.members.models import (
-    ConsentEvent,
-    Member,
-    MemberEvent,
-    MemberNote,
-    MemberStatus,
-    MemberTag,
-    NoteAuthor,
-)
-from favmcp.domains.members.schemas import ConsentState, MemberPublic, NotePublic, UntrustedText
+from favmcp.core.links import MemberLink, OnErase, OnMerge
+from favmcp.db.scoped import column
+from favmcp.domains.members import imports
+from favmcp.domains.members.models import ConsentEvent, Member, MemberEvent, MemberStatus, MemberTag
+from favmcp.domains.members.schemas import ConsentState, MemberPublic
 from favmcp.registry.context import ToolContext
 
-# Tables that point at a member. Merge moves their rows to the survivor, export dumps them and erase clears
-# the member's own. Later domains (bookings, invoices, ledgers) append theirs with `references.append`.
-references: list[tuple[type[SQLModel], str]] = [
-    (MemberTag, "member_id"),
-    (MemberNote, "member_id"),
-    (ConsentEvent, "member_id"),
-    (MemberEvent, "member_id"),
-]
+FIND = "Find members with search_members."
 
 
-async def load(ctx: ToolContext, member_id: str, *, for_update: bool = False) -> tuple[Member, str | None]:
-    """The member, following a merge to the survivor; returns (member, the merged id asked for or None)."""
-    member = await ctx.db.get(Member, member_id, for_update=for_update)
+async def load(ctx: ToolContext, member_id: str) -> tuple[Member, str | None]:
+    """For reads: the member, following a merge to the survivor; returns (member, the merged id asked for or None)."""
+    member = await ctx.db.get(Member, member_id)
     if member is None:
-        raise not_found("member", member_id, hint="Find members with search_members.")
+        raise not_found("member", member_id, hint=FIND)
     if member.status == MemberStatus.merged and member.merged_into:
-        survivor = await ctx.db.get(Member, member.merged_into, for_update=for_update)
+        survivor = await ctx.db.get(Member, member.merged_into)
         if survivor is None:
-            raise not_found("member", member_id)
+            raise not_found("member", member_id, hint=FIND)
         return survivor, member_id
     return member, None
 
 
-async def load_active(ctx: ToolContext, member_id: str, *, for_update: bool = False) -> Member:
-    member, _ = await load(ctx, member_id, for_update=for_update)
-    if member.status != MemberStatus.active:
-        raise invalid_state("member", member.status, [])
+async def load_for_write(ctx: ToolContext, member_id: str) -> Member:
+    """For writes: the active member, its row locked so that writers to one member (merge, erase, notes, tags,
+    consent) take turns. A merged id is refused with the survivor's id: a write never silently lands elsewhere."""
+    member = await ctx.db.get(Member, member_id, lock=True)
+    if member is None:
+        raise not_found("member", member_id, hint=FIND)
+    ensure_active(member)
     return member
+
+
+def ensure_active(member: Member) -> None:
+    if member.status == MemberStatus.merged:
+        raise FavError(
+            ErrorCode.invalid_state,
+            f"Member {member.id} was merged into {member.merged_into}; it cannot be changed any more.",
+            hint=f"Use the surviving member {member.merged_into} instead.",
+            details={"current": "merged", "allowed": [], "survivor_id": member.merged_into},
+        )
+    if member.status == MemberStatus.erased:
+        raise FavError(
+            ErrorCode.invalid_state,
+            f"Member {member.id} was erased; it cannot be changed any more.",
+            hint="Create a new member if the person comes back (create_member).",
+            details={"current": "erased", "allowed": []},
+        )
 
 
 async def ensure_contact_free(ctx: ToolContext, email: str | None, phone: str | None, exclude_id: str | None) -> None:
@@ -60,7 +68,7 @@ async def ensure_contact_free(ctx: ToolContext, email: str | None, phone: str | 
     clauses += [col(Member.phone) == phone] if phone else []
     if not clauses:
         return
-    stmt = ctx.db.select(Member).where(col(Member.status) == MemberStatus.active, or_(*clauses))
+    stmt = ctx.db.select(Member, col(Member.status) == MemberStatus.active, or_(*clauses))
     if exclude_id:
         stmt = stmt.where(col(Member.id) != exclude_id)
     existing = await ctx.db.first(stmt)
@@ -76,9 +84,9 @@ async def ensure_contact_free(ctx: ToolContext, email: str | None, phone: str | 
 async def flush_contact(ctx: ToolContext, member: Member) -> None:
     """Flush a new or changed member; a concurrent writer who took the email or phone first wins cleanly."""
     try:
-        async with ctx.session.begin_nested():
-            ctx.session.add(member)
-            await ctx.session.flush()
+        async with ctx.db.savepoint():
+            ctx.db.add(member)
+            await ctx.db.flush()
     except IntegrityError:
         await ensure_contact_free(ctx, member.email, member.phone, member.id)
         raise
@@ -103,7 +111,7 @@ async def tags_of(ctx: ToolContext, member_ids: Iterable[str]) -> dict[str, list
     ids = list(member_ids)
     found: dict[str, list[str]] = {i: [] for i in ids}
     if ids:
-        stmt = ctx.db.select(MemberTag).where(col(MemberTag.member_id).in_(ids)).order_by(col(MemberTag.tag))
+        stmt = ctx.db.select(MemberTag, col(MemberTag.member_id).in_(ids)).order_by(col(MemberTag.tag))
         for row in await ctx.db.all(stmt):
             found[row.member_id].append(row.tag)
     return found
@@ -111,7 +119,7 @@ async def tags_of(ctx: ToolContext, member_ids: Iterable[str]) -> dict[str, list
 
 async def consent_of(ctx: ToolContext, member_id: str) -> list[ConsentState]:
     """The latest consent event per channel."""
-    stmt = ctx.db.select(ConsentEvent).where(col(ConsentEvent.member_id) == member_id)
+    stmt = ctx.db.select(ConsentEvent, col(ConsentEvent.member_id) == member_id)
     latest: dict[str, ConsentEvent] = {}
     for event in await ctx.db.all(stmt.order_by(col(ConsentEvent.recorded_at), col(ConsentEvent.id))):
         latest[event.channel] = event
@@ -136,23 +144,14 @@ def add_consent(ctx: ToolContext, member_id: str, channel: str, granted: bool, s
 
 
 async def attach(ctx: ToolContext, member_id: str, tags: Iterable[str]) -> int:
-    """Add tags a member does not have yet; returns how many were added."""
-    have = set((await tags_of(ctx, [member_id]))[member_id])
-    new = sorted(set(tags) - have)
-    for tag in new:
-        ctx.db.add(MemberTag(workspace_id=ctx.workspace_id, member_id=member_id, tag=tag, created_at=ctx.now))
-    return len(new)
+    """Add tags a member does not have yet (insert-or-ignore: concurrent attaches of one tag both succeed)."""
+    rows = [{"member_id": member_id, "tag": tag, "created_at": ctx.now} for tag in sorted(set(tags))]
+    return await ctx.db.insert_or_ignore(MemberTag, rows)
 
 
 async def detach(ctx: ToolContext, member_id: str, tags: Iterable[str]) -> int:
     """Remove tags from a member; returns how many it had."""
-    result = await ctx.session.execute(
-        ctx.db.delete(MemberTag).where(col(MemberTag.member_id) == member_id, col(MemberTag.tag).in_(list(tags)))
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-TagChange = Callable[[ToolContext, str, list[str]], Awaitable[int]]
+    return await ctx.db.delete(MemberTag, col(MemberTag.member_id) == member_id, col(MemberTag.tag).in_(list(tags)))
 
 
 async def public(ctx: ToolContext, member: Member) -> MemberPublic:
@@ -162,44 +161,60 @@ async def public(ctx: ToolContext, member: Member) -> MemberPublic:
     )
 
 
-def note_public(note: MemberNote) -> NotePublic:
-    body: str | UntrustedText = note.body
-    if note.author != NoteAuthor.staff:
-        body = UntrustedText(source=note.author, text=note.body)
-    return NotePublic(
-        id=note.id, author=note.author, author_user_id=note.author_user_id, body=body, created_at=note.created_at
-    )
+def _of(link: MemberLink, member_id: str) -> Any:
+    return column(link.model, link.column) == member_id
+
+
+async def count_links(ctx: ToolContext, member_id: str, links: Iterable[MemberLink]) -> dict[str, int]:
+    return {link.label: await ctx.db.count(link.model, _of(link, member_id)) for link in links}
 
 
 async def erase(ctx: ToolContext, member: Member, *, status: MemberStatus, merged_into: str | None = None) -> None:
-    """Remove personal data and the member's own records; rows of other domains keep the pseudonymous id."""
-    for model, column in references:
-        await ctx.session.execute(ctx.db.delete(model).where(ref(model, column) == member.id))
+    """Remove personal data, as every domain's links declare: personal records go, financial records stay under
+    the (now pseudonymous) member id with their personal fields cleared. Import staging forgets the person."""
+    for link in ctx.platform.member_links:
+        if link.on_erase is OnErase.delete:
+            await ctx.db.delete(link.model, _of(link, member.id))
+        elif link.on_erase is OnErase.pseudonymise:
+            await ctx.db.update(link.model, _of(link, member.id), values=link.personal_fields)
+    await imports.forget(ctx, member.email, member.phone)
     member.name = "Erased member" if status == MemberStatus.erased else "Merged member"
     member.email = member.phone = member.birthday = member.source = None
     member.status, member.merged_into = status, merged_into
     member.erased_at = member.updated_at = ctx.now
-    ctx.session.add(member)
-    await ctx.session.flush()
+    await ctx.db.flush()
 
 
-async def move_references(ctx: ToolContext, from_id: str, to_id: str) -> None:
-    """Re-point every row of `from_id` at `to_id`. Tags are a set: only the missing ones move."""
-    await attach(ctx, to_id, (await tags_of(ctx, [from_id]))[from_id])
-    for model, column in references:
-        of_duplicate = ref(model, column) == from_id
-        if model is MemberTag:
-            await ctx.session.execute(ctx.db.delete(model).where(of_duplicate))
-        else:
-            await ctx.session.execute(ctx.db.update(model).where(of_duplicate).values({column: to_id}))
+async def move_links(ctx: ToolContext, from_id: str, to_id: str) -> None:
+    """Re-point every linked row of `from_id` at `to_id`, as each link declares."""
+    for link in ctx.platform.member_links:
+        if link.on_merge is OnMerge.move:
+            await ctx.db.update(link.model, _of(link, from_id), values={link.column: to_id})
+        elif link.on_merge is OnMerge.move_set:
+            rows = await ctx.db.all(ctx.db.select(link.model, _of(link, from_id)))
+            moved = [{**r.model_dump(exclude={"workspace_id"}), link.column: to_id} for r in rows]
+            await ctx.db.insert_or_ignore(link.model, moved)
+            await ctx.db.delete(link.model, _of(link, from_id))
+
+
+async def export_records(ctx: ToolContext, member_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every exported link's rows of the member, oldest first, in each link's public shape."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for link in ctx.platform.member_links:
+        if link.export is None:
+            continue
+        key = column(link.model, "id") if hasattr(link.model, "id") else column(link.model, "created_at")
+        rows = await ctx.db.all(ctx.db.select(link.model, _of(link, member_id)).order_by(key))
+        records[link.label] = [link.export(r) for r in rows]
+    return records
 
 
 async def count_by_tag(ctx: ToolContext) -> list[tuple[str, int]]:
     stmt = (
-        select(MemberTag.tag, func.count())
+        ctx.db.select_columns(MemberTag, col(MemberTag.tag), func.count())
         .join(Member, col(Member.id) == col(MemberTag.member_id))
-        .where(col(MemberTag.workspace_id) == ctx.workspace_id, col(Member.status) == MemberStatus.active)
+        .where(ctx.db.owns(Member), col(Member.status) == MemberStatus.active)
         .group_by(col(MemberTag.tag))
         .order_by(func.count().desc(), col(MemberTag.tag))
     )
-    return [(tag, int(n)) for tag, n in (await ctx.session.execute(stmt)).all()]
+    return [(tag, int(n)) for tag, n in await ctx.db.rows(stmt)]

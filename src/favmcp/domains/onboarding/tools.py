@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
 from sqlmodel import col
 
-from favmcp.auth import codes, keys, scopes
+from favmcp.auth import scopes
 from favmcp.auth.keys import mint_api_key
 from favmcp.auth.models import CodePurpose, Role, User, UserStatus
 from favmcp.core.contact import mask_email
 from favmcp.core.errors import ErrorCode, FavError, conflict
 from favmcp.core.ids import new_id
+from favmcp.db.scoped import WorkspaceDB
 from favmcp.db.tenancy import Workspace
+from favmcp.domains.onboarding.events import WorkspaceCreated
 from favmcp.domains.onboarding.schemas import (
     AcceptInviteRequestInput,
     CodeRequested,
@@ -19,11 +20,13 @@ from favmcp.domains.onboarding.schemas import (
     RegisterOrganisationRequestInput,
     VerifyInput,
 )
+from favmcp.domains.team.lifecycle import INVITE_LIFECYCLE
 from favmcp.domains.team.models import InviteStatus, TeamInvite
 from favmcp.registry.context import ToolContext
+from favmcp.registry.domain import Domain
 from favmcp.registry.spec import tool
 
-DOMAIN = "onboarding"
+DOMAIN_NAME = "onboarding"
 SENT = "If the address can receive email, a 6-digit code is on its way; it is valid for 10 minutes."
 
 
@@ -34,22 +37,17 @@ def _code_email(code: str, purpose: str) -> str:
     )
 
 
-@tool(domain=DOMAIN, title="Start signup", hints="W O", scope="public")
+@tool(domain=DOMAIN_NAME, title="Start signup", hints="W O", scope="public")
 async def register_organisation_request(ctx: ToolContext, args: RegisterOrganisationRequestInput) -> CodeRequested:
     """Start self-serve signup of a new business (workspace). Emails a 6-digit code to the owner and returns
     a request_id; then call register_organisation_verify with both. Needs no API key.
     Limited to 3 requests an hour and 20 a day per email and per client address; the answer is the same
     whether or not the email is already known."""
-    row, code = await codes.issue(
-        ctx.session,
+    row, code = await ctx.unscoped.issue_code(
         purpose=CodePurpose.signup,
         email=args.email,
-        client_address=ctx.client_address,
         workspace_id=None,
         payload=args.model_dump(exclude={"email", "idempotency_key"}),
-        secret_key=ctx.settings.secret_key,
-        random=ctx.random,
-        now=ctx.now,
     )
     ctx.send_email(to=args.email, subject="Your favmcp signup code", body=_code_email(code, "sign up"))
     return CodeRequested(
@@ -57,19 +55,12 @@ async def register_organisation_request(ctx: ToolContext, args: RegisterOrganisa
     )
 
 
-@tool(domain=DOMAIN, title="Verify signup code", hints="W", scope="public", returns_secret=True)
+@tool(domain=DOMAIN_NAME, title="Verify signup code", hints="W", scope="public", returns_secret=True)
 async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> NewKeyResult:
     """Finish signup with the request_id and the emailed code: creates the workspace, its owner and a first
     owner API key (fav_mcp_..., shown once in this answer only). A code works once, for 10 minutes, and
     allows 5 wrong tries. Over stdio the session continues authenticated with the new key."""
-    otc = await codes.verify(
-        ctx.session,
-        request_id=args.request_id,
-        code=args.code,
-        purpose=CodePurpose.signup,
-        secret_key=ctx.settings.secret_key,
-        now=ctx.now,
-    )
+    otc = await ctx.unscoped.verify_code(request_id=args.request_id, code=args.code, purpose=CodePurpose.signup)
     p = otc.payload
     workspace = Workspace(
         id=new_id("ws"),
@@ -90,19 +81,15 @@ async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> N
         role=Role.owner,
         created_at=ctx.now,
     )
-    ctx.session.add(workspace)
-    await ctx.session.flush()
-    ctx.session.add(owner)
-    await ctx.session.flush()
+    db = await ctx.unscoped.create_workspace(workspace, owner)
     ctx.record_change(workspace_id=workspace.id, user_id=owner.id)
-    return _hand_over_key(ctx, owner, "First owner key", "Workspace created.")
+    ctx.emit(WorkspaceCreated(workspace_id=workspace.id, owner_user_id=owner.id), workspace_id=workspace.id)
+    return _hand_over_key(ctx, db, owner, "First owner key", "Workspace created.")
 
 
-def _hand_over_key(ctx: ToolContext, user: User, key_name: str, greeting: str) -> NewKeyResult:
+def _hand_over_key(ctx: ToolContext, db: WorkspaceDB, user: User, key_name: str, greeting: str) -> NewKeyResult:
     """The person's own key, following their role; over stdio the session continues with it."""
-    key, secret = mint_api_key(
-        ctx.db_of(user.workspace_id), user=user, name=key_name, scopes=None, random=ctx.random, now=ctx.now
-    )
+    key, secret = mint_api_key(db, user=user, name=key_name, scopes=None, random=ctx.random, now=ctx.now)
     ctx.record_change(key_id=key.id)
     ctx.adopt_key(secret)
     return NewKeyResult(
@@ -124,28 +111,20 @@ def _invalid_invite() -> FavError:
     )
 
 
-@tool(domain=DOMAIN, title="Start accepting an invite", hints="W O", scope="public")
+@tool(domain=DOMAIN_NAME, title="Start accepting an invite", hints="W O", scope="public")
 async def accept_team_invite_request(ctx: ToolContext, args: AcceptInviteRequestInput) -> CodeRequested:
     """Start accepting a team invite with the token from the invite email: emails a 6-digit code to the
     invited address and returns a request_id for accept_team_invite_verify. Needs no API key.
     Refuses tokens that are unknown, used, revoked or expired; rate limited like signup."""
-    invite = (
-        await ctx.session.execute(
-            select(TeamInvite).where(col(TeamInvite.token_hash) == keys.key_hash(args.invite_token))
-        )
-    ).scalar_one_or_none()
+    found = await ctx.unscoped.workspace_of_invite_token(args.invite_token, TeamInvite)
+    invite = found[0] if found else None
     if invite is None or invite.status != InviteStatus.pending or invite.expires_at <= ctx.now:
         raise _invalid_invite()
-    row, code = await codes.issue(
-        ctx.session,
+    row, code = await ctx.unscoped.issue_code(
         purpose=CodePurpose.invite,
         email=invite.email,
-        client_address=ctx.client_address,
         workspace_id=invite.workspace_id,
         payload={"invite_id": invite.id},
-        secret_key=ctx.settings.secret_key,
-        random=ctx.random,
-        now=ctx.now,
     )
     ctx.send_email(
         to=invite.email,
@@ -158,62 +137,48 @@ async def accept_team_invite_request(ctx: ToolContext, args: AcceptInviteRequest
     )
 
 
-@tool(domain=DOMAIN, title="Verify invite code", hints="W", scope="public", returns_secret=True)
+@tool(domain=DOMAIN_NAME, title="Verify invite code", hints="W", scope="public", returns_secret=True)
 async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewKeyResult:
     """Finish accepting an invite with the request_id and the emailed code: activates the team member with
     the invited role and returns their own API key (shown once). An invite works once; over stdio the
     session continues authenticated with the new key."""
-    otc = await codes.verify(
-        ctx.session,
-        request_id=args.request_id,
-        code=args.code,
-        purpose=CodePurpose.invite,
-        secret_key=ctx.settings.secret_key,
-        now=ctx.now,
-    )
-    invite = await ctx.session.get(TeamInvite, otc.payload["invite_id"])
-    if invite is None:
+    otc = await ctx.unscoped.verify_code(request_id=args.request_id, code=args.code, purpose=CodePurpose.invite)
+    db = ctx.unscoped.workspace(otc.workspace_id or "")
+    invite = await db.get(TeamInvite, otc.payload["invite_id"], lock=True)
+    if invite is None or invite.status != InviteStatus.pending or invite.expires_at <= ctx.now:
         raise _invalid_invite()
-    claimed = await ctx.session.execute(
-        update(TeamInvite)
-        .where(
-            col(TeamInvite.id) == invite.id,
-            col(TeamInvite.status) == InviteStatus.pending,
-            col(TeamInvite.expires_at) > ctx.now,
-        )
-        .values(status=InviteStatus.accepted, accepted_at=ctx.now)
-        .returning(col(TeamInvite.id))
+    await ctx.transition(
+        INVITE_LIFECYCLE, TeamInvite, invite.id, InviteStatus.accepted, values={"accepted_at": ctx.now}, db=db
     )
-    if claimed.first() is None:
-        raise _invalid_invite()
-    user = (
-        await ctx.session.execute(
-            select(User).where(col(User.workspace_id) == invite.workspace_id, col(User.email) == invite.email)
-        )
-    ).scalar_one_or_none()
+    user = await db.first(db.select(User, col(User.email) == invite.email))
     if user is not None and user.status == UserStatus.active:
         raise conflict("This person is already an active member of the team.", details={"user_id": user.id})
     if user is None:
-        user = User(
-            id=new_id("usr"),
-            workspace_id=invite.workspace_id,
-            email=invite.email,
-            name=invite.name or invite.email.split("@")[0],
-            role=invite.role,
-            created_at=ctx.now,
+        user = db.add(
+            User(
+                id=new_id("usr"),
+                workspace_id=invite.workspace_id,
+                email=invite.email,
+                name=invite.name or invite.email.split("@")[0],
+                role=invite.role,
+                created_at=ctx.now,
+            )
         )
-        ctx.session.add(user)
     else:
         user.role, user.status = invite.role, UserStatus.active
-    await ctx.session.flush()
-    await ctx.session.execute(update(TeamInvite).where(col(TeamInvite.id) == invite.id).values(user_id=user.id))
+    await db.flush()
+    await db.update(TeamInvite, col(TeamInvite.id) == invite.id, values={"user_id": user.id})
     ctx.record_change(workspace_id=invite.workspace_id, user_id=user.id, invite_id=invite.id)
-    return _hand_over_key(ctx, user, "Personal key", "Welcome to the team.")
+    return _hand_over_key(ctx, db, user, "Personal key", "Welcome to the team.")
 
 
-TOOLS = [
-    register_organisation_request,
-    register_organisation_verify,
-    accept_team_invite_request,
-    accept_team_invite_verify,
-]
+DOMAIN = Domain(
+    name=DOMAIN_NAME,
+    tools=[
+        register_organisation_request,
+        register_organisation_verify,
+        accept_team_invite_request,
+        accept_team_invite_verify,
+    ],
+    events=[WorkspaceCreated],
+)

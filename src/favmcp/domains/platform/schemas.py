@@ -6,14 +6,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.times import UtcDateTime
 from favmcp.registry.spec import ToolInput
 
 
 class ListAuditEventsInput(ToolInput, PageParams):
     tool: str | None = Field(default=None, max_length=80, description="Only calls of this tool.")
     user_id: str | None = Field(default=None, max_length=40, description="Only calls by this user.")
-    since: datetime | None = Field(default=None, description="From this time (inclusive).")
-    until: datetime | None = Field(default=None, description="Before this time (exclusive).")
+    since: UtcDateTime | None = Field(default=None, description="From this time (inclusive).")
+    until: UtcDateTime | None = Field(default=None, description="Before this time (exclusive).")
 
 
 class AuditEventPublic(BaseModel):

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from sqlmodel import col
+
 from favmcp.core.errors import ErrorCode, FavError
-from favmcp.db.paging import page_by_id
 from favmcp.domains.platform.schemas import (
     Annotations,
     AuditEventPage,
@@ -14,27 +15,28 @@ from favmcp.domains.platform.schemas import (
     ToolSummary,
 )
 from favmcp.registry.context import ToolContext
+from favmcp.registry.domain import Domain
 from favmcp.registry.models import AuditEvent
 from favmcp.registry.spec import ToolSpec, tool
 
-DOMAIN = "platform"
+DOMAIN_NAME = "platform"
 
 
-@tool(domain=DOMAIN, title="List audit events", hints="R I", scope="audit:read")
+@tool(domain=DOMAIN_NAME, title="List audit events", hints="R I", scope="audit:read")
 async def list_audit_events(ctx: ToolContext, args: ListAuditEventsInput) -> AuditEventPage:
     """The audit trail of this workspace, newest first: who called which mutating tool, with which
     credential, when, the outcome, and what changed (ids and field names, never personal data).
     Filter by tool, user and a half-open time range [since, until)."""
     stmt = ctx.db.select(AuditEvent)
     if args.tool:
-        stmt = stmt.where(AuditEvent.tool == args.tool)
+        stmt = stmt.where(col(AuditEvent.tool) == args.tool)
     if args.user_id:
-        stmt = stmt.where(AuditEvent.user_id == args.user_id)
+        stmt = stmt.where(col(AuditEvent.user_id) == args.user_id)
     if args.since:
-        stmt = stmt.where(AuditEvent.created_at >= args.since)
+        stmt = stmt.where(col(AuditEvent.created_at) >= args.since)
     if args.until:
-        stmt = stmt.where(AuditEvent.created_at < args.until)
-    rows, cursor = await page_by_id(ctx.session, stmt, AuditEvent.id, args)
+        stmt = stmt.where(col(AuditEvent.created_at) < args.until)
+    rows, cursor = await ctx.db.page(stmt, col(AuditEvent.id), args)
     items = [AuditEventPublic.model_validate(r, from_attributes=True) for r in rows]
     return AuditEventPage(items=items, next_cursor=cursor, has_more=cursor is not None)
 
@@ -70,7 +72,7 @@ def _matches(spec: ToolSpec, args: SearchToolsInput) -> int:
     return sum(3 * (w in name) + 2 * (w in title) + (w in text) for w in words)
 
 
-@tool(domain=DOMAIN, title="Search tools", hints="R I", scope="public")
+@tool(domain=DOMAIN_NAME, title="Search tools", hints="R I", scope="public")
 async def search_tools(ctx: ToolContext, args: SearchToolsInput) -> ToolSearchResult:
     """Find tools of this server by words, domain or effect; returns names, titles, scopes, gates and
     annotations, best match first. Then call describe_tool for one tool's full schema. Needs no API key."""
@@ -80,7 +82,7 @@ async def search_tools(ctx: ToolContext, args: SearchToolsInput) -> ToolSearchRe
     return ToolSearchResult(items=items, total=len(scored))
 
 
-@tool(domain=DOMAIN, title="Describe tool", hints="R I", scope="public")
+@tool(domain=DOMAIN_NAME, title="Describe tool", hints="R I", scope="public")
 async def describe_tool(ctx: ToolContext, args: DescribeToolInput) -> ToolDescription:
     """One tool's full description, input and output JSON Schema, annotations, scope and gate.
     Needs no API key. Find names with search_tools."""
@@ -100,4 +102,4 @@ async def describe_tool(ctx: ToolContext, args: DescribeToolInput) -> ToolDescri
     )
 
 
-TOOLS = [list_audit_events, search_tools, describe_tool]
+DOMAIN = Domain(name=DOMAIN_NAME, tools=[list_audit_events, search_tools, describe_tool])

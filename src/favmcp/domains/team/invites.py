@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from favmcp.auth import keys
 from favmcp.auth.models import Role
 from favmcp.core.clock import Random
 from favmcp.core.ids import new_id
+from favmcp.db.scoped import WorkspaceDB
 from favmcp.domains.team.models import TeamInvite
 
 INVITE_TTL = timedelta(days=7)
 
 
 def new_invite(
-    session: AsyncSession,
+    db: WorkspaceDB,
     *,
-    workspace_id: str,
     email: str,
     role: Role,
     name: str | None,
@@ -29,7 +27,7 @@ def new_invite(
     token = "fav_inv_" + random.token(30)
     invite = TeamInvite(
         id=new_id("inv"),
-        workspace_id=workspace_id,
+        workspace_id=db.workspace_id,
         email=email,
         name=name,
         role=role,
@@ -38,5 +36,5 @@ def new_invite(
         created_at=now,
         expires_at=now + INVITE_TTL,
     )
-    session.add(invite)
+    db.add(invite)
     return invite, token

@@ -59,3 +59,5 @@ class StaffTimeOff(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=200)
     created_by: str | None = Field(default=None, max_length=40)
     created_at: datetime = utc_field()
+    # A removed block stays as a tombstone, so repeating the removal answers as the first time did.
+    removed_at: datetime | None = utc_field(nullable=True)

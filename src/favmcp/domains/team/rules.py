@@ -8,31 +8,30 @@ already); time off locks the person's user row.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col
 
 from favmcp.auth.models import Role, User, UserStatus
 from favmcp.core.errors import ErrorCode, FavError, conflict, forbidden, not_found
+from favmcp.core.times import format_utc
 from favmcp.db.scoped import WorkspaceDB
 from favmcp.db.tenancy import Workspace
 from favmcp.domains.team.models import InviteStatus, StaffTimeOff, TeamInvite
 from favmcp.domains.team.schemas import InviteState
+from favmcp.registry.domain import Commitment
 
 LIST_MEMBERS = "List members with list_team_members."
 
 
 async def lock_workspace(db: WorkspaceDB) -> Workspace:
     """SELECT ... FOR UPDATE on the workspace row: team-wide invariants (owners, invites) serialise on it."""
-    ws = await db.session.get(Workspace, db.workspace_id, with_for_update=True)
-    if ws is None:
-        raise not_found("workspace", db.workspace_id)
-    return ws
+    return await db.workspace(lock=True)
 
 
 async def fresh_member(db: WorkspaceDB, user_id: str) -> User:
     """A team member of this workspace, re-read from the database (after a lock, never a stale copy)."""
-    stmt = db.select(User).where(col(User.id) == user_id).execution_options(populate_existing=True)
-    user = await db.first(stmt)
+    user = await db.get(User, user_id, fresh=True)
     if user is None:
         raise not_found("team member", user_id, hint=LIST_MEMBERS)
     return user
@@ -115,6 +114,7 @@ async def ensure_time_off_free(db: WorkspaceDB, user_id: str, starts_at: datetim
         db.select(StaffTimeOff)
         .where(
             col(StaffTimeOff.user_id) == user_id,
+            col(StaffTimeOff.removed_at).is_(None),
             col(StaffTimeOff.starts_at) < ends_at,
             col(StaffTimeOff.ends_at) > starts_at,
         )
@@ -122,7 +122,22 @@ async def ensure_time_off_free(db: WorkspaceDB, user_id: str, starts_at: datetim
     )
     if clash is not None:
         raise conflict(
-            f"This overlaps time-off block {clash.id} ({clash.starts_at.isoformat()} to {clash.ends_at.isoformat()}).",
+            f"This overlaps time-off block {clash.id} ({format_utc(clash.starts_at)} to {format_utc(clash.ends_at)}).",
             hint="Pick times that do not overlap, or remove that block first with remove_staff_time_off.",
             details={"time_off_id": clash.id},
         )
+
+
+def ensure_no_commitments(clashes: list[Commitment], *, list_them: bool) -> None:
+    """Time off never silently overrides what the person is booked for."""
+    if not clashes:
+        return
+    details: dict[str, Any] = {"overlapping_bookings": len(clashes)}
+    if list_them:
+        details["bookings"] = [c.model_dump(mode="json") for c in clashes]
+    raise conflict(
+        f"This time off overlaps {len(clashes)} confirmed booking(s) of this person.",
+        hint="Reschedule or reassign those bookings first"
+        + ("." if list_them else "; call again with list_overlapping_bookings=true to see them."),
+        details=details,
+    )

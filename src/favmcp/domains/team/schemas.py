@@ -10,8 +10,9 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from favmcp.auth.models import Role, UserStatus
 from favmcp.core.contact import normalise_email
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.times import UtcDateTime
 from favmcp.domains.workspace.schemas import OpeningInterval, Weekday
-from favmcp.registry.spec import ConfirmInput, ToolInput, WriteInput
+from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, WriteInput
 
 MAX_SCHEDULE_DAYS = 62
 MAX_TIME_OFF = timedelta(days=366)
@@ -28,15 +29,6 @@ TimeOffId = Annotated[
 ]
 InvitableRole = Literal["admin", "manager", "staff"]
 WeeklyHours = dict[Weekday, Annotated[list[OpeningInterval], Field(max_length=12)]]
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("give a timezone offset, e.g. 2027-01-01T09:00:00+01:00")
-    return value
-
-
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
 # Invites
@@ -120,7 +112,7 @@ class DeactivateTeamMemberInput(ConfirmInput):
     user_id: UserId
 
 
-class TeamMemberDeactivated(BaseModel):
+class DeactivationResult(BaseModel):
     member: TeamMemberPublic
     revoked_key_ids: list[str] = Field(description="API keys revoked by this call (empty when nothing changed).")
     message: str
@@ -164,13 +156,19 @@ class TimeOffPublic(BaseModel):
     reason: str | None
     created_by: str | None
     created_at: datetime
+    removed_at: datetime | None = None
 
 
 class AddStaffTimeOffInput(WriteInput):
     user_id: UserId
-    starts_at: AwareDatetime = Field(description="Start, ISO 8601 with offset, e.g. 2027-03-01T09:00:00+01:00.")
-    ends_at: AwareDatetime = Field(description="End (exclusive), after starts_at, at most 366 days later.")
+    starts_at: UtcDateTime = Field(description="Start, ISO 8601 with offset, e.g. 2027-03-01T09:00:00+01:00.")
+    ends_at: UtcDateTime = Field(description="End (exclusive), after starts_at, at most 366 days later.")
     reason: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. leave, training.")
+    list_overlapping_bookings: bool = Field(
+        default=False,
+        description="Time off never overrides confirmed bookings: the call is refused when it would. With true, "
+        "the refusal lists those bookings (id and times) so you can reschedule them first.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AddStaffTimeOffInput:
@@ -186,7 +184,12 @@ class RemoveStaffTimeOffInput(WriteInput):
 
 
 class TimeOffRemoved(BaseModel):
-    removed: TimeOffPublic
+    removed: TimeOffPublic = Field(description="The block as it was; removed_at says when it was removed.")
+
+
+class DeactivationPreview(Preview):
+    member: TeamMemberPublic
+    keys_to_revoke: int
 
 
 class GetStaffScheduleInput(ToolInput):

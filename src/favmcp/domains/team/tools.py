@@ -9,18 +9,18 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col
 
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
-from favmcp.core.errors import invalid_state, not_found, unauthenticated
+from favmcp.core.errors import not_found, unauthenticated
 from favmcp.core.ids import new_id
-from favmcp.db.paging import page_by_id
-from favmcp.db.tenancy import Workspace
-from favmcp.db.upsert import insert_for
 from favmcp.domains.team import rules
 from favmcp.domains.team.invites import new_invite
+from favmcp.domains.team.lifecycle import EVENTS, INVITE_LIFECYCLE, TeamMemberDeactivated
 from favmcp.domains.team.models import InviteStatus, StaffSchedule, StaffTimeOff, TeamInvite
 from favmcp.domains.team.schemas import (
     AddStaffTimeOffInput,
     CreateTeamMemberInviteInput,
     DeactivateTeamMemberInput,
+    DeactivationPreview,
+    DeactivationResult,
     GetStaffScheduleInput,
     InviteSent,
     InviteState,
@@ -34,7 +34,6 @@ from favmcp.domains.team.schemas import (
     StaffWorkingHours,
     TeamInvitePage,
     TeamInvitePublic,
-    TeamMemberDeactivated,
     TeamMemberPage,
     TeamMemberPublic,
     TimeOffPublic,
@@ -43,9 +42,10 @@ from favmcp.domains.team.schemas import (
 )
 from favmcp.domains.workspace.schemas import OpeningInterval, Weekday
 from favmcp.registry.context import ToolContext
+from favmcp.registry.domain import Domain
 from favmcp.registry.spec import tool
 
-DOMAIN = "team"
+DOMAIN_NAME = "team"
 WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 
 
@@ -65,8 +65,8 @@ def _time_off_public(block: StaffTimeOff) -> TimeOffPublic:
     return TimeOffPublic.model_validate(block, from_attributes=True)
 
 
-async def _member(ctx: ToolContext, user_id: str, *, for_update: bool = False) -> User:
-    user = await ctx.db.get(User, user_id, for_update=for_update)
+async def _member(ctx: ToolContext, user_id: str, *, lock: bool = False) -> User:
+    user = await ctx.db.get(User, user_id, lock=lock)
     if user is None:
         raise not_found("team member", user_id, hint=rules.LIST_MEMBERS)
     return user
@@ -81,14 +81,13 @@ async def _acting_role(ctx: ToolContext) -> Role:
 
 
 async def _timezone(ctx: ToolContext) -> str:
-    ws = await ctx.session.get(Workspace, ctx.workspace_id)
-    return ws.timezone if ws else "UTC"
+    return (await ctx.db.workspace()).timezone
 
 
 # Invites
 
 
-@tool(domain=DOMAIN, title="Invite a team member", hints="W O", scope="team:admin")
+@tool(domain=DOMAIN_NAME, title="Invite a team member", hints="W O", scope="team:admin")
 async def create_team_member_invite(ctx: ToolContext, args: CreateTeamMemberInviteInput) -> InviteSent:
     """Invite a person by email to join the team as admin, manager or staff. Emails them an invite token
     (valid 7 days, works once); they accept it themselves with accept_team_invite_request and then
@@ -102,10 +101,10 @@ async def create_team_member_invite(ctx: ToolContext, args: CreateTeamMemberInvi
     await rules.ensure_no_open_invite(ctx.db, args.email, ctx.now)
     inviter = await ctx.db.get(User, ctx.caller.user_id or "")
     invite, token = new_invite(
-        ctx.session, workspace_id=ctx.workspace_id, email=args.email, role=Role(args.role), name=args.name,
+        ctx.db, email=args.email, role=Role(args.role), name=args.name,
         invited_by=ctx.caller.user_id, random=ctx.random, now=ctx.now,
     )  # fmt: skip
-    await ctx.session.flush()
+    await ctx.db.flush()
     who = inviter.name if inviter else "Someone"
     team = " ".join(ws.name.split())  # one line: it goes into the Subject header
     ctx.send_email(
@@ -130,7 +129,7 @@ async def create_team_member_invite(ctx: ToolContext, args: CreateTeamMemberInvi
     )
 
 
-@tool(domain=DOMAIN, title="List team invites", hints="R I", scope="team:read")
+@tool(domain=DOMAIN_NAME, title="List team invites", hints="R I", scope="team:read")
 async def list_team_invites(ctx: ToolContext, args: ListTeamInvitesInput) -> TeamInvitePage:
     """Team invites, newest first, with their state: pending, accepted, expired (pending but past expires_at)
     or revoked. Filter by status. Never shows invite tokens. Send invites with create_team_member_invite."""
@@ -141,38 +140,29 @@ async def list_team_invites(ctx: ToolContext, args: ListTeamInvitesInput) -> Tea
         stmt = stmt.where(live if args.status == InviteState.pending else ~live)
     elif args.status is not None:
         stmt = stmt.where(col(TeamInvite.status) == InviteStatus(args.status.value))
-    rows, cursor = await page_by_id(ctx.session, stmt, TeamInvite.id, args)
+    rows, cursor = await ctx.db.page(stmt, col(TeamInvite.id), args)
     return TeamInvitePage(items=[_invite_public(i, ctx) for i in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN, title="Revoke team invite", hints="D I", scope="team:admin")
+@tool(domain=DOMAIN_NAME, title="Revoke team invite", hints="D I", scope="team:admin")
 async def revoke_team_invite(ctx: ToolContext, args: RevokeTeamInviteInput) -> TeamInvitePublic:
     """Revoke a pending (or expired) invite so its token no longer works. Revoking an already revoked invite
     changes nothing. An accepted invite cannot be revoked (invalid_state): the person is on the team, so use
     deactivate_team_member instead. Find invite ids with list_team_invites."""
-    invite = await ctx.db.get(TeamInvite, args.invite_id, for_update=True)
+    invite = await ctx.db.get(TeamInvite, args.invite_id)
     if invite is None:
         raise not_found("invite", args.invite_id, hint="List invites with list_team_invites.")
-    if invite.status == InviteStatus.pending:
-        revoked = await ctx.session.execute(
-            ctx.db.update(TeamInvite)
-            .where(col(TeamInvite.id) == invite.id, col(TeamInvite.status) == InviteStatus.pending)
-            .values(status=InviteStatus.revoked)
-            .returning(col(TeamInvite.id))
-        )
-        if revoked.first() is not None:
-            ctx.record_change(invite_id=invite.id, fields=["status"])
-        await ctx.session.refresh(invite)
-    if invite.status == InviteStatus.accepted:
-        hint = "The person already joined; remove their access with deactivate_team_member."
-        raise invalid_state("invite", "accepted", [], hint=hint)
+    hint = "The person already joined; remove their access with deactivate_team_member."
+    if await ctx.transition(INVITE_LIFECYCLE, TeamInvite, invite.id, InviteStatus.revoked, hint=hint):
+        ctx.record_change(invite_id=invite.id, fields=["status"])
+    await ctx.db.refresh(invite)
     return _invite_public(invite, ctx)
 
 
 # Members and roles
 
 
-@tool(domain=DOMAIN, title="List team members", hints="R I", scope="team:read")
+@tool(domain=DOMAIN_NAME, title="List team members", hints="R I", scope="team:read")
 async def list_team_members(ctx: ToolContext, args: ListTeamMembersInput) -> TeamMemberPage:
     """Team members (people with a login to this workspace), newest first: id, name, email, role
     (owner, admin, manager, staff), status (active, deactivated) and the services they deliver (service_ids,
@@ -183,11 +173,11 @@ async def list_team_members(ctx: ToolContext, args: ListTeamMembersInput) -> Tea
         stmt = stmt.where(col(User.role) == args.role)
     if args.status is not None:
         stmt = stmt.where(col(User.status) == args.status)
-    rows, cursor = await page_by_id(ctx.session, stmt, User.id, args)
+    rows, cursor = await ctx.db.page(stmt, col(User.id), args)
     return TeamMemberPage(items=[_member_public(u) for u in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN, title="Change team member role", hints="W I", scope="team:admin")
+@tool(domain=DOMAIN_NAME, title="Change team member role", hints="W I", scope="team:admin")
 async def update_team_member_role(ctx: ToolContext, args: UpdateTeamMemberRoleInput) -> TeamMemberPublic:
     """Change a team member's role to owner, admin, manager or staff. Setting the role they already have changes
     nothing. Only an owner can make someone an owner or change an owner's role (forbidden otherwise). The last
@@ -203,8 +193,8 @@ async def update_team_member_role(ctx: ToolContext, args: UpdateTeamMemberRoleIn
         return _member_public(target)
     if target.role == Role.owner:
         await rules.ensure_not_last_owner(ctx.db, target, "remove the owner role")
-    await ctx.session.execute(ctx.db.update(User).where(col(User.id) == target.id).values(role=args.role))
-    await ctx.session.refresh(target)
+    await ctx.db.update(User, col(User.id) == target.id, values={"role": args.role})
+    await ctx.db.refresh(target)
     ctx.record_change(user_id=target.id, fields=["role"])
     return _member_public(target)
 
@@ -218,50 +208,47 @@ async def _deactivation_target(ctx: ToolContext, user_id: str) -> User:
     return target
 
 
-async def _preview_deactivate(ctx: ToolContext, args: DeactivateTeamMemberInput) -> dict[str, Any]:
+async def _preview_deactivate(ctx: ToolContext, args: DeactivateTeamMemberInput) -> DeactivationPreview:
     target = await _deactivation_target(ctx, args.user_id)
     if target.status == UserStatus.deactivated:
         summary = f"{target.name} ({target.id}) is already deactivated; nothing will change."
-        keys = 0
-    else:
-        keys = await ctx.db.count(ApiKey, col(ApiKey.user_id) == target.id, col(ApiKey.revoked_at).is_(None))
-        summary = (
-            f"Deactivate {target.name} ({target.role.value}, {target.id}) and revoke their {keys} unrevoked "
-            "API key(s) at once; their next call is refused. Their bookings stay assigned to them for reassignment."
-        )
-    return {"summary": summary, "member": _member_public(target).model_dump(mode="json"), "keys_to_revoke": keys}
+        return DeactivationPreview(summary=summary, nothing_to_do=True, member=_member_public(target), keys_to_revoke=0)
+    keys = await ctx.db.count(ApiKey, col(ApiKey.user_id) == target.id, col(ApiKey.revoked_at).is_(None))
+    summary = (
+        f"Deactivate {target.name} ({target.role.value}, {target.id}) and revoke their {keys} unrevoked "
+        "API key(s) at once; their next call is refused. Their bookings stay assigned to them for reassignment."
+    )
+    return DeactivationPreview(summary=summary, member=_member_public(target), keys_to_revoke=keys)
 
 
 @tool(
-    domain=DOMAIN, title="Deactivate team member", hints="D I", scope="team:admin",
+    domain=DOMAIN_NAME, title="Deactivate team member", hints="D I", scope="team:admin",
     gate="confirm", preview=_preview_deactivate,
 )  # fmt: skip
-async def deactivate_team_member(ctx: ToolContext, args: DeactivateTeamMemberInput) -> TeamMemberDeactivated:
+async def deactivate_team_member(ctx: ToolContext, args: DeactivateTeamMemberInput) -> DeactivationResult:
     """Deactivate a team member and revoke every API key they hold at once, so their very next call is refused.
     The first call returns a preview (who, role, how many keys) and a confirmation_token; call again with the
-    same user_id and the token to act. Deactivating an already deactivated member changes nothing.
+    same user_id and the token to act. Deactivating an already deactivated member succeeds at once (no token
+    needed) and changes nothing.
     Refuses deactivating yourself, an owner unless you are an owner (forbidden), and the last active owner
     (invalid_state). Their bookings stay assigned for reassignment (bookings do not exist yet). To bring someone
     back, invite their email again with create_team_member_invite. Find user ids with list_team_members."""
     await rules.lock_workspace(ctx.db)
     target = await _deactivation_target(ctx, args.user_id)
     if target.status == UserStatus.deactivated:
-        return TeamMemberDeactivated(
+        return DeactivationResult(
             member=_member_public(target), revoked_key_ids=[], message="Already deactivated; nothing changed."
         )
-    await ctx.session.execute(
-        ctx.db.update(User).where(col(User.id) == target.id).values(status=UserStatus.deactivated)
+    await ctx.db.update(User, col(User.id) == target.id, values={"status": UserStatus.deactivated})
+    key_ids = sorted(
+        await ctx.db.update_returning(
+            ApiKey, col(ApiKey.user_id) == target.id, col(ApiKey.revoked_at).is_(None), values={"revoked_at": ctx.now}
+        )
     )
-    revoked = await ctx.session.execute(
-        ctx.db.update(ApiKey)
-        .where(col(ApiKey.user_id) == target.id, col(ApiKey.revoked_at).is_(None))
-        .values(revoked_at=ctx.now)
-        .returning(col(ApiKey.id))
-    )
-    key_ids = sorted(revoked.scalars().all())
-    await ctx.session.refresh(target)
+    await ctx.db.refresh(target)
     ctx.record_change(user_id=target.id, fields=["status"], revoked_key_ids=key_ids)
-    return TeamMemberDeactivated(
+    ctx.emit(TeamMemberDeactivated(user_id=target.id, revoked_key_ids=key_ids))
+    return DeactivationResult(
         member=_member_public(target),
         revoked_key_ids=key_ids,
         message=f"Deactivated; {len(key_ids)} API key(s) revoked.",
@@ -275,23 +262,23 @@ def _weekly(stored: dict[str, Any]) -> dict[Weekday, list[OpeningInterval]]:
     return {day: [OpeningInterval.model_validate(i) for i in stored[day]] for day in WEEKDAYS if stored.get(day)}
 
 
-@tool(domain=DOMAIN, title="Set staff working hours", hints="W I", scope="team:admin")
+@tool(domain=DOMAIN_NAME, title="Set staff working hours", hints="W I", scope="team:admin")
 async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursInput) -> StaffWorkingHours:
     """Replace a team member's weekly working hours as a whole (not a merge): intervals per weekday (mon..sun)
     in the workspace's local time; a weekday left out is a day off; an empty weekly clears all hours.
     Intervals on one day may not overlap. Availability later intersects these with the business hours
     (set_business_hours) and subtracts time off. Refuses deactivated members. Read them with get_staff_schedule."""
-    target = await _member(ctx, args.user_id, for_update=True)
+    target = await _member(ctx, args.user_id, lock=True)
     rules.ensure_active(target, "set their working hours")
     weekly: dict[str, Any] = {}
     for day in WEEKDAYS:
         if args.weekly.get(day):
             weekly[day] = [i.model_dump(mode="json") for i in sorted(args.weekly[day], key=lambda i: i.open)]
-    stmt = insert_for(ctx.session, StaffSchedule).values(
-        user_id=target.id, workspace_id=ctx.workspace_id, weekly=weekly, updated_at=ctx.now
-    )
-    await ctx.session.execute(
-        stmt.on_conflict_do_update(index_elements=["user_id"], set_={"weekly": weekly, "updated_at": ctx.now})
+    await ctx.db.upsert(
+        StaffSchedule,
+        {"user_id": target.id, "weekly": weekly, "updated_at": ctx.now},
+        key=["user_id"],
+        changes=["weekly", "updated_at"],
     )
     ctx.record_change(user_id=target.id, fields=["weekly"])
     return StaffWorkingHours(
@@ -299,7 +286,7 @@ async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursIn
     )
 
 
-@tool(domain=DOMAIN, title="Get staff schedule", hints="R I", scope="team:read")
+@tool(domain=DOMAIN_NAME, title="Get staff schedule", hints="R I", scope="team:read")
 async def get_staff_schedule(ctx: ToolContext, args: GetStaffScheduleInput) -> StaffScheduleView:
     """A team member's schedule for a range of local dates (at most 62 days, both ends included): their weekly
     working hours, each date with its working intervals, the time-off blocks that overlap the range, and
@@ -310,12 +297,13 @@ async def get_staff_schedule(ctx: ToolContext, args: GetStaffScheduleInput) -> S
     tz = ZoneInfo(tz_name)
     starts = datetime.combine(args.from_date, time(0), tz).astimezone(UTC)
     ends = datetime.combine(args.to_date + timedelta(days=1), time(0), tz).astimezone(UTC)
-    schedule = await ctx.db.first(ctx.db.select(StaffSchedule).where(col(StaffSchedule.user_id) == target.id))
+    schedule = await ctx.db.first(ctx.db.select(StaffSchedule, col(StaffSchedule.user_id) == target.id))
     weekly = _weekly(schedule.weekly if schedule else {})
     blocks = await ctx.db.all(
         ctx.db.select(StaffTimeOff)
         .where(
             col(StaffTimeOff.user_id) == target.id,
+            col(StaffTimeOff.removed_at).is_(None),
             col(StaffTimeOff.starts_at) < ends,
             col(StaffTimeOff.ends_at) > starts,
         )
@@ -338,27 +326,29 @@ async def get_staff_schedule(ctx: ToolContext, args: GetStaffScheduleInput) -> S
         weekly=weekly,
         days=days,
         time_off=[_time_off_public(b) for b in blocks],
-        bookings=[],
+        bookings=await ctx.platform.staff_commitments(ctx.db, target.id, starts, ends),
     )
 
 
-@tool(domain=DOMAIN, title="Add staff time off", hints="W", scope="team:admin")
+@tool(domain=DOMAIN_NAME, title="Add staff time off", hints="W", scope="team:admin")
 async def add_staff_time_off(ctx: ToolContext, args: AddStaffTimeOffInput) -> TimeOffPublic:
     """Block a team member's time (leave, training, appointment) from starts_at to ends_at (ISO 8601 with a
     timezone offset; stored in UTC), at most 366 days long. Refuses a block that overlaps another time-off
-    block of the same person (conflict naming that block's id; blocks may touch end to start) and deactivated
-    members. Bookings do not exist yet, so nothing is checked against them for now; once they do, overlapping
-    confirmed bookings will be refused. See blocks with get_staff_schedule; undo with remove_staff_time_off."""
-    target = await _member(ctx, args.user_id, for_update=True)  # locks the person: overlap checks serialise
+    block of the same person (conflict naming that block's id; blocks may touch end to start), one that overlaps
+    their confirmed bookings (conflict with their count; list_overlapping_bookings=true lists them), and
+    deactivated members. See blocks with get_staff_schedule; undo with remove_staff_time_off."""
+    target = await _member(ctx, args.user_id, lock=True)  # locks the person: overlap checks serialise
     rules.ensure_active(target, "give them time off")
     await rules.ensure_time_off_free(ctx.db, target.id, args.starts_at, args.ends_at)
+    clashes = await ctx.platform.staff_commitments(ctx.db, target.id, args.starts_at, args.ends_at)
+    rules.ensure_no_commitments(clashes, list_them=args.list_overlapping_bookings)
     block = ctx.db.add(
         StaffTimeOff(
             id=new_id("off"),
             workspace_id=ctx.workspace_id,
             user_id=target.id,
-            starts_at=args.starts_at.astimezone(UTC),
-            ends_at=args.ends_at.astimezone(UTC),
+            starts_at=args.starts_at,
+            ends_at=args.ends_at,
             reason=args.reason,
             created_by=ctx.caller.user_id,
             created_at=ctx.now,
@@ -369,28 +359,34 @@ async def add_staff_time_off(ctx: ToolContext, args: AddStaffTimeOffInput) -> Ti
     return _time_off_public(block)
 
 
-@tool(domain=DOMAIN, title="Remove staff time off", hints="D I", scope="team:admin")
+@tool(domain=DOMAIN_NAME, title="Remove staff time off", hints="D I", scope="team:admin")
 async def remove_staff_time_off(ctx: ToolContext, args: RemoveStaffTimeOffInput) -> TimeOffRemoved:
-    """Delete a time-off block, so those hours count as working hours again. A block that does not exist (or
-    was already removed) answers not_found and nothing changes; pass an idempotency_key to have a retry replay
-    the first answer instead. Find block ids with get_staff_schedule."""
-    block = await ctx.db.get(StaffTimeOff, args.time_off_id, for_update=True)  # a concurrent removal waits here
+    """Remove a time-off block, so those hours count as working hours again. Removing a block that was already
+    removed succeeds again with the same answer and changes nothing; an unknown id answers not_found.
+    Find block ids with get_staff_schedule."""
+    block = await ctx.db.get(StaffTimeOff, args.time_off_id, lock=True)  # a concurrent removal waits here
     if block is None:
         raise not_found("time-off block", args.time_off_id, hint="See a member's blocks with get_staff_schedule.")
-    await ctx.session.execute(ctx.db.delete(StaffTimeOff).where(col(StaffTimeOff.id) == block.id))
-    ctx.record_change(time_off_id=block.id, user_id=block.user_id)
+    if block.removed_at is None:
+        block.removed_at = ctx.now
+        await ctx.db.flush()
+        ctx.record_change(time_off_id=block.id, user_id=block.user_id)
     return TimeOffRemoved(removed=_time_off_public(block))
 
 
-TOOLS = [
-    create_team_member_invite,
-    list_team_invites,
-    revoke_team_invite,
-    list_team_members,
-    update_team_member_role,
-    deactivate_team_member,
-    set_staff_working_hours,
-    get_staff_schedule,
-    add_staff_time_off,
-    remove_staff_time_off,
-]
+DOMAIN = Domain(
+    name=DOMAIN_NAME,
+    tools=[
+        create_team_member_invite,
+        list_team_invites,
+        revoke_team_invite,
+        list_team_members,
+        update_team_member_role,
+        deactivate_team_member,
+        set_staff_working_hours,
+        get_staff_schedule,
+        add_staff_time_off,
+        remove_staff_time_off,
+    ],
+    events=EVENTS,
+)

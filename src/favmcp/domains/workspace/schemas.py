@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from favmcp.core.contact import COUNTRIES, normalise_email, normalise_phone
 from favmcp.core.money import CURRENCIES
-from favmcp.registry.spec import ToolInput, WriteInput
+from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
 _TIMEZONES = available_timezones()
 
@@ -74,7 +74,9 @@ class GetWorkspaceInput(ToolInput):
     pass
 
 
-class UpdateWorkspaceInput(WriteInput):
+class UpdateWorkspaceInput(UpdateInput):
+    not_clearable = frozenset({"name", "timezone", "currency", "locale"})
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     industry: str | None = Field(default=None, max_length=80)
     country: CountryCode | None = None

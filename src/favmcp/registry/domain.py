@@ -1,0 +1,86 @@
+"""What a domain declares to the composition root: its tools, its links to customers, its events and reactions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from favmcp.core.events import DomainEvent
+from favmcp.core.links import MemberLink
+from favmcp.db.scoped import WorkspaceDB
+from favmcp.registry.spec import ToolSpec
+
+if TYPE_CHECKING:
+    from favmcp.registry.context import ToolContext
+
+# A reaction to an event, run in the emitting call's transaction with the emitting caller's context.
+Subscriber = Callable[["ToolContext", Any], Awaitable[None]]
+
+
+class Commitment(BaseModel):
+    """Something a staff member is committed to (a confirmed booking), which time off may not silently override."""
+
+    kind: str
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    summary: str
+
+
+# What a domain holds a staff member to in [starts_at, ends_at): (data access, user id, starts_at, ends_at).
+CommitmentsOf = Callable[[WorkspaceDB, str, datetime, datetime], Awaitable[list[Commitment]]]
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    tools: Sequence[ToolSpec]
+    member_links: Sequence[MemberLink] = ()
+    events: Sequence[type[DomainEvent]] = ()
+    subscribers: Mapping[type[DomainEvent], Sequence[Subscriber]] = field(default_factory=dict)
+    staff_commitments: CommitmentsOf | None = None
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Every domain's declarations, merged: what the runner hands to each call."""
+
+    domains: Sequence[Domain]
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return [spec for d in self.domains for spec in d.tools]
+
+    @property
+    def member_links(self) -> list[MemberLink]:
+        return [link for d in self.domains for link in d.member_links]
+
+    @property
+    def events(self) -> list[type[DomainEvent]]:
+        return [event for d in self.domains for event in d.events]
+
+    def subscribers_of(self, event: type[DomainEvent]) -> list[Subscriber]:
+        return [fn for d in self.domains for fn in d.subscribers.get(event, ())]
+
+    async def staff_commitments(
+        self, db: WorkspaceDB, user_id: str, starts_at: datetime, ends_at: datetime
+    ) -> list[Commitment]:
+        found = [
+            c
+            for d in self.domains
+            if d.staff_commitments is not None
+            for c in await d.staff_commitments(db, user_id, starts_at, ends_at)
+        ]
+        return sorted(found, key=lambda c: (c.starts_at, c.id))
+
+    def __post_init__(self) -> None:
+        names = [e.name for e in self.events]
+        if len(names) != len(set(names)):
+            raise ValueError("an event name is declared twice")
+        undeclared = {e for d in self.domains for e in d.subscribers} - set(self.events)
+        if undeclared:
+            raise ValueError(f"subscribers to undeclared events: {sorted(e.__name__ for e in undeclared)}")
