@@ -1,4 +1,4 @@
-"""Write every tool's input and output JSON Schema and annotations to schemas/ (do not edit those by hand).
+"""Write every tool's input and output JSON Schema and annotations, and every domain event's payload schema, to schemas/ (do not edit those by hand).
 
 uv run python tools/export_schemas.py
 """
@@ -8,14 +8,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from favmcp.composition import all_specs
+from favmcp.composition import platform
 from favmcp.registry.schemas import schema_files
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"
 
 
 def main() -> None:
-    files = schema_files(all_specs())
+    files = schema_files(platform())
     for child in ROOT.iterdir() if ROOT.exists() else []:
         if child.is_dir():
             shutil.rmtree(child)

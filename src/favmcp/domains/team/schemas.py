@@ -11,6 +11,7 @@ from favmcp.auth.models import Role, UserStatus
 from favmcp.core.contact import normalise_email
 from favmcp.core.pagination import Page, PageParams
 from favmcp.core.times import UtcDateTime
+from favmcp.registry.domain import Commitment
 from favmcp.domains.workspace.schemas import OpeningInterval, Weekday
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, WriteInput
 
@@ -225,6 +226,6 @@ class StaffScheduleView(BaseModel):
     )
     days: list[ScheduleDay] = Field(description="Every date of the range with its weekly working intervals.")
     time_off: list[TimeOffPublic] = Field(description="Time-off blocks that overlap the range, earliest first.")
-    bookings: list[dict[str, Any]] = Field(
-        default_factory=list, description="Bookings assigned in the range; always empty until bookings exist."
+    bookings: list[Commitment] = Field(
+        default_factory=list, description="Bookings assigned to the person in the range."
     )
