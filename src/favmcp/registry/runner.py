@@ -244,6 +244,8 @@ class Runner:
                 try:
                     await transaction.commit()
                 except Exception as exc:
+                    # The connection's state is unknown too: it must not serve the next call.
+                    await session.invalidate()
                     raise OutcomeUnknown from exc
             else:
                 await transaction.commit()

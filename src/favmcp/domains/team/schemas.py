@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
@@ -11,8 +11,8 @@ from favmcp.auth.models import Role, UserStatus
 from favmcp.core.contact import normalise_email
 from favmcp.core.pagination import Page, PageParams
 from favmcp.core.times import UtcDateTime
-from favmcp.registry.domain import Commitment
 from favmcp.domains.workspace.schemas import OpeningInterval, Weekday
+from favmcp.registry.domain import Commitment
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, WriteInput
 
 MAX_SCHEDULE_DAYS = 62
