@@ -51,11 +51,14 @@ class App:
         if not structlog.is_configured():
             favlog.configure()
         db = Database(settings.database_url)
-        if not await migrate.is_current(db):
-            if not (db.is_sqlite or upgrade):
-                await db.dispose()
-                raise SchemaOutOfDate("The database schema is not up to date: run `favmcp db upgrade`.")
-            await migrate.upgrade(db)
+        try:
+            if not await migrate.is_current(db):
+                if not (db.is_sqlite or upgrade):
+                    raise SchemaOutOfDate("The database schema is not up to date: run `favmcp db upgrade`.")
+                await migrate.upgrade(db)
+        except BaseException:
+            await db.dispose()  # close what did open while the loop runs, not at garbage collection after it
+            raise
         platform = platform or composition.platform()
         registry = Registry(platform.specs, toolsets=settings.toolsets, read_only=settings.read_only)
         runner = Runner(platform, db, settings, registry=registry, clock=clock, random=random)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -64,12 +66,32 @@ def run(fn: Callable[[], Awaitable[T]], *, log_level: str = "WARNING") -> T:
 
     favlog.configure(os.environ.get("FAVMCP_LOG_LEVEL", log_level))
     try:
-        return anyio.run(fn, backend_options={"use_uvloop": importlib.util.find_spec("uvloop") is not None})
+        return anyio.run(_settled, fn, backend_options={"use_uvloop": importlib.util.find_spec("uvloop") is not None})
     except SQLAlchemyError as exc:
         fail(f"database error: {str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]}")
     except (ValueError, RuntimeError, OSError) as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
+
+
+async def _settled(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a command, then let SQLite's worker threads finish while the event loop still runs.
+
+    aiosqlite runs each connection on a thread that reports back to the loop. When a connection fails to open
+    (no such directory, no permission), it queues the thread's stop without waiting for it; if the loop closed
+    first, that thread printed `RuntimeError: Event loop is closed` under the command's one error line.
+    """
+    try:
+        return await fn()
+    finally:
+        await anyio.to_thread.run_sync(_join_sqlite_workers, abandon_on_cancel=True)
+
+
+def _join_sqlite_workers(timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.endswith("(_connection_worker_thread)"):  # aiosqlite's, named after its target
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 async def open_app(s: Settings, *, upgrade: bool = False) -> App:
