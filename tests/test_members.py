@@ -10,7 +10,7 @@ from sqlalchemy import select
 from favmcp.app import App
 from favmcp.domains.members.models import Member
 from favmcp.registry.runner import CallResult
-from tests.support import Owner, call, confirmed, error_code, gather, signup, unique_email
+from tests.support import Owner, call, confirmed, error_code, gather, join, signup, unique_email
 
 
 async def new_member(app: App, owner: Owner, **fields: Any) -> dict[str, Any]:
@@ -182,13 +182,41 @@ async def test_erase_then_export_shows_no_personal_data(app: App, owner: Owner) 
 
 
 async def test_staff_reads_members_but_cannot_export_erase_or_merge(app: App, owner: Owner) -> None:
-    made = await new_member(app, owner)
-    staff = (await call(app, owner.key, "create_api_key", {"name": "staff-like", "scopes": ["members:read"]})).data
-    key = staff["api_key"]
-    assert (await call(app, key, "get_member_profile", {"member_id": made["id"]})).ok
-    assert error_code(await call(app, key, "export_member_data", {"member_id": made["id"]})) == "forbidden"
-    assert error_code(await call(app, key, "delete_member", {"member_id": made["id"]})) == "forbidden"
-    assert error_code(await call(app, key, "create_member", {"name": "x", "email": unique_email()})) == "forbidden"
+    made = await new_member(app, owner, tags=["vip"])
+    twin = await new_member(app, owner, name="Sam Lee (twin)")
+    await call(app, owner.key, "add_member_note", {"member_id": made["id"], "body": "Prefers mornings"})
+    staff = await join(app, owner, "staff")  # a real staff team member, with the keys a staff role gets
+    erase = {"member_id": made["id"]}
+    merge = {"survivor_id": twin["id"], "duplicate_id": made["id"]}
+
+    async def profiles() -> list[dict[str, Any]]:
+        return [(await call(app, owner.key, "get_member_profile", {"member_id": m["id"]})).data for m in (made, twin)]
+
+    before = await profiles()
+    assert (await call(app, staff.key, "get_member_profile", erase)).ok
+    assert (await call(app, staff.key, "search_members", {"text": "Sam"})).ok
+    # The owner's own previews hand out tokens bound to the owner's key; staff may not spend them either.
+    owner_tokens = {
+        tool: (await call(app, owner.key, tool, args)).data["error"]["details"]["confirmation_token"]
+        for tool, args in (("delete_member", erase), ("merge_members", merge))
+    }
+    for tool, args in (
+        ("export_member_data", erase),
+        ("delete_member", erase),
+        ("delete_member", {**erase, "confirmation_token": owner_tokens["delete_member"]}),
+        ("merge_members", merge),
+        ("merge_members", {**merge, "confirmation_token": owner_tokens["merge_members"]}),
+        ("create_member", {"name": "x", "email": unique_email()}),
+    ):
+        refused = await call(app, staff.key, tool, args)
+        assert error_code(refused) == "forbidden", (tool, refused.data)
+        assert "details" not in refused.data["error"], "refused before any preview or token"
+        assert made["name"] not in json.dumps(refused.data), "a refusal shows no personal data"
+    assert await profiles() == before, "nothing changed"
+    async with app.db.transaction() as session:
+        for member in (made, twin):
+            stored = await session.get(Member, member["id"])
+            assert stored is not None and stored.status == "active" and stored.merged_into is None
 
 
 async def test_other_workspaces_members_answer_not_found(app: App, owner: Owner) -> None:
