@@ -24,7 +24,8 @@ from mcp import Client, StdioServerParameters
 from sqlalchemy.engine import make_url
 
 from favmcp.auth.keys import mask
-from favmcp.registry.registry import Registry, all_specs
+from favmcp.composition import all_specs
+from favmcp.registry.registry import Registry
 from tests.support import fresh_postgres_beside
 
 COMMANDS = ("serve", "worker", "call", "demo", "signup", "tools", "keys", "db", "outbox", "secrets")

@@ -217,7 +217,8 @@ def tools_list(
     read_only: ReadOnly = False,
 ) -> None:
     """List the tools with their hints, scope and gate."""
-    from favmcp.registry.registry import Registry, all_specs
+    from favmcp.composition import all_specs
+    from favmcp.registry.registry import Registry
 
     s = settings(toolsets, read_only)
     try:
