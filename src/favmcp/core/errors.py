@@ -93,13 +93,12 @@ def conflict(message: str, *, hint: str | None = None, details: dict[str, Any] |
     return FavError(ErrorCode.conflict, message, hint=hint, details=details)
 
 
-def invalid_state(what: str, current: str, allowed: list[str], hint: str | None = None) -> FavError:
-    nxt = ", ".join(allowed) or "none (final state)"
+def invalid_state(
+    message: str, *, current: str, allowed: list[str] | None = None, hint: str | None = None, **facts: Any
+) -> FavError:
+    """A refusal because of the state a record is in: details name the current state and the allowed next ones."""
     return FavError(
-        ErrorCode.invalid_state,
-        f"The {what} is {current}; allowed next states: {nxt}.",
-        hint=hint,
-        details={"current": current, "allowed": allowed},
+        ErrorCode.invalid_state, message, hint=hint, details={"current": current, "allowed": allowed or [], **facts}
     )
 
 

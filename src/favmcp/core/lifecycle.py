@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from favmcp.core.errors import ErrorCode, FavError
+from favmcp.core.errors import FavError, invalid_state
 from favmcp.core.events import DomainEvent
 
 S = TypeVar("S", bound=StrEnum)
@@ -39,18 +39,14 @@ class Lifecycle(Generic[S]):
         allowed = self.allowed_from(current)
         ways = {state.value: self.transitions[current][state] for state in allowed}
         nxt = ", ".join(f"{s} ({t})" for s, t in ways.items()) or "none (final state)"
-        details: dict[str, Any] = {
-            "entity": self.entity,
-            "id": entity_id,
-            "current": current.value,
-            "requested": target.value,
-            "allowed": [s.value for s in allowed],
-            "tools": ways,
-        }
-        return FavError(
-            ErrorCode.invalid_state,
+        return invalid_state(
             f"The {self.entity} {entity_id} is {current.value} and cannot become {target.value}; "
             f"allowed next states: {nxt}.",
+            current=current.value,
+            allowed=[s.value for s in allowed],
             hint=hint or (f"Use {', '.join(sorted(set(ways.values())))}." if ways else None),
-            details=details,
+            entity=self.entity,
+            id=entity_id,
+            requested=target.value,
+            tools=ways,
         )

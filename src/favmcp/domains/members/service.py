@@ -10,7 +10,7 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from favmcp.core.errors import ErrorCode, FavError, conflict, not_found
+from favmcp.core.errors import conflict, invalid_state, not_found
 from favmcp.core.ids import new_id
 from favmcp.core.links import MemberLink, OnErase, OnMerge
 from favmcp.db.scoped import column
@@ -47,18 +47,17 @@ async def load_for_write(ctx: ToolContext, member_id: str) -> Member:
 
 def ensure_active(member: Member) -> None:
     if member.status == MemberStatus.merged:
-        raise FavError(
-            ErrorCode.invalid_state,
+        raise invalid_state(
             f"Member {member.id} was merged into {member.merged_into}; it cannot be changed any more.",
+            current="merged",
             hint=f"Use the surviving member {member.merged_into} instead.",
-            details={"current": "merged", "allowed": [], "survivor_id": member.merged_into},
+            survivor_id=member.merged_into,
         )
     if member.status == MemberStatus.erased:
-        raise FavError(
-            ErrorCode.invalid_state,
+        raise invalid_state(
             f"Member {member.id} was erased; it cannot be changed any more.",
+            current="erased",
             hint="Create a new member if the person comes back (create_member).",
-            details={"current": "erased", "allowed": []},
         )
 
 

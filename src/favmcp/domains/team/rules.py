@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import col
 
 from favmcp.auth.models import Role, User, UserStatus
-from favmcp.core.errors import ErrorCode, FavError, conflict, forbidden, not_found
+from favmcp.core.errors import conflict, forbidden, invalid_state, not_found
 from favmcp.core.times import format_utc
 from favmcp.db.scoped import WorkspaceDB
 from favmcp.db.tenancy import Workspace
@@ -45,11 +45,10 @@ def invite_state(invite: TeamInvite, now: datetime) -> InviteState:
 
 def ensure_active(user: User, action: str) -> None:
     if user.status != UserStatus.active:
-        raise FavError(
-            ErrorCode.invalid_state,
+        raise invalid_state(
             f"Team member {user.id} is deactivated; you cannot {action}.",
+            current=user.status.value,
             hint="To bring them back, invite their email again with create_team_member_invite.",
-            details={"current": user.status.value, "allowed": []},
         )
 
 
@@ -76,11 +75,11 @@ async def ensure_not_last_owner(db: WorkspaceDB, target: User, action: str) -> N
         return
     owners = await db.count(User, col(User.role) == Role.owner, col(User.status) == UserStatus.active)
     if owners <= 1:
-        raise FavError(
-            ErrorCode.invalid_state,
+        raise invalid_state(
             f"Team member {target.id} is the last owner of this workspace; you cannot {action}.",
+            current="last_owner",
             hint="Make another active member an owner first with update_team_member_role.",
-            details={"current": "last_owner", "active_owners": owners},
+            active_owners=owners,
         )
 
 
