@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +38,53 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, ListToolsResult
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from favmcp import composition
 from favmcp.app import App
-from favmcp.composition import all_specs
-from favmcp.registry.registry import Registry
 from tests.smtp_server import SmtpServer, running_smtp_server
 from tests.support import Owner, call, error_code, unique_email
 
 MODES = ("auto", "legacy")
 STARTUP_TIMEOUT = 30.0
 CALL_TIMEOUT = 30.0
-# The platform's own tools; the catalog also lists every domain's tools (all compared with the registry).
-CORE_TOOLS = {
-    "register_organisation_request", "register_organisation_verify", "accept_team_invite_request",
-    "accept_team_invite_verify", "get_workspace", "update_workspace", "set_business_hours", "whoami",
-    "create_api_key", "list_api_keys", "revoke_api_key", "list_audit_events", "search_tools", "describe_tool",
-}  # fmt: skip
+# The contract the served tool list is held against: a copy of the project's catalog (CI checks out this repository
+# alone), never the registry, which would only compare the server with itself.
+CATALOG = Path(__file__).with_name("catalog.md")
+HINTS = {"R": "read_only_hint", "D": "destructive_hint", "I": "idempotent_hint", "O": "open_world_hint"}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One catalog row: the tool's domain (its `## ` section), hints, scope and gate (None for `-`)."""
+
+    domain: str
+    hints: frozenset[str]
+    scope: str
+    gate: str | None
+
+
+@cache
+def catalog() -> dict[str, Contract]:
+    tools: dict[str, Contract] = {}
+    domain = None
+    lines = CATALOG.read_text().splitlines()
+    for line in lines:
+        if line.startswith("## "):
+            domain = line[3:].strip()
+        elif line.startswith("| `") and domain:
+            name, hints, scope, gate = (cell.strip() for cell in line.strip().strip("|").split("|")[:4])
+            assert set(hints.split()) <= {"R", "W", *HINTS} and scope and gate, line
+            assert name.strip("`") not in tools, f"{name} twice in the catalog"
+            tools[name.strip("`")] = Contract(domain, frozenset(hints.split()), scope, None if gate == "-" else gate)
+    total = re.search(r"^# The tool catalog: (\d+) tools$", "\n".join(lines), re.MULTILINE)
+    assert total and len(tools) == int(total.group(1)), "tests/catalog.md did not parse: the count is off"
+    return tools
+
+
+def served_catalog() -> dict[str, Contract]:
+    """The catalog rows of every domain this server serves (its composition root's domains)."""
+    contract = catalog()
+    assert set(composition.DOMAINS) <= {c.domain for c in contract.values()}, "a served domain the catalog lacks"
+    return {name: c for name, c in contract.items() if c.domain in composition.DOMAINS}
 
 
 # -- the two transports --------------------------------------------------------------------------------
@@ -221,31 +256,35 @@ class Person:
 
 
 def assert_catalog(listing: ListToolsResult, mode: str) -> None:
-    """Every listed tool of the registry, each with a title, all four hints, both schemas and favmcp's _meta."""
-    specs = {spec.name: spec for spec in Registry(all_specs()).listed()}
+    """The listed tools are exactly the catalog's tools of the served domains, each with the catalog's hints,
+    scope and gate, a title, a description and both schemas."""
+    wanted = served_catalog()
     assert listing.next_cursor is None
     names = [tool.name for tool in listing.tools]
-    assert sorted(names) == sorted(specs) and set(names) >= CORE_TOOLS
+    assert len(names) == len(set(names)), "a tool listed twice"
+    assert not set(names) - set(catalog()), f"listed but not in the catalog: {sorted(set(names) - set(catalog()))}"
+    assert sorted(names) == sorted(wanted), (
+        f"catalog tools of served domains missing: {sorted(set(wanted) - set(names))}"
+    )
     for tool in listing.tools:
-        spec = specs[tool.name]
-        assert tool.title == spec.title and tool.description, tool.name
-        hints = tool.annotations
-        assert hints is not None, tool.name
-        flags = (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint)
-        effect = spec.effect
-        assert flags == (effect.read_only, effect.destructive, effect.idempotent, effect.open_world), tool.name
+        want = wanted[tool.name]
+        assert tool.title and tool.description, tool.name
+        annotations = tool.annotations
+        assert annotations is not None, tool.name
+        for letter, hint in HINTS.items():
+            got = getattr(annotations, hint)
+            assert got is not None, f"{tool.name}: {hint} not set explicitly"
+            expected = letter in want.hints
+            assert got == expected, f"{tool.name}: {hint} is {got}, the catalog says {' '.join(sorted(want.hints))}"
         assert tool.input_schema["type"] == "object" and tool.input_schema.get("additionalProperties") is False
         assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name
         meta = tool.meta or {}
-        assert (meta.get("favmcp/domain"), meta.get("favmcp/scope")) == (spec.domain, spec.scope), (tool.name, meta)
+        assert (meta.get("favmcp/domain"), meta.get("favmcp/scope")) == (want.domain, want.scope), (tool.name, meta)
         # An ungated tool carries favmcp/gate = null; the 2026-07-28 wire drops null _meta values, so there the
         # key is missing (reported as a bug). Both read as "no gate".
-        assert meta.get("favmcp/gate") == spec.gate, (tool.name, meta)
+        assert meta.get("favmcp/gate") == want.gate, (tool.name, meta)
         if mode == "legacy":
             assert "favmcp/gate" in meta, (tool.name, meta)
-    revoke = {tool.name: tool for tool in listing.tools}["revoke_api_key"]
-    assert revoke.annotations is not None and revoke.annotations.destructive_hint is True
-    assert (revoke.meta or {})["favmcp/gate"] == "confirm"
 
 
 async def sign_up(client: Client, mailbox: SmtpServer, email: str) -> dict[str, Any]:
@@ -467,8 +506,7 @@ async def test_http_health_card_and_transport_security(database_url: str, tmp_pa
 
         card = await http.get("/.well-known/mcp/server-card.json")
         assert card.status_code == 200
-        listed = sorted(spec.name for spec in Registry(all_specs()).listed())
-        assert sorted(t["name"] for t in card.json()["tools"]) == listed
+        assert sorted(t["name"] for t in card.json()["tools"]) == sorted(served_catalog())
         assert card.json()["transport"]["endpoint"] == "/mcp"
 
         initialize: dict[str, Any] = {
