@@ -30,6 +30,7 @@ from favmcp.config import Settings
 from favmcp.core.ids import new_id
 from favmcp.domains.members.models import Member, MemberTag
 from favmcp.effects.models import OutboxMessage
+from favmcp.effects.outbox import open_body
 
 
 async def owner_key(app: App) -> tuple[str, str]:
@@ -37,9 +38,9 @@ async def owner_key(app: App) -> tuple[str, str]:
     args = {"email": email, "organisation_name": "Bench", "owner_name": "Bench"}
     req = await app.runner.call("register_organisation_request", args, credential=None)
     async with app.db.transaction() as session:
-        stmt = select(OutboxMessage.body).where(col(OutboxMessage.recipient) == email)
-        body = (await session.execute(stmt)).scalar_one()
-    code = re.search(r"\b(\d{6})\b", body)
+        stmt = select(OutboxMessage).where(col(OutboxMessage.recipient) == email)
+        message = (await session.execute(stmt)).scalar_one()
+    code = re.search(r"\b(\d{6})\b", open_body(app.settings, message))
     assert code
     ver = await app.runner.call(
         "register_organisation_verify", {"request_id": req.data["request_id"], "code": code.group(1)}, credential=None

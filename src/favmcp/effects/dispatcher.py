@@ -30,7 +30,7 @@ from favmcp.effects.outbox import open_body
 
 log = structlog.get_logger("favmcp.outbox")
 
-LEASE = timedelta(seconds=8)
+LEASE = timedelta(seconds=6)
 RENEW_EVERY = timedelta(seconds=2)  # several renewals fit in one lease, so a slow database costs no lease
 MAX_ATTEMPTS = 8
 PURGE_EVERY = timedelta(minutes=10)
@@ -70,7 +70,9 @@ class Dispatcher:
                     col(OutboxMessage.next_attempt_at) <= now,
                     or_(col(OutboxMessage.locked_until).is_(None), col(OutboxMessage.locked_until) < now),
                 )
-                .order_by(col(OutboxMessage.next_attempt_at))
+                # Oldest first, also among messages due at once: a dead worker's messages, free again once its
+                # lease is over, come before newer ones rather than wait behind the whole backlog.
+                .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
                 .limit(self.batch)
                 .with_for_update(skip_locked=True)
             )
