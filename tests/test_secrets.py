@@ -20,6 +20,8 @@ from sqlmodel import col
 from favmcp.app import App
 from favmcp.config import Settings
 from favmcp.core.sealing import reseal, seal, unseal
+from favmcp.db import migrate
+from favmcp.db.engine import Database
 from favmcp.effects.channels.email import SmtpChannel
 from favmcp.effects.dispatcher import Dispatcher
 from favmcp.effects.models import OutboxMessage
@@ -94,6 +96,38 @@ async def test_codes_and_invite_tokens_are_never_readable_from_the_database(app:
     assert [secret for secret in secrets if secret in stored] == []
     with pytest.raises(InvalidTag):
         open_body(b"some-other-secret", invite_mail)
+
+
+async def test_upgrading_clears_the_bodies_queued_in_plain_text(own_url: str) -> None:
+    db = Database(own_url)
+    try:
+        await migrate.upgrade(db, "6e2a0c007696")  # the schema before bodies were sealed
+        async with db.transaction() as session:
+            for message_id, status in (("out_sent", "sent"), ("out_waiting", "pending")):
+                await session.execute(
+                    text(
+                        "INSERT INTO outbox (id, channel, recipient, subject, body, payload, status, attempts,"
+                        " next_attempt_at, created_at) VALUES (:id, 'email', 'ann@example.com', 'Your code',"
+                        " 'Your code is 123456.', '{}', :status, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": message_id, "status": status},
+                )
+        await migrate.upgrade(db)
+        async with db.transaction() as session:
+            rows = await session.execute(text("SELECT id, kind, status, body, last_error FROM outbox ORDER BY id"))
+            found = [tuple(row) for row in rows]
+    finally:
+        await db.dispose()
+    assert found == [
+        ("out_sent", "system", "sent", "", None),
+        (
+            "out_waiting",
+            "system",
+            "failed",
+            "",
+            "queued before message bodies were sealed: ask for a new code or invite",
+        ),
+    ]
 
 
 def test_sealing_opens_with_any_of_several_keys_and_reseals_with_the_newest() -> None:
