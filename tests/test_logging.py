@@ -82,7 +82,8 @@ async def test_logs_carry_the_call_but_no_secrets_codes_or_personal_data(
         pass
     await call("register_organisation_request", {"email": email, "organisation_name": "Q", "owner_name": owner_name})
     with closed_port() as port:
-        failing = Dispatcher(app.db, SmtpChannel("127.0.0.1", port, "favmcp <no-reply@favmcp.test>"), clock=clock)
+        smtp = SmtpChannel("127.0.0.1", port, "favmcp <no-reply@favmcp.test>")
+        failing = Dispatcher(app.db, smtp, app.settings.secret_keys, clock=clock)
         assert await failing.run_once() >= 1
 
     captured = capsys.readouterr()
