@@ -3,6 +3,7 @@ files are private to their owner, and the server secret can be rotated (`favmcp 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -202,15 +203,18 @@ async def test_an_existing_home_and_database_are_tightened(tmp_path: Path, clock
 # -- rotating the secret -----------------------------------------------------------------------------------
 
 
-def reseal_cli(home: Path, url: str, keys: str, *, code: int = 0) -> subprocess.CompletedProcess[str]:
+def favmcp(home: Path, url: str, keys: str, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")}
     env |= {"FAVMCP_HOME": str(home), "FAVMCP_DATABASE_URL": url, "FAVMCP_SECRET_KEYS": keys}
     done = subprocess.run(
-        [sys.executable, "-m", "favmcp", "secrets", "reseal", "--batch", "2"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "favmcp", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == code, done.stdout + done.stderr
     return done
+
+
+def reseal_cli(home: Path, url: str, keys: str, *, code: int = 0) -> subprocess.CompletedProcess[str]:
+    return favmcp(home, url, keys, "secrets", "reseal", "--batch", "2", code=code)
 
 
 @pytest.fixture
@@ -273,11 +277,17 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
     finally:
         await after.close()
 
+    readable = json.loads(favmcp(tmp_path, own_url, "rotated", "outbox", "list", "--json").stdout)["messages"]
+    assert [CODE.search(m["body"]) is not None for m in readable] == [True, True], "a local operator reads them"
+
+    # A secret dropped before its values were resealed: they are lost, and said to be.
     lost = reseal_cli(tmp_path, own_url, "yet-another", code=1)
     assert "outbox_bodies: 0 resealed, 0 current, 2 unreadable" in lost.stdout
     assert lost.stderr.strip().splitlines() == [
         "favmcp: 3 sealed values open with none of the keys; add the key that sealed them to the list"
     ]
+    unreadable = favmcp(tmp_path, own_url, "yet-another", "outbox", "list").stdout
+    assert unreadable.count("(sealed with a secret key no longer configured)") == 2, unreadable
 
 
 def new_signup(email: str) -> dict[str, str]:

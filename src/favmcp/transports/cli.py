@@ -407,12 +407,20 @@ def outbox_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Messages in the outbox, newest first, bodies opened (with the local channel this is where emails land)."""
+    from cryptography.exceptions import InvalidTag
     from sqlalchemy import select
 
     from favmcp.effects.models import OutboxMessage
     from favmcp.effects.outbox import open_body
 
     s = settings()
+
+    def opened(message: OutboxMessage) -> str | None:
+        """None when no configured key opens the body: it was sealed with a key dropped before `secrets reseal`."""
+        try:
+            return open_body(s, message)
+        except InvalidTag:
+            return None
 
     async def main() -> list[dict[str, Any]]:
         app = await open_app(s)
@@ -422,7 +430,7 @@ def outbox_list(
                 messages = list((await session.execute(stmt)).scalars())
         finally:
             await app.close()
-        return [m.model_dump(mode="json") | {"body": open_body(s, m)} for m in messages]
+        return [m.model_dump(mode="json") | {"body": opened(m)} for m in messages]
 
     rows = run(main)
     if as_json:
@@ -430,7 +438,10 @@ def outbox_list(
         return
     for m in rows:
         typer.echo(f"{m['created_at']}  {m['status']:8} {m['channel']:6} {m['recipient']}  {m['subject']}")
-        body = m["body"] or "(body purged after delivery)"
+        if m["body"] is None:
+            body = "(sealed with a secret key no longer configured)"
+        else:
+            body = m["body"] or "(body purged after delivery)"
         typer.echo("    " + body.replace("\n", "\n    "))
 
 
