@@ -231,6 +231,8 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
         owner = await signup(before)
         made = await call(before, owner.key, "create_api_key", {"name": "ops", "idempotency_key": "ops-key"})
         assert made.ok, made.data
+        revoke = {"key_id": made.data["key"]["id"]}
+        token = (await call(before, owner.key, "revoke_api_key", revoke)).data["error"]["details"]["confirmation_token"]
         sealed_before = await stored_secrets(before)
     finally:
         await before.close()
@@ -243,6 +245,11 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
     try:
         email = unique_email()
         assert (await call(during, None, "register_organisation_request", new_signup(email))).ok
+        # What was sealed or signed with the old secret still opens while both are configured.
+        early = await call(during, owner.key, "create_api_key", {"name": "ops", "idempotency_key": "ops-key"})
+        assert early.ok and early.data == made.data, "a replay before the reseal"
+        spent = await call(during, owner.key, "revoke_api_key", {**revoke, "confirmation_token": token})
+        assert spent.ok and spent.data["status"] == "revoked", "a confirmation token issued before the rotation"
         # A worker on the new keys delivers mail sealed before the rotation and after it.
         worker = Dispatcher(during.db, SmtpChannel("127.0.0.1", smtp.port, "favmcp <no-reply@favmcp.test>"),
                             rotating.secret_keys, clock=clock)  # fmt: skip

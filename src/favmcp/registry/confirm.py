@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,7 +49,7 @@ def _refuse(message: str) -> FavError:
 
 async def spend(
     session: AsyncSession,
-    secret_key: bytes,
+    secret_keys: Sequence[bytes],
     token: str,
     *,
     tool: str,
@@ -57,10 +58,15 @@ async def spend(
     workspace_id: str | None,
     now: datetime,
 ) -> None:
-    """Check the token and mark it used inside the caller's transaction."""
+    """Check the token and mark it used inside the caller's transaction. A token signed with an older secret
+    (during a rotation, see FAVMCP_SECRET_KEYS) still counts."""
     body, _, signature = token.partition(".")
     # compare_digest takes ASCII text only; a token we issued is always ASCII.
-    if not token.isascii() or not signature or not hmac.compare_digest(signature, _sign(secret_key, body)):
+    if (
+        not token.isascii()
+        or not signature
+        or not any(hmac.compare_digest(signature, _sign(k, body)) for k in secret_keys)
+    ):
         raise _refuse("This confirmation token is not valid.")
     claims: dict[str, Any] = json.loads(_unb64(body))
     if claims["t"] != tool or claims["c"] != credential:

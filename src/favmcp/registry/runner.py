@@ -304,7 +304,7 @@ class Runner:
         if isinstance(args, ConfirmInput) and args.confirmation_token is not None:
             await confirm.spend(
                 session,
-                self.settings.secret_key,
+                self.settings.secret_keys,
                 args.confirmation_token,
                 tool=spec.name,
                 args_hash=digest,
@@ -446,5 +446,5 @@ class Runner:
 
     def _stored(self, response: dict[str, Any]) -> dict[str, Any]:
         if set(response) == {"sealed"}:
-            return dict(unseal(self.settings.secret_key, "idempotency", response["sealed"]))
+            return dict(unseal(self.settings.secret_keys, "idempotency", response["sealed"]))
         return response
