@@ -1,0 +1,386 @@
+"""Fuzz: arguments made from every listed tool's input JSON Schema, sent through the runner as an owner, on SQLite and
+Postgres. Whatever the arguments, the answer is a result or a refusal with a code, never internal_error.
+
+Two tests per tool:
+- the edge sweep: the simplest valid arguments with one property at a time set to each odd value of its kind (NUL
+  bytes, blank, non-ASCII and LIKE-wildcard strings, huge numbers, dates at the ends of the calendar and without an
+  offset, odd confirmation tokens); deterministic, and it lists every internal_error it meets;
+- generated arguments: valid ones from hypothesis-jsonschema, and malformed ones (an odd value anywhere, wrong types,
+  unknown properties, a required one missing).
+
+Real ids (members, a team member, an invite, a time-off block, an API key, an import, code requests, cursors) are
+mixed into the arguments so that calls reach the handlers, not only not_found; confirm-gated tools are called a
+second time with the token they hand out, so that the acting handler runs too.
+
+The number of generated examples comes from the hypothesis profile: `ci` (default: derandomized, bounded) or
+`thorough` (HYPOTHESIS_PROFILE=thorough uv run pytest tests/test_fuzz_schemas.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+
+from favmcp.app import App
+from favmcp.registry.registry import Registry, all_specs
+from favmcp.registry.runner import CallResult
+from favmcp.registry.spec import Gate, ToolSpec
+from tests.support import Owner, call, error_code, invite, invite_token, join, unique_email
+
+# Named apart from the profiles of tests/test_isolation_property.py, and applied to this test alone: a loaded
+# profile is global, and these example counts are per tool. CI does not shrink a failing example: the edge sweep
+# below reports minimal cases already, and shrinking a dozen failing tools would take minutes.
+settings.register_profile(
+    "fuzz-ci",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "fuzz-thorough",
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+FUZZ = settings.get_profile(f"fuzz-{os.environ.get('HYPOTHESIS_PROFILE', 'ci')}")
+
+SPECS = {spec.name: spec for spec in Registry(all_specs()).listed()}
+
+# -- odd values ------------------------------------------------------------------------------------------------
+
+WRONG_TYPES: list[Any] = [None, True, False, 0, -1, 1.5, "", "x", [], ["x"], [None], {}, {"x": 1}]
+ODD_STRINGS = [
+    "", " ", "   ", "\t\n", "\u00a0", "\u3000", "\x00", "a\x00b", "\x00" * 3, "%", "_", "%%", "%_\\", "\\", "a%b_c",
+    "'", "\"", "' OR 1=1 --", "ß", "İ", "\ufb00", "e\u0301", "\u200b", "\u202e", "\ufeff", "😀", "日本語",
+    "\U0001d523\U0001d51e\U0001d533", "x" * 10_000, "mem_", "usr_", "key_", "inv_", "off_", "imp_", "otc_",
+    "fav_mcp_", "fav_inv_", "null", "NaN",
+]  # fmt: skip
+ODD_NUMBERS: list[Any] = [
+    0,
+    -1,
+    -(2**31),
+    2**31,
+    2**53 + 1,
+    2**63,
+    -(2**63) - 1,
+    2**64,
+    10**100,
+    1.5,
+    -0.0,
+    1e308,
+    5e-324,
+]
+ODD_TIMES = [
+    "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59.999999+00:00",
+    "0001-01-01T00:00:00Z", "2027-03-01T09:00:00", "2027-03-01", "2027-03-01T24:00:00Z", "2027-02-30T00:00:00Z",
+    "1970-01-01T00:00:00+23:59", "2027-03-01T09:00:00+25:00", "9999-12-31", "0001-01-01", "2024-02-30", "2027-13-01",
+    "10000-01-01", "-0001-01-01", "00:00", "24:00", "23:59:60", "23:59:59.999999", "12:00+14:00", "12:00Z",
+    "25:61", "1e9", "0", "2027-W09-1", "20270301",
+]  # fmt: skip
+ODD_TOKENS = ["", " ", "tökén", "t\x00k", "a.b", ".", "..", "x" * 5000, "eyJ0IjoiIn0.AAAA", "e30.", "e30.e30"]
+ODD_KEYS = ["unexpected", "", " ", "\x00", "__proto__", "confirmation_token", "idempotency_key", "workspace_id"]
+
+# Id-like properties and which seeded ids they may carry (`name` is describe_tool's; a tool's name is a fine name
+# for anything else too).
+ID_POOLS = {
+    "member_id": "member", "survivor_id": "member", "duplicate_id": "member", "member_ids": "member",
+    "user_id": "user", "key_id": "key", "invite_id": "invite", "time_off_id": "time_off", "import_id": "import",
+    "request_id": "request", "invite_token": "invite_token", "cursor": "cursor", "name": "tool",
+}  # fmt: skip
+
+
+# -- real ids to aim at ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    owner: Owner
+    ids: dict[str, list[str]]
+
+    def __repr__(self) -> str:  # hypothesis prints the fixtures of a failing case; the ids are in the arguments
+        return f"World(workspace={self.owner.workspace_id})"
+
+
+def _ok(result: CallResult) -> dict[str, Any]:
+    assert result.ok, result.data
+    return result.data
+
+
+@pytest.fixture
+async def world(app: App, owner: Owner) -> World:
+    """One workspace with something of every kind in it, made through the tools."""
+    key = owner.key
+    first = _ok(
+        await call(app, key, "create_member", {"name": "Ann First", "email": unique_email("m"), "tags": ["vip"]})
+    )
+    second = _ok(await call(app, key, "create_member", {"name": "Bo Second", "phone": "+31612345678"}))
+    _ok(await call(app, key, "add_member_note", {"member_id": first["id"], "body": "likes mornings"}))
+    staff = await join(app, owner, "staff")
+    pending_email, invite_id = await invite(app, key, "manager")
+    token = await invite_token(app, pending_email)
+    accepting = _ok(await call(app, None, "accept_team_invite_request", {"invite_token": token}))
+    signup = {"email": unique_email("fuzz"), "organisation_name": "Fuzz", "owner_name": "Fu"}
+    signing_up = _ok(await call(app, None, "register_organisation_request", signup))
+    off = _ok(
+        await call(
+            app,
+            key,
+            "add_staff_time_off",
+            {
+                "user_id": staff.user_id,
+                "starts_at": "2027-03-01T09:00:00+01:00",
+                "ends_at": "2027-03-02T09:00:00+01:00",
+            },
+        )
+    )
+    spare = _ok(await call(app, key, "create_api_key", {"name": "spare"}))
+    preview = _ok(await call(app, key, "preview_member_import", {"rows": [{"name": "Cy Third", "tags": "a,b"}]}))
+    cursors = []
+    for tool, args in [
+        ("search_members", {}),
+        ("list_audit_events", {}),
+        ("list_team_members", {}),
+        ("get_member_timeline", {"member_id": first["id"]}),
+    ]:
+        page = _ok(await call(app, key, tool, {**args, "limit": 1}))
+        if page.get("next_cursor"):
+            cursors.append(page["next_cursor"])
+    ids = {
+        "member": [first["id"], second["id"]],
+        "user": [staff.user_id, owner.user_id],
+        "key": [spare["key"]["id"]],  # not the owner's own key: revoking it would end the run
+        "invite": [invite_id],
+        "time_off": [off["id"]],
+        "import": [preview["import_id"]],
+        "request": [accepting["request_id"], signing_up["request_id"]],
+        "invite_token": [token],
+        "cursor": cursors,
+        "tool": sorted(SPECS),
+    }
+    return World(owner, ids)
+
+
+# -- strategies ------------------------------------------------------------------------------------------------
+
+_valid: dict[str, st.SearchStrategy[dict[str, Any]]] = {}
+
+
+def valid(spec: ToolSpec) -> st.SearchStrategy[dict[str, Any]]:
+    """hypothesis-jsonschema's arguments for the tool's input schema (built once per tool: it is slow to build)."""
+    if spec.name not in _valid:
+        _valid[spec.name] = from_schema(spec.input_schema())
+    return _valid[spec.name]
+
+
+def leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a JSON value, containers included (the root excepted)."""
+    found = [path] if path else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found += leaves(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += leaves(v, (*path, i))
+    return found
+
+
+def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: replaced(value[head], rest, new)}
+    copy = list(value)
+    copy[head] = replaced(copy[head], rest, new)
+    return copy
+
+
+TIMELIKE = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{2}:\d{2})")
+
+
+def kind_of(schema: dict[str, Any]) -> str:
+    """What a property holds, by its schema (an optional property is an anyOf with null)."""
+    branches = [schema, *schema.get("anyOf", [])]
+    if any(b.get("format") in {"date", "date-time", "time"} for b in branches):
+        return "time"
+    types = {b.get("type") for b in branches}
+    if types & {"integer", "number"}:
+        return "number"
+    return "string" if "string" in types else "other"
+
+
+def kind_of_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "other"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "time" if TIMELIKE.match(value) else "string"
+    return "other"
+
+
+def odd(kind: str, current: Any) -> st.SearchStrategy[Any]:
+    """A value that is wrong, or right but at an edge, for a place of this kind that now holds `current`."""
+    wrong = st.sampled_from(WRONG_TYPES)
+    if kind == "time":
+        return st.one_of(st.sampled_from(ODD_TIMES), wrong)
+    if kind == "number":
+        return st.one_of(st.sampled_from(ODD_NUMBERS), wrong)
+    if kind in {"string", "token"}:
+        text = current if isinstance(current, str) else ""
+        with_nul = st.integers(0, len(text)).map(lambda i: text[:i] + "\x00" + text[i:])
+        tokens = st.sampled_from(ODD_TOKENS) if kind == "token" else st.nothing()
+        return st.one_of(tokens, with_nul, st.sampled_from(ODD_STRINGS), wrong)
+    return st.one_of(wrong, st.sampled_from(ODD_STRINGS), st.sampled_from(ODD_NUMBERS))
+
+
+@st.composite
+def malformed(draw: st.DrawFn, spec: ToolSpec, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments with one thing wrong: an odd value anywhere, a property the schema has but set oddly, an
+    unknown property, or a required one missing."""
+    properties = spec.input_schema().get("properties", {})
+    kind = draw(st.sampled_from(["anywhere", "property", "unknown", "missing"]))
+    if kind == "anywhere" and args:
+        path = draw(st.sampled_from(leaves(args)))
+        current: Any = args
+        for step in path:
+            current = current[step]
+        return dict(replaced(args, path, draw(odd(kind_of_value(current), current))))
+    if kind == "property" and properties:
+        name = draw(st.sampled_from(sorted(properties)))
+        of = "token" if name == "confirmation_token" else kind_of(properties[name])
+        return {**args, name: draw(odd(of, args.get(name)))}
+    if kind == "missing" and args:
+        gone = draw(st.sampled_from(sorted(args)))
+        return {k: v for k, v in args.items() if k != gone}
+    return {**args, draw(st.sampled_from(ODD_KEYS)): draw(st.sampled_from(WRONG_TYPES + ODD_STRINGS))}
+
+
+@st.composite
+def aimed(draw: st.DrawFn, args: dict[str, Any], ids: dict[str, list[str]]) -> dict[str, Any]:
+    """Some id-like properties swapped for real ids of the workspace."""
+    out = dict(args)
+    for name, pool_name in ID_POOLS.items():
+        pool = ids.get(pool_name) or []
+        if name not in out or not pool or not draw(st.booleans()):
+            continue
+        real = st.sampled_from(pool)
+        out[name] = draw(st.lists(real, min_size=1, max_size=3)) if isinstance(out[name], list) else draw(real)
+    return out
+
+
+@st.composite
+def arguments(draw: st.DrawFn, spec: ToolSpec, ids: dict[str, list[str]]) -> dict[str, Any]:
+    args = draw(aimed(draw(valid(spec)), ids))
+    if draw(st.booleans()):
+        args = draw(malformed(spec, args))
+    return args
+
+
+# -- one call, and the second call through the confirm gate -----------------------------------------------------
+
+
+def _traceback(logs: list[dict[str, Any]], result: CallResult) -> str:
+    """Where the runner's logged traceback for this call passed through favmcp, and the exception it ended in."""
+    for entry in logs:
+        if entry.get("event") == "tool_failed" and entry.get("request_id") == result.request_id:
+            text = str(entry.get("exception", ""))
+            frames = re.findall(r'File "[^"]*/(favmcp/[^"]+)", line (\d+), in (\w+)', text)
+            where = " <- ".join(f"{path}:{line} {function}" for path, line, function in reversed(frames[-4:]))
+            raised = [line for line in text.splitlines() if re.match(r"[\w.]+(Error|Exception)\b", line)]
+            return f"  at {where}\n  {raised[-1] if raised else text.strip().splitlines()[-1]}"
+    return "  (no tool_failed log entry)"
+
+
+def shown(args: dict[str, Any]) -> str:
+    text = json.dumps(args, ensure_ascii=True)
+    return re.sub(r"x{40,}", lambda m: f"x*{len(m.group(0))}", text)
+
+
+async def internal_errors(app: App, key: str, spec: ToolSpec, args: dict[str, Any]) -> list[str]:
+    """The call as the owner; when a confirm-gated tool hands out a token, the call again with it, so that the
+    handler behind the gate sees these arguments too. Each internal_error as the arguments and the traceback."""
+    found = []
+    for _ in range(2):
+        with structlog.testing.capture_logs(processors=[structlog.processors.format_exc_info]) as logs:
+            result = await call(app, key, spec.name, args)
+        if error_code(result) == "internal_error":
+            found.append(f"{spec.name} {shown(args)}\n{_traceback(logs, result)}")
+        token = None if result.ok else (result.data["error"].get("details") or {}).get("confirmation_token")
+        if spec.gate is not Gate.confirm or not isinstance(token, str):
+            break
+        args = {**args, "confirmation_token": token}
+    return found
+
+
+# -- every odd value at every property, one at a time -------------------------------------------------------------
+
+EDGE_STRINGS = ["", " ", "\x00", "a\x00b", "%_\\", "tökén", "\u202e", "x" * 10_000]
+EDGES = {"time": ODD_TIMES, "number": ODD_NUMBERS, "string": EDGE_STRINGS, "token": [*ODD_TOKENS, "e30.tökén"]}
+# Ranges at the ends of the calendar, for tools that take a start and an end.
+ODD_RANGES = [
+    ("9999-12-30T00:00:00-14:00", "9999-12-31T23:59:59-14:00"),
+    ("0001-01-01T00:00:00+14:00", "0001-01-02T00:00:00+14:00"),
+    ("9999-12-01", "9999-12-31"),
+    ("0001-01-01", "0001-01-02"),
+]
+
+
+def baseline(spec: ToolSpec, ids: dict[str, list[str]]) -> dict[str, Any]:
+    """The simplest valid arguments (hypothesis tries the simplest example first), with a usable email and aimed
+    at the workspace's first real ids."""
+    first = settings(database=None, derandomize=True, phases=[Phase.generate], max_examples=1)
+    simplest = dict(find(valid(spec), lambda _: True, settings=first))
+    if "email" in simplest:
+        simplest["email"] = unique_email("edge")
+    for name, pool_name in ID_POOLS.items():
+        pool = ids.get(pool_name) or []
+        if name in simplest and pool:
+            simplest[name] = [pool[0]] if isinstance(simplest[name], list) else pool[0]
+    return simplest
+
+
+def edge_cases(spec: ToolSpec, base: dict[str, Any]) -> list[dict[str, Any]]:
+    properties = spec.input_schema().get("properties", {})
+    cases = []
+    for name, schema in properties.items():
+        kind = "token" if name == "confirmation_token" else kind_of(schema)
+        cases += [{**base, name: value} for value in EDGES.get(kind, [])]
+    times = [name for name, schema in properties.items() if kind_of(schema) == "time"]
+    if len(times) == 2:
+        cases += [{**base, times[0]: start, times[1]: end} for start, end in ODD_RANGES]
+    return cases
+
+
+@pytest.mark.parametrize("tool", sorted(SPECS))
+async def test_no_edge_value_makes_an_internal_error(tool: str, app: App, world: World) -> None:
+    spec = SPECS[tool]
+    found = []
+    for args in edge_cases(spec, baseline(spec, world.ids)):
+        found += await internal_errors(app, world.owner.key, spec, args)
+    assert not found, f"{len(found)} internal errors:\n\n" + "\n\n".join(found)
+
+
+# -- generated arguments ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool", sorted(SPECS))
+@FUZZ
+@given(data=st.data())
+async def test_no_arguments_make_an_internal_error(tool: str, app: App, world: World, data: st.DataObject) -> None:
+    spec = SPECS[tool]
+    args = data.draw(arguments(spec, world.ids), label="arguments")
+    found = await internal_errors(app, world.owner.key, spec, args)
+    assert not found, found[0]
