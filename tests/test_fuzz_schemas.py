@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from favmcp.app import App
-from favmcp.registry.registry import Registry, all_specs
+from favmcp.composition import all_specs
+from favmcp.registry.registry import Registry
 from favmcp.registry.runner import CallResult
 from favmcp.registry.spec import Gate, ToolSpec
 from tests.support import Owner, call, error_code, invite, invite_token, join, unique_email
