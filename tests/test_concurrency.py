@@ -6,8 +6,7 @@ the read tools, or a direct SELECT where no tool shows it). A new mutating tool 
 `test_every_mutating_tool_has_a_race` until its domain declares a race here.
 
 The races run on Postgres, where they show (SQLite serialises writers; they pass there too, at twice the time:
-FAVMCP_RACES_ON_SQLITE=1 runs them on both). A race that an open src bug fails is declared with `open_bug`: it is
-reported as xfail without running (a deadlock costs a second per call); `pytest --runxfail` runs it.
+FAVMCP_RACES_ON_SQLITE=1 runs them on both).
 """
 
 from __future__ import annotations
@@ -88,12 +87,6 @@ class Stage(SimpleNamespace):
 
 
 @dataclass(frozen=True)
-class OpenBug:
-    what: str
-    databases: tuple[str, ...] = ("postgres",)
-
-
-@dataclass(frozen=True)
 class Scenario:
     tool: str  # the mutating tool this race covers (other tools may race it)
     setup: Callable[[Stage], Awaitable[None]]
@@ -101,7 +94,6 @@ class Scenario:
     check: Callable[[Stage, list[Outcome]], Awaitable[None]]
     refusals: frozenset[str] = field(default_factory=frozenset)  # typed refusals this race may answer
     one_key: bool = False  # all N calls share one idempotency_key (else each has its own)
-    open_bug: OpenBug | None = None  # a src bug this race shows, not fixed yet
 
 
 class MovingClock(FakeClock):
@@ -800,28 +792,6 @@ async def check_remove_racing_adds(s: Stage, outs: list[Outcome]) -> None:
     assert len(added) <= 1 and live == added, "the freed hours are blocked again at most once"
 
 
-# -- open src bugs these races show -------------------------------------------------------------------------------
-
-WORKSPACE_LOCK_DEADLOCK = OpenBug(
-    "src bug: on Postgres a call that first inserts a row referencing the workspace (its idempotency record, or its "
-    "spent confirmation token: FOR KEY SHARE on the workspace row) and then locks the workspace row FOR UPDATE "
-    "deadlocks with a concurrent call doing the same; 19 of 20 answer internal_error after ~18 s"
-)
-CONSENT_LOG_ORDER = OpenBug(
-    (
-        "src bug: the consent log is ordered by recorded_at, the call's start time (read before the member lock), so "
-        "a call that waited for the lock files its row before rows committed meanwhile and compares with a state that "
-        "is not the latest: the log repeats states, e.g. [True, True, True, False] for alternating calls"
-    ),
-    databases=("postgres", "sqlite"),
-)
-UPDATE_MEMBER_RACE = OpenBug(
-    "src bug: update_member losing the race for an email answers internal_error, not conflict: "
-    "flush_contact's begin_nested() flushes the changed member before SAVEPOINT, so the unique violation aborts "
-    "the transaction (PendingRollbackError)"
-)
-
-
 # -- the table -----------------------------------------------------------------------------------------------------
 
 
@@ -863,14 +833,12 @@ SCENARIOS: dict[str, Scenario] = {
         nothing,
         lambda s, i: as_owner(s, "update_workspace", {"name": f"Studio {i}", "industry": f"yoga {i}"}),
         check_workspace_update,
-        open_bug=WORKSPACE_LOCK_DEADLOCK,
     ),
     "set_business_hours": Scenario(
         "set_business_hours",
         nothing,
         lambda s, i: as_owner(s, "set_business_hours", business_hours(i)),
         check_business_hours,
-        open_bug=WORKSPACE_LOCK_DEADLOCK,
     ),
     "create_api_key": Scenario(
         "create_api_key",
@@ -913,7 +881,6 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         check_update_members,
         frozenset({"conflict"}),
-        open_bug=UPDATE_MEMBER_RACE,
     ),
     "delete_member: a token each": Scenario(
         "delete_member",
@@ -981,7 +948,6 @@ SCENARIOS: dict[str, Scenario] = {
         setup_one_member,
         consent_call,
         check_consent,
-        open_bug=CONSENT_LOG_ORDER,
     ),
     "preview_member_import": Scenario(
         "preview_member_import",
@@ -1003,7 +969,6 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         check_invites,
         frozenset({"conflict"}),
-        open_bug=WORKSPACE_LOCK_DEADLOCK,
     ),
     "revoke_team_invite": Scenario(
         "revoke_team_invite",
@@ -1024,7 +989,6 @@ SCENARIOS: dict[str, Scenario] = {
         demotion,
         check_demotions,
         frozenset({"forbidden", "invalid_state"}),
-        open_bug=WORKSPACE_LOCK_DEADLOCK,
     ),
     "deactivate_team_member: a token each": Scenario(
         "deactivate_team_member",
@@ -1033,7 +997,6 @@ SCENARIOS: dict[str, Scenario] = {
             s, "deactivate_team_member", {"user_id": s.staff.user_id, "confirmation_token": s.tokens[i]}
         ),
         check_deactivated,
-        open_bug=WORKSPACE_LOCK_DEADLOCK,
     ),
     "deactivate_team_member: two admins at each other": Scenario(
         "deactivate_team_member",
@@ -1041,7 +1004,6 @@ SCENARIOS: dict[str, Scenario] = {
         admins_at_each_other,
         check_admins_at_each_other,
         frozenset({"unauthenticated"}),
-        open_bug=WORKSPACE_LOCK_DEADLOCK,
     ),
     "set_staff_working_hours": Scenario(
         "set_staff_working_hours",
@@ -1088,10 +1050,8 @@ DATABASES = ["postgres", "sqlite"] if os.environ.get("FAVMCP_RACES_ON_SQLITE") =
 def _races() -> list[Any]:
     races = []
     for database in DATABASES:
-        for name, scenario in SCENARIOS.items():
-            bug = scenario.open_bug
-            marks = [pytest.mark.xfail(run=False, reason=bug.what)] if bug and database in bug.databases else []
-            races.append(pytest.param(database, name, marks=marks, id=f"{database}-{name}"))
+        for name in SCENARIOS:
+            races.append(pytest.param(database, name, id=f"{database}-{name}"))
     return races
 
 

@@ -97,7 +97,9 @@ class WorkspaceDB:
         """The workspace row itself; lock=True serialises workspace-wide invariants (owners, invites)."""
         stmt = select(Workspace).where(Workspace.id == self.workspace_id)
         if lock:
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+            # FOR NO KEY UPDATE: rows that merely point at the workspace (idempotency records, spent tokens,
+            # audit rows) take a key-share lock on it; a full FOR UPDATE would deadlock with them.
+            stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
         ws = (await self._session.execute(stmt)).scalar_one_or_none()
         if ws is None:
             raise not_found("workspace", self.workspace_id)

@@ -141,13 +141,13 @@ async def commit(ctx: ToolContext, staged: MemberImport) -> ImportResult:
         )
         try:
             await service.ensure_contact_free(ctx, member.email, member.phone, None)
-            await service.flush_contact(ctx, member)
+            await service.save_member(ctx, member)
         except (FavError, IntegrityError):
             skipped.append(RowProblem(row=data["row"], message="an active member now has this email or phone"))
             continue
         await service.attach(ctx, member.id, data["tags"])
         for consent in data["consent"]:
-            service.add_consent(ctx, member.id, consent["channel"], consent["granted"], "import")
+            await service.add_consent(ctx, member.id, consent["channel"], consent["granted"], "import")
         if data.get("notes"):
             ctx.db.add(
                 MemberNote(

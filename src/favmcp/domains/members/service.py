@@ -4,12 +4,14 @@ and erasure and merge driven by the links every domain declares."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from favmcp.core.clock import utc
 from favmcp.core.errors import conflict, invalid_state, not_found
 from favmcp.core.ids import new_id
 from favmcp.core.links import MemberLink, OnErase, OnMerge
@@ -80,14 +82,24 @@ async def ensure_contact_free(ctx: ToolContext, email: str | None, phone: str | 
         )
 
 
-async def flush_contact(ctx: ToolContext, member: Member) -> None:
-    """Flush a new or changed member; a concurrent writer who took the email or phone first wins cleanly."""
+async def save_member(ctx: ToolContext, member: Member, changes: dict[str, Any] | None = None) -> None:
+    """Write a new member, or `changes` to one, inside a savepoint: a concurrent writer who took the email or
+    phone first wins cleanly (a conflict naming them) and this call's transaction stays usable. The changes are
+    applied inside the savepoint, since everything pending before it would be flushed outside it."""
+    member_id, email, phone = (
+        member.id,
+        (changes or {}).get("email", member.email),
+        (changes or {}).get("phone", member.phone),
+    )
     try:
         async with ctx.db.savepoint():
+            for name, value in (changes or {}).items():
+                setattr(member, name, value)
             ctx.db.add(member)
             await ctx.db.flush()
     except IntegrityError:
-        await ensure_contact_free(ctx, member.email, member.phone, member.id)
+        # The savepoint's rollback expired the member; compare with what this call tried to write.
+        await ensure_contact_free(ctx, email, phone, member_id)
         raise
 
 
@@ -128,7 +140,14 @@ async def consent_of(ctx: ToolContext, member_id: str) -> list[ConsentState]:
     ]
 
 
-def add_consent(ctx: ToolContext, member_id: str, channel: str, granted: bool, source: str) -> None:
+async def add_consent(ctx: ToolContext, member_id: str, channel: str, granted: bool, source: str) -> None:
+    """Append to the consent log, after its latest entry: a call that waited for the member's lock started
+    before the entries written meanwhile, and its own must still read as the latest."""
+    stmt = ctx.db.select_columns(ConsentEvent, func.max(col(ConsentEvent.recorded_at))).where(
+        col(ConsentEvent.member_id) == member_id
+    )
+    latest = (await ctx.db.rows(stmt))[0][0]
+    recorded_at = ctx.now if latest is None else max(ctx.now, utc(latest) + timedelta(microseconds=1))
     ctx.db.add(
         ConsentEvent(
             id=new_id("cns"),
@@ -137,9 +156,10 @@ def add_consent(ctx: ToolContext, member_id: str, channel: str, granted: bool, s
             channel=channel,  # type: ignore[arg-type]
             granted=granted,
             source=source,
-            recorded_at=ctx.now,
+            recorded_at=recorded_at,
         )
     )
+    await ctx.db.flush()
 
 
 async def attach(ctx: ToolContext, member_id: str, tags: Iterable[str]) -> int:

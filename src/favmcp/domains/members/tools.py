@@ -88,10 +88,10 @@ async def create_member(ctx: ToolContext, args: CreateMemberInput) -> MemberPubl
         updated_at=ctx.now,
         last_activity_at=ctx.now,
     )
-    await service.flush_contact(ctx, member)
+    await service.save_member(ctx, member)
     await service.attach(ctx, member.id, args.tags)
     for consent in args.consent:
-        service.add_consent(ctx, member.id, consent.channel, consent.granted, args.consent_source)
+        await service.add_consent(ctx, member.id, consent.channel, consent.granted, args.consent_source)
     service.record_event(ctx, member.id, "created", "Profile created", {"source": args.source})
     ctx.record_change(member_id=member.id)
     ctx.emit(MemberCreated(member_id=member.id, source=args.source))
@@ -172,10 +172,7 @@ async def update_member(ctx: ToolContext, args: UpdateMemberInput) -> MemberPubl
             [FieldError(field="email", message="cannot clear both email and phone")],
         )
     await service.ensure_contact_free(ctx, changed.get("email"), changed.get("phone"), member.id)
-    for name, value in changed.items():
-        setattr(member, name, value)
-    member.updated_at = ctx.now
-    await service.flush_contact(ctx, member)
+    await service.save_member(ctx, member, {**changed, "updated_at": ctx.now})
     service.record_event(ctx, member.id, "updated", "Profile updated", {"fields": sorted(changed)})
     ctx.record_change(member_id=member.id, fields=sorted(changed))
     ctx.emit(MemberUpdated(member_id=member.id, fields=sorted(changed)))
@@ -275,14 +272,11 @@ async def merge_members(ctx: ToolContext, args: MergeMembersInput) -> MemberPubl
     await service.move_links(ctx, duplicate.id, survivor.id)
     await service.erase(ctx, duplicate, status=MemberStatus.merged, merged_into=survivor.id)
     await ctx.db.update(Member, col(Member.merged_into) == duplicate.id, values={"merged_into": survivor.id})
-    for name, value in taken.items():
-        setattr(survivor, name, value)
-    survivor.last_activity_at = max(survivor.last_activity_at, duplicate.last_activity_at)
-    survivor.updated_at = ctx.now
-    await service.flush_contact(ctx, survivor)
+    last_activity_at = max(survivor.last_activity_at, duplicate.last_activity_at)
+    await service.save_member(ctx, survivor, {**taken, "last_activity_at": last_activity_at, "updated_at": ctx.now})
     for channel in Channel:
         if before.get(channel) is False or theirs.get(channel) is False:
-            service.add_consent(ctx, survivor.id, channel, False, "merge: opt-out kept")
+            await service.add_consent(ctx, survivor.id, channel, False, "merge: opt-out kept")
     service.record_event(ctx, survivor.id, "merged", f"Merged {duplicate.id} into this profile", {"from": duplicate.id})
     ctx.record_change(survivor_id=survivor.id, duplicate_id=duplicate.id, fields_taken=sorted(taken))
     ctx.emit(MemberMerged(survivor_id=survivor.id, duplicate_id=duplicate.id))
@@ -351,7 +345,7 @@ async def set_marketing_consent(ctx: ToolContext, args: SetConsentInput) -> Memb
     member = await service.load_for_write(ctx, args.member_id)
     current = {c.channel: c.granted for c in await service.consent_of(ctx, member.id)}
     if current.get(args.channel) != args.granted:
-        service.add_consent(ctx, member.id, args.channel, args.granted, args.source)
+        await service.add_consent(ctx, member.id, args.channel, args.granted, args.source)
         what = "opted in to" if args.granted else "opted out of"
         service.record_event(ctx, member.id, "consent_changed", f"{what} {args.channel}", {"channel": args.channel})
         ctx.record_change(member_id=member.id, channel=args.channel, granted=args.granted)
