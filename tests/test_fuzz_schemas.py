@@ -4,7 +4,8 @@ Postgres. Whatever the arguments, the answer is a result or a refusal with a cod
 Two tests per tool:
 - the edge sweep: the simplest valid arguments with one property at a time set to each odd value of its kind (NUL
   bytes, blank, non-ASCII and LIKE-wildcard strings, huge numbers, dates at the ends of the calendar and without an
-  offset, odd confirmation tokens); deterministic, and it lists every internal_error it meets;
+  offset, odd confirmation tokens, cursors around keys never issued); deterministic, and it lists every
+  internal_error it meets;
 - generated arguments: valid ones from hypothesis-jsonschema, and malformed ones (an odd value anywhere, wrong types,
   unknown properties, a required one missing).
 
@@ -18,6 +19,7 @@ The number of generated examples comes from the hypothesis profile: `ci` (defaul
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -69,20 +71,8 @@ ODD_STRINGS = [
     "fav_mcp_", "fav_inv_", "null", "NaN",
 ]  # fmt: skip
 ODD_NUMBERS: list[Any] = [
-    0,
-    -1,
-    -(2**31),
-    2**31,
-    2**53 + 1,
-    2**63,
-    -(2**63) - 1,
-    2**64,
-    10**100,
-    1.5,
-    -0.0,
-    1e308,
-    5e-324,
-]
+    0, -1, -(2**31), 2**31, 2**53 + 1, 2**63, -(2**63) - 1, 2**64, 10**100, 1.5, -0.0, 1e308, 5e-324,
+]  # fmt: skip
 ODD_TIMES = [
     "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59.999999+00:00",
     "0001-01-01T00:00:00Z", "2027-03-01T09:00:00", "2027-03-01", "2027-03-01T24:00:00Z", "2027-02-30T00:00:00Z",
@@ -91,7 +81,36 @@ ODD_TIMES = [
     "25:61", "1e9", "0", "2027-W09-1", "20270301",
 ]  # fmt: skip
 ODD_TOKENS = ["", " ", "tökén", "t\x00k", "a.b", ".", "..", "x" * 5000, "eyJ0IjoiIn0.AAAA", "e30.", "e30.e30"]
+
+
+def _cursor(key: Any) -> str:
+    """A cursor as this server encodes them (unsigned base64url JSON), around a key it never issued."""
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+ODD_CURSORS = ["%%%", "e30", "\x00", *map(_cursor, [
+    {"id": "\x00"}, {"id": "a\x00b"}, {"id": 1}, {"id": None}, {"id": ["x"]}, {"id": {"x": 1}}, {"id": "x" * 10_000},
+    {"id": "%"}, {}, [], "x", 1,
+])]  # fmt: skip
 ODD_KEYS = ["unexpected", "", " ", "\x00", "__proto__", "confirmation_token", "idempotency_key", "workspace_id"]
+
+EDGE_STRINGS = ["", " ", "\x00", "a\x00b", "%_\\", "tökén", "\u202e", "x" * 10_000]
+EDGES = {
+    "time": ODD_TIMES,
+    "number": ODD_NUMBERS,
+    "string": EDGE_STRINGS,
+    "token": [*ODD_TOKENS, "e30.tökén"],
+    "cursor": ODD_CURSORS,
+}
+# Ranges at the ends of the calendar, for tools that take a start and an end.
+ODD_RANGES = [
+    ("9999-12-30T00:00:00-14:00", "9999-12-31T23:59:59-14:00"),
+    ("0001-01-01T00:00:00+14:00", "0001-01-02T00:00:00+14:00"),
+    ("9999-12-01", "9999-12-31"),
+    ("0001-01-01", "0001-01-02"),
+]
+# Properties whose odd values are of their own kind.
+NAMED_KINDS = {"confirmation_token": "token", "cursor": "cursor"}
 
 # Id-like properties and which seeded ids they may carry (`name` is describe_tool's; a tool's name is a fine name
 # for anything else too).
@@ -239,11 +258,11 @@ def odd(kind: str, current: Any) -> st.SearchStrategy[Any]:
         return st.one_of(st.sampled_from(ODD_TIMES), wrong)
     if kind == "number":
         return st.one_of(st.sampled_from(ODD_NUMBERS), wrong)
-    if kind in {"string", "token"}:
+    if kind in {"string", "token", "cursor"}:
         text = current if isinstance(current, str) else ""
         with_nul = st.integers(0, len(text)).map(lambda i: text[:i] + "\x00" + text[i:])
-        tokens = st.sampled_from(ODD_TOKENS) if kind == "token" else st.nothing()
-        return st.one_of(tokens, with_nul, st.sampled_from(ODD_STRINGS), wrong)
+        named = st.sampled_from(EDGES[kind]) if kind in {"token", "cursor"} else st.nothing()
+        return st.one_of(named, with_nul, st.sampled_from(ODD_STRINGS), wrong)
     return st.one_of(wrong, st.sampled_from(ODD_STRINGS), st.sampled_from(ODD_NUMBERS))
 
 
@@ -261,7 +280,7 @@ def malformed(draw: st.DrawFn, spec: ToolSpec, args: dict[str, Any]) -> dict[str
         return dict(replaced(args, path, draw(odd(kind_of_value(current), current))))
     if kind == "property" and properties:
         name = draw(st.sampled_from(sorted(properties)))
-        of = "token" if name == "confirmation_token" else kind_of(properties[name])
+        of = NAMED_KINDS.get(name) or kind_of(properties[name])
         return {**args, name: draw(odd(of, args.get(name)))}
     if kind == "missing" and args:
         gone = draw(st.sampled_from(sorted(args)))
@@ -328,16 +347,6 @@ async def internal_errors(app: App, key: str, spec: ToolSpec, args: dict[str, An
 
 # -- every odd value at every property, one at a time -------------------------------------------------------------
 
-EDGE_STRINGS = ["", " ", "\x00", "a\x00b", "%_\\", "tökén", "\u202e", "x" * 10_000]
-EDGES = {"time": ODD_TIMES, "number": ODD_NUMBERS, "string": EDGE_STRINGS, "token": [*ODD_TOKENS, "e30.tökén"]}
-# Ranges at the ends of the calendar, for tools that take a start and an end.
-ODD_RANGES = [
-    ("9999-12-30T00:00:00-14:00", "9999-12-31T23:59:59-14:00"),
-    ("0001-01-01T00:00:00+14:00", "0001-01-02T00:00:00+14:00"),
-    ("9999-12-01", "9999-12-31"),
-    ("0001-01-01", "0001-01-02"),
-]
-
 
 def baseline(spec: ToolSpec, ids: dict[str, list[str]]) -> dict[str, Any]:
     """The simplest valid arguments (hypothesis tries the simplest example first), with a usable email and aimed
@@ -357,7 +366,7 @@ def edge_cases(spec: ToolSpec, base: dict[str, Any]) -> list[dict[str, Any]]:
     properties = spec.input_schema().get("properties", {})
     cases = []
     for name, schema in properties.items():
-        kind = "token" if name == "confirmation_token" else kind_of(schema)
+        kind = NAMED_KINDS.get(name) or kind_of(schema)
         cases += [{**base, name: value} for value in EDGES.get(kind, [])]
     times = [name for name, schema in properties.items() if kind_of(schema) == "time"]
     if len(times) == 2:
