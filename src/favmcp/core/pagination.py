@@ -36,9 +36,14 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except ValueError:
         data = None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not all(_printable(v) for v in data.values()):
         raise validation_failed(
             "The cursor is not one this server issued.",
             [FieldError(field="cursor", message="pass next_cursor from a previous page unchanged")],
         )
     return data
+
+
+def _printable(value: Any) -> bool:
+    """Cursors this server issues hold ids: plain printable ASCII, never text a database might refuse."""
+    return isinstance(value, str) and value.isascii() and value.isprintable()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime
@@ -24,3 +24,13 @@ def to_utc(moment: datetime) -> datetime:
 
 
 UtcDateTime = Annotated[AwareDatetime, AfterValidator(to_utc)]
+
+
+def within_range(day: date) -> date:
+    """A calendar date whose day, in any timezone, is an instant UTC can represent."""
+    if not 1 < day.year < 9999:
+        raise ValueError("the date is out of range")
+    return day
+
+
+CalendarDate = Annotated[date, AfterValidator(within_range)]

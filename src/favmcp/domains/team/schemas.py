@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from favmcp.auth.models import Role, UserStatus
 from favmcp.core.contact import normalise_email
 from favmcp.core.pagination import Page, PageParams
-from favmcp.core.times import UtcDateTime
+from favmcp.core.times import CalendarDate, UtcDateTime
 from favmcp.domains.workspace.schemas import OpeningInterval, Weekday
 from favmcp.registry.domain import Commitment
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, WriteInput
@@ -195,8 +195,8 @@ class DeactivationPreview(Preview):
 
 class GetStaffScheduleInput(ToolInput):
     user_id: UserId
-    from_date: date = Field(description="First local date of the range (YYYY-MM-DD).")
-    to_date: date = Field(description="Last local date of the range, included; at most 62 days in all.")
+    from_date: CalendarDate = Field(description="First local date of the range (YYYY-MM-DD).")
+    to_date: CalendarDate = Field(description="Last local date of the range, included; at most 62 days in all.")
 
     @model_validator(mode="after")
     def _check(self) -> GetStaffScheduleInput:
