@@ -1,4 +1,6 @@
-"""Write every tool's input and output JSON Schema and annotations, and every domain event's payload schema, to schemas/ (do not edit those by hand).
+"""Write every tool's JSON Schemas and annotations, and every domain event's payload schema, to schemas/.
+
+Do not edit those files by hand.
 
 uv run python tools/export_schemas.py
 """
