@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -109,10 +110,11 @@ class ToolSpec:
         return not self.effect.read_only
 
     def input_schema(self) -> dict[str, Any]:
-        return compact_schema(self.input_model)
+        """A copy: the computed schema is cached, and a caller that edits its copy must not change the tool."""
+        return copy.deepcopy(compact_schema(self.input_model))
 
     def output_schema(self) -> dict[str, Any]:
-        return compact_schema(self.output_model)
+        return copy.deepcopy(compact_schema(self.output_model))
 
     def meta(self) -> dict[str, Any]:
         return {"favmcp/domain": self.domain, "favmcp/scope": self.scope, "favmcp/gate": self.gate}
