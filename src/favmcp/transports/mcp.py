@@ -22,7 +22,8 @@ from favmcp.registry.spec import Gate, ToolSpec
 INSTRUCTIONS = (
     "favmcp is the backend of a service business (customers, bookings, payments, team). "
     "Call whoami first to learn your workspace, role and scopes; find tools with search_tools. "
-    "Errors come back as structured results with a code, a hint and field errors: read them and retry accordingly. "
+    "An error is an isError result whose text is a JSON object with a code, a message, a hint and field errors "
+    "(also in _meta favmcp/error): read it and act on it. "
     "Destructive tools answer confirmation_required with a preview and a confirmation_token first; "
     "show the preview to the person before calling again with the token."
 )
