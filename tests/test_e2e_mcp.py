@@ -15,9 +15,7 @@ through the runner (the `owner` fixture).
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,8 +25,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import anyio
-import anyio.abc
 import httpx
 import httpx2
 import pytest
@@ -40,11 +36,11 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from favmcp import composition
 from favmcp.app import App
+from tests.servers import http_server as running_http_server
 from tests.smtp_server import SmtpServer, running_smtp_server
 from tests.support import Owner, call, error_code, unique_email
 
 MODES = ("auto", "legacy")
-STARTUP_TIMEOUT = 30.0
 CALL_TIMEOUT = 30.0
 # The contract the served tool list is held against: a copy of the project's catalog (CI checks out this repository
 # alone), never the registry, which would only compare the server with itself.
@@ -147,62 +143,10 @@ class Http:
             yield client
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _start_http(env: dict[str, str], log: Path) -> tuple[anyio.abc.Process, str | None]:
-    """Start `favmcp serve --http` on a free port: the process and its base URL once GET /healthz answers 200,
-    or no URL if it exited first (say, someone took the port between our probe and its bind)."""
-    port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")}
-    command = [sys.executable, "-m", "favmcp", "serve", "--http", "--port", str(port)]
-    with log.open("wb") as out:
-        process = await anyio.open_process(command, env={**clean, **env}, stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(timeout=2) as http:
-            with anyio.fail_after(STARTUP_TIMEOUT):
-                while process.returncode is None:
-                    try:
-                        if (await http.get(f"{base}/healthz")).status_code == 200:
-                            return process, base
-                    except httpx.TransportError:
-                        pass
-                    await anyio.sleep(0.05)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await _stop(process)
-        raise
-    return process, None
-
-
-async def _stop(process: anyio.abc.Process) -> None:
-    if process.returncode is not None:
-        return
-    process.terminate()
-    with anyio.move_on_after(10):
-        await process.wait()
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
-
-
 @asynccontextmanager
 async def http_server(env: dict[str, str], log: Path) -> AsyncIterator[Http]:
-    for _ in range(3):
-        process, base = await _start_http(env, log)
-        if base is not None:
-            break
-    else:
-        raise AssertionError(f"the server exited:\n{await anyio.Path(log).read_text()}")
-    try:
-        yield Http(base)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await _stop(process)
+    async with running_http_server(env, log) as server:
+        yield Http(server.base)
 
 
 def assert_era(client: Client, mode: str) -> None:

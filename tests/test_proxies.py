@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -16,23 +15,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anyio
-import anyio.abc
-import httpx
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.servers import free_port
+from tests.servers import http_server as running_http_server
 from tests.support import unique_email
 
-STARTUP_TIMEOUT = 30.0
 CALL_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_env(database_url: str, home: Path, **extra: str) -> dict[str, str]:
@@ -49,32 +40,8 @@ def server_env(database_url: str, home: Path, **extra: str) -> dict[str, str]:
 @asynccontextmanager
 async def http_server(env: dict[str, str], log: Path) -> AsyncIterator[str]:
     """`favmcp serve --http` on a free port; yields its /mcp URL once GET /healthz answers."""
-    port = free_port()
-    command = [sys.executable, "-m", "favmcp", "serve", "--http", "--port", str(port)]
-    with log.open("wb") as out:
-        process = await anyio.open_process(command, env=env, stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(timeout=2) as http:
-            with anyio.fail_after(STARTUP_TIMEOUT):
-                while True:
-                    if process.returncode is not None:
-                        raise AssertionError(f"the server exited:\n{await anyio.Path(log).read_text()}")
-                    try:
-                        if (await http.get(f"{base}/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await anyio.sleep(0.05)
-        yield f"{base}/mcp"
-    finally:
-        with anyio.CancelScope(shield=True):
-            process.terminate()
-            with anyio.move_on_after(10):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+    async with running_http_server(env, log) as server:
+        yield server.url
 
 
 async def request_code(url: str, forwarded_for: str) -> str | None:

@@ -64,6 +64,11 @@ def _error_data(body: ErrorBody) -> dict[str, Any]:
     return {"error": body.model_dump(mode="json", exclude_none=True)}
 
 
+def _internal_error(request_id: str, message: str, hint: str | None = None) -> CallResult:
+    body = ErrorBody(code=ErrorCode.internal_error, message=message, retryable=True, hint=hint, request_id=request_id)
+    return CallResult(False, _error_data(body), request_id)
+
+
 def _raw_hash(arguments: dict[str, Any]) -> str:
     """A hash of arguments that did not validate (so the audit row of a refusal still names what was sent)."""
     canonical = json.dumps({k: v for k, v in arguments.items() if k not in CONTROL_FIELDS}, sort_keys=True, default=str)
@@ -169,25 +174,16 @@ class Runner:
             trace.subject = trace.subject or exc.subject
         except OutcomeUnknown:
             log.exception("commit_failed", request_id=request_id, tool=name)
-            body = ErrorBody(
-                code=ErrorCode.internal_error,
-                message="The database did not confirm the change: it may or may not have been made.",
-                retryable=True,
+            result = _internal_error(
+                request_id,
+                "The database did not confirm the change: it may or may not have been made.",
                 hint="Retry with the same idempotency_key (it is safe: a made change is replayed, not repeated); "
                 "without one, check the current state first.",
-                request_id=request_id,
             )
-            result = CallResult(False, _error_data(body), request_id)
             trace.audited = True  # whatever was committed carries its own audit row
         except Exception:
             log.exception("tool_failed", request_id=request_id, tool=name)
-            body = ErrorBody(
-                code=ErrorCode.internal_error,
-                message="Something went wrong on the server; nothing was changed.",
-                retryable=True,
-                request_id=request_id,
-            )
-            result = CallResult(False, _error_data(body), request_id)
+            result = _internal_error(request_id, "Something went wrong on the server; nothing was changed.")
         if not trace.audited and self._worth_auditing(trace, result):
             await self._audit_apart(trace, name, result)
         log.info(
