@@ -29,6 +29,7 @@ from favmcp.app import App
 from favmcp.auth.codes import PER_HOUR
 from favmcp.db.tenancy import Workspace
 from favmcp.domains.members.models import ConsentEvent, Member, MemberNote, MemberTag
+from favmcp.effects.approvals import ApprovalRequest, Channel, SendKind
 from favmcp.registry.models import StateTransition
 from favmcp.registry.runner import CallResult
 from favmcp.registry.spec import ConfirmInput
@@ -792,6 +793,63 @@ async def check_remove_racing_adds(s: Stage, outs: list[Outcome]) -> None:
     assert len(added) <= 1 and live == added, "the freed hours are blocked again at most once"
 
 
+# -- approvals ------------------------------------------------------------------------------------------------------
+
+
+async def check_nothing_requested(s: Stage, outs: list[Outcome]) -> None:
+    assert all(o.code == "validation_failed" for o in outs), "only approval-gated tools can be requested"
+    assert await rows(s, ApprovalRequest, col(ApprovalRequest.workspace_id) == s.owner.workspace_id) == []
+
+
+async def setup_stored_request(s: Stage) -> None:
+    """A request as the gate stores it, for a send tool this server does not serve (yet): approving it decides
+    once and fails its execution, which names the missing tool."""
+    s.manager = await join(s.app, s.owner, "manager")
+    now = s.app.runner.clock.now()
+    s.approval_id = f"apr_{uuid.uuid4().hex[:20]}"
+    async with s.app.db.transaction() as session:
+        session.add(
+            ApprovalRequest(
+                id=s.approval_id, workspace_id=s.owner.workspace_id, tool="send_message",
+                arguments={"member_id": "mem_x", "text": "Spring offer"}, args_hash="0" * 64,
+                channel=Channel.sms, kind=SendKind.marketing, recipient="+31612345678", summary="SMS offer",
+                requested_by_user_id=s.owner.user_id, requested_by_key_id=s.owner.key_id,
+                created_at=now, expires_at=now + timedelta(hours=72),
+            )
+        )  # fmt: skip
+
+
+def as_manager(s: Stage, tool: str, args: dict[str, Any]) -> Call:
+    return Call(tool, args, s.manager.key)
+
+
+async def check_decided_once(s: Stage, outs: list[Outcome]) -> None:
+    done = oks(outs)
+    assert len(done) == 1 and all(o.code == "invalid_state" for o in outs if not o.ok), "one decision"
+    assert done[0].result.data["status"] == "failed"
+    assert done[0].result.data["execution"]["error"]["code"] == "not_found"
+    moves = await rows(s, StateTransition, col(StateTransition.entity_id) == s.approval_id)
+    assert sorted((m.from_state, m.to_state) for m in moves) == [("approved", "failed"), ("pending", "approved")]
+
+
+async def check_rejected_once(s: Stage, outs: list[Outcome]) -> None:
+    assert all(o.result.data["status"] == "rejected" for o in outs)
+    assert len({o.result.data["reason"] for o in outs}) == 1, "the first reason stands"
+    assert len(await rows(s, StateTransition, col(StateTransition.entity_id) == s.approval_id)) == 1
+
+
+def approval_policy(i: int) -> dict[str, Any]:
+    return {"expiry_hours": i + 1, "rules": [{"channel": "sms", "kind": "marketing", "needs_approval": i % 2 == 0}]}
+
+
+async def check_policy(s: Stage, outs: list[Outcome]) -> None:
+    final = await ok(s, "get_approval_policy")
+    pairs = [(r["channel"], r["kind"]) for r in final["rules"]]
+    assert len(pairs) == len(set(pairs)) == 9, "one rule per channel and kind"
+    rule = next(r for r in final["rules"] if (r["channel"], r["kind"]) == ("sms", "marketing"))
+    assert approval_policy(final["expiry_hours"] - 1)["rules"][0] == rule, "the last writer's policy, whole"
+
+
 # -- the table -----------------------------------------------------------------------------------------------------
 
 
@@ -1030,6 +1088,32 @@ SCENARIOS: dict[str, Scenario] = {
         remove_racing_adds,
         check_remove_racing_adds,
         frozenset({"conflict"}),
+    ),
+    "request_send_approval: a tool that is not gated": Scenario(
+        "request_send_approval",
+        nothing,
+        lambda s, i: as_owner(s, "request_send_approval", {"tool": "create_member", "arguments": {"name": f"m{i}"}}),
+        check_nothing_requested,
+        frozenset({"validation_failed"}),
+    ),
+    "approve_request: twenty deciders on one request": Scenario(
+        "approve_request",
+        setup_stored_request,
+        lambda s, i: as_manager(s, "approve_request", {"approval_id": s.approval_id}),
+        check_decided_once,
+        frozenset({"invalid_state"}),
+    ),
+    "reject_request: twenty rejections of one request": Scenario(
+        "reject_request",
+        setup_stored_request,
+        lambda s, i: as_manager(s, "reject_request", {"approval_id": s.approval_id, "reason": f"no {i}"}),
+        check_rejected_once,
+    ),
+    "set_approval_policy": Scenario(
+        "set_approval_policy",
+        nothing,
+        lambda s, i: as_owner(s, "set_approval_policy", approval_policy(i)),
+        check_policy,
     ),
 }
 

@@ -88,6 +88,17 @@ MALFORMED: dict[str, list[dict[str, Any]]] = {
         {"user_id": "usr_x", "starts_at": "2027-01-01T00:00:00Z", "ends_at": "2028-01-03T00:00:00Z"},
     ],
     "remove_staff_time_off": [{}, {"time_off_id": ""}],
+    "request_send_approval": [{"tool": "send_message"}, {"tool": "", "arguments": {}}, {"arguments": {}}],
+    "list_approvals": [{"status": "maybe"}, {"limit": 0}],
+    "get_approval": [{}, {"approval_id": ""}],
+    "approve_request": [{}, {"approval_id": ""}],
+    "reject_request": [{"approval_id": "apr_x"}, {"approval_id": "apr_x", "reason": ""}],
+    "get_approval_policy": [{"channel": "sms"}],
+    "set_approval_policy": [
+        {"expiry_hours": 0},
+        {"rules": [{"channel": "fax", "kind": "marketing", "needs_approval": True}]},
+        {"allow_self_approval": None},
+    ],
 }
 
 

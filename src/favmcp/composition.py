@@ -22,6 +22,7 @@ DOMAINS = (
     "platform",
     "members",
     "team",
+    "approvals",
 )
 
 

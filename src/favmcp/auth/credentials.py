@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,12 +49,24 @@ async def resolve(session: AsyncSession, secret: str | None, now: datetime) -> C
         return ANONYMOUS
     if not keys.looks_like_key(secret):
         raise unauthenticated("That is not a fav_mcp_ API key.")
+    return await _caller_where(session, col(ApiKey.key_hash) == keys.key_hash(secret), now)
+
+
+async def resolve_key_id(session: AsyncSession, key_id: str | None, workspace_id: str, now: datetime) -> Caller:
+    """The caller behind a stored key id (an approved request runs as its requester), checked as on every call."""
+    if key_id is None:
+        raise unauthenticated("The request was made without an API key.")
+    where = (col(ApiKey.id) == key_id) & (col(ApiKey.workspace_id) == workspace_id)
+    return await _caller_where(session, where, now)
+
+
+async def _caller_where(session: AsyncSession, where: Any, now: datetime) -> Caller:
     row = (
         await session.execute(
             select(ApiKey, col(User.name), col(User.role), col(User.status), col(Workspace.name))
             .join(User, col(User.id) == col(ApiKey.user_id))
             .join(Workspace, col(Workspace.id) == col(ApiKey.workspace_id))
-            .where(col(ApiKey.key_hash) == keys.key_hash(secret))
+            .where(where)
         )
     ).first()
     if row is None:

@@ -6,6 +6,7 @@ caller's workspace) or, before a workspace exists, through `unscoped` (signup an
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -24,6 +25,7 @@ from favmcp.core.events import DomainEvent
 from favmcp.core.ids import new_id
 from favmcp.core.lifecycle import Lifecycle
 from favmcp.db.scoped import WorkspaceDB, column
+from favmcp.effects.approvals import ApprovalRequest
 from favmcp.effects.models import OutboxMessage
 from favmcp.effects.outbox import queue_email
 from favmcp.registry.domain import Platform
@@ -33,6 +35,14 @@ from favmcp.registry.registry import Registry
 S = TypeVar("S", bound=StrEnum)
 
 MAX_EVENT_ROUNDS = 10  # subscribers may emit events in turn; a loop between domains is a bug, not a workload
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What an approved request's call answered: its data, or its error object."""
+
+    ok: bool
+    data: dict[str, Any]
 
 
 @dataclass
@@ -50,6 +60,16 @@ class ToolContext:
     changes: dict[str, Any] = field(default_factory=dict)
     adopted_key: str | None = None
     pending_events: list[tuple[str, DomainEvent]] = field(default_factory=list)
+    # Set while an approved request runs: the approval gate has been passed by a person.
+    approved_request_id: str | None = None
+    # Runs an approved request's stored call as its requester (the runner's; see approve_request).
+    executor: Callable[[ToolContext, ApprovalRequest], Awaitable[ExecutionResult]] | None = field(
+        default=None, repr=False
+    )
+
+    async def execute_approved(self, request: ApprovalRequest) -> ExecutionResult:
+        assert self.executor is not None, "only the runner's calls can execute approved requests"
+        return await self.executor(self, request)
 
     @property
     def workspace_id(self) -> str:

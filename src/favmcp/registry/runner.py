@@ -25,8 +25,9 @@ from favmcp.core.ids import new_id
 from favmcp.core.sealing import seal, unseal
 from favmcp.core.times import format_utc
 from favmcp.db.engine import Database
+from favmcp.effects import approvals
 from favmcp.registry import confirm
-from favmcp.registry.context import ToolContext
+from favmcp.registry.context import ExecutionResult, ToolContext
 from favmcp.registry.domain import Platform
 from favmcp.registry.models import AuditEvent, IdempotencyRecord
 from favmcp.registry.registry import Registry
@@ -228,6 +229,7 @@ class Runner:
                     tool=spec.name,
                     registry=self.registry,
                     platform=self.platform,
+                    executor=self.execute_approved,
                 )
                 if spec.mutating:
                     result = await self._mutate(spec, ctx, args, trace)
@@ -312,7 +314,9 @@ class Runner:
         failure: FavError | None = None
         savepoint = await session.begin_nested()
         try:
-            data = self._dump(spec, await spec.handler(ctx, args))
+            held = await self._hold_for_approval(spec, ctx, args, digest)
+            out = held if held is not None else await spec.handler(ctx, args)
+            data = self._dump(spec, out)
             await ctx.deliver_events()
         except FavError as exc:
             failure = exc
@@ -350,6 +354,84 @@ class Runner:
             record.is_error = failure is not None
             record.response = self._storable(spec, result)
         return result
+
+    async def _hold_for_approval(self, spec: ToolSpec, ctx: ToolContext, args: BaseModel, digest: str) -> Any:
+        """The approval gate: when the workspace's policy wants a person to approve this send, store the exact
+        call and answer `pending_approval` (a success) instead of running it."""
+        if spec.ask is None or ctx.approved_request_id is not None:
+            return None
+        ask = await spec.ask(ctx, args)
+        if not (await approvals.policy_of(ctx.db)).needs_approval(ask.channel, ask.kind):
+            return None
+        request = await approvals.hold(
+            ctx.db,
+            tool=spec.name,
+            arguments=args.model_dump(mode="json", exclude=CONTROL_FIELDS),
+            args_hash=digest,
+            ask=ask,
+            requested_by_user_id=ctx.caller.user_id,
+            requested_by_key_id=ctx.caller.key_id,
+            now=ctx.now,
+        )
+        ctx.emit(approvals.ApprovalRequested(approval_id=request.id, tool=spec.name))
+        ctx.record_change(approval_id=request.id)
+        return spec.output_model.model_validate({"status": "pending_approval", "approval_id": request.id})
+
+    async def execute_approved(self, approver: ToolContext, request: approvals.ApprovalRequest) -> ExecutionResult:
+        """Run an approved request's stored call once, in the approver's transaction, as the requester: their key
+        must still be valid and still hold the tool's scope. The call has its own audit row."""
+        spec = self.registry.specs.get(request.tool)
+        ctx: ToolContext | None = None
+        try:
+            if spec is None or spec.ask is None:
+                raise FavError(ErrorCode.not_found, f"No approval-gated tool named {request.tool!r}.")
+            caller = await credentials.resolve_key_id(
+                approver.session, request.requested_by_key_id, request.workspace_id, approver.now
+            )
+            self._authorize(spec, caller)
+            args = validate(spec, request.arguments)
+            if args_hash(args) != request.args_hash:
+                raise FavError(
+                    ErrorCode.conflict,
+                    "The stored payload no longer matches what was requested; it was not executed.",
+                    hint="Ask for approval again with request_send_approval.",
+                )
+            ctx = ToolContext(
+                session=approver.session,
+                caller=caller,
+                settings=self.settings,
+                random=self.random,
+                now=approver.now,
+                request_id=new_id("req"),
+                client_address=approver.client_address,
+                tool=spec.name,
+                registry=self.registry,
+                platform=self.platform,
+                approved_request_id=request.id,
+            )
+            async with approver.session.begin_nested():
+                data = self._dump(spec, await spec.handler(ctx, args))
+                await ctx.deliver_events()
+        except FavError as exc:
+            exc.body.request_id = ctx.request_id if ctx else approver.request_id
+            outcome = ExecutionResult(False, exc.body.model_dump(mode="json", exclude_none=True))
+        else:
+            outcome = ExecutionResult(True, data)
+        approver.session.add(
+            AuditEvent(
+                id=new_id("aud"),
+                workspace_id=request.workspace_id,
+                user_id=request.requested_by_user_id,
+                credential_id=request.requested_by_key_id,
+                tool=request.tool,
+                args_hash=request.args_hash,
+                outcome="ok" if outcome.ok else outcome.data["code"],
+                request_id=ctx.request_id if ctx else approver.request_id,
+                changes={**(ctx.changes if ctx and outcome.ok else {}), "approval_id": request.id},
+                created_at=approver.now,
+            )
+        )
+        return outcome
 
     def _worth_auditing(self, trace: Trace, result: CallResult) -> bool:
         """Refusals of a known caller, and every call of a tool that audits its reads (personal-data exports)."""

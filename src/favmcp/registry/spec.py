@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 if TYPE_CHECKING:
+    from favmcp.effects.approvals import ApprovalAsk
     from favmcp.registry.context import ToolContext
 
 
@@ -64,6 +65,13 @@ class Preview(BaseModel):
     )
 
 
+class GatedResult(BaseModel):
+    """The answer of an approval-gated tool: done now, or waiting for a person (a success either way)."""
+
+    status: Literal["done", "pending_approval"]
+    approval_id: str | None = Field(default=None, description="Set when the call waits: see get_approval.")
+
+
 class Gate(StrEnum):
     confirm = "confirm"
     approval = "approval"
@@ -86,6 +94,8 @@ class Effect:
 
 
 Handler = Callable[["ToolContext", Any], Awaitable[BaseModel]]
+# What an approval-gated call would send, to whom, on which channel, for the policy and the person deciding.
+AskFn = Callable[["ToolContext", Any], Awaitable["ApprovalAsk"]]
 PreviewFn = Callable[["ToolContext", Any], Awaitable[Preview]]
 
 
@@ -102,6 +112,7 @@ class ToolSpec:
     handler: Handler
     gate: Gate | None = None
     preview: PreviewFn | None = None
+    ask: AskFn | None = None
     returns_secret: bool = False
     audit_reads: bool = False
 
@@ -149,6 +160,7 @@ def tool(
     scope: str,
     gate: str | None = None,
     preview: PreviewFn | None = None,
+    ask: AskFn | None = None,
     returns_secret: bool = False,
     audit_reads: bool = False,
 ) -> Callable[[Handler], ToolSpec]:
@@ -163,9 +175,10 @@ def tool(
         input_model, output_model = hints_of[params[1]], hints_of["return"]
         effect = Effect.of(hints)
         gate_ = Gate(gate) if gate else None
-        if gate_ is Gate.approval:
-            # Nothing may ship ungated by accident: the approval queue that enforces this gate is not built yet.
-            raise TypeError(f"{fn.__name__}: the approval gate needs the approval queue, which this server lacks")
+        if (gate_ is Gate.approval) != (ask is not None):
+            raise TypeError(f"{fn.__name__}: an approval gate needs an ask (what would be sent), and only it has one")
+        if gate_ is Gate.approval and not _can_wait(output_model):
+            raise TypeError(f"{fn.__name__}: a gated tool answers a GatedResult whose other fields are optional")
         if audit_reads and not effect.read_only:
             raise TypeError(f"{fn.__name__}: audit_reads is for read-only tools (mutating calls are always audited)")
         if effect.read_only == issubclass(input_model, WriteInput):
@@ -186,8 +199,20 @@ def tool(
             handler=fn,
             gate=gate_,
             preview=preview,
+            ask=ask,
             returns_secret=returns_secret,
             audit_reads=audit_reads,
         )
 
     return wrap
+
+
+def _can_wait(output_model: type[BaseModel]) -> bool:
+    """Whether the tool's answer can say "waiting for approval" and nothing else."""
+    if not issubclass(output_model, GatedResult):
+        return False
+    try:
+        output_model.model_validate({"status": "pending_approval", "approval_id": "apr_x"})
+    except ValidationError:
+        return False
+    return True

@@ -1,0 +1,167 @@
+"""The approval gate and the approvals domain, with a gated send tool declared here until the messaging and money
+domains bring theirs: the policy decides, what runs is exactly what was stored, once, as the requester."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from favmcp import composition
+from favmcp.app import App
+from favmcp.effects.approvals import ApprovalAsk, ApprovalRequest, Channel, SendKind
+from favmcp.effects.models import OutboxMessage
+from favmcp.registry.context import ToolContext
+from favmcp.registry.domain import Domain, Platform
+from favmcp.registry.spec import GatedResult, WriteInput, tool
+from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, make_settings, signup
+
+
+class SendTestInput(WriteInput):
+    to: str = Field(min_length=3, max_length=320)
+    body: str = Field(min_length=1, max_length=500)
+    kind: SendKind = SendKind.marketing
+
+
+class SendTestResult(GatedResult):
+    message_id: str | None = None
+
+
+async def _ask(ctx: ToolContext, args: SendTestInput) -> ApprovalAsk:
+    return ApprovalAsk(channel=Channel.email, kind=args.kind, recipient=args.to, summary=f"Email to {args.to}")
+
+
+@tool(domain="testsend", title="Send test email", hints="W O", scope="messaging:send", gate="approval", ask=_ask)
+async def send_test_email(ctx: ToolContext, args: SendTestInput) -> SendTestResult:
+    """Emails `body` to `to`."""
+    message = ctx.send_email(to=args.to, subject="Hello", body=args.body, workspace_id=ctx.workspace_id)
+    return SendTestResult(status="done", message_id=message.id)
+
+
+@pytest.fixture
+async def gated_app(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+    platform = Platform([*composition.platform().domains, Domain(name="testsend", tools=[send_test_email])])
+    app = await App.open(make_settings(tmp_path, database_url), clock=clock, platform=platform)
+    yield app
+    await app.close()
+
+
+@pytest.fixture
+async def studio(gated_app: App) -> Owner:
+    return await signup(gated_app)
+
+
+async def sent_to(app: App, recipient: str) -> list[OutboxMessage]:
+    async with app.db.transaction() as session:
+        stmt = select(OutboxMessage).where(col(OutboxMessage.recipient) == recipient)
+        return list((await session.execute(stmt)).scalars())
+
+
+async def pending(app: App, owner: Owner, to: str) -> str:
+    held = await call(app, owner.key, "send_test_email", {"to": to, "body": "Spring offer", "kind": "marketing"})
+    assert held.ok and held.data["status"] == "pending_approval", held.data
+    return str(held.data["approval_id"])
+
+
+async def test_the_policy_decides_whether_a_send_runs_or_waits(gated_app: App, studio: Owner) -> None:
+    app = gated_app
+    done = await call(
+        app, studio.key, "send_test_email", {"to": "a@example.com", "body": "Receipt", "kind": "transactional"}
+    )
+    assert done.ok and done.data["status"] == "done" and done.data["message_id"]
+    assert len(await sent_to(app, "a@example.com")) == 1
+
+    approval_id = await pending(app, studio, "b@example.com")
+    assert await sent_to(app, "b@example.com") == [], "nothing left while it waits"
+    shown = (await call(app, studio.key, "get_approval", {"approval_id": approval_id})).data
+    assert shown["status"] == "pending" and shown["tool"] == "send_test_email"
+    assert shown["arguments"] == {"to": "b@example.com", "body": "Spring offer", "kind": "marketing"}
+    assert shown["requested_by_user_id"] == studio.user_id and shown["summary"] == "Email to b@example.com"
+    listed = await call(app, studio.key, "list_approvals", {"status": "pending"})
+    assert [a["id"] for a in listed.data["items"]] == [approval_id]
+
+    policy = {"rules": [{"channel": "email", "kind": "transactional", "needs_approval": True}]}
+    assert (await call(app, studio.key, "set_approval_policy", policy)).ok
+    waits = await call(
+        app, studio.key, "send_test_email", {"to": "c@example.com", "body": "R", "kind": "transactional"}
+    )
+    assert waits.data["status"] == "pending_approval"
+    rules = (await call(app, studio.key, "get_approval_policy")).data["rules"]
+    assert {(r["channel"], r["kind"]): r["needs_approval"] for r in rules}[("sms", "transactional")] is False
+
+
+async def test_approval_runs_the_stored_call_once_as_the_requester(gated_app: App, studio: Owner) -> None:
+    app = gated_app
+    manager = await join(app, studio, "manager")
+    approval_id = await pending(app, studio, "once@example.com")
+    results = await gather(
+        *[call(app, manager.key, "approve_request", {"approval_id": approval_id}) for _ in range(10)]
+    )
+    assert sorted(error_code(r) or "ok" for r in results) == ["invalid_state"] * 9 + ["ok"]
+    done = next(r for r in results if r.ok).data
+    assert done["status"] == "executed" and done["decided_by_user_id"] == manager.user_id
+    assert done["execution"]["ok"] and done["execution"]["result"]["status"] == "done"
+    assert len(await sent_to(app, "once@example.com")) == 1, "executed once"
+    audit = (await call(app, studio.key, "list_audit_events", {"tool": "send_test_email"})).data["items"]
+    runs = [(e["user_id"], e["credential_id"], e["outcome"], e["changes"]["approval_id"]) for e in audit]
+    assert runs == [(studio.user_id, studio.key_id, "ok", approval_id)] * 2, "held, then run as the requester"
+    late = await call(app, manager.key, "approve_request", {"approval_id": approval_id})
+    assert error_code(late) == "invalid_state" and late.data["error"]["details"]["current"] == "executed"
+
+
+async def test_what_cannot_be_approved(gated_app: App, studio: Owner, clock: FakeClock) -> None:
+    app = gated_app
+    manager = await join(app, studio, "manager")
+
+    own = await pending(app, studio, "self@example.com")
+    assert error_code(await call(app, studio.key, "approve_request", {"approval_id": own})) == "forbidden"
+    assert (await call(app, studio.key, "set_approval_policy", {"allow_self_approval": True})).ok
+    assert (await call(app, studio.key, "approve_request", {"approval_id": own})).data["status"] == "executed"
+
+    edited = await pending(app, studio, "edited@example.com")
+    async with app.db.transaction() as session:
+        tampered = {"to": "attacker@example.com", "body": "Spring offer", "kind": "marketing"}
+        await session.execute(
+            update(ApprovalRequest).where(col(ApprovalRequest.id) == edited).values(arguments=tampered)
+        )
+    failed = (await call(app, manager.key, "approve_request", {"approval_id": edited})).data
+    assert failed["status"] == "failed" and failed["execution"]["error"]["code"] == "conflict"
+    assert await sent_to(app, "attacker@example.com") == [] and await sent_to(app, "edited@example.com") == []
+
+    made = await call(app, studio.key, "create_api_key", {"name": "sender", "scopes": ["messaging:send"]})
+    revoked_sender = await call(app, made.data["api_key"], "send_test_email", {"to": "gone@example.com", "body": "x"})
+    assert (await confirmed(app, studio.key, "revoke_api_key", {"key_id": made.data["key"]["id"]})).ok
+    orphan = (await call(app, manager.key, "approve_request", {"approval_id": revoked_sender.data["approval_id"]})).data
+    assert orphan["status"] == "failed" and orphan["execution"]["error"]["code"] == "unauthenticated"
+    assert "revoked" in orphan["execution"]["error"]["message"] and await sent_to(app, "gone@example.com") == []
+
+    rejected = await pending(app, studio, "no@example.com")
+    no = await call(app, manager.key, "reject_request", {"approval_id": rejected, "reason": "Wrong audience"})
+    assert no.data["status"] == "rejected" and no.data["reason"] == "Wrong audience"
+    assert error_code(await call(app, manager.key, "approve_request", {"approval_id": rejected})) == "invalid_state"
+
+    stale = await pending(app, studio, "late@example.com")
+    clock.advance(hours=73)
+    assert (await call(app, studio.key, "get_approval", {"approval_id": stale})).data["status"] == "expired"
+    expired = await call(app, manager.key, "approve_request", {"approval_id": stale})
+    assert error_code(expired) == "invalid_state" and await sent_to(app, "late@example.com") == []
+
+
+async def test_an_explicit_request_waits_whatever_the_policy(gated_app: App, studio: Owner) -> None:
+    app = gated_app
+    args = {
+        "tool": "send_test_email",
+        "arguments": {"to": "ask@example.com", "body": "Receipt", "kind": "transactional"},
+    }
+    asked = await call(app, studio.key, "request_send_approval", args)
+    assert asked.ok and asked.data["status"] == "pending" and await sent_to(app, "ask@example.com") == []
+    refused = await call(app, studio.key, "request_send_approval", {"tool": "create_member", "arguments": {}})
+    assert error_code(refused) == "validation_failed"
+    bad = await call(app, studio.key, "request_send_approval", {"tool": "send_test_email", "arguments": {"to": 1}})
+    assert error_code(bad) == "validation_failed"
+    staff = await join(app, studio, "staff")
+    assert error_code(await call(app, staff.key, "approve_request", {"approval_id": asked.data["id"]})) == "forbidden"
