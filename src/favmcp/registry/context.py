@@ -62,6 +62,8 @@ class ToolContext:
     pending_events: list[tuple[str, DomainEvent]] = field(default_factory=list)
     # Set while an approved request runs: the approval gate has been passed by a person.
     approved_request_id: str | None = None
+    # Set by the approval gate when the caller may approve the held call at once (see the MCP transport).
+    self_approvable: tuple[str, str] | None = None
     # Runs an approved request's stored call as its requester (the runner's; see approve_request).
     executor: Callable[[ToolContext, ApprovalRequest], Awaitable[ExecutionResult]] | None = field(
         default=None, repr=False

@@ -55,6 +55,8 @@ class CallResult:
     data: dict[str, Any]
     request_id: str
     adopted_key: str | None = None
+    # A held call the caller may approve themselves right now (approvals:decide, policy allows): (id, summary).
+    self_approvable: tuple[str, str] | None = None
 
     @property
     def error(self) -> ErrorBody | None:
@@ -332,7 +334,9 @@ class Runner:
             failure.body.request_id = ctx.request_id
             result = CallResult(False, _error_data(failure.body), ctx.request_id)
         else:
-            result = CallResult(True, data, ctx.request_id, adopted_key=ctx.adopted_key)
+            result = CallResult(
+                True, data, ctx.request_id, adopted_key=ctx.adopted_key, self_approvable=ctx.self_approvable
+            )
         workspace_id = caller.workspace_id or ctx.changes.get("workspace_id")
         if workspace_id:
             session.add(
@@ -361,7 +365,8 @@ class Runner:
         if spec.ask is None or ctx.approved_request_id is not None:
             return None
         ask = await spec.ask(ctx, args)
-        if not (await approvals.policy_of(ctx.db)).needs_approval(ask.channel, ask.kind):
+        policy = await approvals.policy_of(ctx.db)
+        if not policy.needs_approval(ask.channel, ask.kind):
             return None
         request = await approvals.hold(
             ctx.db,
@@ -375,6 +380,8 @@ class Runner:
         )
         ctx.emit(approvals.ApprovalRequested(approval_id=request.id, tool=spec.name))
         ctx.record_change(approval_id=request.id)
+        if policy.allow_self_approval and scopes.grants(ctx.caller.scopes, "approvals:decide"):
+            ctx.self_approvable = (request.id, ask.summary)
         return spec.output_model.model_validate({"status": "pending_approval", "approval_id": request.id})
 
     async def execute_approved(self, approver: ToolContext, request: approvals.ApprovalRequest) -> ExecutionResult:

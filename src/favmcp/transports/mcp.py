@@ -27,6 +27,12 @@ INSTRUCTIONS = (
     "Destructive tools answer confirmation_required with a preview and a confirmation_token first; "
     "show the preview to the person before calling again with the token."
 )
+APPROVAL_STATE = "approval:"
+APPROVE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"approve": {"type": "boolean", "title": "Approve and send", "default": False}},
+    "required": ["approve"],
+}
 CONFIRM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "default": False}},
@@ -95,6 +101,7 @@ def _http_credential(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, s
 def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = None) -> Server[Any]:
     tools = [tool_definition(s) for s in runner.registry.listed()]
     confirm_gated = {s.name for s in runner.registry.listed() if s.gate is Gate.confirm}
+    approval_gated = {s.name: s for s in runner.registry.listed() if s.gate is Gate.approval}
     input_schemas = {t.name: t.input_schema for t in tools}
 
     def credential_of(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, str]:
@@ -113,6 +120,10 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
         secret, address = credential_of(ctx)
         arguments = dict(params.arguments or {})
         gated = params.name in confirm_gated
+        if params.name in approval_gated and params.input_responses is not None and params.request_state:
+            # A modern-era retry after we asked the person to approve: never run the call again, decide the request.
+            approval_id = params.request_state.removeprefix(APPROVAL_STATE)
+            return await decide(approval_id, params.input_responses.get("approve"), params.name, secret, address)
         if gated and params.request_state and params.input_responses is not None:
             # A modern-era retry after we asked the person to confirm: the state is our own signed token.
             if not _accepted(params.input_responses.get("confirm")):
@@ -135,9 +146,43 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
                 return _declined(result.request_id)
             arguments["confirmation_token"] = token
             result = await runner.call(params.name, arguments, credential=secret, client_address=address)
+        if result.self_approvable is not None and _can_elicit(ctx):
+            approval_id, summary = result.self_approvable
+            message = f"Approve and send now? {summary}"
+            if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                ask = types.ElicitRequest(
+                    params=types.ElicitRequestFormParams(message=message, requested_schema=APPROVE_SCHEMA)
+                )
+                return types.InputRequiredResult(
+                    input_requests={"approve": ask}, request_state=APPROVAL_STATE + approval_id
+                )
+            try:
+                answer = await ctx.session.elicit_form(message, APPROVE_SCHEMA, related_request_id=ctx.request_id)
+            except MCPError:  # the client could not ask: the request waits for a person
+                return to_call_tool_result(result)
+            return await decide(approval_id, answer, params.name, secret, address)
         if result.adopted_key and stdio_credential is not None:
             stdio_credential.secret = result.adopted_key
         return to_call_tool_result(result)
+
+    async def decide(
+        approval_id: str, answer: Any, tool: str, secret: str | None, address: str
+    ) -> types.CallToolResult:
+        """The person answered the approval question: on yes, approve (and so run) the held call and answer with
+        what it answered; on no, it stays pending for someone else to decide."""
+        if not _accepted(answer, "approve"):
+            waiting = {"status": "pending_approval", "approval_id": approval_id}
+            data = approval_gated[tool].output_model.model_validate(waiting).model_dump(mode="json")
+            return to_call_tool_result(CallResult(True, data, new_id("req")))
+        decided = await runner.call(
+            "approve_request", {"approval_id": approval_id}, credential=secret, client_address=address
+        )
+        if not decided.ok:
+            return to_call_tool_result(decided)
+        execution = decided.data["execution"]
+        if execution["ok"]:
+            return to_call_tool_result(CallResult(True, execution["result"], decided.request_id))
+        return to_call_tool_result(CallResult(False, {"error": execution["error"]}, decided.request_id))
 
     skills = resources.skills()
 
@@ -194,11 +239,9 @@ def _can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
     return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS or ctx.session.can_send_request
 
 
-def _accepted(answer: Any) -> bool:
+def _accepted(answer: Any, field: str = "confirm") -> bool:
     return (
-        isinstance(answer, types.ElicitResult)
-        and answer.action == "accept"
-        and bool((answer.content or {}).get("confirm"))
+        isinstance(answer, types.ElicitResult) and answer.action == "accept" and bool((answer.content or {}).get(field))
     )
 
 
