@@ -222,3 +222,18 @@ async def test_a_client_that_can_ask_lets_the_person_approve_only_where_they_may
     assert len(await sent_to(app, studio, "asked@example.com")) == 1, "approved once, sent once"
     approvals = (await call(app, studio.key, "list_approvals", {"limit": 100})).data["items"]
     assert sorted(a["status"] for a in approvals) == ["executed", "pending", "pending"]
+
+
+async def test_another_workspace_sees_and_decides_nothing(gated_app: App, studio: Owner) -> None:
+    app = gated_app
+    approval_id = await pending(app, studio, "private@example.com")
+    other = await signup(app)
+    assert (await call(app, other.key, "list_approvals")).data["items"] == []
+    for name, args in (
+        ("get_approval", {"approval_id": approval_id}),
+        ("approve_request", {"approval_id": approval_id}),
+        ("reject_request", {"approval_id": approval_id, "reason": "not mine"}),
+    ):
+        assert error_code(await call(app, other.key, name, args)) == "not_found", name
+    still = await call(app, studio.key, "get_approval", {"approval_id": approval_id})
+    assert still.data["status"] == "pending" and await sent_to(app, studio, "private@example.com") == []
