@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import anyio
@@ -49,3 +51,19 @@ async def test_only_post_is_served_at_the_mcp_endpoint(tmp_path: Path) -> None:
                 listed = await client.call_tool("whoami", {})
                 assert not listed.is_error and listed.structured_content is not None, listed
                 assert listed.structured_content["authenticated"] is False
+
+
+async def test_the_server_says_where_it_listens_and_refuses_a_busy_port(tmp_path: Path) -> None:
+    env = server_env(f"sqlite+aiosqlite:///{tmp_path / 'favmcp.db'}", tmp_path)
+    async with http_server(env, tmp_path / "server.log") as server:
+        said = (tmp_path / "server.log").read_text()
+        assert f"serving MCP at {server.url}" in said, said
+        port = server.base.rsplit(":", 1)[1]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")}
+        with anyio.fail_after(60):
+            busy = await anyio.run_process(
+                [sys.executable, "-m", "favmcp", "serve", "--http", "--port", port], env={**clean, **env}, check=False
+            )
+    assert busy.returncode == 1
+    assert busy.stderr.decode().startswith(f"favmcp: cannot listen on 127.0.0.1:{port}"), busy.stderr
+    assert "--port" in busy.stderr.decode()

@@ -131,7 +131,7 @@ async def test_search_filters_text_lifecycle_and_inactivity(app: App, owner: Own
 async def test_merge_moves_everything_and_the_duplicate_resolves_to_the_survivor(app: App, owner: Owner) -> None:
     survivor = await new_member(app, owner, name="Sam", email=None, phone="+31612340010", tags=["vip"])
     duplicate = await new_member(
-        app, owner, name="Samuel", tags=["yoga"], consent=[{"channel": "sms", "granted": False}]
+        app, owner, name="Samuel", tags=["yoga"], phone="+31612340011", consent=[{"channel": "sms", "granted": False}]
     )
     await call(app, owner.key, "add_member_note", {"member_id": duplicate["id"], "body": "Knee injury"})
     await call(
@@ -142,7 +142,10 @@ async def test_merge_moves_everything_and_the_duplicate_resolves_to_the_survivor
     )
     args = {"survivor_id": survivor["id"], "duplicate_id": duplicate["id"]}
     first = await call(app, owner.key, "merge_members", args)
-    assert first.data["error"]["details"]["preview"]["records_to_move"]["notes"] == 1
+    preview = first.data["error"]["details"]["preview"]
+    assert preview["records_to_move"]["notes"] == 1
+    assert preview["fields_taken"] == ["email"] and preview["fields_dropped"] == {"phone": duplicate["phone"]}
+    assert duplicate["phone"] in preview["summary"] and "dropped" in preview["summary"]
     merged = await confirmed(app, owner.key, "merge_members", args)
     assert merged.ok, merged.data
     assert merged.data["tags"] == ["vip", "yoga"] and merged.data["email"] == duplicate["email"]
@@ -318,3 +321,25 @@ async def test_walking_search_returns_each_member_exactly_once_even_while_adding
         assert len(seen) == len(set(seen)), "no member twice"
         assert everyone <= set(seen), "every member once"
         assert set(seen) <= everyone | set(added)
+
+
+async def test_updated_at_moves_on_every_change_and_last_activity_only_on_the_customers(
+    app: App, owner: Owner, clock: Any
+) -> None:
+    made = (await call(app, owner.key, "create_member", {"name": "Moves", "email": unique_email("mv")})).data
+    member_id, created = made["id"], made["updated_at"]
+    steps = (
+        ("attach_tags", {"member_ids": [member_id], "tags": ["vip"]}),
+        ("add_member_note", {"member_id": member_id, "body": "prefers mornings"}),
+        ("set_marketing_consent", {"member_id": member_id, "channel": "sms", "granted": True, "source": "form"}),
+        ("detach_tags", {"member_ids": [member_id], "tags": ["vip"]}),
+        ("update_member", {"member_id": member_id, "source": "walk-in"}),
+    )
+    seen = [created]
+    for tool_name, args in steps:
+        clock.advance(minutes=1)
+        assert (await call(app, owner.key, tool_name, args)).ok, tool_name
+        profile = (await call(app, owner.key, "get_member_profile", {"member_id": member_id})).data
+        assert profile["updated_at"] > seen[-1], tool_name
+        assert profile["last_activity_at"] == made["last_activity_at"], f"{tool_name} is not customer activity"
+        seen.append(profile["updated_at"])

@@ -143,11 +143,16 @@ def serve(
 ) -> None:
     """Serve MCP over stdio (default) or streamable HTTP; also delivers the outbox unless FAVMCP_NO_DISPATCHER=1."""
     s = settings(toolsets, read_only)
+    if http:
+        ensure_port_free(host, port)
 
     async def main() -> None:
         app = await open_app(s)
         try:
             if http:
+                typer.echo(
+                    f"favmcp: serving MCP at http://{host}:{port}/mcp (health: /healthz). Ctrl-C to stop.", err=True
+                )
                 await serve_http(app, host, port)
             else:
                 from favmcp.transports.stdio import serve_stdio
@@ -157,6 +162,18 @@ def serve(
             await app.close()
 
     run(main, log_level="INFO")
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Say so before anything else when the port is taken, rather than announce a server that cannot start."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port} ({exc.strerror}); is another server running? Pick one with --port.")
 
 
 async def serve_http(app: App, host: str, port: int) -> None:
@@ -485,6 +502,8 @@ def demo(
     from favmcp import demo as demo_data
 
     s = settings()
+    if not no_serve:
+        ensure_port_free(host, port)
 
     async def main() -> None:
         app = await open_app(s)

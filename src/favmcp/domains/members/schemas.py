@@ -85,8 +85,10 @@ class MemberPublic(BaseModel):
     tags: list[str]
     consent: list[ConsentState]
     created_at: datetime
-    updated_at: datetime
-    last_activity_at: datetime
+    updated_at: datetime = Field(description="Moves on every change to the profile, its tags, notes or consent.")
+    last_activity_at: datetime = Field(
+        description="Moves only on the customer's own activity (bookings, payments, orders, inbound messages)."
+    )
 
 
 class RecentEvent(BaseModel):
@@ -113,6 +115,8 @@ class ConsentInput(BaseModel):
 
 
 class CreateMemberInput(WriteInput):
+    """A member needs an email or a phone (or both)."""
+
     name: str = Field(min_length=1, max_length=200)
     email: Email | None = None
     phone: Phone | None = None
@@ -279,6 +283,10 @@ class MergePreview(Preview):
     survivor_id: str
     duplicate_id: str
     records_to_move: dict[str, int] = Field(description="Records that move to the survivor, per kind.")
+    fields_taken: list[str] = Field(description="Profile fields the survivor lacks and takes from the duplicate.")
+    fields_dropped: dict[str, str] = Field(
+        description="The duplicate's values that are lost because the survivor keeps its own, by field."
+    )
 
 
 class ImportRow(BaseModel):

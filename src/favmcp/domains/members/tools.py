@@ -64,6 +64,8 @@ from favmcp.registry.context import ToolContext
 from favmcp.registry.domain import Domain
 from favmcp.registry.spec import tool
 
+# Profile fields a merge carries over to a survivor that lacks them.
+MERGED_FIELDS = ("email", "phone", "source", "birthday")
 TagChange = Callable[[ToolContext, str, list[str]], Awaitable[int]]
 
 DOMAIN_NAME = "members"
@@ -237,12 +239,19 @@ async def _preview_merge(ctx: ToolContext, args: MergeMembersInput) -> MergePrev
     survivor = await _active(ctx, args.survivor_id)
     duplicate = await _active(ctx, args.duplicate_id)
     moving = [k for k in ctx.platform.member_links if k.on_merge is not OnMerge.keep]
+    theirs = {k: getattr(duplicate, k) for k in MERGED_FIELDS if getattr(duplicate, k)}
+    taken = sorted(k for k in theirs if not getattr(survivor, k))
+    dropped = {k: str(v) for k, v in theirs.items() if getattr(survivor, k) and getattr(survivor, k) != v}
+    lost = f" The duplicate's {', '.join(f'{k} {v}' for k, v in dropped.items())} will be dropped." if dropped else ""
     return MergePreview(
         summary=f"Merge {duplicate.id} ({duplicate.name}) into {survivor.id} ({survivor.name}); everything of "
-        f"the duplicate moves to the survivor and the duplicate is erased. Its id will resolve to {survivor.id}.",
+        f"the duplicate moves to the survivor and the duplicate is erased. Its id will resolve to {survivor.id}."
+        + lost,
         survivor_id=survivor.id,
         duplicate_id=duplicate.id,
         records_to_move=await service.count_links(ctx, duplicate.id, moving),
+        fields_taken=taken,
+        fields_dropped=dropped,
     )
 
 
@@ -268,7 +277,7 @@ async def merge_members(ctx: ToolContext, args: MergeMembersInput) -> MemberPubl
     survivor, duplicate = locked[args.survivor_id], locked[args.duplicate_id]
     before = {c.channel: c.granted for c in await service.consent_of(ctx, survivor.id)}
     theirs = {c.channel: c.granted for c in await service.consent_of(ctx, duplicate.id)}
-    taken = {k: getattr(duplicate, k) for k in ("email", "phone", "source", "birthday") if not getattr(survivor, k)}
+    taken = {k: getattr(duplicate, k) for k in MERGED_FIELDS if not getattr(survivor, k)}
     await service.move_links(ctx, duplicate.id, survivor.id)
     await service.erase(ctx, duplicate, status=MemberStatus.merged, merged_into=survivor.id)
     await ctx.db.update(Member, col(Member.merged_into) == duplicate.id, values={"merged_into": survivor.id})
@@ -291,6 +300,7 @@ async def _retag(ctx: ToolContext, args: TagsInput, change: TagChange, kind: str
         member = await service.load_for_write(ctx, member_id)
         count = await change(ctx, member.id, tags)
         if count:
+            member.updated_at = ctx.now
             service.record_event(ctx, member.id, kind, summary, {"tags": tags})
         changed += count
         ids.append(member.id)
@@ -332,6 +342,7 @@ async def add_member_note(ctx: ToolContext, args: AddNoteInput) -> NotePublic:
         created_at=ctx.now,
     )
     ctx.db.add(note)
+    member.updated_at = ctx.now
     service.record_event(ctx, member.id, "note_added", "Note added", {"note_id": note.id})
     ctx.record_change(member_id=member.id, note_id=note.id)
     return note_public(note)
@@ -346,6 +357,7 @@ async def set_marketing_consent(ctx: ToolContext, args: SetConsentInput) -> Memb
     current = {c.channel: c.granted for c in await service.consent_of(ctx, member.id)}
     if current.get(args.channel) != args.granted:
         await service.add_consent(ctx, member.id, args.channel, args.granted, args.source)
+        member.updated_at = ctx.now
         what = "opted in to" if args.granted else "opted out of"
         service.record_event(ctx, member.id, "consent_changed", f"{what} {args.channel}", {"channel": args.channel})
         ctx.record_change(member_id=member.id, channel=args.channel, granted=args.granted)
