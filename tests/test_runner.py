@@ -186,7 +186,18 @@ async def test_workspace_profile_and_hours(app: App, owner: Owner) -> None:
         "set_business_hours",
         {"weekly": {"mon": [{"open": "09:00", "close": "17:00"}]}, "closures": [{"date": "2026-12-25"}]},
     )
-    assert hours.ok and hours.data["business_hours"] == {"mon": [{"open": "09:00:00", "close": "17:00:00"}]}
+    assert hours.ok and hours.data["business_hours"] == {"mon": [{"open": "09:00", "close": "17:00"}]}
+    evening = await call(
+        app, owner.key, "set_business_hours", {"weekly": {"fri": [{"open": "18:00", "close": "24:00"}]}}
+    )
+    assert evening.ok and evening.data["business_hours"] == {"fri": [{"open": "18:00", "close": "24:00"}]}
+    for bad in (
+        {"open": "24:00", "close": "24:00"},
+        {"open": "09:00", "close": "24:30"},
+        {"open": "9h", "close": "10:00"},
+    ):
+        refused = await call(app, owner.key, "set_business_hours", {"weekly": {"mon": [bad]}})
+        assert error_code(refused) == "validation_failed", bad
     replaced = await call(
         app, owner.key, "set_business_hours", {"weekly": {"tue": [{"open": "10:00", "close": "12:00"}]}}
     )

@@ -339,8 +339,8 @@ async def test_working_hours_are_replaced_as_a_whole_and_shown_per_date(app: App
     hours = await call(app, owner.key, "set_staff_working_hours", {"user_id": staff.user_id, "weekly": weekly})
     assert hours.ok and hours.data["timezone"] == "Europe/Amsterdam"
     assert hours.data["weekly"]["mon"] == [
-        {"open": "09:00:00", "close": "12:00:00"},
-        {"open": "13:00:00", "close": "17:00:00"},
+        {"open": "09:00", "close": "12:00"},
+        {"open": "13:00", "close": "17:00"},
     ]
     args = {"user_id": staff.user_id, "from_date": "2027-01-04", "to_date": "2027-01-10"}
     schedule = await call(app, owner.key, "get_staff_schedule", args)
@@ -351,7 +351,7 @@ async def test_working_hours_are_replaced_as_a_whole_and_shown_per_date(app: App
     )
     assert [d["weekday"] for d in data["days"]] == ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     assert len(data["days"][0]["working_hours"]) == 2 and data["days"][1]["working_hours"] == []
-    assert data["days"][2]["working_hours"] == [{"open": "10:00:00", "close": "14:00:00"}]
+    assert data["days"][2]["working_hours"] == [{"open": "10:00", "close": "14:00"}]
     assert data["time_off"] == [] and data["bookings"] == []
 
     replaced = await call(

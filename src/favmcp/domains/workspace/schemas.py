@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
 from favmcp.core.contact import COUNTRIES, normalise_email, normalise_phone
 from favmcp.core.money import CURRENCIES
@@ -38,9 +39,23 @@ CountryCode = Annotated[str, Field(description="ISO 3166-1 alpha-2, e.g. NL"), A
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+def clock_time(value: Any) -> str:
+    """A time of day as HH:MM; 24:00 is the end of the day. Older stored values (HH:MM:SS) read the same."""
+    if isinstance(value, time):
+        value = value.strftime("%H:%M")
+    found = re.fullmatch(r"(\d{1,2}):(\d{2})(?::00)?", value.strip()) if isinstance(value, str) else None
+    hour, minute = (int(found[1]), int(found[2])) if found else (-1, -1)
+    if not ((0 <= hour <= 23 and 0 <= minute <= 59) or (hour, minute) == (24, 0)):
+        raise ValueError("a time of day as HH:MM, 00:00 to 24:00")
+    return f"{hour:02d}:{minute:02d}"
+
+
+ClockTime = Annotated[str, BeforeValidator(clock_time)]
+
+
 class OpeningInterval(BaseModel):
-    open: time = Field(description="Local time, HH:MM")
-    close: time = Field(description="Local time, HH:MM, after open")
+    open: ClockTime = Field(description="Local time, HH:MM.")
+    close: ClockTime = Field(description="Local time, HH:MM, after open; 24:00 is midnight at the end of the day.")
 
     @model_validator(mode="after")
     def _ordered(self) -> OpeningInterval:
