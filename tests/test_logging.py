@@ -22,8 +22,11 @@ from tests.support import FakeClock, latest_code, unique_address
 
 @pytest.fixture
 def reset_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield
     structlog.reset_defaults()
+    root.handlers[:], root.level = handlers, level
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -119,3 +122,14 @@ async def test_logs_carry_the_call_but_no_secrets_codes_or_personal_data(
     failures = [line for line in logged if line.get("event") == "outbox_delivery_failed"]
     assert failures and all(line["level"] == "warning" and line["message_id"].startswith("out_") for line in failures)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_library_loggers_write_the_same_json_lines(reset_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    favlog.configure("INFO")
+    logging.getLogger("mcp.server.transport_security").warning("Invalid Host header: %s", "evil.example")
+    logging.getLogger("uvicorn.error").info("below the level: not shown")
+    lines = json_lines(capsys.readouterr().err)
+    assert [(line["logger"], line["level"], line["event"]) for line in lines] == [
+        ("mcp.server.transport_security", "warning", "Invalid Host header: evil.example")
+    ]
+    assert lines[0]["timestamp"].endswith("Z")
