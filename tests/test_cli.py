@@ -120,9 +120,11 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path, database_url:
 
 def test_help_and_tool_listing_with_zero_configuration(tmp_path: Path) -> None:
     cli = cli_for(tmp_path)  # no database URL: SQLite in FAVMCP_HOME
-    help_, listed, described = cli.many(
-        (["--help"], 0), (["tools", "list", "--json"], 0), (["tools", "describe", "whoami"], 0)
+    help_, listed, table, described = cli.many(
+        (["--help"], 0), (["tools", "list", "--json"], 0), (["tools", "list"], 0), (["tools", "describe", "whoami"], 0)
     )
+    rows = table.out.splitlines()
+    assert rows[0].split() == ["TOOL", "HINTS", "SCOPE", "GATE", "TITLE"] and "HINTS: R read-only" in table.out
     for command in COMMANDS:
         assert re.search(rf"^\W*{command}\s", help_.out, re.MULTILINE), f"{command} missing from --help"
     tools = listed.json()["tools"]
@@ -192,6 +194,16 @@ def test_signup_call_and_keys_from_the_terminal(tmp_path: Path, own_database_url
     assert me.json()["workspace_id"] == workspace and me.json()["key_id"].startswith("key_")
     assert "not JSON" in bad_json.one_error_line() and bad_json.out == ""
     assert "not_found" in no_tool.one_error_line() and no_tool.out == ""
+    (tmp_path / "args.json").write_text(json.dumps({"limit": 1, "padding": "x" * 200_000}))
+    (tmp_path / "small.json").write_text(json.dumps({"limit": 1}))
+    too_big, from_file, anonymous = cli.many(
+        (["call", "list_api_keys", f"@{tmp_path / 'args.json'}"], 1),
+        (["call", "list_api_keys", f"@{tmp_path / 'small.json'}"], 0),
+        (["call", "whoami", "--anonymous"], 0),
+    )
+    assert "padding" in too_big.one_error_line(), "a 200 KB payload reaches the tool (which refuses the field)"
+    assert len(from_file.json()["items"]) == 1
+    assert anonymous.json()["authenticated"] is False, "a saved key does not stop an anonymous call"
     made = created.out.strip()
     assert KEY.fullmatch(made)
 

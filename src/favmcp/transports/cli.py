@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -247,8 +248,14 @@ def tools_list(
         print_result({"tools": [{"name": t.name, "domain": t.domain, "title": t.title, "scope": t.scope,
                                   "gate": t.gate, "hints": _hints(t)} for t in specs]})  # fmt: skip
         return
+    typer.echo(f"{'TOOL':34} {'HINTS':6} {'SCOPE':20} {'GATE':8} TITLE")
     for t in specs:
         typer.echo(f"{t.name:34} {_hints(t):6} {t.scope:20} {t.gate or '-':8} {t.title}")
+    typer.echo(
+        "\nHINTS: R read-only, W writes, D destructive, I idempotent (a repeat changes nothing more), "
+        "O reaches the outside world.\nGATE: confirm = a preview and a token first; approval = may wait for a "
+        "person, as the approval policy says."
+    )
 
 
 def _hints(spec: Any) -> str:
@@ -267,16 +274,26 @@ def tools_describe(name: str) -> None:
 @cli.command("call")
 def call(
     tool: str,
-    arguments: Annotated[str, typer.Argument(help="The arguments as a JSON object.")] = "{}",
+    arguments: Annotated[
+        str, typer.Argument(help="The arguments as a JSON object; - reads them from standard input, @FILE from a file.")
+    ] = "{}",
+    anonymous: Annotated[bool, typer.Option("--anonymous", help="Call without a key (public tools).")] = False,
 ) -> None:
     """Call a tool with JSON arguments, as the saved key (or FAVMCP_API_KEY)."""
+    if arguments == "-":
+        arguments = sys.stdin.read()
+    elif arguments.startswith("@"):
+        try:
+            arguments = Path(arguments[1:]).read_text()
+        except OSError as exc:
+            fail(f"cannot read the arguments from {arguments[1:]}: {exc.strerror}")
     try:
         args = json.loads(arguments)
     except json.JSONDecodeError as exc:
         fail(f"the arguments are not JSON: {exc}")
     if not isinstance(args, dict):
         fail("the arguments must be a JSON object")
-    call_and_print(tool, args)
+    call_and_print(tool, args, anonymous=anonymous)
 
 
 def call_and_print(tool: str, args: dict[str, Any], *, anonymous: bool = False) -> dict[str, Any]:
