@@ -116,6 +116,14 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path, database_url:
         missing = make_url(database_url).set(database="favmcp_no_such_database").render_as_string(False)
     line = cli_for(tmp_path, missing)("call", "whoami", code=1).one_error_line()
     assert "database" in line.lower() or "unable to open" in line.lower(), line
+    assert make_url(missing).render_as_string(hide_password=True) in line, "the line names the database"
+    if not database_url.startswith("sqlite"):
+        refused = make_url(database_url).set(password="s3cret", port=1).render_as_string(False)
+        line = cli_for(tmp_path, refused)("call", "whoami", code=1).one_error_line()
+        assert "cannot reach the database" in line and ":1/" in line and "s3cret" not in line, line
+        # The URL as hosting providers write it (postgres://) works as it is.
+        plain = make_url(database_url).render_as_string(False).replace("postgresql+asyncpg://", "postgres://")
+        assert "up to date" in cli_for(tmp_path, plain)("db", "upgrade").out
 
 
 def test_help_and_tool_listing_with_zero_configuration(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         home = _private_home(Path(env.get("FAVMCP_HOME") or user_data_dir("favmcp", appauthor=False)))
-        url = env.get("FAVMCP_DATABASE_URL") or f"sqlite+aiosqlite:///{home / 'favmcp.db'}"
+        url = async_driver(env.get("FAVMCP_DATABASE_URL") or f"sqlite+aiosqlite:///{home / 'favmcp.db'}")
         toolsets = env.get("FAVMCP_TOOLSETS")
         keys = _secret_keys(env, home)
         return cls(
@@ -58,6 +58,15 @@ class Settings:
             run_dispatcher=not _flag(env.get("FAVMCP_NO_DISPATCHER")),
             trusted_proxies=_proxies(env.get("FAVMCP_TRUSTED_PROXIES")),
         )
+
+
+# URLs as hosting providers and other tools write them, mapped to the async drivers favmcp runs on.
+DRIVERS = {"postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+
+
+def async_driver(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{DRIVERS.get(scheme, scheme)}{sep}{rest}"
 
 
 def parse_toolsets(value: str | None) -> frozenset[str] | None:

@@ -69,10 +69,28 @@ def run(fn: Callable[[], Awaitable[T]], *, log_level: str = "WARNING") -> T:
     try:
         return anyio.run(_settled, fn, backend_options={"use_uvloop": importlib.util.find_spec("uvloop") is not None})
     except SQLAlchemyError as exc:
-        fail(f"database error: {str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]}")
-    except (ValueError, RuntimeError, OSError) as exc:
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
+        fail(f"database error at {_database_named()}: {reason}")
+    except OSError as exc:  # the database server could not be reached
+        fail(
+            f"cannot reach the database at {_database_named()}: {exc}; is it running, and is FAVMCP_DATABASE_URL right?"
+        )
+    except (ValueError, RuntimeError) as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
+
+
+def _database_named() -> str:
+    """The database the command used, as the person configured it, with any password masked."""
+    from sqlalchemy.engine import make_url
+
+    url = os.environ.get("FAVMCP_DATABASE_URL")
+    if not url:
+        return "the SQLite file in FAVMCP_HOME"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ValueError:
+        return "FAVMCP_DATABASE_URL (not a database URL)"
 
 
 async def _settled(fn: Callable[[], Awaitable[T]]) -> T:
