@@ -220,8 +220,10 @@ def test_signup_call_and_keys_from_the_terminal(tmp_path: Path, own_database_url
     )
     new_key_id = as_new_key.json()["key_id"]
     assert as_new_key.json()["workspace_id"] == workspace and new_key_id != me.json()["key_id"]
-    rows = listed.out.strip().splitlines()
+    header, *rows = listed.out.strip().splitlines()
+    assert header.split()[:4] == ["KEY", "PREFIX", "STATUS", "LAST"], header
     assert len(rows) == 2 and all(" active " in row for row in rows), listed.out
+    assert any("(follows the role)" in row for row in rows) and any(" never " in row for row in rows), listed.out
     assert {row.split()[0] for row in rows} == {me.json()["key_id"], new_key_id}
     assert made not in listed.out and saved_b["api_key"] not in listed.out, "keys list never shows secrets"
 

@@ -428,8 +428,13 @@ def keys_list(workspace: Annotated[str, typer.Option(help="Workspace id (ws_...)
         finally:
             await app.close()
 
+    from favmcp.core.times import format_utc
+
+    typer.echo(f"{'KEY':30} {'PREFIX':14} {'STATUS':8} {'LAST USED':21} {'SCOPES':24} NAME")
     for row in run(main):
-        typer.echo(f"{row['id']}  {row['display_prefix']:14} {row['status']:8} {row['name']}")
+        scopes = "(follows the role)" if row["follows_role"] else ",".join(row["scopes"])
+        used = format_utc(row["last_used_at"]) if row["last_used_at"] else "never"
+        typer.echo(f"{row['id']:30} {row['display_prefix']:14} {row['status']:8} {used:21} {scopes:24} {row['name']}")
 
 
 @keys_cli.command("revoke")
