@@ -231,11 +231,11 @@ TIMELIKE = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{2}:\d{2})")
 
 
 def kind_of(schema: dict[str, Any]) -> str:
-    """What a property holds, by its schema (an optional property is an anyOf with null)."""
+    """What a property holds, by its schema (a nullable one has "type": [X, "null"] or an anyOf with null)."""
     branches = [schema, *schema.get("anyOf", [])]
     if any(b.get("format") in {"date", "date-time", "time"} for b in branches):
         return "time"
-    types = {b.get("type") for b in branches}
+    types = {t for b in branches for t in (b["type"] if isinstance(b.get("type"), list) else [b.get("type")])}
     if types & {"integer", "number"}:
         return "number"
     return "string" if "string" in types else "other"

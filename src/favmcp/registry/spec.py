@@ -28,7 +28,7 @@ class WriteInput(ToolInput):
         default=None,
         min_length=1,
         max_length=200,
-        description="Makes retries safe: the first outcome is replayed for 24 h for the same key and arguments.",
+        description="Retry-safe: the first answer is replayed for 24 h for this key and arguments.",
     )
 
 
@@ -51,8 +51,7 @@ class ConfirmInput(WriteInput):
         default=None,
         min_length=1,
         max_length=1000,
-        description="Leave out on the first call to get a preview and a token; "
-        "call again with the same arguments and this token to act.",
+        description="Leave out for a preview and a token; send the token back with the same arguments to act.",
     )
 
 
@@ -133,23 +132,70 @@ class ToolSpec:
 
 @cache
 def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON Schema without pydantic's generated titles: every client pays for each byte in context."""
-    return _without_titles(model.model_json_schema())
+    """The model's JSON Schema as lean as it can be without losing meaning: every client pays for each byte in
+    context. No pydantic titles or null defaults; small enums inlined; `anyOf [X, null]` written as
+    `"type": [X, "null"]`. In tool inputs an optional field is its plain type (leaving it out is how to say
+    nothing), except the fields an update may clear, which keep null (null means clear)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+    if issubclass(model, ToolInput):
+        clearable = (
+            set(model.model_fields) - model.not_clearable - {"idempotency_key"}
+            if issubclass(model, UpdateInput)
+            else set()
+        )
+        properties = schema.get("properties", {})
+        for name, prop in properties.items():
+            properties[name] = _lean(prop, defs, keep_null=name in clearable)
+        lean = _lean({k: v for k, v in schema.items() if k != "properties"}, defs, keep_null=True)
+        lean["properties"] = properties
+    else:
+        lean = _lean(schema, defs, keep_null=True)
+    used = _refs(lean)
+    while used - set(lean.get("$defs", {})):
+        lean.setdefault("$defs", {}).update({n: _lean(defs[n], defs, keep_null=True) for n in used if n in defs})
+        used = _refs(lean)
+    return lean
 
 
-def _without_titles(node: Any, *, names: bool = False) -> Any:
-    """Drop "title" keywords; under properties and $defs the keys are names, not keywords, and stay."""
+SMALL_ENUM = 12  # enums up to this size are written in place rather than referenced
+
+
+def _lean(node: Any, defs: dict[str, Any], *, keep_null: bool, names: bool = False) -> Any:
     if isinstance(node, list):
-        return [_without_titles(item) for item in node]
+        return [_lean(item, defs, keep_null=True) for item in node]
     if not isinstance(node, dict):
         return node
-    if names:
-        return {key: _without_titles(value) for key, value in node.items()}
+    if names:  # under properties and $defs the keys are names, not keywords
+        return {key: _lean(value, defs, keep_null=True) for key, value in node.items()}
+    ref = node.get("$ref", "").removeprefix("#/$defs/")
+    if ref in defs and len(defs[ref].get("enum", [])) <= SMALL_ENUM and "enum" in defs[ref]:
+        node = {**{k: v for k, v in node.items() if k != "$ref"}, **defs[ref]}
+    branches = node.get("anyOf")
+    if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
+        other = _lean(next(b for b in branches if b != {"type": "null"}), defs, keep_null=True)
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if not keep_null:
+            return _lean({**other, **rest}, defs, keep_null=True)
+        if isinstance(other.get("type"), str):
+            merged = {**other, **rest, "type": [other["type"], "null"]}
+            if "enum" in merged:
+                merged["enum"] = [*merged["enum"], None]
+            return _lean(merged, defs, keep_null=True)
     return {
-        key: _without_titles(value, names=key in ("properties", "$defs"))
+        key: _lean(value, defs, keep_null=True, names=key in ("properties", "$defs"))
         for key, value in node.items()
-        if key != "title"
+        if key != "title" and not (key == "default" and value is None)
     }
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, list):
+        return {r for item in node for r in _refs(item)}
+    if not isinstance(node, dict):
+        return set()
+    found = {node["$ref"].removeprefix("#/$defs/")} if isinstance(node.get("$ref"), str) else set()
+    return found | {r for value in node.values() for r in _refs(value)}
 
 
 def tool(
