@@ -87,6 +87,11 @@ async def test_odd_confirmation_tokens_are_typed_refusals_on_every_gated_tool(ap
             result = await call(app, owner.key, tool, {**args, "confirmation_token": token})
             assert error_code(result) == code, (tool, token, result.data)
     assert (await call(app, staff.key, "whoami")).ok and await members_count(app) >= 2, "nothing was changed"
+    keys = (await call(app, owner.key, "list_api_keys", {"limit": 100})).data["items"]
+    assert {k["id"]: k["status"] for k in keys}[ids["key"]] == "active", "the key was not revoked"
+    for member_id in (ids["member"], ids["other"]):
+        profile = await call(app, owner.key, "get_member_profile", {"member_id": member_id})
+        assert profile.data["status"] == "active" and profile.data["resolved_from"] is None, "nor erased or merged"
 
 
 async def test_a_failed_commit_says_the_outcome_is_unknown_and_a_keyed_retry_is_safe(app: App, owner: Owner) -> None:

@@ -64,16 +64,13 @@ class Unscoped:
         await db.flush()
         return db
 
-    async def workspace_of_invite_token(self, invite_token: str, model: Any) -> tuple[Any, WorkspaceDB] | None:
-        """The invite holding this token (looked up by its hash across workspaces), with its workspace's access.
+    async def invite_by_token(self, invite_token: str, model: Any) -> Any:
+        """The invite holding this token (looked up by its hash across workspaces), or None.
 
         `model` is the invite table of the team domain, passed in because auth/ imports nothing from domains/.
         """
         stmt = select(model).where(col(model.token_hash) == keys.key_hash(invite_token))
-        invite = (await self.session.execute(stmt)).scalar_one_or_none()
-        if invite is None:
-            return None
-        return invite, WorkspaceDB(self.session, invite.workspace_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     def workspace(self, workspace_id: str) -> WorkspaceDB:
         """Access bound to a workspace named by a verified code (invite acceptance), not by the caller."""

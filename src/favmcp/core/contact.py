@@ -1,9 +1,19 @@
-"""Normalising what people type: emails (case-insensitive) and phones (E.164)."""
+"""Reaching people: the channels, and normalising what people type (emails case-insensitive, phones E.164)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+
+
+# Where a customer can be reached: consent is per channel, and so is the approval policy. (A comment, not a
+# docstring: pydantic would repeat a docstring in every tool schema that names a channel.)
+class Channel(StrEnum):
+    whatsapp = "whatsapp"
+    sms = "sms"
+    email = "email"
 
 
 def normalise_email(value: str) -> str:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Field as Column
 from sqlmodel import SQLModel
 
+from favmcp.core.contact import Channel
 from favmcp.core.events import DomainEvent
 from favmcp.core.ids import new_id
 from favmcp.core.lifecycle import Lifecycle
@@ -37,12 +38,6 @@ class SendKind(StrEnum):
     transactional = "transactional"
     marketing = "marketing"
     free_text = "free_text"
-
-
-class Channel(StrEnum):
-    email = "email"
-    sms = "sms"
-    whatsapp = "whatsapp"
 
 
 @dataclass(frozen=True)
@@ -78,6 +73,11 @@ class ApprovalRequest(SQLModel, table=True):
     expires_at: datetime = utc_field()
 
 
+def _waits_by_default(kind: SendKind) -> bool:
+    """Marketing and free text wait for a person; transactional sends (receipts, reminders) run at once."""
+    return kind is not SendKind.transactional
+
+
 class PolicyRule(BaseModel):
     channel: Channel
     kind: SendKind
@@ -89,7 +89,7 @@ class PolicyRules(BaseModel):
 
     rules: list[PolicyRule] = Field(
         default_factory=lambda: [
-            PolicyRule(channel=channel, kind=kind, needs_approval=kind is not SendKind.transactional)
+            PolicyRule(channel=channel, kind=kind, needs_approval=_waits_by_default(kind))
             for channel in Channel
             for kind in SendKind
         ]
@@ -99,7 +99,7 @@ class PolicyRules(BaseModel):
 
     def needs_approval(self, channel: Channel, kind: SendKind) -> bool:
         found = [r.needs_approval for r in self.rules if r.channel == channel and r.kind == kind]
-        return found[-1] if found else kind is not SendKind.transactional
+        return found[-1] if found else _waits_by_default(kind)
 
 
 class ApprovalPolicy(SQLModel, table=True):

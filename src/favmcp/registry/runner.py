@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -65,6 +65,29 @@ class CallResult:
 
 def _error_data(body: ErrorBody) -> dict[str, Any]:
     return {"error": body.model_dump(mode="json", exclude_none=True)}
+
+
+def audit_row(
+    subject: AuditSubject,
+    tool: str,
+    digest: str,
+    outcome: str,
+    request_id: str,
+    changes: dict[str, Any],
+    now: datetime,
+) -> AuditEvent:
+    return AuditEvent(
+        id=new_id("aud"),
+        workspace_id=subject.workspace_id,
+        user_id=subject.user_id,
+        credential_id=subject.key_id,
+        tool=tool,
+        args_hash=digest,
+        outcome=outcome,
+        request_id=request_id,
+        changes=changes,
+        created_at=now,
+    )
 
 
 def _internal_error(request_id: str, message: str, hint: str | None = None) -> CallResult:
@@ -220,19 +243,7 @@ class Runner:
                 self._authorize(spec, caller)
                 args = validate(spec, arguments)
                 trace.args_hash = args_hash(args)
-                ctx = ToolContext(
-                    session=session,
-                    caller=caller,
-                    settings=self.settings,
-                    random=self.random,
-                    now=now,
-                    request_id=request_id,
-                    client_address=client_address,
-                    tool=spec.name,
-                    registry=self.registry,
-                    platform=self.platform,
-                    executor=self.execute_approved,
-                )
+                ctx = self._context(session, caller, spec, now, request_id, client_address)
                 if spec.mutating:
                     result = await self._mutate(spec, ctx, args, trace)
                 else:
@@ -254,6 +265,32 @@ class Runner:
             async with self.db.transaction() as session:
                 await credentials.touch(session, caller, now)
         return result
+
+    def _context(
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        spec: ToolSpec,
+        now: datetime,
+        request_id: str,
+        client_address: str,
+        approved_request_id: str | None = None,
+    ) -> ToolContext:
+        """What a handler gets; a call that runs an approved request has passed the approval gate already."""
+        return ToolContext(
+            session=session,
+            caller=caller,
+            settings=self.settings,
+            random=self.random,
+            now=now,
+            request_id=request_id,
+            client_address=client_address,
+            tool=spec.name,
+            registry=self.registry,
+            platform=self.platform,
+            approved_request_id=approved_request_id,
+            executor=self.execute_approved,
+        )
 
     def _authorize(self, spec: ToolSpec, caller: Caller) -> None:
         if spec.scope == scopes.PUBLIC:
@@ -340,17 +377,14 @@ class Runner:
         workspace_id = caller.workspace_id or ctx.changes.get("workspace_id")
         if workspace_id:
             session.add(
-                AuditEvent(
-                    id=new_id("aud"),
-                    workspace_id=workspace_id,
-                    user_id=caller.user_id or ctx.changes.get("user_id"),
-                    credential_id=caller.key_id,
-                    tool=spec.name,
-                    args_hash=digest,
-                    outcome="ok" if failure is None else failure.code.value,
-                    request_id=ctx.request_id,
-                    changes=ctx.changes,
-                    created_at=now,
+                audit_row(
+                    AuditSubject(workspace_id, caller.user_id or ctx.changes.get("user_id"), caller.key_id),
+                    spec.name,
+                    digest,
+                    "ok" if failure is None else failure.code.value,
+                    ctx.request_id,
+                    ctx.changes,
+                    now,
                 )
             )
             trace.audited = True
@@ -403,18 +437,8 @@ class Runner:
                     "The stored payload no longer matches what was requested; it was not executed.",
                     hint="Ask for approval again with request_send_approval.",
                 )
-            ctx = ToolContext(
-                session=approver.session,
-                caller=caller,
-                settings=self.settings,
-                random=self.random,
-                now=approver.now,
-                request_id=new_id("req"),
-                client_address=approver.client_address,
-                tool=spec.name,
-                registry=self.registry,
-                platform=self.platform,
-                approved_request_id=request.id,
+            ctx = self._context(
+                approver.session, caller, spec, approver.now, new_id("req"), approver.client_address, request.id
             )
             async with approver.session.begin_nested():
                 data = self._dump(spec, await spec.handler(ctx, args))
@@ -425,17 +449,14 @@ class Runner:
         else:
             outcome = ExecutionResult(True, data)
         approver.session.add(
-            AuditEvent(
-                id=new_id("aud"),
-                workspace_id=request.workspace_id,
-                user_id=request.requested_by_user_id,
-                credential_id=request.requested_by_key_id,
-                tool=request.tool,
-                args_hash=request.args_hash,
-                outcome="ok" if outcome.ok else outcome.data["code"],
-                request_id=ctx.request_id if ctx else approver.request_id,
-                changes={**(ctx.changes if ctx and outcome.ok else {}), "approval_id": request.id},
-                created_at=approver.now,
+            audit_row(
+                AuditSubject(request.workspace_id, request.requested_by_user_id, request.requested_by_key_id),
+                request.tool,
+                request.args_hash,
+                "ok" if outcome.ok else outcome.data["code"],
+                ctx.request_id if ctx else approver.request_id,
+                {**(ctx.changes if ctx and outcome.ok else {}), "approval_id": request.id},
+                approver.now,
             )
         )
         return outcome
@@ -457,19 +478,9 @@ class Runner:
         """The audit row of a call whose own transaction wrote none (refused early, or read-only)."""
         assert trace.subject is not None
         async with self.db.transaction() as session:
+            outcome = "ok" if result.ok else result.data["error"]["code"]
             session.add(
-                AuditEvent(
-                    id=new_id("aud"),
-                    workspace_id=trace.subject.workspace_id,
-                    user_id=trace.subject.user_id,
-                    credential_id=trace.subject.key_id,
-                    tool=tool_name,
-                    args_hash=trace.args_hash,
-                    outcome="ok" if result.ok else result.data["error"]["code"],
-                    request_id=result.request_id,
-                    changes={},
-                    created_at=self.clock.now(),
-                )
+                audit_row(trace.subject, tool_name, trace.args_hash, outcome, result.request_id, {}, self.clock.now())
             )
 
     async def _claim_key(

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
+from favmcp.core.contact import Channel
 from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
 
 
@@ -22,12 +23,6 @@ class Lifecycle(StrEnum):
     regular = "regular"
     lapsed = "lapsed"
     churned = "churned"
-
-
-class Channel(StrEnum):
-    whatsapp = "whatsapp"
-    sms = "sms"
-    email = "email"
 
 
 class NoteAuthor(StrEnum):

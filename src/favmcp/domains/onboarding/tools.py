@@ -116,8 +116,7 @@ async def accept_team_invite_request(ctx: ToolContext, args: AcceptInviteRequest
     """Start accepting a team invite with the token from the invite email: emails a 6-digit code to the
     invited address and returns a request_id for accept_team_invite_verify. Needs no API key.
     Refuses tokens that are unknown, used, revoked or expired; rate limited like signup."""
-    found = await ctx.unscoped.workspace_of_invite_token(args.invite_token, TeamInvite)
-    invite = found[0] if found else None
+    invite = await ctx.unscoped.invite_by_token(args.invite_token, TeamInvite)
     if invite is None or invite.status != InviteStatus.pending or invite.expires_at <= ctx.now:
         raise _invalid_invite()
     row, code = await ctx.unscoped.issue_code(
