@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from favmcp.auth import keys, scopes
-from favmcp.auth.models import ApiKey, Role, User, UserStatus
+from favmcp.auth.models import ApiKey, Role, UserStatus
 from favmcp.core.errors import AuditSubject, unauthenticated
-from favmcp.db.tenancy import Workspace
+from favmcp.db.engine import Database
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -43,64 +44,78 @@ class Caller:
 ANONYMOUS = Caller()
 
 
-async def resolve(session: AsyncSession, secret: str | None, now: datetime) -> Caller:
-    """One query: the key, its person and workspace. Checked on every call, so revocation is immediate."""
+# Every column a Caller needs, in one indexed read: the key, its holder and the workspace.
+_CALLER_SQL = """
+SELECT k.id, k.workspace_id, k.user_id, k.scopes, k.follows_role, k.expires_at, k.last_used_at, k.revoked_at,
+       u.name, u.role, u.status, w.name
+FROM api_keys k JOIN users u ON u.id = k.user_id JOIN workspaces w ON w.id = k.workspace_id
+"""
+_BY_HASH = _CALLER_SQL + "WHERE k.key_hash = $1"
+_BY_ID = _CALLER_SQL + "WHERE k.id = $1 AND k.workspace_id = $2"
+
+
+async def resolve(db: Database, secret: str | None, now: datetime) -> Caller:
+    """Read on every call, outside the call's session and at the cost floor (Database.fetch_row): a revocation,
+    a role change or a deactivation committed a moment ago holds from the very next call, in every process."""
     if not secret:
         return ANONYMOUS
     if not keys.looks_like_key(secret):
         raise unauthenticated("That is not a fav_mcp_ API key.")
-    return await _caller_where(session, col(ApiKey.key_hash) == keys.key_hash(secret), now)
+    return _caller(await db.fetch_row(_BY_HASH, keys.key_hash(secret)), now)
 
 
-async def resolve_key_id(session: AsyncSession, key_id: str | None, workspace_id: str, now: datetime) -> Caller:
+async def resolve_key_id(db: Database, key_id: str | None, workspace_id: str, now: datetime) -> Caller:
     """The caller behind a stored key id (an approved request runs as its requester), checked as on every call."""
     if key_id is None:
         raise unauthenticated("The request was made without an API key.")
-    where = (col(ApiKey.id) == key_id) & (col(ApiKey.workspace_id) == workspace_id)
-    return await _caller_where(session, where, now)
+    return _caller(await db.fetch_row(_BY_ID, key_id, workspace_id), now)
 
 
-async def _caller_where(session: AsyncSession, where: Any, now: datetime) -> Caller:
-    row = (
-        await session.execute(
-            select(ApiKey, col(User.name), col(User.role), col(User.status), col(Workspace.name))
-            .join(User, col(User.id) == col(ApiKey.user_id))
-            .join(Workspace, col(Workspace.id) == col(ApiKey.workspace_id))
-            .where(where)
-        )
-    ).first()
+def _caller(row: tuple[Any, ...] | None, now: datetime) -> Caller:
     if row is None:
         raise unauthenticated("This API key is not valid.")
-    key, user_name, role, status, workspace_name = row
+    key_id, workspace_id, user_id, key_scopes, follows_role, expires_at, last_used_at, revoked_at = row[:8]
+    user_name, role_name, status, workspace_name = row[8:]
+    expires_at = _utc(expires_at)
     refusal = None
-    if key.revoked_at is not None:
+    if revoked_at is not None:
         refusal = "This API key has been revoked."
-    elif key.expires_at is not None and key.expires_at <= now:
+    elif expires_at is not None and expires_at <= now:
         refusal = "This API key has expired."
     elif status != UserStatus.active:
         refusal = "The person this API key belongs to has been deactivated."
     if refusal is not None:
         error = unauthenticated(refusal)
-        error.subject = AuditSubject(key.workspace_id, key.user_id, key.id)
+        error.subject = AuditSubject(workspace_id, user_id, key_id)
         raise error
+    role = Role(role_name)
+    held = scopes.role_scopes(role)
+    # A key never exceeds its holder's current role; a personal key is exactly the role.
+    granted = sorted(held) if follows_role else scopes.intersect(_json(key_scopes), held)
     return Caller(
-        workspace_id=key.workspace_id,
-        user_id=key.user_id,
-        key_id=key.id,
+        workspace_id=workspace_id,
+        user_id=user_id,
+        key_id=key_id,
         role=role,
-        scopes=tuple(effective_scopes(key, role)),
-        follows_role=key.follows_role,
-        key_expires_at=key.expires_at,
+        scopes=tuple(granted),
+        follows_role=bool(follows_role),
+        key_expires_at=expires_at,
         user_name=user_name,
         workspace_name=workspace_name,
-        last_used_at=key.last_used_at,
+        last_used_at=_utc(last_used_at),
     )
 
 
-def effective_scopes(key: ApiKey, role: Role) -> list[str]:
-    """A key never exceeds its holder's current role; a personal key is exactly the role."""
-    held = scopes.role_scopes(role)
-    return sorted(held) if key.follows_role else scopes.intersect(key.scopes, held)
+def _utc(value: datetime | str | None) -> datetime | None:
+    """Timestamps as the drivers hand them over: aware from Postgres, naive UTC text from SQLite."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 async def touch(session: AsyncSession, caller: Caller, now: datetime) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +36,84 @@ class Database:
         # Read-only work takes no write lock on SQLite, so reads never queue behind writes.
         self.reader = self.engine.execution_options(favmcp_read_only=True)
         self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=True)
+        # SQLite lets one writer in at a time and makes the others retry with sleeps, which is unfair: a writer
+        # can lose every race for seconds. Writers of this process queue here in arrival order instead;
+        # BEGIN IMMEDIATE and the busy timeout still order them against other processes.
+        self._write_queue = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_reader: sqlite3.Connection | None = None
+        self._pg_pool: asyncio.Future[Any] | None = None
+
+    def write_session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session for a unit of work that writes: on SQLite it waits its turn in this process first."""
+        return self._queued(self.sessions)
+
+    @asynccontextmanager
+    async def _queued(self, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+        async with self._write_queue or nullcontext(), sessions() as session:
+            yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back on any exception."""
-        async with self.sessions() as session, session.begin():
+        async with self.write_session() as session, session.begin():
             yield session
 
+    async def fetch_row(self, sql: str, *params: Any) -> tuple[Any, ...] | None:
+        """One small committed read outside any session, at the cost floor (the credential check of every call).
+
+        `sql` numbers its parameters $1, $2… On SQLite it runs on a plain sqlite3 connection on the event loop
+        itself: an indexed read in WAL mode takes microseconds and never waits for a writer, where each hop to
+        aiosqlite's thread costs more than the read. On Postgres: a prepared statement on a small pool of its
+        own, one round trip (no pre-ping, no reset).
+        """
+        if self.is_sqlite:
+            row = self._sqlite().execute(sql.replace("$", "?"), params).fetchone()
+            return tuple(row) if row is not None else None
+        pool = await self._pool()
+        record = await pool.fetchrow(sql, *params)
+        return tuple(record.values()) if record is not None else None
+
+    def _sqlite(self) -> sqlite3.Connection:
+        if self._sqlite_reader is None:
+            (database, *_), options = self.engine.dialect.create_connect_args(self.engine.url)
+            connection = sqlite3.connect(
+                database, isolation_level=None, check_same_thread=False, uri=bool(options.get("uri"))
+            )
+            connection.execute("PRAGMA query_only=1")
+            connection.execute("PRAGMA busy_timeout=1000")
+            self._sqlite_reader = connection
+        return self._sqlite_reader
+
+    async def _pool(self) -> Any:
+        if self._pg_pool is None:  # created once, also when the first calls arrive together
+            import asyncpg
+
+            _, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+            accepted = inspect.signature(asyncpg.connect).parameters
+            self._pg_pool = asyncio.ensure_future(
+                asyncpg.create_pool(
+                    **{k: v for k, v in kwargs.items() if k in accepted}, min_size=1, max_size=4, reset=_no_reset
+                )
+            )
+        try:
+            return await asyncio.shield(self._pg_pool)
+        except Exception:
+            self._pg_pool = None  # a pool that failed to open is tried again by the next call
+            raise
+
     async def dispose(self) -> None:
+        if self._sqlite_reader is not None:
+            self._sqlite_reader.close()
+            self._sqlite_reader = None
+        if self._pg_pool is not None:
+            pool, self._pg_pool = self._pg_pool, None
+            with suppress(Exception):  # a pool that never connected has nothing to close
+                await (await pool).close()
         await self.engine.dispose()
+
+
+async def _no_reset(_connection: Any) -> None:
+    """The fast-read pool only runs single SELECTs outside transactions: nothing to reset on release."""
 
 
 def _private_sqlite_file(url: str) -> None:

@@ -47,7 +47,8 @@ class ExecutionResult:
 
 @dataclass
 class ToolContext:
-    session: AsyncSession = field(repr=False)
+    # Called on first use of `session`: a read whose handler never reaches the database opens no session.
+    open_session: Callable[[], AsyncSession] = field(repr=False)
     caller: Caller
     settings: Settings
     random: Random
@@ -78,6 +79,16 @@ class ToolContext:
         if self.caller.workspace_id is None:
             raise unauthenticated()
         return self.caller.workspace_id
+
+    @cached_property
+    def session(self) -> AsyncSession:
+        return self.open_session()
+
+    async def close_session(self) -> None:
+        """Close the session if this call opened one (the runner's, for reads; writes own theirs)."""
+        session = self.__dict__.pop("session", None)
+        if session is not None:
+            await session.close()
 
     @cached_property
     def db(self) -> WorkspaceDB:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -232,43 +233,57 @@ class Runner:
         trace: Trace,
     ) -> CallResult:
         now = self.clock.now()
-        sessions = self.db.sessions if spec.mutating else self.db.read_sessions
-        async with sessions() as session:
-            transaction = await session.begin()
+        trace.args_hash = _raw_hash(arguments)
+        caller = await credentials.resolve(self.db, credential, now)
+        if not caller.anonymous:
+            trace.subject = AuditSubject(caller.workspace_id or "", caller.user_id, caller.key_id)
+        self._authorize(spec, caller)
+        args = validate(spec, arguments)
+        trace.args_hash = args_hash(args)
+        if spec.mutating:
+            result = await self._write(spec, caller, args, now, request_id, client_address, trace)
+        else:
+            ctx = self._context(self.db.read_sessions, caller, spec, now, request_id, client_address)
             try:
-                caller = await credentials.resolve(session, credential, now)
-                if not caller.anonymous:
-                    trace.subject = AuditSubject(caller.workspace_id or "", caller.user_id, caller.key_id)
-                trace.args_hash = _raw_hash(arguments)
-                self._authorize(spec, caller)
-                args = validate(spec, arguments)
-                trace.args_hash = args_hash(args)
-                ctx = self._context(session, caller, spec, now, request_id, client_address)
-                if spec.mutating:
-                    result = await self._mutate(spec, ctx, args, trace)
-                else:
-                    result = CallResult(True, self._dump(spec, await spec.handler(ctx, args)), request_id)
-            except BaseException:
-                await transaction.rollback()
-                raise
-            if spec.mutating:
-                try:
-                    await transaction.commit()
-                except Exception as exc:
-                    # The connection's state is unknown too: it must not serve the next call.
-                    await session.invalidate()
-                    raise OutcomeUnknown from exc
-            else:
-                await transaction.commit()
+                result = CallResult(True, self._dump(spec, await spec.handler(ctx, args)), request_id)
+            finally:
+                await ctx.close_session()
         # Its own short transaction: inside the call's it could deadlock with a call that revokes this key.
         if caller.needs_touch(now):
             async with self.db.transaction() as session:
                 await credentials.touch(session, caller, now)
         return result
 
+    async def _write(
+        self,
+        spec: ToolSpec,
+        caller: Caller,
+        args: BaseModel,
+        now: datetime,
+        request_id: str,
+        client_address: str,
+        trace: Trace,
+    ) -> CallResult:
+        """One transaction: the handler, its events, its audit row and its idempotency record commit together."""
+        async with self.db.write_session() as session:
+            transaction = await session.begin()
+            try:
+                ctx = self._context(lambda: session, caller, spec, now, request_id, client_address)
+                result = await self._mutate(spec, ctx, args, trace)
+            except BaseException:
+                await transaction.rollback()
+                raise
+            try:
+                await transaction.commit()
+            except Exception as exc:
+                # The connection's state is unknown too: it must not serve the next call.
+                await session.invalidate()
+                raise OutcomeUnknown from exc
+        return result
+
     def _context(
         self,
-        session: AsyncSession,
+        open_session: Callable[[], AsyncSession],
         caller: Caller,
         spec: ToolSpec,
         now: datetime,
@@ -278,7 +293,7 @@ class Runner:
     ) -> ToolContext:
         """What a handler gets; a call that runs an approved request has passed the approval gate already."""
         return ToolContext(
-            session=session,
+            open_session=open_session,
             caller=caller,
             settings=self.settings,
             random=self.random,
@@ -427,7 +442,7 @@ class Runner:
             if spec is None or spec.ask is None:
                 raise FavError(ErrorCode.not_found, f"No approval-gated tool named {request.tool!r}.")
             caller = await credentials.resolve_key_id(
-                approver.session, request.requested_by_key_id, request.workspace_id, approver.now
+                self.db, request.requested_by_key_id, request.workspace_id, approver.now
             )
             self._authorize(spec, caller)
             args = validate(spec, request.arguments)
@@ -438,7 +453,7 @@ class Runner:
                     hint="Ask for approval again with request_send_approval.",
                 )
             ctx = self._context(
-                approver.session, caller, spec, approver.now, new_id("req"), approver.client_address, request.id
+                lambda: approver.session, caller, spec, approver.now, new_id("req"), approver.client_address, request.id
             )
             async with approver.session.begin_nested():
                 data = self._dump(spec, await spec.handler(ctx, args))
