@@ -10,6 +10,7 @@ from sqlalchemy import select
 from favmcp.app import App
 from favmcp.domains.members.models import Member
 from favmcp.registry.runner import CallResult
+from tests.statements import statements
 from tests.support import Owner, call, confirmed, error_code, gather, join, signup, unique_email
 
 
@@ -99,6 +100,23 @@ async def test_tags_attach_detach_and_counts(app: App, owner: Owner) -> None:
     assert listed.data["items"] == [{"tag": "vip", "members": 2}, {"tag": "yoga", "members": 1}]
     found = await call(app, owner.key, "search_members", {"tag": "yoga"})
     assert [m["id"] for m in found.data["items"]] == [a["id"]]
+
+
+async def test_search_brings_each_members_tags_in_the_members_query(app: App, owner: Owner) -> None:
+    tagged = {(await new_member(app, owner, name=f"Tagged {i}", tags=[f"t{i:02}", "vip"]))["id"]: i for i in range(21)}
+    bare = await new_member(app, owner, name="Tagged none")
+    await call(app, owner.key, "search_members", {})  # warm: the first call may set things up
+    with statements(app) as for_nothing:
+        nothing = await call(app, owner.key, "search_members", {"text": "nobody by this name"})
+    with statements(app) as for_a_page:
+        page = await call(app, owner.key, "search_members", {"text": "Tagged", "limit": 20})
+    assert nothing.data["items"] == [] and len(page.data["items"]) == 20
+    assert len(for_a_page) == len(for_nothing), "no query for the tags of a page"
+    rest = await call(app, owner.key, "search_members", {"text": "Tagged", "cursor": page.data["next_cursor"]})
+    items = {m["id"]: m["tags"] for m in page.data["items"] + rest.data["items"]}
+    assert list(items) == sorted({*tagged, bare["id"]}, reverse=True), "newest first, each once"
+    assert not rest.data["has_more"] and items.pop(bare["id"]) == []
+    assert items == {i: [f"t{n:02}", "vip"] for i, n in tagged.items()}
 
 
 async def test_customer_written_notes_come_back_untrusted(app: App, owner: Owner) -> None:

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, or_
 
+from favmcp.core.contact import normalise_phone
 from favmcp.core.errors import FavError
 from favmcp.core.ids import new_id
 from favmcp.domains.members import service
@@ -25,8 +26,8 @@ from favmcp.registry.context import ToolContext
 OPT_INS = {"email_opt_in": "email", "sms_opt_in": "sms", "whatsapp_opt_in": "whatsapp"}
 
 
-def _validate(row: ImportRow, source: str) -> tuple[dict[str, Any] | None, list[RowProblem], int]:
-    """A row as create_member arguments, or its problems."""
+def _validate(row: ImportRow, source: str, country: str | None) -> tuple[dict[str, Any] | None, list[RowProblem]]:
+    """A row as create_member arguments (the phone as E.164, a national one read in `country`), or its problems."""
     tags = row.tags.split(",") if isinstance(row.tags, str) else (row.tags or [])
     consent = [{"channel": ch, "granted": getattr(row, f)} for f, ch in OPT_INS.items() if getattr(row, f) is not None]
     candidate = {
@@ -48,11 +49,15 @@ def _validate(row: ImportRow, source: str) -> tuple[dict[str, Any] | None, list[
                 RowProblem(row=0, field=".".join(str(p) for p in e["loc"]) or None, message=e["msg"])
                 for e in exc.errors()
             ],
-            0,
         )
     data = valid.model_dump(mode="json", exclude={"idempotency_key"})
+    if valid.phone is not None:
+        try:
+            data["phone"] = normalise_phone(valid.phone, country)
+        except ValueError as exc:
+            return None, [RowProblem(row=0, field="phone", message=str(exc))]
     data["notes"] = row.notes
-    return data, [], 0
+    return data, []
 
 
 async def preview(ctx: ToolContext, args: PreviewImportInput) -> ImportPreview:
@@ -61,8 +66,9 @@ async def preview(ctx: ToolContext, args: PreviewImportInput) -> ImportPreview:
     staged: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     candidates: list[tuple[int, dict[str, Any]]] = []
+    country = await service.phone_country(ctx, *(row.phone for row in args.rows))
     for number, row in enumerate(args.rows, start=1):
-        data, problems, _ = _validate(row, args.source)
+        data, problems = _validate(row, args.source, country)
         errors += [p.model_copy(update={"row": number}) for p in problems]
         if data is None:
             continue

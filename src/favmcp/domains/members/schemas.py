@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
-from favmcp.core.contact import normalise_email, normalise_phone
+from favmcp.core.contact import normalise_email, phone_text
 from favmcp.core.pagination import Page, PageParams
 from favmcp.domains.members.models import Channel, Lifecycle, MemberNote, MemberStatus, NoteAuthor
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, UpdateInput, WriteInput
@@ -19,8 +19,11 @@ def normalise_tag(value: str) -> str:
 
 
 Email = Annotated[str, Field(max_length=320, description="Email; stored lower-case."), AfterValidator(normalise_email)]
+# Checked lightly here: the handler reads a national number in the workspace's country (service.phone_of).
 Phone = Annotated[
-    str, Field(max_length=32, description="Phone in E.164, e.g. +31612345678."), AfterValidator(normalise_phone)
+    str,
+    Field(max_length=32, description="Phone, e.g. +31 6 12345678; without a country code, in the workspace's country."),
+    AfterValidator(phone_text),
 ]
 Tag = Annotated[
     str, Field(max_length=60, description="A tag, e.g. vip; stored lower-case."), AfterValidator(normalise_tag)

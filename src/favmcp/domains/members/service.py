@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from favmcp.core.clock import utc
+from favmcp.core.contact import is_national, normalise_phone, phone_argument, phone_text
 from favmcp.core.errors import conflict, invalid_state, not_found
 from favmcp.core.ids import new_id
 from favmcp.core.links import MemberLink, OnErase, OnMerge
@@ -61,6 +62,28 @@ def ensure_active(member: Member) -> None:
             current="erased",
             hint="Create a new member if the person comes back (create_member).",
         )
+
+
+async def phone_country(ctx: ToolContext, *phones: str | None) -> str | None:
+    """The workspace's country, read (once) only when one of `phones` is written without its country code."""
+    if any(p and is_national(p) for p in phones):
+        return (await ctx.db.workspace()).country
+    return None
+
+
+async def phone_of(ctx: ToolContext, value: str | None) -> str | None:
+    """A `phone` argument as E.164 (None stays None); refused as a validation error on the field."""
+    if value is None:
+        return None
+    return phone_argument(value, await phone_country(ctx, value), "phone")
+
+
+async def phone_in(ctx: ToolContext, text: str) -> str | None:
+    """The E.164 form of a search text that is a phone number, so that 06 12345678 finds +31612345678."""
+    try:
+        return normalise_phone(phone_text(text), await phone_country(ctx, text))
+    except ValueError:
+        return None
 
 
 async def ensure_contact_free(ctx: ToolContext, email: str | None, phone: str | None, exclude_id: str | None) -> None:
@@ -118,14 +141,9 @@ def record_event(ctx: ToolContext, member_id: str, kind: str, summary: str, data
     )
 
 
-async def tags_of(ctx: ToolContext, member_ids: Iterable[str]) -> dict[str, list[str]]:
-    ids = list(member_ids)
-    found: dict[str, list[str]] = {i: [] for i in ids}
-    if ids:
-        stmt = ctx.db.select(MemberTag, col(MemberTag.member_id).in_(ids)).order_by(col(MemberTag.tag))
-        for row in await ctx.db.all(stmt):
-            found[row.member_id].append(row.tag)
-    return found
+async def tags_of(ctx: ToolContext, member_id: str) -> list[str]:
+    """A member's tags, sorted here as search_members sorts them (code points, whatever the database collation)."""
+    return sorted(t.tag for t in await ctx.db.all(ctx.db.select(MemberTag, col(MemberTag.member_id) == member_id)))
 
 
 async def consent_of(ctx: ToolContext, member_id: str) -> list[ConsentState]:
@@ -174,9 +192,8 @@ async def detach(ctx: ToolContext, member_id: str, tags: Iterable[str]) -> int:
 
 
 async def public(ctx: ToolContext, member: Member) -> MemberPublic:
-    tags = (await tags_of(ctx, [member.id]))[member.id]
     return MemberPublic.model_validate(
-        {**member.model_dump(), "tags": tags, "consent": await consent_of(ctx, member.id)}
+        {**member.model_dump(), "tags": await tags_of(ctx, member.id), "consent": await consent_of(ctx, member.id)}
     )
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col
 
 from favmcp.core.errors import FieldError, not_found, validation_failed
 from favmcp.core.ids import new_id
 from favmcp.core.links import OnErase, OnMerge
+from favmcp.core.pagination import decode_cursor, encode_cursor
 from favmcp.core.text import escape_like
 from favmcp.domains.members import imports, service
 from favmcp.domains.members.events import EVENTS, MemberCreated, MemberErased, MemberMerged, MemberUpdated
@@ -73,16 +74,17 @@ DOMAIN_NAME = "members"
 
 @tool(domain=DOMAIN_NAME, title="Create member", hints="W", scope="members:write")
 async def create_member(ctx: ToolContext, args: CreateMemberInput) -> MemberPublic:
-    """Create a customer profile with name, email and/or phone (E.164), tags, source, lifecycle stage and
+    """Create a customer profile with name, email and/or phone, tags, source, lifecycle stage and
     marketing consent per channel. Refuses an email or phone that an active member already has, naming that
     member: search_members first when unsure, and update or merge instead of creating a duplicate."""
-    await service.ensure_contact_free(ctx, args.email, args.phone, None)
+    phone = await service.phone_of(ctx, args.phone)
+    await service.ensure_contact_free(ctx, args.email, phone, None)
     member = Member(
         id=new_id("mem"),
         workspace_id=ctx.workspace_id,
         name=args.name,
         email=args.email,
-        phone=args.phone,
+        phone=phone,
         source=args.source,
         lifecycle=args.lifecycle,
         birthday=args.birthday,
@@ -130,18 +132,27 @@ async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPa
     """Search and filter customers, newest first, with cursor pagination: text (in name, email or phone),
     tag, lifecycle stage, and inactive_days (no activity for that many days). Only active members unless
     include_inactive_status. Pass next_cursor back unchanged for the next page."""
-    stmt = ctx.db.select(Member)
+    # The tags come in the same query, as one column; tags hold no whitespace (normalise_tag), so a space parts them.
+    tags = (
+        ctx.db.select_columns(MemberTag, func.aggregate_strings(col(MemberTag.tag), " "))
+        .where(col(MemberTag.member_id) == col(Member.id))
+        .scalar_subquery()
+    )
+    stmt = ctx.db.select_columns(Member, Member, tags)
     if not args.include_inactive_status:
         stmt = stmt.where(col(Member.status) == MemberStatus.active)
     if args.text:
-        like = "%" + escape_like(args.text.strip()) + "%"
-        stmt = stmt.where(
-            or_(
-                col(Member.name).ilike(like, escape="\\"),
-                col(Member.email).ilike(like, escape="\\"),
-                col(Member.phone).like(like, escape="\\"),
-            )
-        )
+        text = args.text.strip()
+        like = "%" + escape_like(text) + "%"
+        matches: list[ColumnElement[bool]] = [
+            col(Member.name).ilike(like, escape="\\"),
+            col(Member.email).ilike(like, escape="\\"),
+            col(Member.phone).like(like, escape="\\"),
+        ]
+        phone = await service.phone_in(ctx, text)
+        if phone:
+            matches.append(col(Member.phone) == phone)
+        stmt = stmt.where(or_(*matches))
     if args.tag:
         stmt = stmt.where(
             ctx.db.exists(MemberTag, col(MemberTag.member_id) == col(Member.id), col(MemberTag.tag) == args.tag)
@@ -150,9 +161,15 @@ async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPa
         stmt = stmt.where(col(Member.lifecycle) == args.lifecycle)
     if args.inactive_days:
         stmt = stmt.where(col(Member.last_activity_at) < ctx.now - timedelta(days=args.inactive_days))
-    rows, cursor = await ctx.db.page(stmt, col(Member.id), args)
-    tags = await service.tags_of(ctx, [m.id for m in rows])
-    items = [MemberSummary.model_validate({**m.model_dump(), "tags": tags[m.id]}) for m in rows]
+    # The keyset and cursor of WorkspaceDB.page, which returns models only: newest first, ids sort by creation.
+    if args.cursor:
+        stmt = stmt.where(col(Member.id) < str(decode_cursor(args.cursor).get("id", "")))
+    rows = await ctx.db.rows(stmt.order_by(col(Member.id).desc()).limit(args.limit + 1))
+    page = rows[: args.limit]
+    cursor = encode_cursor({"id": page[-1][0].id}) if len(rows) > args.limit else None
+    items = [
+        MemberSummary.model_validate({**m.model_dump(), "tags": sorted(t.split(" ")) if t else []}) for m, t in page
+    ]
     return MemberPage(items=items, next_cursor=cursor, has_more=cursor is not None)
 
 
@@ -162,8 +179,10 @@ async def update_member(ctx: ToolContext, args: UpdateMemberInput) -> MemberPubl
     source or birthday (a member keeps an email or a phone; name and lifecycle cannot be cleared). Refuses an
     email or phone another active member has, naming them, and a merged member's id (naming the survivor).
     Tags, notes and consent have their own tools."""
-    member = await service.load_for_write(ctx, args.member_id)
     fields = args.model_dump(exclude_unset=True, exclude={"idempotency_key", "member_id"})
+    if "phone" in fields:
+        fields["phone"] = await service.phone_of(ctx, fields["phone"])
+    member = await service.load_for_write(ctx, args.member_id)
     changed = {k: v for k, v in fields.items() if getattr(member, k) != v}
     if not changed:
         return await service.public(ctx, member)
@@ -391,9 +410,10 @@ async def export_member_data(ctx: ToolContext, args: ExportInput) -> MemberExpor
 
 @tool(domain=DOMAIN_NAME, title="Preview member import", hints="W", scope="members:write")
 async def preview_member_import(ctx: ToolContext, args: PreviewImportInput) -> ImportPreview:
-    """Stage up to 5,000 rows of customers for import. Every row is validated (name, email, E.164 phone,
-    tags, lifecycle, opt-ins); rows with errors and duplicates (within the file or of active members) are
-    reported with their row numbers and will be skipped. Nothing is created until commit_member_import."""
+    """Stage up to 5,000 rows of customers for import. Every row is validated (name, email, phone, tags,
+    lifecycle, opt-ins; a phone without its country code is read in the workspace's country); rows with errors
+    and duplicates (within the file or of active members) are reported with their row numbers and will be
+    skipped. Nothing is created until commit_member_import."""
     return await imports.preview(ctx, args)
 
 

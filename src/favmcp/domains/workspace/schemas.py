@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
-from favmcp.core.contact import COUNTRIES, normalise_email, normalise_phone
+from favmcp.core.contact import COUNTRIES, normalise_email, phone_text
 from favmcp.core.money import CURRENCIES
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
@@ -99,8 +99,10 @@ class UpdateWorkspaceInput(UpdateInput):
     currency: CurrencyCode | None = None
     locale: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", description="e.g. en, nl-NL")
     contact_email: Annotated[str, AfterValidator(normalise_email)] | None = None
-    contact_phone: Annotated[str, AfterValidator(normalise_phone)] | None = Field(
-        default=None, description="E.164, e.g. +31201234567"
+    contact_phone: Annotated[str, AfterValidator(phone_text)] | None = Field(
+        default=None,
+        max_length=32,
+        description="e.g. +31 20 1234567; without a country code, in the workspace's country.",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from favmcp.core.contact import phone_argument
 from favmcp.domains.workspace.schemas import (
     GetWorkspaceInput,
     SetBusinessHoursInput,
@@ -29,6 +30,10 @@ async def update_workspace(ctx: ToolContext, args: UpdateWorkspaceInput) -> Work
     Refuses unknown timezones, currencies and countries. Opening hours have their own tool, set_business_hours."""
     ws = await ctx.db.workspace(lock=True)
     fields = args.model_dump(exclude_unset=True, exclude={"idempotency_key"})
+    if fields.get("contact_phone") is not None:
+        # A national number is read in the country this call sets, or else the one the workspace has.
+        country = fields.get("country", ws.country)
+        fields["contact_phone"] = phone_argument(fields["contact_phone"], country, "contact_phone")
     changed = {k: v for k, v in fields.items() if getattr(ws, k) != v}
     for name, value in changed.items():
         setattr(ws, name, value)
