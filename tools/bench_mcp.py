@@ -1,34 +1,56 @@
-"""Latency, cold start and tools/list size of favmcp, next to a bare MCP server measured the same way in the same run.
+"""What a user of favmcp feels, next to a bare MCP server measured the same way in the same run.
 
-uv run python tools/bench_mcp.py [--calls N] [--cold-runs N] [--warmup N] [--mode auto|legacy]
+uv run python tools/bench_mcp.py [--database-url URL] [--runs N] [--calls N] [--load-calls N] [--cold-runs N]
+                                 [--warmup N] [--mode auto|legacy]
 
-- Per-call latency (median, p90) of `tools/call` (favmcp `whoami` as the demo owner, which reads the key from the
-  database; bare `noop`) and `tools/list`, plus favmcp's anonymous `whoami` (no database) over stdio,
-  over stdio and over stateless streamable HTTP (SSE responses), with the SDK client, sequential calls.
-  favmcp and the bare server (tools/bare_mcp_server.py) are timed call by call in alternation, so drift and
-  background load hit both alike. Target: a tool call within 1.5x of the bare server's.
-- Cold start over stdio: spawn to the first `tools/list` answered (median). Target: within 2x of the bare server's.
-- Size of favmcp's full `tools/list` answer (json.dumps of model_dump(by_alias, exclude_none, mode="json")).
+The floor is tools/bare_mcp_server.py: the SDK's low-level server listing favmcp's own tools (the bench writes
+favmcp's listing to a JSON file before starting it, so a `tools/list` costs both servers the same bytes) plus
+`noop`, which answers every call with "ok". Each favmcp call is paired with a `noop` call carrying the same
+arguments. Figures:
 
-favmcp runs as configured by default (SQLite, INFO logs) in a throwaway FAVMCP_HOME with a demo workspace,
-FAVMCP_NO_DISPATCHER=1.
-Prints a table, then one JSON line with every figure.
+- Latency of sequential calls (median, p90, p99), over stdio and over stateless streamable HTTP (SSE responses),
+  with the SDK client, favmcp and the bare server timed call by call in alternation so that drift and background
+  load hit both alike: `whoami` as the demo owner (an authenticated call), `search_members` answering 20 rows,
+  `create_member` (a new member each call), `tools/list` (a round trip each time, never the client's cache);
+  over stdio also `whoami` without a key (no database: what the MCP adapter and the runner cost alone).
+- Cold start over stdio: spawn to the first `tools/list` answered (one unmeasured spawn each, then alternating).
+- HTTP load: 1, 10 and 50 concurrent clients on `whoami` and `create_member` (bare: `noop`), favmcp then the
+  bare server: throughput, p50, p99 and errors (calls not answered with a result that is not an error). Each client
+  has its own connection and replays raw the tools/call POST the SDK client sends (captured once, new id and
+  arguments each call), so that the load generator, which shares the 2 cores with the server, stays light.
+- favmcp's listing: bytes per tool, whole and model-facing (name, title, description, inputSchema, annotations),
+  split by part. Bytes are the compact JSON of each Tool as sent.
+
+Targets (issue 7, "How it is verified") are printed beside the figures: on SQLite, over stdio, `whoami` <= 1.3x,
+`search_members` <= 1.6x, `tools/list` <= 2x, cold start <= 1.6x; on Postgres `whoami` <= 1.5x; HTTP
+`create_member` with 10 and 50 clients on SQLite p99 <= 5x its own p50, with no errors. The listing budget
+(issue 7, item 4): <= 1,500 bytes per tool whole, <= 800 model-facing.
+
+favmcp runs as configured by default (INFO logs) in a throwaway FAVMCP_HOME with the demo workspace
+(`favmcp demo`'s data) plus 25 members that `search_members` finds, FAVMCP_NO_DISPATCHER=1. The database is
+SQLite in that home, or with --database-url a fresh Postgres database created beside the given one (on the same
+server) for the run and dropped afterwards. FAVMCP_* variables of the calling shell are not passed on.
+--runs N repeats every measurement (set-up once) and ends with the spread (min-max) of each ratio; the note for
+issue 7 wants --runs 3. Prints a table per run, then one JSON line with every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
 import re
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -36,31 +58,60 @@ from pathlib import Path
 from typing import Any, Literal, TextIO, cast
 
 import anyio
+import asyncpg
 import httpx2
 from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp.client.stdio import get_default_environment, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy.engine import URL, make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = ROOT / "tools" / "bare_mcp_server.py"
-CALL_TARGET = 1.5
-COLD_TARGET = 2.0
+MEASURES = ("whoami", "search_members", "create_member")
+LOAD_MEASURES = ("whoami", "create_member")
+LOAD_CLIENTS = (1, 10, 50)
+# Ratio targets by database, for the stdio rows and cold start (issue 7, "How it is verified").
+TARGETS: dict[str, dict[str, float]] = {
+    "sqlite": {
+        "stdio whoami": 1.3,
+        "stdio search_members": 1.6,
+        "stdio tools/list": 2.0,
+        "stdio cold start": 1.6,
+    },
+    "postgres": {"stdio whoami": 1.5},
+}
+TAIL_TARGET = 5.0  # p99 / p50 of HTTP create_member under load, on SQLite
+TAIL_TARGETED = {("create_member", 10), ("create_member", 50)}
+LISTING_BUDGET = {"whole": 1500, "model_facing": 800}  # bytes per tool on average (issue 7, item 4)
+PARTS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations", "_meta")
+MODEL_FACING = ("name", "title", "description", "inputSchema", "annotations")
+SEARCHABLE = 25  # members seeded for search_members; it answers 20 of them
+SEARCH = {"text": "searchable", "limit": 20}
+TIMEOUT = httpx2.Timeout(30.0, read=300.0)  # the SDK's own defaults
+# One TLS context for every HTTP client: the URLs are plain http, but httpx builds a context per client (~80 ms).
+TLS = ssl.create_default_context()
 Mode = Literal["auto", "legacy"]
 Op = Callable[[], Awaitable[None]]
+Args = Callable[[], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Stats:
     median_ms: float
     p90_ms: float
+    p99_ms: float
 
     @classmethod
     def of(cls, samples_ms: list[float]) -> Stats:
         ordered = sorted(samples_ms)
-        return cls(statistics.median(ordered), ordered[math.ceil(0.9 * len(ordered)) - 1])  # p90: nearest rank
+
+        def rank(q: float) -> float:  # nearest rank
+            return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+        return cls(statistics.median(ordered), rank(0.9), rank(0.99))
 
     def as_json(self) -> dict[str, float]:
-        return {"median_ms": round(self.median_ms, 2), "p90_ms": round(self.p90_ms, 2)}
+        return {"median_ms": round(self.median_ms, 2), "p90_ms": round(self.p90_ms, 2), "p99_ms": round(self.p99_ms, 2)}
 
 
 @dataclass(frozen=True)
@@ -91,34 +142,156 @@ class Pair:
 
 
 @dataclass(frozen=True)
-class Target:
-    """How to reach one server: stdio parameters, the HTTP command, and the HTTP headers a client sends."""
+class Load:
+    """Concurrent calls against one server: how many, how many failed, how long they took together."""
+
+    calls: int
+    errors: int
+    seconds: float
+    latency: Stats
+
+    @property
+    def throughput(self) -> float:
+        return self.calls / self.seconds
+
+    @property
+    def tail(self) -> float:
+        return self.latency.p99_ms / self.latency.median_ms
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "errors": self.errors,
+            "calls_per_s": round(self.throughput, 1),
+            "p50_ms": round(self.latency.median_ms, 2),
+            "p99_ms": round(self.latency.p99_ms, 2),
+            "p99_over_p50": round(self.tail, 2),
+        }
+
+
+@dataclass(frozen=True)
+class LoadPair:
+    measure: str
+    clients: int
+    favmcp: Load
+    bare: Load
+    target: float | None = None  # for favmcp's p99 / p50
+
+    @property
+    def label(self) -> str:
+        return f"http {self.measure} x{self.clients}"
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None else self.favmcp.tail <= self.target and self.favmcp.errors == 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"favmcp": self.favmcp.as_json(), "bare": self.bare.as_json(), "target": self.target, "met": self.met}
+
+
+@dataclass(frozen=True)
+class Run:
+    pairs: list[Pair]
+    loads: list[LoadPair]
+
+    def ratios(self) -> dict[str, tuple[float, float | None]]:
+        """Each ratio of this run with its target: favmcp / bare medians, and p99 / p50 of favmcp under load."""
+        ratios = {p.label: (p.ratio, p.target) for p in self.pairs}
+        ratios |= {f"{lp.label} p99/p50": (lp.favmcp.tail, lp.target) for lp in self.loads}
+        return ratios
+
+    def errors(self) -> int:
+        return sum(lp.favmcp.errors + lp.bare.errors for lp in self.loads)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **{label_key(p.label): p.as_json() for p in self.pairs},
+            **{label_key(lp.label): lp.as_json() for lp in self.loads},
+        }
+
+
+@dataclass(frozen=True)
+class Server:
+    """How to reach one server, and which tool and arguments each measure calls on it."""
 
     stdio: StdioServerParameters
     http_args: list[str]
     env: dict[str, str]
     headers: dict[str, str]
-    tool: str
+    calls: dict[str, tuple[str, Args]]
 
 
-# -- processes -------------------------------------------------------------------------------------------------
+def label_key(label: str) -> str:
+    return re.sub(r"\W+", "_", label).strip("_")  # "stdio tools/list" -> stdio_tools_list
 
 
-def owner_key(env: dict[str, str]) -> str:
-    """Create the demo workspace in FAVMCP_HOME and return its owner key (no email needed)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "favmcp", "demo", "--no-serve"],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    found = re.search(r"^Owner API key:\s+(fav_mcp_\S+)", out, re.MULTILINE)
-    if found is None:
-        raise RuntimeError(f"no owner key in the output of `favmcp demo --no-serve`:\n{out}")
-    return found.group(1)
+def no_args() -> dict[str, Any]:
+    return {}
+
+
+def search_args() -> dict[str, Any]:
+    return dict(SEARCH)
+
+
+def new_member() -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:12]
+    return {"name": f"New Member {tag}", "email": f"new.{tag}@bench.example"}
+
+
+# -- set-up ----------------------------------------------------------------------------------------------------
+
+
+def clean_environ() -> dict[str, str]:
+    """This shell's environment without FAVMCP_*: the servers see only what the bench sets."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")}
+
+
+async def seed(env: dict[str, str]) -> str:
+    """The demo workspace plus members that search_members finds; returns the demo owner's key."""
+    from favmcp import logging as favlog
+    from favmcp.app import App
+    from favmcp.config import Settings
+    from favmcp.demo import ensure_demo
+
+    favlog.configure("WARNING")  # the set-up's own tool calls are not part of the figures
+    app = await App.open(Settings.from_env({**clean_environ(), **env}), upgrade=True)
+    try:
+        key = (await ensure_demo(app)).api_key
+        for n in range(SEARCHABLE):
+            args = {"name": f"Searchable Member {n}", "email": f"searchable.{n}@bench.example", "tags": ["bench"]}
+            result = await app.runner.call("create_member", args, credential=key)
+            if not result.ok:
+                raise RuntimeError(f"seeding create_member failed: {result.data}")
+        return key
+    finally:
+        await app.close()
+
+
+async def postgres_admin(server: URL, sql: str) -> None:
+    conn = await asyncpg.connect(
+        host=server.host,
+        port=server.port or 5432,
+        user=server.username,
+        password=server.password,
+        database=server.database,
+        timeout=10,
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_postgres_beside(url: str) -> Iterator[str]:
+    """A new, empty database on the same server as `url`, dropped afterwards (as tests/support.py makes them)."""
+    server = make_url(url)
+    name = f"favmcp_bench_{uuid.uuid4().hex[:10]}"
+    anyio.run(postgres_admin, server, f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        anyio.run(postgres_admin, server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:
@@ -131,8 +304,9 @@ def free_port() -> int:
 def spawned(args: list[str], env: dict[str, str], log: TextIO) -> Iterator[subprocess.Popen[bytes]]:
     """A server in its own process group, stopped (SIGTERM, then SIGKILL) however the block ends."""
     proc = subprocess.Popen(
-        [sys.executable, *args], env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=log, start_new_session=True
-    )
+        [sys.executable, *args], env={**clean_environ(), **env}, cwd=ROOT, stdout=log, stderr=log,
+        start_new_session=True,
+    )  # fmt: skip
     try:
         yield proc
     finally:
@@ -160,7 +334,41 @@ def wait_healthy(base_url: str, proc: subprocess.Popen[bytes], timeout: float = 
     raise RuntimeError(f"{base_url}/healthz did not answer 200 within {timeout:.0f} s")
 
 
-# -- measurements ----------------------------------------------------------------------------------------------
+# -- the listing -----------------------------------------------------------------------------------------------
+
+
+async def listed_tools(server: Server, mode: Mode, log: TextIO) -> list[dict[str, Any]]:
+    """The server's tools/list answer, each Tool as sent."""
+    async with Client(stdio_client(server.stdio, errlog=log), mode=mode) as client:
+        result = await client.list_tools(cache_mode="bypass")
+    return [tool.model_dump(by_alias=True, exclude_none=True, mode="json") for tool in result.tools]
+
+
+def compact(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+def listing_bytes(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bytes per tool on average: whole, model-facing, and each part as `"key":value` inside the object."""
+    count = len(tools)
+    whole = sum(compact(t) for t in tools)
+    parts = {part: sum(compact({part: t[part]}) - 2 for t in tools if part in t) for part in PARTS}
+    other = sum(compact({k: v}) - 2 for t in tools for k, v in t.items() if k not in PARTS)
+    if other:
+        parts["other keys"] = other
+    parts["{ } and commas"] = whole - sum(parts.values())
+    return {
+        "tools": count,
+        "bytes": whole,
+        "bytes_per_tool": round(whole / count, 1),
+        "model_facing_per_tool": round(
+            sum(compact({k: t[k] for k in MODEL_FACING if k in t}) for t in tools) / count, 1
+        ),
+        "parts_per_tool": {part: round(size / count, 1) for part, size in parts.items()},
+    }
+
+
+# -- sequential calls ------------------------------------------------------------------------------------------
 
 
 async def timed(op: Op) -> float:
@@ -182,9 +390,9 @@ async def alternate(a: Op, b: Op, calls: int, warmup: int) -> tuple[Stats, Stats
     return Stats.of(xs), Stats.of(ys)
 
 
-def call_op(client: Client, tool: str) -> Op:
+def call_op(client: Client, tool: str, args: Args) -> Op:
     async def op() -> None:
-        result = await client.call_tool(tool, {})
+        result = await client.call_tool(tool, args())
         if result.is_error:
             raise RuntimeError(f"{tool} failed: {result.content}")
 
@@ -198,58 +406,67 @@ def list_op(client: Client) -> Op:
     return op
 
 
-async def check_whoami(client: Client) -> None:
-    result = await client.call_tool("whoami", {})
-    if result.is_error or not (result.structured_content or {}).get("authenticated"):
-        raise RuntimeError(f"whoami did not authenticate the owner key: {result.structured_content}")
+async def check_favmcp(client: Client) -> None:
+    """The calls measure what they claim: the owner is authenticated, and the search answers 20 rows."""
+    who = await client.call_tool("whoami", {})
+    if who.is_error or not (who.structured_content or {}).get("authenticated"):
+        raise RuntimeError(f"whoami did not authenticate the owner key: {who.structured_content}")
+    found = await client.call_tool("search_members", search_args())
+    rows = len((found.structured_content or {}).get("items", []))
+    if found.is_error or rows != SEARCH["limit"]:
+        raise RuntimeError(f"search_members answered {rows} rows, not {SEARCH['limit']}: {found.content}")
 
 
 async def compare(
-    transport: str, fav: Client, bare: Client, fav_tool: str, bare_tool: str, calls: int, warmup: int
+    transport: str, fav: Client, bare: Client, f: Server, b: Server, calls: int, warmup: int
 ) -> list[Pair]:
-    await check_whoami(fav)
-    call_f, call_b = await alternate(call_op(fav, fav_tool), call_op(bare, bare_tool), calls, warmup)
-    list_f, list_b = await alternate(list_op(fav), list_op(bare), calls, warmup)
-    return [
-        Pair(f"{transport} tools/call", call_f, call_b, CALL_TARGET),
-        Pair(f"{transport} tools/list", list_f, list_b),
-    ]
+    await check_favmcp(fav)
+    pairs = []
+    for measure in MEASURES:
+        stats = await alternate(call_op(fav, *f.calls[measure]), call_op(bare, *b.calls[measure]), calls, warmup)
+        pairs.append(Pair(f"{transport} {measure}", *stats))
+    pairs.append(Pair(f"{transport} tools/list", *await alternate(list_op(fav), list_op(bare), calls, warmup)))
+    return pairs
 
 
 async def bench_stdio(
-    fav: Target, anonymous: Target, bare: Target, mode: Mode, log: TextIO, calls: int, warmup: int
+    fav: Server, anonymous: Server, bare: Server, mode: Mode, log: TextIO, calls: int, warmup: int
 ) -> list[Pair]:
     async with AsyncExitStack() as stack:
         f = await stack.enter_async_context(Client(stdio_client(fav.stdio, errlog=log), mode=mode))
         b = await stack.enter_async_context(Client(stdio_client(bare.stdio, errlog=log), mode=mode))
-        pairs = await compare("stdio", f, b, fav.tool, bare.tool, calls, warmup)
+        pairs = await compare("stdio", f, b, fav, bare, calls, warmup)
         # The same tool without a key touches no database: what the MCP adapter and the runner cost alone.
         a = await stack.enter_async_context(Client(stdio_client(anonymous.stdio, errlog=log), mode=mode))
-        call_a, call_b = await alternate(call_op(a, anonymous.tool), call_op(b, bare.tool), calls, warmup)
-        return [*pairs, Pair("stdio call, no db", call_a, call_b)]
+        call_a = call_op(a, *anonymous.calls["whoami"])
+        stats = await alternate(call_a, call_op(b, *bare.calls["whoami"]), calls, warmup)
+        return [*pairs, Pair("stdio whoami, no key", *stats)]
+
+
+def http_client(server: Server, **options: Any) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(headers=server.headers, timeout=TIMEOUT, verify=TLS, **options)
 
 
 async def bench_http(
-    fav: Target, bare: Target, urls: tuple[str, str], mode: Mode, calls: int, warmup: int
+    fav: Server, bare: Server, urls: tuple[str, str], mode: Mode, calls: int, warmup: int
 ) -> list[Pair]:
-    timeout = httpx2.Timeout(30.0, read=300.0)  # the SDK's own defaults
     async with AsyncExitStack() as stack:
         clients: list[Client] = []
         for server, url in zip((fav, bare), urls, strict=True):
-            http = await stack.enter_async_context(httpx2.AsyncClient(headers=server.headers, timeout=timeout))
+            http = await stack.enter_async_context(http_client(server))
             transport = streamable_http_client(f"{url}/mcp", http_client=http)
             clients.append(await stack.enter_async_context(Client(transport, mode=mode)))
-        return await compare("http", clients[0], clients[1], fav.tool, bare.tool, calls, warmup)
+        return await compare("http", clients[0], clients[1], fav, bare, calls, warmup)
 
 
-async def cold_start_once(server: Target, mode: Mode, log: TextIO) -> float:
+async def cold_start_once(server: Server, mode: Mode, log: TextIO) -> float:
     started = time.perf_counter()
     async with Client(stdio_client(server.stdio, errlog=log), mode=mode) as client:
         await client.list_tools(cache_mode="bypass")
         return (time.perf_counter() - started) * 1000
 
 
-async def bench_cold(fav: Target, bare: Target, mode: Mode, log: TextIO, runs: int) -> Pair:
+async def bench_cold(fav: Server, bare: Server, mode: Mode, log: TextIO, runs: int) -> Pair:
     """Spawn to first tools/list answered; one unmeasured spawn each first, then alternating runs."""
     await cold_start_once(fav, mode, log)
     await cold_start_once(bare, mode, log)
@@ -258,84 +475,269 @@ async def bench_cold(fav: Target, bare: Target, mode: Mode, log: TextIO, runs: i
     for _ in range(runs):
         xs.append(await cold_start_once(fav, mode, log))
         ys.append(await cold_start_once(bare, mode, log))
-    return Pair("stdio cold start", Stats.of(xs), Stats.of(ys), COLD_TARGET)
+    return Pair("stdio cold start", Stats.of(xs), Stats.of(ys))
 
 
-async def tools_list_size(server: Target, mode: Mode, log: TextIO) -> dict[str, Any]:
-    async with Client(stdio_client(server.stdio, errlog=log), mode=mode) as client:
-        result = await client.list_tools(cache_mode="bypass")
-    size = len(json.dumps(result.model_dump(by_alias=True, exclude_none=True, mode="json")).encode())
-    count = len(result.tools)
-    return {"tools": count, "bytes": size, "bytes_per_tool": round(size / count, 1) if count else 0.0}
+# -- HTTP load -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Post:
+    """A tools/call POST as the SDK client sent it, to replay with a new id and new arguments."""
+
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    def content(self, request_id: int, arguments: dict[str, Any]) -> bytes:
+        params = {**self.body["params"], "arguments": arguments}
+        return json.dumps({**self.body, "id": request_id, "params": params}).encode()
+
+
+async def captured_post(server: Server, url: str, measure: str, mode: Mode) -> Post:
+    sent: list[httpx2.Request] = []
+
+    async def keep(request: httpx2.Request) -> None:
+        sent.append(request)
+
+    async with (
+        http_client(server, event_hooks={"request": [keep]}) as http,
+        Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=mode) as client,
+    ):
+        await call_op(client, *server.calls[measure])()
+    for request in reversed(sent):
+        body = json.loads(request.content)
+        if body.get("method") == "tools/call":
+            headers = {k: v for k, v in request.headers.items() if k not in ("host", "content-length")}
+            return Post(str(request.url), headers, body)
+    raise RuntimeError(f"the SDK client sent no tools/call to {url}")
+
+
+async def replay(http: httpx2.AsyncClient, post: Post, request_id: int, arguments: dict[str, Any]) -> bool:
+    """One call; True when the server answered it with a result that is not an error."""
+    try:
+        response = await http.post(post.url, content=post.content(request_id, arguments), headers=post.headers)
+    except httpx2.HTTPError:
+        return False
+    if response.status_code != 200:
+        return False
+    if response.headers.get("content-type", "").startswith("application/json"):
+        messages = [response.json()]
+    else:  # an SSE stream: one `data:` line per JSON-RPC message
+        lines = response.text.splitlines()
+        messages = [json.loads(line.removeprefix("data:")) for line in lines if line.startswith("data:")]
+    answer: dict[str, Any] = next((m for m in messages if m.get("id") == request_id), {})
+    return "result" in answer and not answer["result"].get("isError", False)
+
+
+async def load(post: Post, args: Args, clients: int, per_client: int) -> Load:
+    """`clients` clients at once, each on its own connection, each making `per_client` calls one after another."""
+    ids = itertools.count(1)
+    samples: list[float] = []
+    errors = 0
+
+    async def client(http: httpx2.AsyncClient) -> None:
+        nonlocal errors
+        for _ in range(per_client):
+            started = time.perf_counter()
+            ok = await replay(http, post, next(ids), args())
+            samples.append((time.perf_counter() - started) * 1000)
+            errors += not ok
+
+    async with AsyncExitStack() as stack:
+        https = [
+            await stack.enter_async_context(httpx2.AsyncClient(timeout=TIMEOUT, verify=TLS)) for _ in range(clients)
+        ]
+        async with anyio.create_task_group() as tg:  # each opens its connection, untimed
+            for http in https:
+                tg.start_soon(replay, http, post, next(ids), args())
+        started = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for http in https:
+                tg.start_soon(client, http)
+        seconds = time.perf_counter() - started
+    return Load(len(samples), errors, seconds, Stats.of(samples))
+
+
+async def bench_load(
+    fav: Server, bare: Server, urls: tuple[str, str], mode: Mode, load_calls: int, database: str
+) -> list[LoadPair]:
+    loads = []
+    for measure in LOAD_MEASURES:
+        posts = [await captured_post(s, url, measure, mode) for s, url in zip((fav, bare), urls, strict=True)]
+        for clients in LOAD_CLIENTS:
+            per_client = math.ceil(load_calls / clients)
+            f = await load(posts[0], fav.calls[measure][1], clients, per_client)
+            b = await load(posts[1], bare.calls[measure][1], clients, per_client)
+            targeted = database == "sqlite" and (measure, clients) in TAIL_TARGETED
+            loads.append(LoadPair(measure, clients, f, b, TAIL_TARGET if targeted else None))
+    return loads
 
 
 # -- report ----------------------------------------------------------------------------------------------------
 
 
-def print_table(pairs: list[Pair], size: dict[str, Any], calls: int, cold_runs: int, mode: Mode) -> None:
-    print(f"favmcp vs bare MCP server: {calls} sequential calls per figure, {cold_runs} cold starts, mode={mode}")
-    print("All figures in milliseconds. Ratio = favmcp median / bare median.\n")
-    columns = ("favmcp med", "favmcp p90", "bare med", "bare p90")
-    head = f"{'measure':<20} " + " ".join(f"{c:>11}" for c in columns) + f" {'ratio':>7}  target"
+def verdict(target: float | None, met: bool | None) -> str:
+    return "-" if target is None else f"<= {target:g}x {'ok' if met else 'MISSED'}"
+
+
+def print_run(number: int, runs: int, run: Run) -> None:
+    print(f"\n== run {number} of {runs} ==")
+    print("Sequential calls, milliseconds. Ratio = favmcp median / bare median.\n")
+    columns = ("fav med", "fav p90", "fav p99", "bare med", "bare p90", "bare p99")
+    head = f"{'measure':<22} " + " ".join(f"{c:>9}" for c in columns) + f" {'ratio':>7}  target"
     print(head)
     print("-" * len(head))
-    for p in pairs:
-        verdict = "-" if p.target is None else f"<= {p.target:.1f}x {'ok' if p.met else 'MISSED'}"
+    for p in run.pairs:
+        figures = (p.favmcp.median_ms, p.favmcp.p90_ms, p.favmcp.p99_ms, p.bare.median_ms, p.bare.p90_ms, p.bare.p99_ms)
         print(
-            f"{p.label:<20} {p.favmcp.median_ms:>11.2f} {p.favmcp.p90_ms:>11.2f} "
-            f"{p.bare.median_ms:>11.2f} {p.bare.p90_ms:>11.2f} {p.ratio:>6.2f}x  {verdict}"
+            f"{p.label:<22} "
+            + " ".join(f"{x:>9.2f}" for x in figures)
+            + f" {p.ratio:>6.2f}x  {verdict(p.target, p.met)}"
         )
+    print("\nHTTP load: concurrent clients, each its own connection (raw JSON-RPC posts); p50/p99 in milliseconds.\n")
+    load_columns = ("fav /s", "fav p50", "fav p99", "p99/p50", "fav err", "bare /s", "bare p50", "bare p99", "bare err")
+    head = f"{'measure':<22} " + " ".join(f"{c:>9}" for c in load_columns) + "  target (favmcp p99/p50, no errors)"
+    print(head)
+    print("-" * len(head))
+    for lp in run.loads:
+        f, b = lp.favmcp, lp.bare
+        print(
+            f"{lp.label:<22} {f.throughput:>9.1f} {f.latency.median_ms:>9.2f} {f.latency.p99_ms:>9.2f} "
+            f"{f.tail:>8.2f}x {f.errors:>9} {b.throughput:>9.1f} {b.latency.median_ms:>9.2f} "
+            f"{b.latency.p99_ms:>9.2f} {b.errors:>9}  {verdict(lp.target, lp.met)}"
+        )
+    if run.errors():
+        print(f"\nERRORS under load: {run.errors()} calls failed (see the servers' log lines above, if any)")
+
+
+def print_listing(fav: dict[str, Any], bare: dict[str, Any]) -> None:
     print(
-        f"\nfavmcp tools/list answer: {size['tools']} tools, {size['bytes']} bytes, "
-        f"{size['bytes_per_tool']:.1f} bytes per tool"
+        f"\nfavmcp tools/list: {fav['tools']} tools, {fav['bytes']:,} bytes; per tool {fav['bytes_per_tool']:,.1f} "
+        f"(budget {LISTING_BUDGET['whole']:,}), model-facing {fav['model_facing_per_tool']:,.1f} "
+        f"(budget {LISTING_BUDGET['model_facing']:,})"
     )
+    print(f"bare tools/list:   {bare['tools']} tools, {bare['bytes']:,} bytes (favmcp's tools and noop)\n")
+    print(f"{'part':<16} {'bytes/tool':>10} {'share':>7}")
+    for part, size in fav["parts_per_tool"].items():
+        print(f"{part:<16} {size:>10.1f} {size / fav['bytes_per_tool']:>6.0%}")
 
 
-def run(calls: int, cold_runs: int, warmup: int, mode: Mode) -> None:
+def spread(runs: list[Run]) -> dict[str, dict[str, Any]]:
+    """For each ratio: its value in every run, min and max, and whether every run met its target."""
+    out: dict[str, dict[str, Any]] = {}
+    for label, (_, target) in runs[0].ratios().items():
+        values = [run.ratios()[label][0] for run in runs]
+        met = None if target is None else all(v <= target for v in values)
+        out[label] = {
+            "runs": [round(v, 2) for v in values],
+            "min": round(min(values), 2),
+            "max": round(max(values), 2),
+            "target": target,
+            "met_every_run": met,
+        }
+    return out
+
+
+def print_spread(figures: dict[str, dict[str, Any]]) -> None:
+    print("\n== spread over the runs: favmcp / bare medians, and favmcp p99/p50 under load ==\n")
+    head = f"{'ratio':<30} {'runs':<24} {'min-max':>13}  target"
+    print(head)
+    print("-" * len(head))
+    for label, f in figures.items():
+        runs = " ".join(f"{v:.2f}" for v in f["runs"])
+        span = f"{f['min']:.2f}-{f['max']:.2f}x"
+        print(f"{label:<30} {runs:<24} {span:>13}  {verdict(f['target'], f['met_every_run'])}")
+
+
+# -- the run ---------------------------------------------------------------------------------------------------
+
+
+STARTED = time.monotonic()
+
+
+def progress(step: str) -> None:
+    """What the bench is doing, on stderr: the table and the JSON line stay alone on stdout."""
+    print(f"[{time.monotonic() - STARTED:6.1f} s] {step}", file=sys.stderr, flush=True)
+
+
+def measure_once(
+    fav: Server, anonymous: Server, bare: Server, options: argparse.Namespace, database: str, log: TextIO
+) -> Run:
+    mode = cast(Mode, options.mode)
+    progress("stdio calls")
+    pairs = anyio.run(bench_stdio, fav, anonymous, bare, mode, log, options.calls, options.warmup)
+    with ExitStack() as stack:
+        urls: list[str] = []
+        for server in (fav, bare):
+            port = free_port()
+            proc = stack.enter_context(spawned([*server.http_args, "--port", str(port)], server.env, log))
+            urls.append(f"http://127.0.0.1:{port}")
+            wait_healthy(urls[-1], proc)
+        progress("HTTP calls")
+        pairs += anyio.run(bench_http, fav, bare, (urls[0], urls[1]), mode, options.calls, options.warmup)
+        progress("HTTP load")
+        loads = anyio.run(bench_load, fav, bare, (urls[0], urls[1]), mode, options.load_calls, database)
+    progress("cold starts")
+    pairs.append(anyio.run(bench_cold, fav, bare, mode, log, options.cold_runs))
+    targets = TARGETS[database]
+    return Run([Pair(p.label, p.favmcp, p.bare, targets.get(p.label)) for p in pairs], loads)
+
+
+def servers(env: dict[str, str], tools_file: Path, key: str) -> tuple[Server, Server, Server]:
+    """favmcp as the demo owner, favmcp without a key, and the bare server listing favmcp's tools."""
+    calls: dict[str, tuple[str, Args]] = {
+        "whoami": ("whoami", no_args), "search_members": ("search_members", search_args),
+        "create_member": ("create_member", new_member),
+    }  # fmt: skip
+
+    def favmcp(env: dict[str, str], headers: dict[str, str]) -> Server:
+        # The SDK's stdio client passes on only a few variables (PATH, HOME...) besides these.
+        stdio = StdioServerParameters(command=sys.executable, args=["-m", "favmcp", "serve"], env=env, cwd=ROOT)
+        return Server(stdio, ["-m", "favmcp", "serve", "--http"], env, headers, calls)
+
+    bare_args = [str(BARE), "--tools", str(tools_file)]
+    bare = Server(
+        StdioServerParameters(command=sys.executable, args=bare_args, env=get_default_environment(), cwd=ROOT),
+        [*bare_args, "--http"],
+        {},
+        {},
+        {measure: ("noop", args) for measure, (_, args) in calls.items()},
+    )
+    owner = favmcp({**env, "FAVMCP_API_KEY": key}, {"Authorization": f"Bearer {key}"})
+    return owner, favmcp(env, {}), bare
+
+
+def run(options: argparse.Namespace) -> None:
+    database = "postgres" if options.database_url else "sqlite"
+    mode = cast(Mode, options.mode)
     with tempfile.TemporaryDirectory(prefix="favmcp-bench-") as tmp, ExitStack() as stack:
         log_path = Path(tmp) / "servers.log"
         log = stack.enter_context(log_path.open("a"))
-        env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1"}
+        url = stack.enter_context(fresh_postgres_beside(options.database_url)) if options.database_url else None
+        tools_file = Path(tmp) / "favmcp-tools.json"
         try:
-            anonymous_env = dict(env)
-            anonymous = Target(
-                stdio=StdioServerParameters(
-                    command=sys.executable, args=["-m", "favmcp", "serve"], env=anonymous_env, cwd=ROOT
-                ),
-                http_args=[],
-                env=anonymous_env,
-                headers={},
-                tool="whoami",
+            env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1"}
+            if url:
+                env["FAVMCP_DATABASE_URL"] = url
+            progress("seeding the demo workspace")
+            key = anyio.run(seed, env)
+            fav, anonymous, bare = servers(env, tools_file, key)
+            progress("listing the tools")
+            tools = anyio.run(listed_tools, fav, mode, log)
+            tools_file.write_text(json.dumps(tools))
+            listing = listing_bytes(tools)
+            bare_listing = listing_bytes(anyio.run(listed_tools, bare, mode, log))
+            where = make_url(url).render_as_string(hide_password=True) if url else "SQLite in FAVMCP_HOME"
+            print(
+                f"favmcp vs bare MCP server on {where}: {options.calls} sequential calls per figure, "
+                f"{options.load_calls} calls per load figure, {options.cold_runs} cold starts, mode={mode}"
             )
-            key = owner_key(env)
-            env["FAVMCP_API_KEY"] = key
-            fav = Target(
-                stdio=StdioServerParameters(command=sys.executable, args=["-m", "favmcp", "serve"], env=env, cwd=ROOT),
-                http_args=["-m", "favmcp", "serve", "--http"],
-                env=env,
-                headers={"Authorization": f"Bearer {key}"},
-                tool="whoami",
-            )
-            bare = Target(
-                stdio=StdioServerParameters(command=sys.executable, args=[str(BARE)], cwd=ROOT),
-                http_args=[str(BARE), "--http"],
-                env={},
-                headers={},
-                tool="noop",
-            )
-
-            cold = anyio.run(bench_cold, fav, bare, mode, log, cold_runs)
-            size = anyio.run(tools_list_size, fav, mode, log)
-            pairs = anyio.run(bench_stdio, fav, anonymous, bare, mode, log, calls, warmup)
-
-            urls: list[str] = []
-            for server in (fav, bare):
-                port = free_port()
-                proc = stack.enter_context(spawned([*server.http_args, "--port", str(port)], server.env, log))
-                urls.append(f"http://127.0.0.1:{port}")
-                wait_healthy(urls[-1], proc)
-            pairs += anyio.run(bench_http, fav, bare, (urls[0], urls[1]), mode, calls, warmup)
-            pairs.append(cold)
+            print_listing(listing, bare_listing)
+            runs = []
+            for number in range(1, options.runs + 1):
+                runs.append(measure_once(fav, anonymous, bare, options, database, log))
+                print_run(number, options.runs, runs[-1])
         except BaseException:
             log.flush()
             tail = log_path.read_text(errors="replace").splitlines()[-40:]
@@ -343,14 +745,20 @@ def run(calls: int, cold_runs: int, warmup: int, mode: Mode) -> None:
                 print("--- last lines the servers wrote to stderr ---", *tail, sep="\n", file=sys.stderr)
             raise
 
-    print_table(pairs, size, calls, cold_runs, mode)
+    figures = spread(runs)
+    if len(runs) > 1:
+        print_spread(figures)
     summary = {
-        "calls": calls,
-        "cold_runs": cold_runs,
-        "warmup": warmup,
+        "database": database,
+        "calls": options.calls,
+        "load_calls": options.load_calls,
+        "cold_runs": options.cold_runs,
+        "warmup": options.warmup,
         "mode": mode,
-        **{p.label.replace(" ", "_").replace("/", "_"): p.as_json() for p in pairs},
-        "tools_list_size": size,
+        "listing": listing,
+        "bare_listing": {"tools": bare_listing["tools"], "bytes": bare_listing["bytes"]},
+        "runs": [r.as_json() for r in runs],
+        "spread": figures,
     }
     print(json.dumps(summary))
 
@@ -362,14 +770,25 @@ def interrupt(signum: int, frame: object) -> None:
 def main() -> None:
     signal.signal(signal.SIGTERM, interrupt)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=300, help="Timed sequential calls per figure (default 300).")
+    parser.add_argument(
+        "--database-url",
+        help="A Postgres server to run on, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres: a fresh "
+        "database is created beside the one named and dropped afterwards (default: SQLite in a throwaway home).",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="Repeat every measurement (default 1).")
+    parser.add_argument("--calls", type=int, default=200, help="Timed sequential calls per figure (default 200).")
+    parser.add_argument(
+        "--load-calls", type=int, default=400, help="Calls per HTTP load figure, over all clients (default 400)."
+    )
     parser.add_argument("--cold-runs", type=int, default=5, help="Cold starts per server (default 5).")
     parser.add_argument("--warmup", type=int, default=20, help="Untimed calls before timing (default 20).")
     parser.add_argument("--mode", choices=["auto", "legacy"], default="auto", help="Client protocol era.")
     args = parser.parse_args()
-    if args.calls < 1 or args.cold_runs < 1 or args.warmup < 0:
-        parser.error("--calls and --cold-runs must be at least 1, --warmup at least 0")
-    run(args.calls, args.cold_runs, args.warmup, cast(Mode, args.mode))
+    if min(args.runs, args.calls, args.load_calls, args.cold_runs) < 1 or args.warmup < 0:
+        parser.error("--runs, --calls, --load-calls and --cold-runs must be at least 1, --warmup at least 0")
+    if args.database_url and not make_url(args.database_url).get_backend_name().startswith("postgres"):
+        parser.error("--database-url takes a Postgres URL; SQLite is the default")
+    run(args)
 
 
 if __name__ == "__main__":
