@@ -6,7 +6,7 @@ adds are stamped with it. Domain code brings where-clauses (`col(Member.email) =
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -85,13 +85,22 @@ class WorkspaceDB:
 
     async def page(self, stmt: SelectOfScalar[M], id_column: Any, params: PageParams) -> tuple[list[M], str | None]:
         """Keyset pagination, newest first (ids sort by creation); returns the page and the next cursor."""
+        return await self._keyset(stmt, id_column, params, self.all, lambda row: row.id)
+
+    async def page_rows(self, stmt: Select[Any], id_column: Any, params: PageParams) -> tuple[list[Any], str | None]:
+        """`page` for a `select_columns` query whose first column is the model (say, a row and an aggregate)."""
+        return await self._keyset(stmt, id_column, params, self.rows, lambda row: row[0].id)
+
+    async def _keyset(
+        self, stmt: Any, id_column: Any, params: PageParams, fetch: Any, id_of: Callable[[Any], str]
+    ) -> tuple[list[Any], str | None]:
         if params.cursor:
             stmt = stmt.where(id_column < str(decode_cursor(params.cursor).get("id", "")))
-        rows = await self.all(stmt.order_by(id_column.desc()).limit(params.limit + 1))
+        rows = await fetch(stmt.order_by(id_column.desc()).limit(params.limit + 1))
         if len(rows) <= params.limit:
             return rows, None
         rows = rows[: params.limit]
-        return rows, encode_cursor({"id": rows[-1].id})  # type: ignore[attr-defined]
+        return rows, encode_cursor({"id": id_of(rows[-1])})
 
     async def workspace(self, *, lock: bool = False) -> Workspace:
         """The workspace row itself; lock=True serialises workspace-wide invariants (owners, invites)."""
