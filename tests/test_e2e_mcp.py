@@ -199,7 +199,7 @@ class Person:
 # -- steps shared by the tests ---------------------------------------------------------------------------
 
 
-def assert_catalog(listing: ListToolsResult, mode: str) -> None:
+def assert_catalog(listing: ListToolsResult) -> None:
     """The listed tools are exactly the catalog's tools of the served domains, each with the catalog's hints,
     scope and gate, a title, a description and both schemas."""
     wanted = served_catalog()
@@ -224,11 +224,8 @@ def assert_catalog(listing: ListToolsResult, mode: str) -> None:
         assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name
         meta = tool.meta or {}
         assert (meta.get("favmcp/domain"), meta.get("favmcp/scope")) == (want.domain, want.scope), (tool.name, meta)
-        # An ungated tool carries favmcp/gate = null; the 2026-07-28 wire drops null _meta values, so there the
-        # key is missing (reported as a bug). Both read as "no gate".
-        assert meta.get("favmcp/gate") == want.gate, (tool.name, meta)
-        if mode == "legacy":
-            assert "favmcp/gate" in meta, (tool.name, meta)
+        # An ungated tool has no favmcp/gate: _meta holds no null values.
+        assert meta.get("favmcp/gate") == want.gate and None not in meta.values(), (tool.name, meta)
 
 
 async def sign_up(client: Client, mailbox: SmtpServer, email: str) -> dict[str, Any]:
@@ -295,7 +292,7 @@ async def test_stdio_lists_tools_signs_up_and_continues_authenticated(
     email = unique_email("stdio")
     async with stdio.session(mode) as client:
         assert_era(client, mode)
-        assert_catalog(await client.list_tools(), mode)
+        assert_catalog(await client.list_tools())
         assert (await whoami(client))["authenticated"] is False
         refused(await client.call_tool("list_api_keys", {}), "unauthenticated")
         made = await sign_up(client, mailbox, email)
@@ -313,7 +310,7 @@ async def test_http_lists_tools_signs_up_and_reconnects_with_the_key(
         for mode in MODES:
             async with http.session(mode) as client:
                 assert_era(client, mode)
-                assert_catalog(await client.list_tools(), mode)
+                assert_catalog(await client.list_tools())
                 made = await sign_up(client, mailbox, unique_email(f"http.{mode}"))
                 # Stateless HTTP: the key never sticks to the connection; the caller presents it every time.
                 assert (await whoami(client))["authenticated"] is False

@@ -17,7 +17,7 @@ MAX_LIMIT = 100
 
 
 class PageParams(BaseModel):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size, 1 to 100.")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
 
 

@@ -28,7 +28,7 @@ class WriteInput(ToolInput):
         default=None,
         min_length=1,
         max_length=200,
-        description="Retry-safe: the first answer is replayed for 24 h for this key and arguments.",
+        description="Retry-safe: replays the first answer for 24 h.",
     )
 
 
@@ -51,7 +51,7 @@ class ConfirmInput(WriteInput):
         default=None,
         min_length=1,
         max_length=1000,
-        description="Leave out for a preview and a token; send the token back with the same arguments to act.",
+        description="Leave out for a preview and a token; resend the same arguments with it to act.",
     )
 
 
@@ -119,23 +119,36 @@ class ToolSpec:
     def mutating(self) -> bool:
         return not self.effect.read_only
 
-    def input_schema(self) -> dict[str, Any]:
-        """A copy: the computed schema is cached, and a caller that edits its copy must not change the tool."""
-        return copy.deepcopy(compact_schema(self.input_model))
+    def input_schema(self, *, listing: bool = False) -> dict[str, Any]:
+        """A copy: the computed schema is cached, and a caller that edits its copy must not change the tool.
 
-    def output_schema(self) -> dict[str, Any]:
-        return copy.deepcopy(compact_schema(self.output_model))
+        listing: as tools/list sends it, without string length bounds too short for a sensible value to reach."""
+        return copy.deepcopy(compact_schema(self.input_model, listing=listing))
+
+    def output_schema(self, *, listing: bool = False) -> dict[str, Any]:
+        """The whole contract of the answer: what each field means and that it is always there.
+
+        listing: as tools/list sends it, the types alone: clients check results against it and every session pays
+        for it, while the meanings are one describe_tool away. Every field of an answer is always sent (null when
+        empty), so `required` adds nothing to the check."""
+        return copy.deepcopy(compact_schema(self.output_model, listing=listing))
 
     def meta(self) -> dict[str, Any]:
-        return {"favmcp/domain": self.domain, "favmcp/scope": self.scope, "favmcp/gate": self.gate}
+        """No null values: an ungated tool has no favmcp/gate."""
+        meta: dict[str, Any] = {"favmcp/domain": self.domain, "favmcp/scope": self.scope}
+        if self.gate:
+            meta["favmcp/gate"] = self.gate
+        return meta
 
 
 @cache
-def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
+def compact_schema(model: type[BaseModel], *, listing: bool = False) -> dict[str, Any]:
     """The model's JSON Schema as lean as it can be without losing meaning: every client pays for each byte in
-    context. No pydantic titles or null defaults; small enums inlined; `anyOf [X, null]` written as
-    `"type": [X, "null"]`. In tool inputs an optional field is its plain type (leaving it out is how to say
-    nothing), except the fields an update may clear, which keep null (null means clear)."""
+    context. No pydantic titles or null defaults; `type` only where `enum` or `const` do not already say it;
+    `anyOf [X, null]` written as `"type": [X, "null"]`. In tool inputs an optional field is its plain type (leaving
+    it out is how to say nothing), except the fields an update may clear, which keep null (null means clear). In
+    answers no defaults (every field is sent). A shape used once is written in place, one used more often once in
+    `$defs`. listing: what tools/list sends (see ToolSpec.input_schema and output_schema)."""
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
     if issubclass(model, ToolInput):
@@ -149,13 +162,29 @@ def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
             properties[name] = _lean(prop, defs, keep_null=name in clearable)
         lean = _lean({k: v for k, v in schema.items() if k != "properties"}, defs, keep_null=True)
         lean["properties"] = properties
+        noise = _short_text_bound if listing else None
     else:
         lean = _lean(schema, defs, keep_null=True)
-    used = _refs(lean)
-    while used - set(lean.get("$defs", {})):
-        lean.setdefault("$defs", {}).update({n: _lean(defs[n], defs, keep_null=True) for n in used if n in defs})
-        used = _refs(lean)
-    return lean
+        noise = _listed_answer_noise if listing else _answer_noise
+    placed = _place_defs(lean, {name: _lean(d, defs, keep_null=True) for name, d in defs.items()})
+    return _without(placed, noise) if noise else placed
+
+
+# String bounds below this are left out of the listing: no id, name, email, tag or key comes near them, while
+# free text (a note, a message) can, and keeps its bound. The server checks every bound either way.
+SHORT_TEXT = 500
+
+
+def _short_text_bound(key: str, value: Any) -> bool:
+    return key in ("minLength", "maxLength") and value < SHORT_TEXT
+
+
+def _answer_noise(key: str, value: Any) -> bool:
+    return key == "default"
+
+
+def _listed_answer_noise(key: str, value: Any) -> bool:
+    return key in ("default", "description", "required")
 
 
 SMALL_ENUM = 12  # enums up to this size are written in place rather than referenced
@@ -170,7 +199,7 @@ def _lean(node: Any, defs: dict[str, Any], *, keep_null: bool, names: bool = Fal
         return {key: _lean(value, defs, keep_null=True) for key, value in node.items()}
     ref = node.get("$ref", "").removeprefix("#/$defs/")
     if ref in defs and len(defs[ref].get("enum", [])) <= SMALL_ENUM and "enum" in defs[ref]:
-        node = {**{k: v for k, v in node.items() if k != "$ref"}, **defs[ref]}
+        node = {**defs[ref], **{k: v for k, v in node.items() if k != "$ref"}}  # the field's own words win
     branches = node.get("anyOf")
     if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
         other = _lean(next(b for b in branches if b != {"type": "null"}), defs, keep_null=True)
@@ -185,17 +214,72 @@ def _lean(node: Any, defs: dict[str, Any], *, keep_null: bool, names: bool = Fal
     return {
         key: _lean(value, defs, keep_null=True, names=key in ("properties", "$defs"))
         for key, value in node.items()
-        if key != "title" and not (key == "default" and value is None)
+        if not _noise(key, value, node)
     }
 
 
-def _refs(node: Any) -> set[str]:
+def _noise(key: str, value: Any, node: dict[str, Any]) -> bool:
+    """A keyword that tells a client nothing: pydantic's titles, a null default, `additionalProperties: true` (the
+    default), and a type that the listed values already fix."""
+    return (
+        key == "title"
+        or (key == "default" and value is None)
+        or (key == "additionalProperties" and value is True)
+        or (key == "type" and ("enum" in node or "const" in node))
+    )
+
+
+def _without(node: Any, noise: Callable[[str, Any], bool], *, names: bool = False) -> Any:
+    """The schema without the keywords `noise` picks."""
     if isinstance(node, list):
-        return {r for item in node for r in _refs(item)}
+        return [_without(item, noise) for item in node]
     if not isinstance(node, dict):
-        return set()
-    found = {node["$ref"].removeprefix("#/$defs/")} if isinstance(node.get("$ref"), str) else set()
-    return found | {r for value in node.values() for r in _refs(value)}
+        return node
+    if names:  # under properties and $defs the keys are names, not keywords
+        return {key: _without(value, noise) for key, value in node.items()}
+    return {
+        key: _without(value, noise, names=key in ("properties", "$defs"))
+        for key, value in node.items()
+        if not noise(key, value)
+    }
+
+
+def _place_defs(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Write each shape the schema refers to once (directly or through other shapes) in place, and keep in
+    `$defs` only those referred to more often or from themselves."""
+    counts: dict[str, int] = {}
+    pending = _refs(schema)
+    while pending:
+        name = pending.pop()
+        counts[name] = counts.get(name, 0) + 1
+        if counts[name] == 1:
+            pending.extend(_refs(defs[name]))
+    kept = {name for name, n in counts.items() if n > 1 or name in _refs(defs[name])}
+
+    def place(node: Any) -> Any:
+        if isinstance(node, list):
+            return [place(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref", "").removeprefix("#/$defs/")
+        if ref in counts and ref not in kept:
+            return place({**defs[ref], **{k: v for k, v in node.items() if k != "$ref"}})
+        return {key: place(value) for key, value in node.items()}
+
+    placed = place(schema)
+    if kept:
+        placed["$defs"] = {name: place(defs[name]) for name in sorted(kept)}
+    return placed
+
+
+def _refs(node: Any) -> list[str]:
+    """The shapes a node refers to, once per reference."""
+    if isinstance(node, list):
+        return [r for item in node for r in _refs(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["$ref"].removeprefix("#/$defs/")] if isinstance(node.get("$ref"), str) else []
+    return found + [r for value in node.values() for r in _refs(value)]
 
 
 def tool(
@@ -237,7 +321,7 @@ def tool(
             name=fn.__name__,
             domain=domain,
             title=title,
-            description=inspect.cleandoc(fn.__doc__ or ""),
+            description=_reflow(inspect.cleandoc(fn.__doc__ or "")),
             input_model=input_model,
             output_model=output_model,
             effect=effect,
@@ -251,6 +335,11 @@ def tool(
         )
 
     return wrap
+
+
+def _reflow(text: str) -> str:
+    """A docstring's lines joined into paragraphs: the line breaks are the source's width, not meaning."""
+    return "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in text.split("\n\n"))
 
 
 def _can_wait(output_model: type[BaseModel]) -> bool:

@@ -148,7 +148,10 @@ def print_result(data: dict[str, Any]) -> None:
 
 # -- serve, worker, db ----------------------------------------------------------------------------------
 
-Toolsets = Annotated[str | None, typer.Option(help="Comma-separated domains to list, e.g. members,bookings.")]
+Toolsets = Annotated[
+    str | None,
+    typer.Option(help="Domains to serve, e.g. members,bookings; or core: list the core tools, all stay callable."),
+]
 ReadOnly = Annotated[bool, typer.Option("--read-only", help="List only read-only tools; refuse the rest.")]
 
 

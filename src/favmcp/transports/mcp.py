@@ -46,8 +46,8 @@ def tool_definition(spec: ToolSpec) -> types.Tool:
         name=spec.name,
         title=spec.title,
         description=spec.description,
-        input_schema=spec.input_schema(),
-        output_schema=spec.output_schema(),
+        input_schema=spec.input_schema(listing=True),
+        output_schema=spec.output_schema(listing=True),
         annotations=types.ToolAnnotations(
             read_only_hint=e.read_only,
             destructive_hint=e.destructive,
@@ -99,10 +99,16 @@ def _http_credential(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, s
 
 
 def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = None) -> Server[Any]:
-    tools = [tool_definition(s) for s in runner.registry.listed()]
-    confirm_gated = {s.name for s in runner.registry.listed() if s.gate is Gate.confirm}
-    approval_gated = {s.name: s for s in runner.registry.listed() if s.gate is Gate.approval}
-    input_schemas = {t.name: t.input_schema for t in tools}
+    served = runner.registry.listed()
+    # Built and serialized once: the listing changes only with the server's filters, and dumping every schema on
+    # each request would cost more than answering it.
+    listing = types.ListToolsResult(tools=[tool_definition(s) for s in runner.registry.tools_list()]).model_dump(
+        by_alias=True, mode="json", exclude_none=True
+    )
+    confirm_gated = {s.name for s in served if s.gate is Gate.confirm}
+    approval_gated = {s.name: s for s in served if s.gate is Gate.approval}
+    # Every callable tool, listed or not (the core listing leaves most out).
+    input_schemas = {s.name: s.input_schema() for s in served}
 
     def credential_of(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, str]:
         if stdio_credential is not None:
@@ -111,8 +117,8 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
 
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=tools)
+    ) -> dict[str, Any]:
+        return listing
 
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -206,7 +212,7 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
             contents=[types.TextResourceContents(uri=params.uri, mime_type="text/markdown", text=text)]
         )
 
-    return Server(
+    server: Server[Any] = Server(
         "favmcp",
         version=__version__,
         title="favmcp",
@@ -214,13 +220,15 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
         instructions=INSTRUCTIONS,
         # Without this the SDK lists every tool on each HTTP call with arguments, to check Mcp-Param headers.
         get_tool_input_schema=input_schemas.get,
-        on_list_tools=list_tools,
         # The list changes only with a new release; clients may reuse it for a minute.
         cache_hints={"tools/list": CacheHint(ttl_ms=60_000)},
         on_call_tool=call_tool,
         on_list_resources=list_resources,
         on_read_resource=read_resource,
     )
+    # Registered apart from the constructor, whose on_list_tools must build a model: this answers the dump.
+    server.add_request_handler("tools/list", types.PaginatedRequestParams, list_tools)
+    return server
 
 
 def _confirmation_token(result: CallResult) -> str | None:

@@ -33,8 +33,7 @@ class CreateApiKeyInput(WriteInput):
     scopes: list[str] | None = Field(
         default=None,
         max_length=80,
-        description="Scopes like members:read or bookings:write; default: all of yours. "
-        "You cannot grant a scope you do not hold.",
+        description="e.g. members:read, bookings:write; default: all of yours.",
     )
     expires_at: UtcDateTime | None = Field(default=None, description="Optional expiry (ISO 8601 with offset).")
 

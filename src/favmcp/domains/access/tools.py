@@ -37,8 +37,8 @@ def _public(key: ApiKey, ctx: ToolContext) -> ApiKeyPublic:
 
 @tool(domain=DOMAIN_NAME, title="Who am I", hints="R I", scope="public")
 async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
-    """Who this credential is: workspace, user, role, effective scopes, key id and expiry.
-    Works without a key too (then it says so). Call it first to learn what you may do."""
+    """Who this credential is: workspace, user, role, effective scopes, key id and expiry; without a key it says
+    so. Call it first to learn what you may do."""
     caller = ctx.caller
     if caller.anonymous:
         return Whoami(
@@ -61,9 +61,8 @@ async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
 
 @tool(domain=DOMAIN_NAME, title="Create API key", hints="W", scope="access:admin", returns_secret=True)
 async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedApiKey:
-    """Mint a new fav_mcp_ API key for yourself with chosen scopes (default: all of yours) and an optional
-    expiry. The secret is in this answer only; it is stored as a hash and never shown again.
-    Refuses scopes you do not hold and expiry dates in the past."""
+    """Mint a fav_mcp_ API key for yourself. The secret is in this answer only (stored as a hash, never shown
+    again). Refuses scopes you do not hold and past expiry dates."""
     held = ctx.caller.scopes
     wanted = args.scopes if args.scopes is not None else list(held)
     follow = args.scopes is None and ctx.caller.follows_role
@@ -94,8 +93,8 @@ async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedAp
 
 @tool(domain=DOMAIN_NAME, title="List API keys", hints="R I", scope="access:admin")
 async def list_api_keys(ctx: ToolContext, args: ListApiKeysInput) -> ApiKeyPage:
-    """API keys of the workspace, newest first: id, name, owner, scopes, status, last use and expiry.
-    Never the secret. Revoked keys are left out unless include_revoked is true."""
+    """API keys of the workspace, newest first: id, name, owner, scopes, status, last use and expiry; never the
+    secret."""
     stmt = ctx.db.select(ApiKey)
     if not args.include_revoked:
         stmt = stmt.where(col(ApiKey.revoked_at).is_(None))
@@ -132,9 +131,8 @@ async def _preview_revoke(ctx: ToolContext, args: RevokeApiKeyInput) -> RevokeKe
     preview=_preview_revoke,
 )
 async def revoke_api_key(ctx: ToolContext, args: RevokeApiKeyInput) -> ApiKeyPublic:
-    """Revoke an API key at once: its very next call is refused. The first call returns a preview and a
-    confirmation_token; call again with the same key_id and the token to revoke. Revoking an already
-    revoked key succeeds at once (no token needed) and changes nothing. Find key ids with list_api_keys."""
+    """Revoke an API key at once: its next call is refused. An already revoked key succeeds at once, changing
+    nothing."""
     key = await _key(ctx, args.key_id)
     if await ctx.db.update(
         ApiKey, col(ApiKey.id) == key.id, col(ApiKey.revoked_at).is_(None), values={"revoked_at": ctx.now}

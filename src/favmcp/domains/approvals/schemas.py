@@ -9,7 +9,7 @@ from favmcp.core.pagination import Page, PageParams
 from favmcp.effects.approvals import ApprovalStatus, Channel, PolicyRule, SendKind
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
-ApprovalId = Field(min_length=1, max_length=40, description="An approval request id (apr_...), from list_approvals.")
+ApprovalId = Field(min_length=1, max_length=40, description="An approval id (apr_...) from list_approvals.")
 
 
 class ExecutionPublic(BaseModel):
@@ -38,8 +38,8 @@ class ApprovalPublic(BaseModel):
 
 
 class RequestSendApprovalInput(WriteInput):
-    tool: str = Field(min_length=1, max_length=80, description="An approval-gated tool, e.g. send_message.")
-    arguments: dict[str, Any] = Field(description="Its exact arguments, as you would call it.")
+    tool: str = Field(min_length=1, max_length=80)
+    arguments: dict[str, Any]
 
 
 class ListApprovalsInput(ToolInput, PageParams):
@@ -60,7 +60,7 @@ class ApproveRequestInput(WriteInput):
 
 class RejectRequestInput(WriteInput):
     approval_id: str = ApprovalId
-    reason: str = Field(min_length=1, max_length=500, description="Why, for the requester.")
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class GetApprovalPolicyInput(ToolInput):

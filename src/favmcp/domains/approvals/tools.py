@@ -63,10 +63,9 @@ async def _request(ctx: ToolContext, approval_id: str, *, lock: bool = False) ->
 
 @tool(domain=DOMAIN_NAME, title="Request send approval", hints="W", scope="messaging:send")
 async def request_send_approval(ctx: ToolContext, args: RequestSendApprovalInput) -> ApprovalPublic:
-    """Ask a person to approve a customer-facing call before it runs, whatever the policy says: name an
-    approval-gated tool (send_message, send_campaign, send_invoice, send_payment_reminder) and its exact
-    arguments. Nothing is sent now; approve_request runs exactly this call once, as you. You need the tool's
-    own scope. Follow it with get_approval."""
+    """Ask a person to approve a customer-facing call before it runs, whatever the policy says: an approval-gated
+    tool and its exact arguments. Nothing is sent now; approve_request runs this call once, as you. Needs the
+    tool's own scope. Follow with get_approval."""
     spec = ctx.registry.specs.get(args.tool)
     if spec is None or spec.ask is None:
         gated = sorted(s.name for s in ctx.registry.listed() if s.ask is not None)
@@ -93,8 +92,8 @@ async def request_send_approval(ctx: ToolContext, args: RequestSendApprovalInput
 
 @tool(domain=DOMAIN_NAME, title="List approvals", hints="R I", scope="approvals:read")
 async def list_approvals(ctx: ToolContext, args: ListApprovalsInput) -> ApprovalPage:
-    """Approval requests, newest first, with what each would send, to whom, who asked and what was decided.
-    Filter by status: pending, approved, rejected, expired (pending past expires_at), executed, failed."""
+    """Approval requests, newest first: what each would send, to whom, who asked and what was decided. Expired
+    means pending past expires_at."""
     stmt = ctx.db.select(ApprovalRequest)
     if args.status in (ApprovalStatus.pending, ApprovalStatus.expired):
         live = col(ApprovalRequest.expires_at) > ctx.now
@@ -115,10 +114,9 @@ async def get_approval(ctx: ToolContext, args: GetApprovalInput) -> ApprovalPubl
 
 @tool(domain=DOMAIN_NAME, title="Approve request", hints="W O", scope="approvals:decide")
 async def approve_request(ctx: ToolContext, args: ApproveRequestInput) -> ApprovalPublic:
-    """Approve a pending request: its exact stored call runs once, now, as the person who asked (their key
-    must still be valid and hold the tool's scope), and its answer is in `execution`; the request ends
-    executed or failed. Refuses your own request unless the policy allows self-approval, expired requests,
-    and requests already decided (invalid_state says what happened). Find requests with list_approvals."""
+    """Approve a pending request: its stored call runs once, now, as the requester (their key must still be valid
+    and hold the tool's scope); its answer is in execution and the request ends executed or failed. Refuses your
+    own request unless the policy allows self-approval, expired and decided ones (invalid_state says which)."""
     request = await _request(ctx, args.approval_id, lock=True)  # concurrent approvals take turns here
     if _state(request, ctx) == ApprovalStatus.expired:
         raise invalid_state(
@@ -148,8 +146,8 @@ async def approve_request(ctx: ToolContext, args: ApproveRequestInput) -> Approv
 
 @tool(domain=DOMAIN_NAME, title="Reject request", hints="W I", scope="approvals:decide")
 async def reject_request(ctx: ToolContext, args: RejectRequestInput) -> ApprovalPublic:
-    """Reject a pending request with a reason for the requester; nothing is sent. Rejecting a rejected request
-    again changes nothing; a request already approved cannot be rejected (invalid_state)."""
+    """Reject a pending request with a reason for the requester; nothing is sent. Repeating it changes nothing;
+    an approved request cannot be rejected (invalid_state)."""
     request = await _request(ctx, args.approval_id)
     decided = {"decided_by_user_id": ctx.caller.user_id, "decided_at": ctx.now, "reason": args.reason}
     if await ctx.transition(APPROVAL_LIFECYCLE, ApprovalRequest, request.id, ApprovalStatus.rejected, values=decided):
@@ -169,17 +167,16 @@ def _policy_public(policy: PolicyRules, stored: ApprovalPolicy | None) -> Approv
 
 @tool(domain=DOMAIN_NAME, title="Get approval policy", hints="R I", scope="approvals:read")
 async def get_approval_policy(ctx: ToolContext, args: GetApprovalPolicyInput) -> ApprovalPolicyPublic:
-    """Which customer-facing sends wait for a person, per channel (email, sms, whatsapp) and kind
-    (transactional, marketing, free_text); whether someone may approve their own request; how long requests
-    stay open. Defaults: marketing and free text wait, transactional sends run at once, 72 hours."""
+    """Which customer-facing sends wait for a person, per channel and kind; whether requesters may approve their
+    own; how long requests stay open. Defaults: marketing and free text wait, transactional runs at once, 72 h."""
     stored = await ctx.db.first(ctx.db.select(ApprovalPolicy))
     return _policy_public(await policy_of(ctx.db), stored)
 
 
 @tool(domain=DOMAIN_NAME, title="Set approval policy", hints="W I", scope="workspace:admin")
 async def set_approval_policy(ctx: ToolContext, args: SetApprovalPolicyInput) -> ApprovalPolicyPublic:
-    """Change which sends wait for a person: rules per channel and kind (pairs left out keep theirs),
-    allow_self_approval, and expiry_hours (1 to 720). Requests already waiting keep their expiry."""
+    """Change which sends wait for a person, self-approval and how long requests stay open; fields left out
+    stay. Requests already waiting keep their expiry."""
     await ctx.db.workspace(lock=True)  # policy changes take turns
     policy = await policy_of(ctx.db)
     given = args.model_dump(exclude_unset=True, exclude={"idempotency_key"})

@@ -18,16 +18,14 @@ def normalise_tag(value: str) -> str:
     return tag
 
 
-Email = Annotated[str, Field(max_length=320, description="Email; stored lower-case."), AfterValidator(normalise_email)]
+Email = Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]
 # Checked lightly here: the handler reads a national number in the workspace's country (service.phone_of).
 Phone = Annotated[
     str,
     Field(max_length=32, description="Phone, e.g. +31 6 12345678; without a country code, in the workspace's country."),
     AfterValidator(phone_text),
 ]
-Tag = Annotated[
-    str, Field(max_length=60, description="A tag, e.g. vip; stored lower-case."), AfterValidator(normalise_tag)
-]
+Tag = Annotated[str, Field(max_length=60, description="e.g. vip"), AfterValidator(normalise_tag)]
 MemberId = Annotated[str, Field(min_length=1, max_length=40, description="A member id (mem_...).")]
 
 
@@ -230,14 +228,14 @@ class AddNoteInput(WriteInput):
     member_id: MemberId
     body: str = Field(min_length=1, max_length=5000)
     written_by: Literal["staff", "customer"] = Field(
-        default="staff", description="customer when relaying the customer's own words (kept as untrusted content)."
+        default="staff", description="customer when relaying the customer's own words."
     )
 
 
 class SetConsentInput(WriteInput):
     member_id: MemberId
     channel: Channel
-    granted: bool = Field(description="true = opt in, false = opt out. An opt-out always wins over marketing.")
+    granted: bool = Field(description="true opts in, false opts out.")
     source: str = Field(min_length=1, max_length=80, description="How it was collected, e.g. 'front desk form'.")
 
 

@@ -9,12 +9,12 @@ from favmcp.core.contact import normalise_email
 from favmcp.domains.workspace.schemas import CountryCode, CurrencyCode, TimezoneName
 from favmcp.registry.spec import WriteInput
 
-Email = Annotated[str, Field(max_length=320, description="Email address."), AfterValidator(normalise_email)]
-Code = Annotated[str, Field(pattern=r"^\d{6}$", description="The 6-digit code from the email.")]
+Email = Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]
+Code = Annotated[str, Field(pattern=r"^\d{6}$", description="The code from the email.")]
 
 
 class RegisterOrganisationRequestInput(WriteInput):
-    email: Email = Field(description="The owner's email; the code is sent there.")
+    email: Email
     organisation_name: str = Field(min_length=1, max_length=200)
     owner_name: str = Field(min_length=1, max_length=200)
     industry: str | None = Field(default=None, max_length=80, description="e.g. yoga studio, salon, clinic")
@@ -46,4 +46,4 @@ class NewKeyResult(BaseModel):
 
 
 class AcceptInviteRequestInput(WriteInput):
-    invite_token: str = Field(min_length=20, max_length=200, description="The token from the invite email.")
+    invite_token: str = Field(min_length=20, max_length=200)

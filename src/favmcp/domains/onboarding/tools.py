@@ -39,10 +39,9 @@ def _code_email(code: str, purpose: str) -> str:
 
 @tool(domain=DOMAIN_NAME, title="Start signup", hints="W O", scope="public")
 async def register_organisation_request(ctx: ToolContext, args: RegisterOrganisationRequestInput) -> CodeRequested:
-    """Start self-serve signup of a new business (workspace). Emails a 6-digit code to the owner and returns
-    a request_id; then call register_organisation_verify with both. Needs no API key.
-    Limited to 3 requests an hour and 20 a day per email and per client address; the answer is the same
-    whether or not the email is already known."""
+    """Start signup of a new business: emails the owner a 6-digit code and returns a request_id for
+    register_organisation_verify. Needs no API key. At most 3 requests an hour and 20 a day per email and address;
+    the answer is the same whether or not the email is known."""
     row, code = await ctx.unscoped.issue_code(
         purpose=CodePurpose.signup,
         email=args.email,
@@ -57,9 +56,9 @@ async def register_organisation_request(ctx: ToolContext, args: RegisterOrganisa
 
 @tool(domain=DOMAIN_NAME, title="Verify signup code", hints="W", scope="public", returns_secret=True)
 async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> NewKeyResult:
-    """Finish signup with the request_id and the emailed code: creates the workspace, its owner and a first
-    owner API key (fav_mcp_..., shown once in this answer only). A code works once, for 10 minutes, and
-    allows 5 wrong tries. Over stdio the session continues authenticated with the new key."""
+    """Finish signup with the request_id and the emailed code: creates the workspace, its owner and an owner API
+    key (shown once). A code works once, for 10 minutes, with 5 wrong tries. Over stdio the session continues
+    with the new key."""
     otc = await ctx.unscoped.verify_code(request_id=args.request_id, code=args.code, purpose=CodePurpose.signup)
     p = otc.payload
     workspace = Workspace(
@@ -113,9 +112,9 @@ def _invalid_invite() -> FavError:
 
 @tool(domain=DOMAIN_NAME, title="Start accepting an invite", hints="W O", scope="public")
 async def accept_team_invite_request(ctx: ToolContext, args: AcceptInviteRequestInput) -> CodeRequested:
-    """Start accepting a team invite with the token from the invite email: emails a 6-digit code to the
-    invited address and returns a request_id for accept_team_invite_verify. Needs no API key.
-    Refuses tokens that are unknown, used, revoked or expired; rate limited like signup."""
+    """Start accepting a team invite with the token from the invite email: emails a 6-digit code to the invited
+    address and returns a request_id for accept_team_invite_verify. Needs no API key. Refuses unknown, used,
+    revoked or expired tokens; rate limited like signup."""
     invite = await ctx.unscoped.invite_by_token(args.invite_token, TeamInvite)
     if invite is None or invite.status != InviteStatus.pending or invite.expires_at <= ctx.now:
         raise _invalid_invite()
@@ -138,9 +137,8 @@ async def accept_team_invite_request(ctx: ToolContext, args: AcceptInviteRequest
 
 @tool(domain=DOMAIN_NAME, title="Verify invite code", hints="W", scope="public", returns_secret=True)
 async def accept_team_invite_verify(ctx: ToolContext, args: VerifyInput) -> NewKeyResult:
-    """Finish accepting an invite with the request_id and the emailed code: activates the team member with
-    the invited role and returns their own API key (shown once). An invite works once; over stdio the
-    session continues authenticated with the new key."""
+    """Finish accepting an invite with the request_id and the emailed code: activates the member with the invited
+    role and returns their own API key (shown once). Over stdio the session continues with the new key."""
     otc = await ctx.unscoped.verify_code(request_id=args.request_id, code=args.code, purpose=CodePurpose.invite)
     db = ctx.unscoped.workspace(otc.workspace_id or "")
     invite = await db.get(TeamInvite, otc.payload["invite_id"], lock=True)

@@ -24,9 +24,8 @@ DOMAIN_NAME = "platform"
 
 @tool(domain=DOMAIN_NAME, title="List audit events", hints="R I", scope="audit:read")
 async def list_audit_events(ctx: ToolContext, args: ListAuditEventsInput) -> AuditEventPage:
-    """The audit trail of this workspace, newest first: who called which mutating tool, with which
-    credential, when, the outcome, and what changed (ids and field names, never personal data).
-    Filter by tool, user and a half-open time range [since, until)."""
+    """The audit trail, newest first: who called which mutating tool, with which credential, when, the outcome
+    and what changed (ids and field names, never personal data)."""
     stmt = ctx.db.select(AuditEvent)
     if args.tool:
         stmt = stmt.where(col(AuditEvent.tool) == args.tool)
@@ -74,8 +73,8 @@ def _matches(spec: ToolSpec, args: SearchToolsInput) -> int:
 
 @tool(domain=DOMAIN_NAME, title="Search tools", hints="R I", scope="public")
 async def search_tools(ctx: ToolContext, args: SearchToolsInput) -> ToolSearchResult:
-    """Find tools of this server by words, domain or effect; returns names, titles, scopes, gates and
-    annotations, best match first. Then call describe_tool for one tool's full schema. Needs no API key."""
+    """Find this server's tools by words, domain or effect, best first: names, titles, scopes, gates and
+    annotations. describe_tool gives one tool's schemas. Needs no API key."""
     scored = [(score, spec) for spec in ctx.registry.listed() if (score := _matches(spec, args))]
     scored.sort(key=lambda pair: (-pair[0], pair[1].name))
     items = [ToolSummary.model_validate(_summary(spec)) for _, spec in scored[: args.limit]]

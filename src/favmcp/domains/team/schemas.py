@@ -18,10 +18,8 @@ from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, WriteInput
 MAX_SCHEDULE_DAYS = 62
 MAX_TIME_OFF = timedelta(days=366)
 
-Email = Annotated[str, Field(max_length=320, description="Email; stored lower-case."), AfterValidator(normalise_email)]
-UserId = Annotated[
-    str, Field(min_length=1, max_length=40, description="A team member's user id (usr_...), from list_team_members.")
-]
+Email = Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]
+UserId = Annotated[str, Field(min_length=1, max_length=40, description="A user id (usr_...) from list_team_members.")]
 InviteId = Annotated[
     str, Field(min_length=1, max_length=40, description="An invite id (inv_...), from list_team_invites.")
 ]
@@ -58,9 +56,9 @@ class TeamInvitePublic(BaseModel):
 
 
 class CreateTeamMemberInviteInput(WriteInput):
-    email: Email = Field(description="Where the invite token is sent; the invited person accepts from there.")
-    role: InvitableRole = Field(description="admin, manager or staff. Owners are made with update_team_member_role.")
-    name: str | None = Field(default=None, min_length=1, max_length=200, description="The person's name, if known.")
+    email: Email
+    role: InvitableRole
+    name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class InviteSent(BaseModel):
@@ -69,7 +67,7 @@ class InviteSent(BaseModel):
 
 
 class ListTeamInvitesInput(ToolInput, PageParams):
-    status: InviteState | None = Field(default=None, description="Only invites in this state.")
+    status: InviteState | None = None
 
 
 class TeamInvitePage(Page[TeamInvitePublic]):
@@ -96,8 +94,8 @@ class TeamMemberPublic(BaseModel):
 
 
 class ListTeamMembersInput(ToolInput, PageParams):
-    role: Role | None = Field(default=None, description="Only members with this role.")
-    status: UserStatus | None = Field(default=None, description="Only active or only deactivated members.")
+    role: Role | None = None
+    status: UserStatus | None = None
 
 
 class TeamMemberPage(Page[TeamMemberPublic]):
@@ -106,7 +104,7 @@ class TeamMemberPage(Page[TeamMemberPublic]):
 
 class UpdateTeamMemberRoleInput(WriteInput):
     user_id: UserId
-    role: Role = Field(description="The new role: owner, admin, manager or staff.")
+    role: Role
 
 
 class DeactivateTeamMemberInput(ConfirmInput):
@@ -132,8 +130,7 @@ def _no_overlap(weekly: dict[Weekday, list[OpeningInterval]]) -> None:
 class SetStaffWorkingHoursInput(WriteInput):
     user_id: UserId
     weekly: WeeklyHours = Field(
-        description="Working intervals per weekday (mon..sun) in the workspace's local time; a weekday left out "
-        "is a day off. Replaces the whole week."
+        description="Intervals per weekday in workspace local time; a weekday left out is a day off."
     )
 
     @model_validator(mode="after")
@@ -164,11 +161,9 @@ class AddStaffTimeOffInput(WriteInput):
     user_id: UserId
     starts_at: UtcDateTime = Field(description="Start, ISO 8601 with offset, e.g. 2027-03-01T09:00:00+01:00.")
     ends_at: UtcDateTime = Field(description="End (exclusive), after starts_at, at most 366 days later.")
-    reason: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. leave, training.")
+    reason: str | None = Field(default=None, min_length=1, max_length=200)
     list_overlapping_bookings: bool = Field(
-        default=False,
-        description="Time off never overrides confirmed bookings: the call is refused when it would. With true, "
-        "the refusal lists those bookings (id and times) so you can reschedule them first.",
+        default=False, description="A refusal over confirmed bookings lists them (id, times), to reschedule first."
     )
 
     @model_validator(mode="after")
@@ -195,8 +190,8 @@ class DeactivationPreview(Preview):
 
 class GetStaffScheduleInput(ToolInput):
     user_id: UserId
-    from_date: CalendarDate = Field(description="First local date of the range (YYYY-MM-DD).")
-    to_date: CalendarDate = Field(description="Last local date of the range, included; at most 62 days in all.")
+    from_date: CalendarDate = Field(description="First local date.")
+    to_date: CalendarDate = Field(description="Last local date, included; at most 62 days in all.")
 
     @model_validator(mode="after")
     def _check(self) -> GetStaffScheduleInput:

@@ -89,14 +89,10 @@ async def _timezone(ctx: ToolContext) -> str:
 
 @tool(domain=DOMAIN_NAME, title="Invite a team member", hints="W O", scope="team:admin")
 async def create_team_member_invite(ctx: ToolContext, args: CreateTeamMemberInviteInput) -> InviteSent:
-    """Invite a person by email to join the team as admin, manager or staff. Emails them an invite token
-    (valid 7 days, works once); they accept it themselves with accept_team_invite_request and then
-    accept_team_invite_verify, which gives them their own API key. The token is never shown to you.
-    The invite gives no access until it is accepted.
-    Refuses an email that is already an active team member (conflict naming the user id) or that already has
-    a pending invite (conflict naming the invite id; revoke it with revoke_team_invite to send a new one).
-    Owners cannot be invited: invite as admin, then an owner can call update_team_member_role.
-    A deactivated member can be invited again; accepting reactivates them with the new role."""
+    """Invite a person by email: they get a token (7 days, single use, never shown to you) and accept it
+    themselves, getting their own API key. Refuses the email of an active member or of a pending invite (conflict
+    naming it; revoke_team_invite to resend). Owners: invite as admin, then update_team_member_role. Inviting a
+    deactivated member again reactivates them."""
     ws = await rules.lock_workspace(ctx.db)  # serialises invites: one pending invite per email
     await rules.ensure_no_open_invite(ctx.db, args.email, ctx.now)
     inviter = await ctx.db.get(User, ctx.caller.user_id or "")
@@ -131,8 +127,7 @@ async def create_team_member_invite(ctx: ToolContext, args: CreateTeamMemberInvi
 
 @tool(domain=DOMAIN_NAME, title="List team invites", hints="R I", scope="team:read")
 async def list_team_invites(ctx: ToolContext, args: ListTeamInvitesInput) -> TeamInvitePage:
-    """Team invites, newest first, with their state: pending, accepted, expired (pending but past expires_at)
-    or revoked. Filter by status. Never shows invite tokens. Send invites with create_team_member_invite."""
+    """Team invites, newest first, with their state; never shows tokens."""
     stmt = ctx.db.select(TeamInvite)
     if args.status in (InviteState.pending, InviteState.expired):
         stmt = stmt.where(col(TeamInvite.status) == InviteStatus.pending)
@@ -146,9 +141,8 @@ async def list_team_invites(ctx: ToolContext, args: ListTeamInvitesInput) -> Tea
 
 @tool(domain=DOMAIN_NAME, title="Revoke team invite", hints="D I", scope="team:admin")
 async def revoke_team_invite(ctx: ToolContext, args: RevokeTeamInviteInput) -> TeamInvitePublic:
-    """Revoke a pending (or expired) invite so its token no longer works. Revoking an already revoked invite
-    changes nothing. An accepted invite cannot be revoked (invalid_state): the person is on the team, so use
-    deactivate_team_member instead. Find invite ids with list_team_invites."""
+    """Revoke a pending or expired invite so its token stops working; repeating it changes nothing. An accepted
+    invite cannot be revoked (invalid_state): use deactivate_team_member."""
     invite = await ctx.db.get(TeamInvite, args.invite_id)
     if invite is None:
         raise not_found("invite", args.invite_id, hint="List invites with list_team_invites.")
@@ -164,10 +158,8 @@ async def revoke_team_invite(ctx: ToolContext, args: RevokeTeamInviteInput) -> T
 
 @tool(domain=DOMAIN_NAME, title="List team members", hints="R I", scope="team:read")
 async def list_team_members(ctx: ToolContext, args: ListTeamMembersInput) -> TeamMemberPage:
-    """Team members (people with a login to this workspace), newest first: id, name, email, role
-    (owner, admin, manager, staff), status (active, deactivated) and the services they deliver (service_ids,
-    empty until services exist). Filter by role and status. Use the ids with update_team_member_role,
-    deactivate_team_member, set_staff_working_hours and get_staff_schedule."""
+    """Team members (people with a login here), newest first: id, name, email, role, status and the services
+    they deliver."""
     stmt = ctx.db.select(User)
     if args.role is not None:
         stmt = stmt.where(col(User.role) == args.role)
@@ -179,11 +171,9 @@ async def list_team_members(ctx: ToolContext, args: ListTeamMembersInput) -> Tea
 
 @tool(domain=DOMAIN_NAME, title="Change team member role", hints="W I", scope="team:admin")
 async def update_team_member_role(ctx: ToolContext, args: UpdateTeamMemberRoleInput) -> TeamMemberPublic:
-    """Change a team member's role to owner, admin, manager or staff. Setting the role they already have changes
-    nothing. Only an owner can make someone an owner or change an owner's role (forbidden otherwise). The last
-    active owner cannot be demoted (invalid_state): make another member owner first. Deactivated members
-    cannot be changed. The change applies to the person's keys from their very next call: personal keys follow
-    the role both ways; keys made with chosen scopes never exceed the new role. Find ids with list_team_members."""
+    """Change a team member's role (the same role changes nothing). Only an owner makes owners or changes an
+    owner's role (forbidden); the last active owner cannot be demoted (invalid_state). Deactivated members cannot
+    be changed. Applies from their next call; keys with chosen scopes never exceed the role."""
     await rules.lock_workspace(ctx.db)  # role changes serialise, so two demotions cannot both pass the owner count
     acting_role = await _acting_role(ctx)
     target = await rules.fresh_member(ctx.db, args.user_id)
@@ -226,13 +216,9 @@ async def _preview_deactivate(ctx: ToolContext, args: DeactivateTeamMemberInput)
     gate="confirm", preview=_preview_deactivate,
 )  # fmt: skip
 async def deactivate_team_member(ctx: ToolContext, args: DeactivateTeamMemberInput) -> DeactivationResult:
-    """Deactivate a team member and revoke every API key they hold at once, so their very next call is refused.
-    The first call returns a preview (who, role, how many keys) and a confirmation_token; call again with the
-    same user_id and the token to act. Deactivating an already deactivated member succeeds at once (no token
-    needed) and changes nothing.
-    Refuses deactivating yourself, an owner unless you are an owner (forbidden), and the last active owner
-    (invalid_state). Their bookings stay assigned for reassignment (bookings do not exist yet). To bring someone
-    back, invite their email again with create_team_member_invite. Find user ids with list_team_members."""
+    """Deactivate a team member and revoke all their API keys: their next call is refused. One already deactivated
+    succeeds at once, changing nothing. Refuses yourself, an owner unless you are one (forbidden) and the last
+    active owner (invalid_state). Their bookings stay assigned. To bring them back, invite their email again."""
     await rules.lock_workspace(ctx.db)
     target = await _deactivation_target(ctx, args.user_id)
     if target.status == UserStatus.deactivated:
@@ -264,10 +250,9 @@ def _weekly(stored: dict[str, Any]) -> dict[Weekday, list[OpeningInterval]]:
 
 @tool(domain=DOMAIN_NAME, title="Set staff working hours", hints="W I", scope="team:admin")
 async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursInput) -> StaffWorkingHours:
-    """Replace a team member's weekly working hours as a whole (not a merge): intervals per weekday (mon..sun)
-    in the workspace's local time; a weekday left out is a day off; an empty weekly clears all hours.
-    Intervals on one day may not overlap. Availability later intersects these with the business hours
-    (set_business_hours) and subtracts time off. Refuses deactivated members. Read them with get_staff_schedule."""
+    """Replace a team member's weekly working hours as a whole; an empty weekly clears them. Intervals on a day may
+    not overlap. Availability intersects them with business hours and subtracts time off. Refuses deactivated
+    members."""
     target = await _member(ctx, args.user_id, lock=True)
     rules.ensure_active(target, "set their working hours")
     weekly: dict[str, Any] = {}
@@ -288,10 +273,9 @@ async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursIn
 
 @tool(domain=DOMAIN_NAME, title="Get staff schedule", hints="R I", scope="team:read")
 async def get_staff_schedule(ctx: ToolContext, args: GetStaffScheduleInput) -> StaffScheduleView:
-    """A team member's schedule for a range of local dates (at most 62 days, both ends included): their weekly
-    working hours, each date with its working intervals, the time-off blocks that overlap the range, and
-    bookings (always an empty list until the bookings domain exists). Times of day are in the workspace's
-    timezone; time-off instants are UTC. Works for deactivated members too. Find user ids with list_team_members."""
+    """A team member's schedule over local dates: weekly hours, each date's working intervals, the time off that
+    overlaps and their bookings. Times of day are workspace-local, time-off instants UTC. Works for deactivated
+    members too."""
     target = await _member(ctx, args.user_id)
     tz_name = await _timezone(ctx)
     tz = ZoneInfo(tz_name)
@@ -332,11 +316,9 @@ async def get_staff_schedule(ctx: ToolContext, args: GetStaffScheduleInput) -> S
 
 @tool(domain=DOMAIN_NAME, title="Add staff time off", hints="W", scope="team:admin")
 async def add_staff_time_off(ctx: ToolContext, args: AddStaffTimeOffInput) -> TimeOffPublic:
-    """Block a team member's time (leave, training, appointment) from starts_at to ends_at (ISO 8601 with a
-    timezone offset; stored in UTC), at most 366 days long. Refuses a block that overlaps another time-off
-    block of the same person (conflict naming that block's id; blocks may touch end to start), one that overlaps
-    their confirmed bookings (conflict with their count; list_overlapping_bookings=true lists them), and
-    deactivated members. See blocks with get_staff_schedule; undo with remove_staff_time_off."""
+    """Block a team member's time (leave, training, appointment); stored in UTC. Refuses overlapping their other
+    time off (conflict naming the block; touching is fine) or their confirmed bookings (conflict with the count),
+    and deactivated members. Undo with remove_staff_time_off."""
     target = await _member(ctx, args.user_id, lock=True)  # locks the person: overlap checks serialise
     rules.ensure_active(target, "give them time off")
     await rules.ensure_time_off_free(ctx.db, target.id, args.starts_at, args.ends_at)
@@ -361,9 +343,8 @@ async def add_staff_time_off(ctx: ToolContext, args: AddStaffTimeOffInput) -> Ti
 
 @tool(domain=DOMAIN_NAME, title="Remove staff time off", hints="D I", scope="team:admin")
 async def remove_staff_time_off(ctx: ToolContext, args: RemoveStaffTimeOffInput) -> TimeOffRemoved:
-    """Remove a time-off block, so those hours count as working hours again. Removing a block that was already
-    removed succeeds again with the same answer and changes nothing; an unknown id answers not_found.
-    Find block ids with get_staff_schedule."""
+    """Remove a time-off block: those hours count as working again. Repeating it answers the same, changing
+    nothing."""
     block = await ctx.db.get(StaffTimeOff, args.time_off_id, lock=True)  # a concurrent removal waits here
     if block is None:
         raise not_found("time-off block", args.time_off_id, hint="See a member's blocks with get_staff_schedule.")

@@ -18,16 +18,15 @@ DOMAIN_NAME = "workspace"
 
 @tool(domain=DOMAIN_NAME, title="Get workspace profile", hints="R I", scope="workspace:read")
 async def get_workspace(ctx: ToolContext, args: GetWorkspaceInput) -> WorkspacePublic:
-    """The business profile: name, industry, country, timezone, currency, locale, contact details,
-    weekly opening hours and closure dates. Read this before anything that depends on local time or money."""
+    """The business profile: name, industry, country, timezone, currency, locale, contact details, weekly opening
+    hours and closures. Read it before anything that depends on local time or money."""
     return WorkspacePublic.model_validate(await ctx.db.workspace(), from_attributes=True)
 
 
 @tool(domain=DOMAIN_NAME, title="Update workspace profile", hints="W I", scope="workspace:admin")
 async def update_workspace(ctx: ToolContext, args: UpdateWorkspaceInput) -> WorkspacePublic:
-    """Change profile fields of the workspace; fields left out stay as they are, and null clears an optional
-    field (industry, country, contact details); name, timezone, currency and locale cannot be cleared.
-    Refuses unknown timezones, currencies and countries. Opening hours have their own tool, set_business_hours."""
+    """Change workspace profile fields: fields left out stay, null clears. Refuses unknown timezones, currencies
+    and countries. Opening hours: set_business_hours."""
     ws = await ctx.db.workspace(lock=True)
     fields = args.model_dump(exclude_unset=True, exclude={"idempotency_key"})
     if fields.get("contact_phone") is not None:
@@ -45,8 +44,7 @@ async def update_workspace(ctx: ToolContext, args: UpdateWorkspaceInput) -> Work
 
 @tool(domain=DOMAIN_NAME, title="Set business hours", hints="W I", scope="workspace:admin")
 async def set_business_hours(ctx: ToolContext, args: SetBusinessHoursInput) -> WorkspacePublic:
-    """Replace the weekly opening hours and the closure dates as a whole (not a merge).
-    Times are local to the workspace timezone; a weekday left out is closed. Intervals may not overlap."""
+    """Replace the weekly opening hours and the closure dates as a whole. Intervals may not overlap."""
     ws = await ctx.db.workspace(lock=True)
     ws.business_hours = {day: [i.model_dump(mode="json") for i in ivs] for day, ivs in args.weekly.items()}
     ws.closures = [c.model_dump(mode="json") for c in sorted(args.closures, key=lambda c: c.date)]
