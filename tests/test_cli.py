@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -23,12 +24,18 @@ import pytest
 from mcp import Client, StdioServerParameters
 from sqlalchemy.engine import make_url
 
+import favmcp
 from favmcp.auth.keys import mask
 from favmcp.composition import all_specs
 from favmcp.registry.registry import Registry
+from favmcp.registry.spec import ToolSpec
 from tests.support import fresh_postgres_beside
 
-COMMANDS = ("serve", "worker", "call", "demo", "signup", "tools", "keys", "db", "outbox", "secrets")
+COMMANDS = ("serve", "worker", "call", "demo", "signup", "invite", "tools", "keys", "db", "outbox", "secrets")
+SUBCOMMANDS = {
+    "signup": ("request", "verify"), "invite": ("accept", "verify"), "tools": ("list", "describe"),
+    "keys": ("create", "list", "revoke"), "db": ("upgrade",), "outbox": ("list",), "secrets": ("reseal",),
+}  # fmt: skip
 KEY = re.compile(r"fav_mcp_[A-Za-z0-9]{32,}")
 
 
@@ -128,23 +135,79 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path, database_url:
 
 def test_help_and_tool_listing_with_zero_configuration(tmp_path: Path) -> None:
     cli = cli_for(tmp_path)  # no database URL: SQLite in FAVMCP_HOME
-    help_, listed, table, described = cli.many(
-        (["--help"], 0), (["tools", "list", "--json"], 0), (["tools", "list"], 0), (["tools", "describe", "whoami"], 0)
+    help_, listed, table, read_only, members, core, described = cli.many(
+        (["--help"], 0),
+        (["tools", "list", "--json"], 0),
+        (["tools", "list"], 0),
+        (["tools", "list", "--json", "--read-only"], 0),
+        (["tools", "list", "--json", "--toolsets", "members"], 0),
+        (["tools", "list", "--json", "--toolsets", "core"], 0),
+        (["tools", "describe", "whoami"], 0),
     )
     rows = table.out.splitlines()
     assert rows[0].split() == ["TOOL", "HINTS", "SCOPE", "GATE", "TITLE"] and "HINTS: R read-only" in table.out
     for command in COMMANDS:
         assert re.search(rf"^\W*{command}\s", help_.out, re.MULTILINE), f"{command} missing from --help"
+    # The unfiltered listing comes from the exported schemas, the filtered ones from the server's registry: both
+    # say exactly what the server says.
+    for run, registry in (
+        (listed, Registry(all_specs())),
+        (read_only, Registry(all_specs(), read_only=True)),
+        (members, Registry(all_specs(), toolsets=frozenset({"members"}))),
+        (core, Registry(all_specs(), toolsets=frozenset({"core"}))),
+    ):
+        assert run.json()["tools"] == sorted(
+            ({"name": s.name, "domain": s.domain, "title": s.title, "scope": s.scope, "gate": s.gate,
+              "hints": hints(s)} for s in registry.tools_list()),
+            key=lambda t: (t["domain"], t["name"]),
+        ), run.args  # fmt: skip
     tools = listed.json()["tools"]
-    assert [t["name"] for t in tools] == [spec.name for spec in Registry(all_specs()).listed()]
-    assert len(tools) >= 14
+    assert len(tools) >= 14 and len(read_only.json()["tools"]) < len(tools) and len(core.json()["tools"]) < len(tools)
     assert {"whoami", "create_api_key", "register_organisation_request", "describe_tool"} <= {t["name"] for t in tools}
-    assert all(t["hints"] and t["scope"] and t["domain"] for t in tools)
+    assert {t["domain"] for t in members.json()["tools"]} == {"members", "access", "platform"}, "discovery stays"
+    assert re.search(r"^revoke_api_key +D I +access:admin +confirm +Revoke API key$", table.out, re.MULTILINE)
     whoami = described.json()
     assert whoami["name"] == "whoami" and whoami["annotations"]["read_only"] is True
     assert whoami["input_schema"]["type"] == "object"
     assert "authenticated" in whoami["output_schema"]["properties"]
     assert (tmp_path / "favmcp.db").exists(), "zero configuration keeps SQLite in FAVMCP_HOME"
+
+
+def hints(spec: ToolSpec) -> str:
+    e = spec.effect
+    letters = ["R" if e.read_only else "D" if e.destructive else "W"] + ["I"] * e.idempotent + ["O"] * e.open_world
+    return " ".join(letters)
+
+
+def test_help_shows_flags_as_flags(tmp_path: Path) -> None:
+    commands = [[c] for c in COMMANDS] + [[group, sub] for group, subs in SUBCOMMANDS.items() for sub in subs]
+    helps = cli_for(tmp_path).many(*[([*command, "--help"], 0) for command in [[], *commands]])
+    for run in helps:
+        assert "<bool>" not in run.out and "Usage: favmcp" in run.out, run.out
+    serve = next(run for run in helps if run.args == ["serve", "--help"])
+    assert re.search(r"^  --http +Streamable HTTP", serve.out, re.MULTILINE), serve.out
+    assert re.search(r"^  --port <int> +HTTP port", serve.out, re.MULTILINE), "options that take a value say so"
+    for run in helps:
+        assert "..." not in run.out.partition("Commands:")[2], f"a summary is cut short: {run.out}"
+
+
+# Loaded by a command only when it runs: the database layer and the domains, the MCP SDK, the HTTP server,
+# migrations, rich (typer's fancy help, structlog's pretty tracebacks).
+HEAVY = ("sqlalchemy", "sqlmodel", "favmcp.domains", "favmcp.app", "mcp", "starlette", "uvicorn", "alembic", "rich")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["tools", "list"], ["tools", "list", "--json"]])
+def test_help_and_listing_load_no_heavy_modules(tmp_path: Path, args: list[str]) -> None:
+    probe = (
+        "import sys\n"
+        "from favmcp.transports.cli import cli\n"
+        f"cli({args!r}, prog_name='favmcp', standalone_mode=False)\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})), file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | {"FAVMCP_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip(), "the command printed its answer"
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
 
 
 def test_signup_call_and_keys_from_the_terminal(tmp_path: Path, own_database_url: str) -> None:
@@ -154,14 +217,15 @@ def test_signup_call_and_keys_from_the_terminal(tmp_path: Path, own_database_url
         assert "favmcp db upgrade" in refused.one_error_line(), "Postgres is never migrated behind your back"
     assert "up to date" in cli("db", "upgrade").out
 
-    # Two signups side by side; the codes land in the outbox (local channel).
+    # Two signups side by side, Ann's in the Netherlands; the codes land in the outbox (local channel).
     emails = ["ann.cli@example.com", "bob.cli@example.com"]
     requested = cli.many(
         *[
-            (["signup", "request", "--email", email, "--organisation", f"Studio {i}", "--owner-name", f"Owner {i}"], 0)
+            (["signup", "request", "--email", email, "--organisation", f"Studio {i}", "--owner-name", f"Owner {i}",
+              *(["--country", "NL"] if i == 0 else [])], 0)
             for i, email in enumerate(emails)
         ]
-    )
+    )  # fmt: skip
     request_ids = [run.json()["request_id"] for run in requested]
     assert requested[0].json()["email_masked"] == "a***@example.com"
     messages = cli("outbox", "list", "--json").json()["messages"]
@@ -192,12 +256,15 @@ def test_signup_call_and_keys_from_the_terminal(tmp_path: Path, own_database_url
     assert saved_b["api_key"] in shown.out
     workspace = saved_b["workspace_id"]
 
-    me, bad_json, no_tool, created = cli.many(
+    me, bad_json, no_tool, created, anns, bobs = cli.many(
         (["call", "whoami"], 0),
         (["call", "whoami", "{bad json"], 1),
         (["call", "nosuchtool"], 1),
         (["keys", "create", "--workspace", workspace, "--name", "ops key"], 0),
+        (["call", "get_workspace"], 0, {"FAVMCP_HOME": str(home_a)}),
+        (["call", "get_workspace"], 0),
     )
+    assert (anns.json()["country"], bobs.json().get("country")) == ("NL", None), "signup --country sets the country"
     assert me.json()["authenticated"] is True and me.json()["role"] == "owner"
     assert me.json()["workspace_id"] == workspace and me.json()["key_id"].startswith("key_")
     assert "not JSON" in bad_json.one_error_line() and bad_json.out == ""
@@ -236,6 +303,65 @@ def test_signup_call_and_keys_from_the_terminal(tmp_path: Path, own_database_url
     assert [(e["changes"], e["outcome"]) for e in audit] == [({"key_id": new_key_id}, "ok")], "operators are audited"
 
 
+def test_an_invite_is_accepted_from_the_terminal(tmp_path: Path, own_database_url: str) -> None:
+    cli = cli_for(tmp_path / "owner", own_database_url)
+    if not own_database_url.startswith("sqlite"):
+        cli("db", "upgrade")
+    demo = cli("demo", "--no-serve").out
+    workspace, owner_key = (re.search(pattern, demo).group(1) for pattern in (r"\((ws_\w+)\)", r"key:\s+(fav_mcp_\w+)"))
+    cara, dan = "cara.cli@example.com", "dan.cli@example.com"
+    cli.many(
+        *[
+            (["call", "create_team_member_invite", json.dumps({"email": email, "role": "staff"})], 0,
+             {"FAVMCP_API_KEY": owner_key})
+            for email in (cara, dan)
+        ]
+    )  # fmt: skip
+    tokens = outbox(cli, r"Your invite token: (\S+)")
+
+    # Cara on a machine of her own; Dan where another workspace's key is already saved.
+    homes = {cara: tmp_path / "cara", dan: tmp_path / "dan"}
+    homes[dan].mkdir(mode=0o700)
+    earlier = {"api_key": "fav_mcp_" + "e" * 40, "workspace_id": "ws_elsewhere"}
+    (homes[dan] / "config.json").write_text(json.dumps(earlier))
+    at = {e: {"FAVMCP_HOME": str(home)} for e, home in homes.items()}
+    accepted = cli.many(*[(["invite", "accept", tokens[e]], 0, at[e]) for e in (cara, dan)])
+    request_ids = dict(zip((cara, dan), (run.json()["request_id"] for run in accepted), strict=True))
+    codes = outbox(cli, r"\b(\d{6})\b", subject="Your favmcp code to join the team")
+    verified = cli.many(
+        *[(["invite", "verify", "--request-id", request_ids[e], "--code", codes[e]], 0, at[e]) for e in (cara, dan)]
+    )
+    for run in verified:
+        assert f"joined workspace {workspace} as staff" in run.out, run.out
+    saved = json.loads((homes[cara] / "config.json").read_text())
+    assert stat.S_IMODE((homes[cara] / "config.json").stat().st_mode) == 0o600
+    assert saved["workspace_id"] == workspace and f"key {mask(saved['api_key'])} saved to" in verified[0].out
+    assert not KEY.search(verified[0].out), "the saved key is masked"
+    assert json.loads((homes[dan] / "config.json").read_text()) == earlier, "a saved key is never replaced"
+    dans_key = KEY.search(verified[1].out)
+    assert dans_key and "not saved" in verified[1].out, "the new key is shown in full instead"
+
+    as_cara, as_dan, again = cli.many(
+        (["call", "whoami"], 0, at[cara]),
+        (["call", "whoami"], 0, {"FAVMCP_API_KEY": dans_key.group(0)}),
+        (["invite", "accept", tokens[cara]], 1),
+    )
+    for me in (as_cara.json(), as_dan.json()):
+        assert (me["workspace_id"], me["role"]) == (workspace, "staff")
+    assert as_cara.json()["user_id"] != as_dan.json()["user_id"]
+    assert "not_found" in again.one_error_line(), "an invite works once"
+
+
+def outbox(cli: Cli, pattern: str, *, subject: str | None = None) -> dict[str, str]:
+    """Recipient → what the pattern finds in the newest matching email to them."""
+    found: dict[str, str] = {}
+    for m in cli("outbox", "list", "--json").json()["messages"]:  # newest first
+        hit = re.search(pattern, m["body"] or "")
+        if hit and (subject is None or m["subject"] == subject):
+            found.setdefault(m["recipient"], hit.group(1))
+    return found
+
+
 def test_demo_is_created_once_and_its_key_works(tmp_path: Path, database_url: str) -> None:
     cli = cli_for(tmp_path, database_url)
     first = cli("demo", "--no-serve")
@@ -247,6 +373,9 @@ def test_demo_is_created_once_and_its_key_works(tmp_path: Path, database_url: st
     claude, cursor = (json.loads(block) for block in blocks)
     server = claude["mcpServers"]["favmcp"]
     assert server["env"]["FAVMCP_API_KEY"] == key.group(1)
+    installed = shutil.which("favmcp")  # the tests' own environment: a checkout's .venv, not uv's cache
+    wanted = [installed, "serve"] if installed else [sys.executable, "-m", "favmcp", "serve"]
+    assert [server["command"], *server["args"]] == wanted, "the installed command, which outlives this run"
     remote = cursor["mcpServers"]["favmcp"]
     assert remote["url"] == "http://127.0.0.1:8765/mcp"
     assert remote["headers"]["Authorization"] == f"Bearer {key.group(1)}"
@@ -256,6 +385,23 @@ def test_demo_is_created_once_and_its_key_works(tmp_path: Path, database_url: st
     assert me["workspace_id"] == workspace.group(1) and me["role"] == "owner"
     second = cli("demo", "--no-serve")
     assert f"({workspace.group(1)})" in second.out and key.group(1) in second.out, "the second run reuses the demo"
+
+
+def test_the_demo_config_outlives_a_uvx_run(tmp_path: Path) -> None:
+    """Under `uvx --from <checkout> favmcp demo` favmcp runs from a throwaway environment in uv's cache, first on
+    PATH; the config names the checkout instead. Here this environment plays that part: UV_CACHE_DIR holds it."""
+    checkout = Path(favmcp.__file__).resolve().parents[2]
+    assert (checkout / "pyproject.toml").exists(), "the tests run against a checkout"
+    printed = cli_for(tmp_path)("demo", "--no-serve", env={"UV_CACHE_DIR": sys.prefix}).out
+    server = json.loads(re.findall(r"^\{$.*?^\}$", printed, re.MULTILINE | re.DOTALL)[0])["mcpServers"]["favmcp"]
+    assert [server["command"], *server["args"]] == [shutil.which("uvx"), "--from", str(checkout), "favmcp", "serve"]
+    assert not server["command"].startswith(sys.prefix)
+
+    # Started as a client would: uvx builds the checkout into its cache and serves the same demo. Where the machine
+    # reaches the package index through its own certificate authority, uvx needs to know it, as it would on a desktop.
+    trust = {name: os.environ[name] for name in ("SSL_CERT_FILE", "SSL_CERT_DIR") if name in os.environ}
+    me = anyio.run(whoami_over_stdio, server | {"env": server["env"] | trust})
+    assert f"({me['workspace_id']})" in printed
 
 
 async def whoami_over_stdio(server: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
 
 from sqlalchemy.engine import make_url
 
@@ -131,18 +135,51 @@ def server_env(info: DemoInfo, settings: Settings) -> dict[str, str]:
     return env
 
 
+def stdio_command() -> list[str]:
+    """How a client starts this favmcp over stdio, in a form that outlives this run.
+
+    `uvx` runs a tool from a throwaway environment in uv's cache (and puts it first on PATH), whose path changes
+    when the cache is cleaned or the source changes: a config naming it breaks later. So: an installed `favmcp`
+    command, else this interpreter, else uvx again from the same source.
+    """
+    installed = shutil.which("favmcp")
+    if installed and not _in_uv_cache(installed):
+        return [installed, "serve"]
+    if not _in_uv_cache(sys.prefix):  # the environment, not the interpreter: that is a link to a base Python
+        return [sys.executable, "-m", "favmcp", "serve"]
+    return [shutil.which("uvx") or "uvx", "--from", _installed_from(), "favmcp", "serve"]
+
+
+def _in_uv_cache(path: str) -> bool:
+    cache = os.environ.get("UV_CACHE_DIR") or (
+        Path(os.environ.get("LOCALAPPDATA", "~")) / "uv" / "cache"
+        if os.name == "nt"
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
+    )
+    return Path(path).resolve().is_relative_to(Path(cache).expanduser().resolve())
+
+
+def _installed_from() -> str:
+    """What `uvx --from` installs this same favmcp from: the checkout or the URL it was built from (PEP 610), or
+    the package index."""
+    try:
+        direct = distribution("favmcp").read_text("direct_url.json")
+    except PackageNotFoundError:
+        direct = None
+    if not direct:
+        return "favmcp"
+    origin = json.loads(direct)
+    if "dir_info" in origin:
+        return url2pathname(unquote(urlparse(origin["url"]).path))
+    if "vcs_info" in origin:
+        return f"{origin['vcs_info']['vcs']}+{origin['url']}@{origin['vcs_info']['commit_id']}"
+    return str(origin["url"])
+
+
 def banner(info: DemoInfo, settings: Settings, host: str, port: int, *, serving: bool) -> str:
     url = f"http://{host}:{port}/mcp"
-    claude = {
-        "mcpServers": {
-            "favmcp": {
-                # This very installation, so the config works whether favmcp came from uvx, pip or a checkout.
-                "command": sys.executable,
-                "args": ["-m", "favmcp", "serve"],
-                "env": server_env(info, settings),
-            }
-        }
-    }
+    command, *args = stdio_command()
+    claude = {"mcpServers": {"favmcp": {"command": command, "args": args, "env": server_env(info, settings)}}}
     cursor = {"mcpServers": {"favmcp": {"url": url, "headers": {"Authorization": f"Bearer {info.api_key}"}}}}
     return "\n".join(
         [

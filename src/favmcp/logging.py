@@ -8,15 +8,22 @@ import sys
 import structlog
 
 
-def configure(level: str = "INFO") -> None:
+def configure(level: str = "INFO", *, process_id: bool = False) -> None:
+    """process_id: add the writing process's id as `process` (several worker processes share one stderr)."""
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
+    )
+    process: list[structlog.typing.Processor] = (
+        [structlog.processors.CallsiteParameterAdder([structlog.processors.CallsiteParameter.PROCESS])]
+        if process_id
+        else []
     )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *process,
             structlog.processors.format_exc_info,
             renderer,
         ],
@@ -33,6 +40,7 @@ def configure(level: str = "INFO") -> None:
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
+                *process,
             ],
         )
     )

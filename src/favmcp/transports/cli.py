@@ -1,47 +1,54 @@
-"""The favmcp command: serve, worker, demo, signup, tools, call, keys, db, outbox, secrets."""
+"""The favmcp command: serve, worker, demo, signup, invite, tools, call, keys, db, outbox, secrets.
+
+A command imports what it uses when it runs: `favmcp tools list` and `--help` never load the database layer or
+the domains, and no command loads the HTTP server unless it serves HTTP.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import anyio
 import typer
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlmodel import col
 
 from favmcp import __version__
-from favmcp.app import App
 from favmcp.config import Settings, parse_toolsets
+
+if TYPE_CHECKING:
+    from favmcp.app import App
+    from favmcp.registry.spec import ToolSpec
 
 T = TypeVar("T")
 
+# Plain help (no rich markup mode): typer's rich panels print `<bool>` beside every flag, as if it took a value.
 cli = typer.Typer(
     name="favmcp",
     help="favmcp: the agentic backend for service businesses, served over MCP (stdio or HTTP).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-signup_cli = typer.Typer(help="Sign up a new business from the terminal (email code).", no_args_is_help=True)
-tools_cli = typer.Typer(help="Inspect the tools this server offers.", no_args_is_help=True)
-keys_cli = typer.Typer(help="API keys, for a local operator with access to the database.", no_args_is_help=True)
-db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
-outbox_cli = typer.Typer(help="Messages waiting in or sent from the outbox.", no_args_is_help=True)
-secrets_cli = typer.Typer(help="Stored secrets, sealed with the server secret.", no_args_is_help=True)
-for sub, name in (
-    (signup_cli, "signup"), (tools_cli, "tools"), (keys_cli, "keys"), (db_cli, "db"), (outbox_cli, "outbox"),
-    (secrets_cli, "secrets"),
-):  # fmt: skip
-    cli.add_typer(sub, name=name)
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    group = typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+    cli.add_typer(group, name=name)
+    return group
+
+
+signup_cli = command_group("signup", "Sign up a new business from the terminal (email code).")
+invite_cli = command_group("invite", "Join a team you were invited to (email code).")
+tools_cli = command_group("tools", "Inspect the tools this server offers.")
+keys_cli = command_group("keys", "API keys, for a local operator with access to the database.")
+db_cli = command_group("db", "Database schema.")
+outbox_cli = command_group("outbox", "Messages waiting in or sent from the outbox.")
+secrets_cli = command_group("secrets", "Stored secrets, sealed with the server secret.")
 
 
 def fail(message: str) -> None:
@@ -63,6 +70,11 @@ def settings(toolsets: str | None = None, read_only: bool = False) -> Settings:
 
 def run(fn: Callable[[], Awaitable[T]], *, log_level: str = "WARNING") -> T:
     """Run a command; long-running ones log every call (INFO), one-shot ones only problems."""
+    import importlib.util
+
+    import anyio
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
     from favmcp import logging as favlog
 
     favlog.configure(os.environ.get("FAVMCP_LOG_LEVEL", log_level))
@@ -100,6 +112,8 @@ async def _settled(fn: Callable[[], Awaitable[T]]) -> T:
     (no such directory, no permission), it queues the thread's stop without waiting for it; if the loop closed
     first, that thread printed `RuntimeError: Event loop is closed` under the command's one error line.
     """
+    import anyio
+
     try:
         return await fn()
     finally:
@@ -107,6 +121,9 @@ async def _settled(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def _join_sqlite_workers(timeout: float = 5.0) -> None:
+    import threading
+    import time
+
     deadline = time.monotonic() + timeout
     for thread in threading.enumerate():
         if thread.name.endswith("(_connection_worker_thread)"):  # aiosqlite's, named after its target
@@ -114,6 +131,8 @@ def _join_sqlite_workers(timeout: float = 5.0) -> None:
 
 
 async def open_app(s: Settings, *, upgrade: bool = False) -> App:
+    from favmcp.app import App
+
     return await App.open(s, upgrade=upgrade)
 
 
@@ -160,21 +179,32 @@ def serve(
     http: Annotated[bool, typer.Option("--http", help="Streamable HTTP at /mcp instead of stdio.")] = False,
     host: Annotated[str, typer.Option(help="HTTP bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8765,
+    workers: Annotated[int, typer.Option(min=1, help="HTTP worker processes, one core each (Postgres only).")] = 1,
     toolsets: Toolsets = None,
     read_only: ReadOnly = False,
 ) -> None:
-    """Serve MCP over stdio (default) or streamable HTTP; also delivers the outbox unless FAVMCP_NO_DISPATCHER=1."""
+    """Serve MCP over stdio, or over streamable HTTP with --http. Each server also delivers the outbox unless
+    FAVMCP_NO_DISPATCHER=1."""
     s = settings(toolsets, read_only)
+    if workers > 1:
+        if not http:
+            fail("--workers is for --http: a stdio server has one client.")
+        if s.database_url.startswith("sqlite"):
+            fail(
+                f"--workers {workers} needs Postgres (FAVMCP_DATABASE_URL). Processes sharing one SQLite file would "
+                "each have their own write queue and race for the file's lock again; serve SQLite with one worker."
+            )
     if http:
         ensure_port_free(host, port)
+    if workers > 1:
+        serve_http_workers(s, host, port, workers)
+        return
 
     async def main() -> None:
         app = await open_app(s)
         try:
             if http:
-                typer.echo(
-                    f"favmcp: serving MCP at http://{host}:{port}/mcp (health: /healthz). Ctrl-C to stop.", err=True
-                )
+                announce(host, port)
                 await serve_http(app, host, port)
             else:
                 from favmcp.transports.stdio import serve_stdio
@@ -184,6 +214,13 @@ def serve(
             await app.close()
 
     run(main, log_level="INFO")
+
+
+def announce(host: str, port: int, workers: int = 1) -> None:
+    processes = f" in {workers} worker processes" if workers > 1 else ""
+    typer.echo(
+        f"favmcp: serving MCP at http://{host}:{port}/mcp{processes} (health: /healthz). Ctrl-C to stop.", err=True
+    )
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -198,29 +235,49 @@ def ensure_port_free(host: str, port: int) -> None:
             fail(f"cannot listen on {host}:{port} ({exc.strerror}); is another server running? Pick one with --port.")
 
 
+def uvicorn_options(s: Settings, host: str, port: int) -> dict[str, Any]:
+    # Proxy headers are believed only from the proxies the operator named; otherwise anyone could pick the client
+    # address that rate limits count against.
+    trusted = ",".join(s.trusted_proxies)
+    return {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "log_config": None,  # uvicorn's own handlers would print plain lines beside favmcp's structured ones
+        "lifespan": "on",
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or "",
+    }
+
+
 async def serve_http(app: App, host: str, port: int) -> None:
     import uvicorn
 
     from favmcp.transports.http import build_http_app
 
-    # Proxy headers are believed only from the proxies the operator named; otherwise anyone could pick the client
-    # address that rate limits count against.
-    trusted = ",".join(app.settings.trusted_proxies)
-    config = uvicorn.Config(
-        build_http_app(app),
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or "",
-    )
-    await uvicorn.Server(config).serve()
+    await uvicorn.Server(uvicorn.Config(build_http_app(app), **uvicorn_options(app.settings, host, port))).serve()
+
+
+def serve_http_workers(s: Settings, host: str, port: int, workers: int) -> None:
+    """uvicorn's worker processes, each calling the app factory and opening its own pool and dispatcher."""
+    import uvicorn
+
+    async def check() -> None:  # an unreachable database or an old schema, said once and clearly, before any worker
+        await (await open_app(s)).close()
+
+    run(check)
+    # Workers read their settings from the environment, as any replica does: hand on what the command line chose.
+    if s.toolsets is not None:
+        os.environ["FAVMCP_TOOLSETS"] = ",".join(sorted(s.toolsets))
+    if s.read_only:
+        os.environ["FAVMCP_READ_ONLY"] = "1"
+    announce(host, port, workers)
+    uvicorn.run("favmcp.transports.http:create_app", factory=True, workers=workers, **uvicorn_options(s, host, port))
 
 
 @cli.command()
 def worker() -> None:
-    """Deliver the outbox only (several workers may run against one Postgres)."""
+    """Deliver the outbox only. Several workers may run against one Postgres."""
     s = settings()
 
     async def main() -> None:
@@ -256,22 +313,25 @@ def tools_list(
     read_only: ReadOnly = False,
 ) -> None:
     """List the tools with their hints, scope and gate."""
-    from favmcp.composition import all_specs
-    from favmcp.registry.registry import Registry
-
     s = settings(toolsets, read_only)
-    try:
-        registry = Registry(all_specs(), toolsets=s.toolsets, read_only=s.read_only)
-    except ValueError as exc:
-        fail(str(exc))
-    specs = registry.listed()
+    if s.toolsets is None and not s.read_only:
+        tools = exported_tools()
+    else:  # the server's own filters, so that the listing is exactly what `serve` with them lists
+        from favmcp.composition import all_specs
+        from favmcp.registry.registry import Registry
+
+        try:
+            registry = Registry(all_specs(), toolsets=s.toolsets, read_only=s.read_only)
+        except ValueError as exc:
+            fail(str(exc))
+        tools = [_tool_row(spec) for spec in registry.tools_list()]
+    tools.sort(key=lambda t: (t["domain"], t["name"]))
     if as_json:
-        print_result({"tools": [{"name": t.name, "domain": t.domain, "title": t.title, "scope": t.scope,
-                                  "gate": t.gate, "hints": _hints(t)} for t in specs]})  # fmt: skip
+        print_result({"tools": tools})
         return
     typer.echo(f"{'TOOL':34} {'HINTS':6} {'SCOPE':20} {'GATE':8} TITLE")
-    for t in specs:
-        typer.echo(f"{t.name:34} {_hints(t):6} {t.scope:20} {t.gate or '-':8} {t.title}")
+    for t in tools:
+        typer.echo(f"{t['name']:34} {t['hints']:6} {t['scope']:20} {t['gate'] or '-':8} {t['title']}")
     typer.echo(
         "\nHINTS: R read-only, W writes, D destructive, I idempotent (a repeat changes nothing more), "
         "O reaches the outside world.\nGATE: confirm = a preview and a token first; approval = may wait for a "
@@ -279,10 +339,33 @@ def tools_list(
     )
 
 
-def _hints(spec: Any) -> str:
+def exported_tools() -> list[dict[str, Any]]:
+    """Every tool as schemas/ describes it. Those files are generated from the registry, shipped in the package
+    and kept fresh by a test; reading them spares loading the domains and the database layer (a second or so)."""
+    from favmcp.resources import data_dir
+
+    root = data_dir("schemas")
+    tools = []
+    for entry in json.loads((root / "index.json").read_text())["tools"]:
+        title = json.loads((root / entry["domain"] / f"{entry['name']}.json").read_text())["title"]
+        hints = _hints(entry["readOnlyHint"], entry["destructiveHint"], entry["idempotentHint"], entry["openWorldHint"])
+        tools.append(
+            {"name": entry["name"], "domain": entry["domain"], "title": title, "scope": entry["scope"],
+             "gate": entry["gate"], "hints": hints}
+        )  # fmt: skip
+    return tools
+
+
+def _tool_row(spec: ToolSpec) -> dict[str, Any]:
     e = spec.effect
-    letters = ["R" if e.read_only else ("D" if e.destructive else "W")]
-    letters += ["I"] * e.idempotent + ["O"] * e.open_world
+    hints = _hints(e.read_only, e.destructive, e.idempotent, e.open_world)
+    return {"name": spec.name, "domain": spec.domain, "title": spec.title, "scope": spec.scope, "gate": spec.gate,
+            "hints": hints}  # fmt: skip
+
+
+def _hints(read_only: bool, destructive: bool, idempotent: bool, open_world: bool) -> str:
+    letters = ["R" if read_only else ("D" if destructive else "W")]
+    letters += ["I"] * idempotent + ["O"] * open_world
     return " ".join(letters)
 
 
@@ -300,7 +383,7 @@ def call(
     ] = "{}",
     anonymous: Annotated[bool, typer.Option("--anonymous", help="Call without a key (public tools).")] = False,
 ) -> None:
-    """Call a tool with JSON arguments, as the saved key (or FAVMCP_API_KEY)."""
+    """Call a tool with JSON arguments. Runs as the saved key, or FAVMCP_API_KEY, or --anonymous."""
     if arguments == "-":
         arguments = sys.stdin.read()
     elif arguments.startswith("@"):
@@ -342,7 +425,7 @@ def call_and_print(tool: str, args: dict[str, Any], *, anonymous: bool = False) 
     return dict(result.data)
 
 
-# -- signup ---------------------------------------------------------------------------------------------
+# -- signup and invites ---------------------------------------------------------------------------------
 
 
 @signup_cli.command("request")
@@ -350,16 +433,18 @@ def signup_request(
     email: Annotated[str, typer.Option(help="Owner's email; the code goes there.")],
     organisation: Annotated[str, typer.Option(help="Name of the business.")],
     owner_name: Annotated[str, typer.Option(help="Owner's name.")],
+    country: Annotated[
+        str | None, typer.Option(help="ISO 3166 country, e.g. NL: phone numbers may then be written as at home.")
+    ] = None,
     timezone: Annotated[str, typer.Option(help="IANA timezone.")] = "UTC",
     currency: Annotated[str, typer.Option(help="ISO 4217 currency.")] = "EUR",
 ) -> None:
     """Email a 6-digit signup code; then run `favmcp signup verify`."""
-    call_and_print(
-        "register_organisation_request",
-        {"email": email, "organisation_name": organisation, "owner_name": owner_name,
-         "timezone": timezone, "currency": currency},
-        anonymous=True,
-    )  # fmt: skip
+    args = {"email": email, "organisation_name": organisation, "owner_name": owner_name, "timezone": timezone,
+            "currency": currency}  # fmt: skip
+    if country is not None:
+        args["country"] = country
+    call_and_print("register_organisation_request", args, anonymous=True)
 
 
 @signup_cli.command("verify")
@@ -368,7 +453,32 @@ def signup_verify(
     code: Annotated[str, typer.Option(help="The 6-digit code from the email.")],
     show_key: Annotated[bool, typer.Option("--show-key", help="Print the key in full.")] = False,
 ) -> None:
-    """Verify the code: creates the workspace and saves the owner key to a file only you can read."""
+    """Verify the code and create the workspace. Saves the owner key to a file only you can read."""
+    verify_and_keep_key("register_organisation_verify", request_id, code, show_key, "workspace {workspace_id} created")
+
+
+@invite_cli.command("accept")
+def invite_accept(token: Annotated[str, typer.Argument(help="The invite token from the invite email.")]) -> None:
+    """Email a code to the invited address. Then run `favmcp invite verify`."""
+    call_and_print("accept_team_invite_request", {"invite_token": token}, anonymous=True)
+
+
+@invite_cli.command("verify")
+def invite_verify(
+    request_id: Annotated[str, typer.Option(help="request_id from `invite accept`.")],
+    code: Annotated[str, typer.Option(help="The 6-digit code from the email.")],
+    show_key: Annotated[bool, typer.Option("--show-key", help="Print the key in full.")] = False,
+) -> None:
+    """Verify the code and join the team. Saves your own key to a file only you can read."""
+    verify_and_keep_key(
+        "accept_team_invite_verify", request_id, code, show_key, "joined workspace {workspace_id} as {role}"
+    )
+
+
+def verify_and_keep_key(tool: str, request_id: str, code: str, show_key: bool, done: str) -> None:
+    """Call a *_verify tool, say what it did (`done`, formatted with its answer) and save the key it returns,
+    unless another key is saved: that one is kept (a key is shown once, so replacing it would lose it) and the
+    new one printed in full instead."""
     from favmcp.auth.keys import mask
 
     s = settings()
@@ -376,19 +486,24 @@ def signup_verify(
     async def main() -> Any:
         app = await open_app(s)
         try:
-            return await app.runner.call(
-                "register_organisation_verify", {"request_id": request_id, "code": code}, credential=None
-            )
+            return await app.runner.call(tool, {"request_id": request_id, "code": code}, credential=None)
         finally:
             await app.close()
 
     result = run(main)
     if not result.ok:
         fail(f"{result.data['error']['code']}: {result.data['error']['message']}")
-    key = result.data["api_key"]
-    path = save_key(s, key, result.data["workspace_id"])
-    typer.echo(f"workspace {result.data['workspace_id']} created")
-    typer.echo(f"owner key {key if show_key else mask(key)} saved to {path}")
+    made = dict(result.data)
+    typer.echo(done.format(**made))
+    key = made["api_key"]
+    path = config_path(s)
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    if saved.get("api_key") and saved["api_key"] != key:
+        typer.echo(f"key {key} (shown this once: store it; FAVMCP_API_KEY uses it)")
+        typer.echo(f"not saved: {path} already holds the key of workspace {saved.get('workspace_id')}, and keeps it")
+    else:
+        save_key(s, key, made["workspace_id"])
+        typer.echo(f"key {key if show_key else mask(key)} saved to {path}")
 
 
 # -- keys -----------------------------------------------------------------------------------------------
@@ -401,7 +516,7 @@ def keys_create(
     scopes: Annotated[str | None, typer.Option(help="Comma-separated scopes; default: the owner's.")] = None,
     expires_at: Annotated[datetime | None, typer.Option(help="Expiry, ISO 8601.")] = None,
 ) -> None:
-    """Mint a key for the workspace's first owner; prints the secret once."""
+    """Mint a key for the workspace's first owner. Prints the secret once."""
     from favmcp import operator
 
     s = settings()
@@ -466,9 +581,10 @@ def outbox_list(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Messages in the outbox, newest first, bodies opened (with the local channel this is where emails land)."""
+    """Messages in the outbox, newest first. Bodies are opened: with the local channel, emails land here."""
     from cryptography.exceptions import InvalidTag
     from sqlalchemy import select
+    from sqlmodel import col
 
     from favmcp.effects.models import OutboxMessage
     from favmcp.effects.outbox import open_body
@@ -512,7 +628,7 @@ def outbox_list(
 def secrets_reseal(
     batch: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 500,
 ) -> None:
-    """Seal every stored secret with the newest key in FAVMCP_SECRET_KEYS, so that the older keys can go."""
+    """Seal stored secrets with the newest key. That is the first of FAVMCP_SECRET_KEYS; then the older ones can go."""
     from favmcp.db.maintenance import reseal_secrets
 
     s = settings()
@@ -541,8 +657,9 @@ def demo(
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8765,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up and print, then exit.")] = False,
 ) -> None:
-    """Create (once) a demo studio with realistic data, print an owner key and client configs, serve HTTP."""
+    """Create a demo studio once and serve it over HTTP. Prints its owner key and client configs first."""
     from favmcp import demo as demo_data
+    from favmcp import logging as favlog
 
     s = settings()
     if not no_serve:
@@ -554,11 +671,13 @@ def demo(
             info = await demo_data.ensure_demo(app)
             typer.echo(demo_data.banner(info, s, host, port, serving=not no_serve))
             if not no_serve:
+                # Calls are logged from here on; the setup's own calls would have buried the banner.
+                favlog.configure(os.environ.get("FAVMCP_LOG_LEVEL", "INFO"))
                 await serve_http(app, host, port)
         finally:
             await app.close()
 
-    run(main, log_level="INFO")
+    run(main)
 
 
 def version_callback(value: bool) -> None:

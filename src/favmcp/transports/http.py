@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from favmcp import __version__
+from favmcp import logging as favlog
 from favmcp.app import App
+from favmcp.config import Settings
 from favmcp.transports.mcp import INSTRUCTIONS, build_server, tool_definition
 
 MAX_BODY = 1_000_000
@@ -107,3 +110,41 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
 
     starlette.router.lifespan_context = lifespan
     return starlette
+
+
+def create_app() -> WorkerApp:
+    """The app factory of `favmcp serve --http --workers N`: uvicorn calls it in each worker process."""
+    # Every line says which worker wrote it: the workers share one stderr.
+    favlog.configure(os.environ.get("FAVMCP_LOG_LEVEL", "INFO"), process_id=True)
+    return WorkerApp(Settings.from_env())
+
+
+class WorkerApp:
+    """One worker's server. A factory cannot await, so favmcp opens (database pool, dispatcher) when the worker's
+    lifespan starts and closes when it ends; requests come only in between."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.http: Starlette | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+            return
+        assert self.http is not None, "a request before the lifespan started"
+        await self.http(scope, receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                app = await App.open(self.settings)
+                stack.push_async_callback(app.close)
+                self.http = build_http_app(app)
+                await stack.enter_async_context(self.http.router.lifespan_context(self.http))
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+        await send({"type": "lifespan.shutdown.complete"})
