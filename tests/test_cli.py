@@ -210,6 +210,22 @@ def test_help_and_listing_load_no_heavy_modules(tmp_path: Path, args: list[str])
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
 
 
+def test_the_collector_is_back_on_once_start_up_is_over(tmp_path: Path) -> None:
+    """favmcp starts with the garbage collector off (start-up makes long-lived objects only) and freezes what start-up
+    made once the app is open: the command's own work, and a server's whole life, run with the collector on."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('collector', gc.isenabled(), gc.get_freeze_count() > 10_000, file=sys.stderr))\n"
+        "sys.argv = ['favmcp', 'call', 'whoami']\n"
+        "from favmcp.transports.cli import main\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | {"FAVMCP_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["authenticated"] is False
+    assert done.stderr.strip().splitlines()[-1] == "collector True True", done.stderr
+
+
 def test_signup_call_and_keys_from_the_terminal(tmp_path: Path, own_database_url: str) -> None:
     cli = cli_for(tmp_path / "b", own_database_url)
     if not own_database_url.startswith("sqlite"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -142,6 +143,7 @@ class WorkerApp:
                 stack.push_async_callback(app.close)
                 self.http = build_http_app(app)
                 await stack.enter_async_context(self.http.router.lifespan_context(self.http))
+                gc.freeze()  # what start-up made lives as long as the worker: full collections need not scan it
             except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
