@@ -193,16 +193,25 @@ def test_help_shows_flags_as_flags(tmp_path: Path) -> None:
 
 # Loaded by a command only when it runs: the database layer and the domains, the MCP SDK, the HTTP server,
 # migrations, rich (typer's fancy help, structlog's pretty tracebacks).
-HEAVY = ("sqlalchemy", "sqlmodel", "favmcp.domains", "favmcp.app", "mcp", "starlette", "uvicorn", "alembic", "rich")
+SERVER = ("mcp", "starlette", "uvicorn")
+HEAVY = ("sqlalchemy", "sqlmodel", "favmcp.domains", "favmcp.app", "alembic", "rich", *SERVER)
 
 
-@pytest.mark.parametrize("args", [["--help"], ["tools", "list"], ["tools", "list", "--json"]])
-def test_help_and_listing_load_no_heavy_modules(tmp_path: Path, args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "unwanted"),
+    [
+        (["--help"], HEAVY),
+        (["tools", "list"], HEAVY),
+        (["tools", "list", "--json"], HEAVY),
+        (["call", "whoami"], SERVER),
+    ],
+)
+def test_commands_load_only_what_they_use(tmp_path: Path, args: list[str], unwanted: tuple[str, ...]) -> None:
     probe = (
         "import sys\n"
         "from favmcp.transports.cli import cli\n"
         f"cli({args!r}, prog_name='favmcp', standalone_mode=False)\n"
-        f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})), file=sys.stderr)\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({unwanted!r})), file=sys.stderr)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | {"FAVMCP_HOME": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
