@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from favmcp.db import sqlite
+
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
@@ -23,7 +25,7 @@ class Database:
         kwargs: dict[str, Any] = {"hide_parameters": True}  # bound values may be personal data: never logged
         if self.is_sqlite:
             _private_sqlite_file(url)
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["async_creator"] = self._connect_sqlite
             # Every unit of work ends in an explicit commit or rollback; a second rollback on check-in is
             # one more thread hop per call for nothing.
             kwargs["pool_reset_on_return"] = None
@@ -42,6 +44,10 @@ class Database:
         self._write_queue = asyncio.Lock() if self.is_sqlite else None
         self._sqlite_reader: sqlite3.Connection | None = None
         self._pg_pool: asyncio.Future[Any] | None = None
+
+    async def _connect_sqlite(self) -> sqlite.OneTripConnection:
+        (database, *_), options = self.engine.dialect.create_connect_args(self.engine.url)
+        return await sqlite.connect(database, **options, timeout=30)
 
     def write_session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session for a unit of work that writes: on SQLite it waits its turn in this process first."""

@@ -78,6 +78,9 @@ class Member(SQLModel, table=True):
 
 class MemberTag(SQLModel, table=True):
     __tablename__ = "member_tags"
+    # The tags of one member in one workspace (search_members gathers them per row): with only the workspace's
+    # index and the primary key to choose from, SQLite's planner took the workspace's and read all its tags per row.
+    __table_args__ = (Index("ix_member_tags_workspace_member", "workspace_id", "member_id"),)
 
     workspace_id: str = workspace_fk()
     member_id: str = Field(foreign_key="members.id", primary_key=True, max_length=40, ondelete="CASCADE")
