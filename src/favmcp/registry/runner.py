@@ -46,8 +46,16 @@ class Trace:
 
     spec: ToolSpec | None = None
     subject: AuditSubject | None = None
-    args_hash: str = ""
+    arguments: dict[str, Any] | None = None
+    args: BaseModel | None = None
     audited: bool = False
+
+    @property
+    def args_hash(self) -> str:
+        """Hashed only when an audit row needs it (most reads write none): the validated arguments, else the raw."""
+        if self.args is not None:
+            return args_hash(self.args)
+        return _raw_hash(self.arguments) if self.arguments is not None else ""
 
 
 @dataclass
@@ -233,13 +241,13 @@ class Runner:
         trace: Trace,
     ) -> CallResult:
         now = self.clock.now()
-        trace.args_hash = _raw_hash(arguments)
+        trace.arguments = arguments
         caller = await credentials.resolve(self.db, credential, now)
         if not caller.anonymous:
             trace.subject = AuditSubject(caller.workspace_id or "", caller.user_id, caller.key_id)
         self._authorize(spec, caller)
         args = validate(spec, arguments)
-        trace.args_hash = args_hash(args)
+        trace.args = args
         if spec.mutating:
             result = await self._write(spec, caller, args, now, request_id, client_address, trace)
         else:
