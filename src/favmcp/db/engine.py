@@ -98,7 +98,7 @@ class Database:
             accepted = inspect.signature(asyncpg.connect).parameters
             self._pg_pool = asyncio.ensure_future(
                 asyncpg.create_pool(
-                    **{k: v for k, v in kwargs.items() if k in accepted}, min_size=1, max_size=4, reset=_no_reset
+                    **{k: v for k, v in kwargs.items() if k in accepted}, min_size=1, max_size=10, reset=_no_reset
                 )
             )
         try:
