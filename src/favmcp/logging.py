@@ -28,7 +28,9 @@ def configure(level: str = "INFO", *, process_id: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line (PrintLogger's print writes the newline apart when stderr is unbuffered, as under
+        # PYTHONUNBUFFERED): worker processes sharing one stderr never glue two lines together.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     # Libraries' own loggers (the MCP SDK, uvicorn) go through the same renderer: one format on stderr.
