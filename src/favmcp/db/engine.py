@@ -7,7 +7,7 @@ import inspect
 import os
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +49,10 @@ class Database:
         (database, *_), options = self.engine.dialect.create_connect_args(self.engine.url)
         return await sqlite.connect(database, **options, timeout=30)
 
-    def write_session(self) -> AbstractAsyncContextManager[AsyncSession]:
-        """A session for a unit of work that writes: on SQLite it waits its turn in this process first."""
-        return self._queued(self.sessions)
-
     @asynccontextmanager
-    async def _queued(self, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-        async with self._write_queue or nullcontext(), sessions() as session:
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for a unit of work that writes: on SQLite it waits its turn in this process first."""
+        async with self._write_queue or nullcontext(), self.sessions() as session:
             yield session
 
     @asynccontextmanager
