@@ -3,7 +3,8 @@
 SCENARIOS declares, for every mutating tool the server lists, at least one race: how to set up the shared
 targets, call i of the 20, the typed refusals that race may answer, and the invariant checked afterwards (through
 the read tools, or a direct SELECT where no tool shows it). A new mutating tool fails
-`test_every_mutating_tool_has_a_race` until its domain declares a race here.
+`test_every_mutating_tool_has_a_race` until its domain declares a race: here for the first domains, in
+tests/races/<domain>.py (a SCENARIOS dict, collected below) for the others. tests/race_kit.py has the helpers.
 
 The races run on Postgres, where they show (SQLite serialises writers; they pass there too, at twice the time:
 FAVMCP_RACES_ON_SQLITE=1 runs them on both).
@@ -12,18 +13,17 @@ FAVMCP_RACES_ON_SQLITE=1 runs them on both).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
+import pkgutil
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from itertools import pairwise
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col
 
 from favmcp.app import App
 from favmcp.auth.codes import PER_HOUR
@@ -31,8 +31,24 @@ from favmcp.db.tenancy import Workspace
 from favmcp.domains.members.models import ConsentEvent, Member, MemberNote, MemberTag
 from favmcp.effects.approvals import ApprovalRequest, Channel, SendKind
 from favmcp.registry.models import StateTransition
-from favmcp.registry.runner import CallResult
 from favmcp.registry.spec import ConfirmInput
+from tests import races
+from tests.race_kit import (
+    RACER,
+    Call,
+    MovingClock,
+    N,
+    Outcome,
+    Scenario,
+    Stage,
+    as_owner,
+    changed_by,
+    member,
+    ok,
+    oks,
+    rows,
+    tokens,
+)
 from tests.support import (
     FakeClock,
     Owner,
@@ -45,125 +61,10 @@ from tests.support import (
     unique_email,
 )
 
-N = 20
-# A scenario's one call that races the others (a merge, an erase, a removal) goes first: it has more to do before it
-# reaches the contested row (a token to spend), so some of the others land before it and some after.
-RACER = 0
-
-
-# -- the declaration ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    tool: str
-    args: dict[str, Any]
-    key: str | None  # the credential; None calls anonymously
-
-
-@dataclass(frozen=True)
-class Outcome:
-    i: int
-    call: Call
-    result: CallResult
-
-    @property
-    def ok(self) -> bool:
-        return self.result.ok
-
-    @property
-    def code(self) -> str | None:
-        return None if self.result.ok else self.result.data["error"]["code"]
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return {} if self.result.ok else self.result.data["error"].get("details", {})
-
-
-class Stage(SimpleNamespace):
-    """What setup made (ids, keys, tokens), shared by the calls and the check; always has app and owner."""
-
-    app: App
-    owner: Owner
-
-
-@dataclass(frozen=True)
-class Scenario:
-    tool: str  # the mutating tool this race covers (other tools may race it)
-    setup: Callable[[Stage], Awaitable[None]]
-    call: Callable[[Stage, int], Call]  # call i of N
-    check: Callable[[Stage, list[Outcome]], Awaitable[None]]
-    refusals: frozenset[str] = field(default_factory=frozenset)  # typed refusals this race may answer
-    one_key: bool = False  # all N calls share one idempotency_key (else each has its own)
-
-
-class MovingClock(FakeClock):
-    """Time moves on every reading, as in production: each call of a race starts at its own instant (a frozen
-    clock hides races that order rows by time). It starts a minute into an hour: no race crosses a rate window."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.current = self.current.replace(minute=1, second=0)
-
-    def now(self) -> datetime:
-        self.current += timedelta(milliseconds=1)
-        return self.current
-
 
 @pytest.fixture
 def clock() -> FakeClock:
     return MovingClock()
-
-
-# -- helpers -------------------------------------------------------------------------------------------------------
-
-
-def as_owner(s: Stage, tool: str, args: dict[str, Any]) -> Call:
-    return Call(tool, args, s.owner.key)
-
-
-async def ok(s: Stage, tool: str, args: dict[str, Any] | None = None, *, anonymous: bool = False) -> dict[str, Any]:
-    """A setup step or a read for the check, as the owner (or without a key): it must succeed."""
-    result = await call(s.app, None if anonymous else s.owner.key, tool, args or {})
-    assert result.ok, (tool, result.data)
-    return result.data
-
-
-async def tokens(s: Stage, tool: str, args: dict[str, Any], n: int, key: str | None = None) -> list[str]:
-    """n previews of one confirm-gated call, each with its own single-use token."""
-    previews = await asyncio.gather(*[call(s.app, key or s.owner.key, tool, args) for _ in range(n)])
-    assert all(p.data["error"]["code"] == "confirmation_required" for p in previews), previews[0].data
-    return [p.data["error"]["details"]["confirmation_token"] for p in previews]
-
-
-async def rows(s: Stage, model: Any, *where: Any) -> list[Any]:
-    async with s.app.db.transaction() as session:
-        return list((await session.execute(select(model).where(*where))).scalars())
-
-
-async def audit_of(s: Stage, outs: list[Outcome]) -> list[dict[str, Any]]:
-    """The audit rows the race's calls wrote (matched by request id)."""
-    ids = {o.result.request_id for o in outs}
-    found, cursor = [], None
-    while True:
-        page = await ok(s, "list_audit_events", {"limit": 100, **({"cursor": cursor} if cursor else {})})
-        found += [e for e in page["items"] if e["request_id"] in ids]
-        if not page["has_more"]:
-            return found
-        cursor = page["next_cursor"]
-
-
-async def changed_by(s: Stage, outs: list[Outcome]) -> list[dict[str, Any]]:
-    """Audit rows of the race that say something changed."""
-    return [e for e in await audit_of(s, outs) if e["outcome"] == "ok" and e["changes"]]
-
-
-def oks(outs: list[Outcome]) -> list[Outcome]:
-    return [o for o in outs if o.ok]
-
-
-async def member(s: Stage, name: str = "Member", **fields: Any) -> str:
-    return str((await ok(s, "create_member", {"name": name, "email": unique_email("m"), **fields}))["id"])
 
 
 async def profile(s: Stage, member_id: str) -> dict[str, Any]:
@@ -857,7 +758,7 @@ async def nothing(s: Stage) -> None:
     return None
 
 
-SCENARIOS: dict[str, Scenario] = {
+CORE_SCENARIOS: dict[str, Scenario] = {
     "register_organisation_request: 4 emails, 5 requests each": Scenario(
         "register_organisation_request",
         setup_signup_requests,
@@ -1116,6 +1017,18 @@ SCENARIOS: dict[str, Scenario] = {
         check_policy,
     ),
 }
+
+
+def _domain_scenarios() -> dict[str, Scenario]:
+    found: dict[str, Scenario] = {}
+    for module in pkgutil.iter_modules(races.__path__):
+        declared = importlib.import_module(f"{races.__name__}.{module.name}").SCENARIOS
+        assert not set(declared) & set(found), f"race names declared twice: {sorted(set(declared) & set(found))}"
+        found.update(declared)
+    return found
+
+
+SCENARIOS = {**CORE_SCENARIOS, **_domain_scenarios()}
 
 
 # -- the tests -----------------------------------------------------------------------------------------------------

@@ -23,6 +23,12 @@ DOMAINS = (
     "members",
     "team",
     "approvals",
+    "products",
+    "promotions",
+    "orders",
+    "invoices",
+    "payments",
+    "subscriptions",
 )
 
 

@@ -16,11 +16,11 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_symbol
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
 from pydantic_core import core_schema
 
 from favmcp.core.errors import ErrorCode, FavError, FieldError, validation_failed
@@ -440,3 +440,22 @@ class MoneyAmount(BaseModel):
 
     def to_money(self) -> Money:
         return Money(self.amount, self.currency)
+
+
+# Amounts in tool arguments: whole minor units, beside the document's currency (Stripe's shape). Floats and numeric
+# strings are refused (strict), so 12.5 never becomes 12 or 1250 by guesswork.
+Amount = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_AMOUNT, description="Minor units of the currency: 1250 is 12.50 EUR.")
+]
+PositiveAmount = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_AMOUNT, description="Minor units of the currency: 1250 is 12.50 EUR.")
+]
+
+
+def _currency_code(value: str) -> str:
+    if value.upper() not in CURRENCIES:
+        raise ValueError("not an ISO 4217 currency code, e.g. EUR")
+    return value.upper()
+
+
+CurrencyCode = Annotated[str, Field(description="ISO 4217 code, e.g. EUR"), AfterValidator(_currency_code)]

@@ -20,6 +20,10 @@ class Workspace(SQLModel, table=True):
     timezone: str = Field(default="UTC", max_length=64)
     currency: str = Field(default="EUR", max_length=3)
     locale: str = Field(default="en", max_length=16)
+    # Whether the prices the business enters include tax (consumer prices in the EU) or exclude it (the default).
+    prices_include_tax: bool = Field(default=False)
+    # The payment provider's settings (Stripe keys), sealed with the server secret; write-only through the tools.
+    payment_provider: str | None = Field(default=None)
     contact_email: str | None = Field(default=None, max_length=320)
     contact_phone: str | None = Field(default=None, max_length=20)
     business_hours: dict[str, Any] = json_field()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field
@@ -62,3 +62,10 @@ def enum_field(enum_cls: type[Any], default: Any = ..., *, index: bool = False) 
             index=index,
         ),
     )
+
+
+def amount_field(*, nullable: bool = False, default: Any = ...) -> Any:
+    """An amount in minor units: BIGINT, so a total past 2**31 (21 million EUR, 2 billion JPY) still fits."""
+    if default is ...:
+        default = None if nullable else ...
+    return Field(default=default, sa_column=Column(BigInteger, nullable=nullable))

@@ -6,7 +6,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 from favmcp.core.contact import normalise_email
-from favmcp.domains.workspace.schemas import CountryCode, CurrencyCode, TimezoneName
+from favmcp.core.money import CurrencyCode
+from favmcp.domains.workspace.schemas import CountryCode, TimezoneName
 from favmcp.registry.spec import WriteInput
 
 Email = Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]

@@ -9,7 +9,7 @@ from zoneinfo import available_timezones
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
 from favmcp.core.contact import COUNTRIES, normalise_email, phone_text
-from favmcp.core.money import CURRENCIES
+from favmcp.core.money import CurrencyCode
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
 _TIMEZONES = available_timezones()
@@ -21,12 +21,6 @@ def _timezone(value: str) -> str:
     return value
 
 
-def _currency(value: str) -> str:
-    if value.upper() not in CURRENCIES:
-        raise ValueError("not an ISO 4217 currency code, e.g. EUR")
-    return value.upper()
-
-
 def _country(value: str) -> str:
     if value.upper() not in COUNTRIES:
         raise ValueError("not an ISO 3166-1 alpha-2 country code, e.g. NL")
@@ -34,7 +28,6 @@ def _country(value: str) -> str:
 
 
 TimezoneName = Annotated[str, Field(description="IANA timezone, e.g. Europe/Amsterdam"), AfterValidator(_timezone)]
-CurrencyCode = Annotated[str, Field(description="ISO 4217 code, e.g. EUR"), AfterValidator(_currency)]
 CountryCode = Annotated[str, Field(description="ISO 3166-1 alpha-2, e.g. NL"), AfterValidator(_country)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -77,6 +70,7 @@ class WorkspacePublic(BaseModel):
     timezone: str
     currency: str
     locale: str
+    prices_include_tax: bool = Field(description="Prices entered include tax (else tax is added on top).")
     contact_email: str | None
     contact_phone: str | None
     business_hours: dict[Weekday, list[OpeningInterval]]
@@ -90,7 +84,7 @@ class GetWorkspaceInput(ToolInput):
 
 
 class UpdateWorkspaceInput(UpdateInput):
-    not_clearable = frozenset({"name", "timezone", "currency", "locale"})
+    not_clearable = frozenset({"name", "timezone", "currency", "locale", "prices_include_tax"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     industry: str | None = Field(default=None, max_length=80)
@@ -98,6 +92,9 @@ class UpdateWorkspaceInput(UpdateInput):
     timezone: TimezoneName | None = None
     currency: CurrencyCode | None = None
     locale: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", description="e.g. en, nl-NL")
+    prices_include_tax: bool | None = Field(
+        default=None, description="Prices entered include tax; applies to documents created from now on."
+    )
     contact_email: Annotated[str, AfterValidator(normalise_email)] | None = None
     contact_phone: Annotated[str, AfterValidator(phone_text)] | None = Field(
         default=None,

@@ -1,0 +1,9 @@
+"""products."""
+
+from __future__ import annotations
+
+from favmcp.registry.domain import Domain
+
+DOMAIN_NAME = "products"
+
+DOMAIN = Domain(name=DOMAIN_NAME, tools=[])

@@ -1,0 +1,9 @@
+"""promotions."""
+
+from __future__ import annotations
+
+from favmcp.registry.domain import Domain
+
+DOMAIN_NAME = "promotions"
+
+DOMAIN = Domain(name=DOMAIN_NAME, tools=[])

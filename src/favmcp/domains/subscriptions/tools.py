@@ -1,0 +1,9 @@
+"""subscriptions."""
+
+from __future__ import annotations
+
+from favmcp.registry.domain import Domain
+
+DOMAIN_NAME = "subscriptions"
+
+DOMAIN = Domain(name=DOMAIN_NAME, tools=[])
