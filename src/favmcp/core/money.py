@@ -459,3 +459,16 @@ def _currency_code(value: str) -> str:
 
 
 CurrencyCode = Annotated[str, Field(description="ISO 4217 code, e.g. EUR"), AfterValidator(_currency_code)]
+
+
+@dataclass(frozen=True, slots=True)
+class Receivable:
+    """What is still owed on a document a payment can settle (an invoice or an order), read under a row lock."""
+
+    kind: str  # "invoice" | "order"
+    id: str
+    member_id: str
+    currency: str
+    total: int  # minor units
+    amount_paid: int
+    amount_remaining: int
