@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio
 import structlog
 
 from favmcp import composition
@@ -63,6 +64,14 @@ class App:
         registry = Registry(platform.specs, toolsets=settings.toolsets, read_only=settings.read_only)
         runner = Runner(platform, db, settings, registry=registry, clock=clock, random=random)
         return cls(settings, db, runner, Dispatcher(db, email_channel(settings), settings.secret_keys, clock=clock))
+
+    async def run_background(self) -> None:
+        """What runs beside the server (or alone, in `favmcp worker`): outbox delivery and the domains' jobs."""
+        from favmcp.registry.jobs import Scheduler
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self.dispatcher.run_forever)
+            tasks.start_soon(Scheduler(self.runner).run_forever)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -15,7 +15,11 @@ from favmcp.db.scoped import WorkspaceDB
 from favmcp.registry.spec import ToolSpec
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
     from favmcp.registry.context import ToolContext
+    from favmcp.registry.runner import Runner
 
 # A reaction to an event, run in the emitting call's transaction with the emitting caller's context.
 Subscriber = Callable[["ToolContext", Any], Awaitable[None]]
@@ -36,6 +40,22 @@ CommitmentsOf = Callable[[WorkspaceDB, str, datetime, datetime], Awaitable[list[
 
 
 @dataclass(frozen=True)
+class Job:
+    """Work the server does by itself, for every workspace once per period (renewals, reconciliation): the worker
+    runs `run` as the system in one unit of work per workspace, with its events and an audit row named `job:<name>`.
+    A job must be safe to run twice for one period: a worker that dies mid-run leaves it to the next."""
+
+    name: str
+    every: timedelta
+    run: Callable[[ToolContext], Awaitable[None]]
+
+
+# An HTTP endpoint of a domain (a provider's callback, POST only): it checks the request itself (signatures) and
+# makes its changes through `runner.run_system`.
+HttpEndpoint = Callable[["Request", "Runner"], Awaitable["Response"]]
+
+
+@dataclass(frozen=True)
 class Domain:
     name: str
     tools: Sequence[ToolSpec]
@@ -43,6 +63,9 @@ class Domain:
     events: Sequence[type[DomainEvent]] = ()
     subscribers: Mapping[type[DomainEvent], Sequence[Subscriber]] = field(default_factory=dict)
     staff_commitments: CommitmentsOf | None = None
+    jobs: Sequence[Job] = ()
+    # path -> endpoint, e.g. "/hooks/stripe/{workspace_id}"
+    http_routes: Mapping[str, HttpEndpoint] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +86,14 @@ class Platform:
     def events(self) -> list[type[DomainEvent]]:
         return [event for d in self.domains for event in d.events]
 
+    @property
+    def jobs(self) -> list[Job]:
+        return [job for d in self.domains for job in d.jobs]
+
+    @property
+    def http_routes(self) -> dict[str, HttpEndpoint]:
+        return {path: endpoint for d in self.domains for path, endpoint in d.http_routes.items()}
+
     def subscribers_of(self, event: type[DomainEvent]) -> list[Subscriber]:
         return [fn for d in self.domains for fn in d.subscribers.get(event, ())]
 
@@ -81,6 +112,12 @@ class Platform:
         names = [e.name for e in self.events]
         if len(names) != len(set(names)):
             raise ValueError("an event name is declared twice")
+        jobs = [job.name for job in self.jobs]
+        if len(jobs) != len(set(jobs)):
+            raise ValueError("a job name is declared twice")
+        paths = [path for d in self.domains for path in d.http_routes]
+        if len(paths) != len(set(paths)):
+            raise ValueError("an HTTP route is declared twice")
         undeclared = {e for d in self.domains for e in d.subscribers} - set(self.events)
         if undeclared:
             raise ValueError(f"subscribers to undeclared events: {sorted(e.__name__ for e in undeclared)}")

@@ -80,3 +80,16 @@ class StateTransition(SQLModel, table=True):
     request_id: str = Field(max_length=40)
     actor_user_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = utc_field()
+
+
+class JobRun(SQLModel, table=True):
+    """When a job is next due for a workspace. A worker claims a run by moving next_run_at forward with one
+    conditional UPDATE, so of several workers exactly one runs each period."""
+
+    __tablename__ = "job_runs"
+
+    workspace_id: str = Field(primary_key=True, foreign_key="workspaces.id", max_length=40, ondelete="CASCADE")
+    job: str = Field(primary_key=True, max_length=80)
+    next_run_at: datetime = utc_field()
+    last_started_at: datetime | None = utc_field(nullable=True)
+    last_outcome: str | None = Field(default=None, max_length=40)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -19,6 +20,7 @@ from sqlmodel import col
 
 from favmcp.auth import credentials, scopes
 from favmcp.auth.credentials import Caller
+from favmcp.auth.models import Role
 from favmcp.config import Settings
 from favmcp.core.clock import Clock, Random, SystemClock, SystemRandom
 from favmcp.core.errors import AuditSubject, ErrorBody, ErrorCode, FavError, FieldError, forbidden, unauthenticated
@@ -35,6 +37,8 @@ from favmcp.registry.registry import Registry
 from favmcp.registry.spec import ConfirmInput, ToolSpec, WriteInput
 
 log = structlog.get_logger("favmcp.call")
+
+T = TypeVar("T")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 CONTROL_FIELDS = {"idempotency_key", "confirmation_token"}
@@ -273,11 +277,17 @@ class Runner:
         trace: Trace,
     ) -> CallResult:
         """One transaction: the handler, its events, its audit row and its idempotency record commit together."""
+        async with self._unit_of_work() as session:
+            ctx = self._context(lambda: session, caller, spec, now, request_id, client_address)
+            return await self._mutate(spec, ctx, args, trace)
+
+    @asynccontextmanager
+    async def _unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction: rolled back on any error, committed otherwise; a failed COMMIT is OutcomeUnknown."""
         async with self.db.write_session() as session:
             transaction = await session.begin()
             try:
-                ctx = self._context(lambda: session, caller, spec, now, request_id, client_address)
-                result = await self._mutate(spec, ctx, args, trace)
+                yield session
             except BaseException:
                 await transaction.rollback()
                 raise
@@ -287,7 +297,6 @@ class Runner:
                 # The connection's state is unknown too: it must not serve the next call.
                 await session.invalidate()
                 raise OutcomeUnknown from exc
-        return result
 
     def _context(
         self,
@@ -440,6 +449,32 @@ class Runner:
         if policy.allow_self_approval and scopes.grants(ctx.caller.scopes, "approvals:decide"):
             ctx.self_approvable = (request.id, ask.summary)
         return spec.output_model.model_validate({"status": "pending_approval", "approval_id": request.id})
+
+    async def run_system(self, workspace_id: str, name: str, work: Callable[[ToolContext], Awaitable[T]]) -> T:
+        """Work the server does by itself (a scheduled job, a provider's callback) in one unit of work, as the
+        system: every scope of the workspace, no user or key. Its events are delivered and an audit row names it;
+        a FavError undoes everything and reaches the caller."""
+        now = self.clock.now()
+        request_id = new_id("req")
+        caller = Caller(workspace_id=workspace_id, scopes=tuple(scopes.role_scopes(Role.owner)))
+        async with self._unit_of_work() as session:
+            ctx = ToolContext(
+                open_session=lambda: session,
+                caller=caller,
+                settings=self.settings,
+                random=self.random,
+                now=now,
+                request_id=request_id,
+                client_address="system",
+                tool=name,
+                registry=self.registry,
+                platform=self.platform,
+            )
+            await ctx.db.workspace()  # a workspace that does not exist (any more) is not_found
+            result = await work(ctx)
+            await ctx.deliver_events()
+            session.add(audit_row(AuditSubject(workspace_id, None, None), name, "", "ok", request_id, ctx.changes, now))
+        return result
 
     async def execute_approved(self, approver: ToolContext, request: approvals.ApprovalRequest) -> ExecutionResult:
         """Run an approved request's stored call once, in the approver's transaction, as the requester: their key

@@ -289,13 +289,15 @@ def serve_http_workers(s: Settings, host: str, port: int, workers: int) -> None:
 
 @cli.command()
 def worker() -> None:
-    """Deliver the outbox only. Several workers may run against one Postgres."""
+    """Deliver the outbox and run scheduled jobs.
+
+    Jobs are renewals and reconciliation; no tools are served. Several workers may run against one Postgres."""
     s = settings()
 
     async def main() -> None:
         app = await open_app(s)
         try:
-            await app.dispatcher.run_forever()
+            await app.run_background()
         finally:
             await app.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -14,7 +14,7 @@ from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -22,6 +22,7 @@ from favmcp import __version__
 from favmcp import logging as favlog
 from favmcp.app import App
 from favmcp.config import Settings
+from favmcp.registry.domain import HttpEndpoint
 from favmcp.transports.mcp import INSTRUCTIONS, build_server, tool_definition
 
 MAX_BODY = 1_000_000
@@ -67,6 +68,13 @@ def server_card(app: App) -> dict[str, Any]:
     }
 
 
+def _bound(endpoint: HttpEndpoint, app: App) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        return await endpoint(request, app.runner)
+
+    return handle
+
+
 def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette:
     server = build_server(app.runner)
     card = server_card(app)
@@ -96,6 +104,10 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
         custom_starlette_routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/.well-known/mcp/server-card.json", card_endpoint, methods=["GET"]),
+            *[
+                Route(path, _bound(endpoint, app), methods=["POST"])
+                for path, endpoint in app.runner.platform.http_routes.items()
+            ],
         ],
     )
     starlette.add_middleware(PostOnly, path="/mcp")
@@ -105,7 +117,7 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with server.session_manager.run(), anyio.create_task_group() as tg:
             if dispatch:
-                tg.start_soon(app.dispatcher.run_forever)
+                tg.start_soon(app.run_background)
             yield
             tg.cancel_scope.cancel()
 

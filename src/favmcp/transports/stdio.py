@@ -13,7 +13,7 @@ async def serve_stdio(app: App, api_key: str | None) -> None:
     server = build_server(app.runner, stdio_credential=StdioCredential(api_key))
     async with anyio.create_task_group() as tg:
         if app.settings.run_dispatcher:
-            tg.start_soon(app.dispatcher.run_forever)
+            tg.start_soon(app.run_background)
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
         tg.cancel_scope.cancel()
