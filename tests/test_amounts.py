@@ -65,6 +65,20 @@ def objects(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], list[
     yield from walk(schema, "", [])
 
 
+def floats(node: Any) -> bool:
+    """Whether any `type` in the schema allows a JSON number that is not an integer."""
+    if isinstance(node, list):
+        return any(floats(item) for item in node)
+    if not isinstance(node, dict):
+        return False
+    declared = node.get("type")
+    if declared == "number" or (isinstance(declared, list) and "number" in declared):
+        return True
+    return any(floats(value) for key, value in node.items() if key != "properties") or any(
+        floats(prop) for prop in node.get("properties", {}).values()
+    )
+
+
 def money_fields(obj: dict[str, Any], defs: dict[str, Any]) -> list[tuple[str, set[str]]]:
     return [
         (name, _types(_resolve(prop, defs)))
@@ -77,8 +91,7 @@ def problems(spec: ToolSpec) -> list[str]:
     found = []
     for side, schema, own in (("input", spec.input_schema(), False), ("output", spec.output_schema(), True)):
         defs = schema.get("$defs", {})
-        text = repr(schema)
-        if "'number'" in text:
+        if floats(schema):
             found.append(f"{side}: a float-typed field (type number): amounts and quantities are integers")
         for path, obj, outer in objects(schema):
             for name, types in money_fields(obj, defs):

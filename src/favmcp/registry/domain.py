@@ -50,6 +50,10 @@ class Job:
     run: Callable[[ToolContext], Awaitable[None]]
 
 
+# A domain's part of a customer's money in get_member_profile (see members.schemas.MemberMoney): its fields by name.
+MoneyOf = Callable[["ToolContext", str], Awaitable[dict[str, Any]]]
+
+
 # An HTTP endpoint of a domain (a provider's callback, POST only): it checks the request itself (signatures) and
 # makes its changes through `runner.run_system`.
 HttpEndpoint = Callable[["Request", "Runner"], Awaitable["Response"]]
@@ -64,6 +68,7 @@ class Domain:
     subscribers: Mapping[type[DomainEvent], Sequence[Subscriber]] = field(default_factory=dict)
     staff_commitments: CommitmentsOf | None = None
     jobs: Sequence[Job] = ()
+    member_money: MoneyOf | None = None
     # path -> endpoint, e.g. "/hooks/stripe/{workspace_id}"
     http_routes: Mapping[str, HttpEndpoint] = field(default_factory=dict)
 
@@ -89,6 +94,14 @@ class Platform:
     @property
     def jobs(self) -> list[Job]:
         return [job for d in self.domains for job in d.jobs]
+
+    async def member_money(self, ctx: ToolContext, member_id: str) -> dict[str, Any]:
+        """Each domain's part of a customer's money (open invoices, subscriptions, credits), merged."""
+        parts: dict[str, Any] = {}
+        for d in self.domains:
+            if d.member_money is not None:
+                parts.update(await d.member_money(ctx, member_id))
+        return parts
 
     @property
     def http_routes(self) -> dict[str, HttpEndpoint]:

@@ -8,7 +8,7 @@ from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from favmcp.core.contact import Channel
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import amount_field, enum_field, json_field, utc_field, workspace_fk
 
 
 class MemberStatus(StrEnum):
@@ -73,6 +73,8 @@ class Member(SQLModel, table=True):
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
     last_activity_at: datetime = utc_field()
+    # Payments less refunds in the workspace's currency, kept by the payments events (a filter, never a ledger).
+    lifetime_spend: int = amount_field(default=0)
     erased_at: datetime | None = utc_field(nullable=True)
 
 

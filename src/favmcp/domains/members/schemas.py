@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from favmcp.core.contact import normalise_email, phone_text
+from favmcp.core.money import Amount, CurrencyCode
 from favmcp.core.pagination import Page, PageParams
 from favmcp.domains.members.models import Channel, Lifecycle, MemberNote, MemberStatus, NoteAuthor
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, UpdateInput, WriteInput
@@ -98,8 +99,37 @@ class RecentEvent(BaseModel):
     created_at: datetime
 
 
+class OpenInvoice(BaseModel):
+    id: str
+    number: str | None
+    status: str
+    currency: str
+    total: int
+    amount_remaining: int
+    due_date: date | None
+
+
+class MemberSubscription(BaseModel):
+    id: str
+    plan_id: str
+    plan_name: str
+    status: str
+    current_period_end: datetime | None
+    credits_left: int | None = Field(description="Class credits left on a pack; null for a membership.")
+
+
+class MemberMoney(BaseModel):
+    """What a customer owes, has paid and holds; shown only to credentials with invoices:read."""
+
+    currency: str = Field(description="The workspace's currency, of lifetime_spend.")
+    lifetime_spend: int = Field(description="Payments less refunds in the workspace's currency.")
+    open_invoices: list[OpenInvoice] = Field(default_factory=list, description="Unpaid invoices, oldest first.")
+    subscriptions: list[MemberSubscription] = Field(default_factory=list)
+    credits_left: int = Field(default=0, description="Class credits usable now, over all packs.")
+
+
 class MemberProfile(MemberPublic):
-    """The customer 360; later domains add bookings, invoices, points, credits and subscriptions."""
+    """The customer 360; later domains add bookings, points and the like."""
 
     resolved_from: str | None = Field(
         default=None, description="Set when the id asked for was merged into this member."
@@ -108,6 +138,7 @@ class MemberProfile(MemberPublic):
     notes_total: int = Field(description="All notes of the member; export_member_data returns every one.")
     recent_events: list[RecentEvent] = Field(description="The latest timeline events, newest first (at most 10).")
     events_total: int = Field(description="All timeline events; page through them with get_member_timeline.")
+    money: MemberMoney | None = Field(description="Null unless the key has invoices:read (staff see no revenue).")
 
 
 class ConsentInput(BaseModel):
@@ -149,6 +180,9 @@ class SearchMembersInput(ToolInput, PageParams):
         default=None, ge=1, le=3650, description="Only members with no activity in this many days."
     )
     include_inactive_status: bool = Field(default=False, description="Also list merged and erased members.")
+    min_spend: Amount | None = Field(default=None, description="Lifetime spend at least this (needs invoices:read).")
+    max_spend: Amount | None = Field(default=None, description="Lifetime spend at most this (needs invoices:read).")
+    currency: CurrencyCode | None = Field(default=None, description="Of min_spend/max_spend: the workspace's.")
 
 
 class MemberSummary(BaseModel):

@@ -19,7 +19,7 @@ from favmcp.core.links import MemberLink, OnErase, OnMerge
 from favmcp.db.scoped import column
 from favmcp.domains.members import imports
 from favmcp.domains.members.models import ConsentEvent, Member, MemberEvent, MemberStatus, MemberTag
-from favmcp.domains.members.schemas import ConsentState, MemberPublic
+from favmcp.domains.members.schemas import ConsentState, MemberMoney, MemberPublic
 from favmcp.registry.context import ToolContext
 
 FIND = "Find members with search_members."
@@ -254,3 +254,22 @@ async def count_by_tag(ctx: ToolContext) -> list[tuple[str, int]]:
         .order_by(func.count().desc(), col(MemberTag.tag))
     )
     return [(tag, int(n)) for tag, n in await ctx.db.rows(stmt)]
+
+
+async def money_of(ctx: ToolContext, member: Member) -> MemberMoney:
+    """The customer's money as the money domains tell it (open invoices, subscriptions, credits)."""
+    parts = await ctx.platform.member_money(ctx, member.id)
+    currency = (await ctx.db.workspace()).currency
+    return MemberMoney.model_validate({**parts, "currency": currency, "lifetime_spend": member.lifetime_spend})
+
+
+async def record_spend(ctx: ToolContext, member_id: str, amount: int, currency: str) -> None:
+    """Money moved for the customer (a payment, or a refund as a negative amount): their lifetime spend follows
+    in the workspace's currency, and a payment is their own activity."""
+    values: dict[str, Any] = {}
+    if currency == (await ctx.db.workspace()).currency:
+        values["lifetime_spend"] = col(Member.lifetime_spend) + amount
+    if amount > 0:
+        values["last_activity_at"] = ctx.now
+    if values:
+        await ctx.db.update(Member, col(Member.id) == member_id, values=values)

@@ -8,9 +8,11 @@ from datetime import timedelta
 from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col
 
-from favmcp.core.errors import FieldError, not_found, validation_failed
+from favmcp.auth import scopes
+from favmcp.core.errors import FieldError, forbidden, not_found, validation_failed
 from favmcp.core.ids import new_id
 from favmcp.core.links import OnErase, OnMerge
+from favmcp.core.money import CurrencyMismatchError
 from favmcp.core.text import escape_like
 from favmcp.domains.members import imports, service
 from favmcp.domains.members.events import EVENTS, MemberCreated, MemberErased, MemberMerged, MemberUpdated
@@ -69,6 +71,7 @@ MERGED_FIELDS = ("email", "phone", "source", "birthday")
 TagChange = Callable[[ToolContext, str, list[str]], Awaitable[int]]
 
 DOMAIN_NAME = "members"
+MONEY_SCOPE = "invoices:read"  # who may see what a customer owes and spends (not staff)
 
 
 @tool(domain=DOMAIN_NAME, title="Create member", hints="W", scope="members:write")
@@ -122,7 +125,20 @@ async def get_member_profile(ctx: ToolContext, args: GetMemberInput) -> MemberPr
         notes_total=await ctx.db.count(MemberNote, of_member),
         recent_events=[RecentEvent.model_validate(e, from_attributes=True) for e in events],
         events_total=await ctx.db.count(MemberEvent, col(MemberEvent.member_id) == member.id),
+        money=await service.money_of(ctx, member) if scopes.grants(ctx.caller.scopes, MONEY_SCOPE) else None,
     )
+
+
+async def ensure_spend_visible(ctx: ToolContext, currency: str | None) -> None:
+    """Spend is revenue: only for keys that may read invoices; and it is kept in the workspace's currency."""
+    if not scopes.grants(ctx.caller.scopes, MONEY_SCOPE):
+        raise forbidden(
+            f"Filtering by spend needs the {MONEY_SCOPE} scope, which this key does not have.",
+            hint="Leave out min_spend and max_spend.",
+        )
+    workspace_currency = (await ctx.db.workspace()).currency
+    if currency is not None and currency != workspace_currency:
+        raise CurrencyMismatchError(workspace_currency, currency)
 
 
 @tool(domain=DOMAIN_NAME, title="Search members", hints="R I", scope="members:read")
@@ -158,6 +174,12 @@ async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPa
         stmt = stmt.where(col(Member.lifecycle) == args.lifecycle)
     if args.inactive_days:
         stmt = stmt.where(col(Member.last_activity_at) < ctx.now - timedelta(days=args.inactive_days))
+    if args.min_spend is not None or args.max_spend is not None:
+        await ensure_spend_visible(ctx, args.currency)
+        if args.min_spend is not None:
+            stmt = stmt.where(col(Member.lifetime_spend) >= args.min_spend)
+        if args.max_spend is not None:
+            stmt = stmt.where(col(Member.lifetime_spend) <= args.max_spend)
     page, cursor = await ctx.db.page_rows(stmt, col(Member.id), args)
     items = [
         MemberSummary.model_validate({**m.model_dump(), "tags": sorted(t.split(" ")) if t else []}) for m, t in page
@@ -286,10 +308,16 @@ async def merge_members(ctx: ToolContext, args: MergeMembersInput) -> MemberPubl
     theirs = {c.channel: c.granted for c in await service.consent_of(ctx, duplicate.id)}
     taken = {k: getattr(duplicate, k) for k in MERGED_FIELDS if not getattr(survivor, k)}
     await service.move_links(ctx, duplicate.id, survivor.id)
+    spend = survivor.lifetime_spend + duplicate.lifetime_spend  # both rows are locked; the spend moves too
+    duplicate.lifetime_spend = 0
     await service.erase(ctx, duplicate, status=MemberStatus.merged, merged_into=survivor.id)
     await ctx.db.update(Member, col(Member.merged_into) == duplicate.id, values={"merged_into": survivor.id})
     last_activity_at = max(survivor.last_activity_at, duplicate.last_activity_at)
-    await service.save_member(ctx, survivor, {**taken, "last_activity_at": last_activity_at, "updated_at": ctx.now})
+    await service.save_member(
+        ctx,
+        survivor,
+        {**taken, "last_activity_at": last_activity_at, "lifetime_spend": spend, "updated_at": ctx.now},
+    )
     for channel in Channel:
         if before.get(channel) is False or theirs.get(channel) is False:
             await service.add_consent(ctx, survivor.id, channel, False, "merge: opt-out kept")

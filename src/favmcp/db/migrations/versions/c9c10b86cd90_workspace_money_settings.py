@@ -1,4 +1,4 @@
-"""workspace money settings, job runs
+"""workspace money settings, members' lifetime spend, job runs
 
 Revision ID: c9c10b86cd90
 Revises: a7e33518efa6
@@ -20,6 +20,8 @@ def upgrade() -> None:
     with op.batch_alter_table("workspaces", schema=None) as batch_op:
         batch_op.add_column(sa.Column("prices_include_tax", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("payment_provider", sa.String(), nullable=True))
+    with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("lifetime_spend", sa.BigInteger(), nullable=False, server_default="0"))
     op.create_table(
         "job_runs",
         sa.Column("workspace_id", sa.String(length=40), nullable=False),
@@ -34,6 +36,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("job_runs")
+    with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.drop_column("lifetime_spend")
     with op.batch_alter_table("workspaces", schema=None) as batch_op:
         batch_op.drop_column("payment_provider")
         batch_op.drop_column("prices_include_tax")
