@@ -99,6 +99,24 @@ MALFORMED: dict[str, list[dict[str, Any]]] = {
         {"rules": [{"channel": "fax", "kind": "marketing", "needs_approval": True}]},
         {"allow_self_approval": None},
     ],
+    "create_invoice": [
+        {"member_id": "mem_a", "lines": []},
+        {"member_id": "mem_a", "lines": [{"description": "x", "unit_amount": 12.5}]},
+        {"member_id": "mem_a", "lines": [{"description": "x", "unit_amount": 100, "tax_rate": "21%"}]},
+    ],
+    "get_invoice": [{}, {"invoice_id": ""}],
+    "list_invoices": [{"status": "late"}, {"limit": 0}],
+    "update_invoice_draft": [{"invoice_id": "inv_a", "lines": None}, {"invoice_id": "inv_a", "due_date": "soon"}],
+    "finalize_invoice": [{}],
+    "send_invoice": [{"invoice_id": ""}],
+    "void_invoice": [{}],
+    "mark_invoice_uncollectible": [{"invoice_id": 5}],
+    "create_credit_note": [
+        {"invoice_id": "inv_a", "amount": 0, "reason": "x"},
+        {"invoice_id": "inv_a", "amount": 10, "reason": ""},
+    ],
+    "list_overdue_invoices": [{"limit": 101}],
+    "send_payment_reminder": [{"invoice_id": "inv_a", "channel": "sms"}],
 }
 
 
