@@ -141,6 +141,20 @@ async def test_currency_defaults_to_the_workspace_and_can_be_chosen(app: App, ow
     )
 
 
+async def test_a_drafts_currency_can_change_and_credit_notes_keep_the_invoices(app: App, owner: Owner) -> None:
+    made = await draft(app, owner, lines=[line("Session", 1250, 1, "0")])
+    changed = await ok(app, owner, "update_invoice_draft", {"invoice_id": made["id"], "currency": "JPY"})
+    assert changed["currency"] == "JPY" and changed["lines"][0]["currency"] == "JPY" and changed["total"] == 1250
+    nulled = {"invoice_id": made["id"], "currency": None}
+    assert error_code(await call(app, owner.key, "update_invoice_draft", nulled)) == "validation_failed"
+    await ok(app, owner, "finalize_invoice", {"invoice_id": made["id"]})
+    wrong = {"invoice_id": made["id"], "amount": 100, "currency": "EUR", "reason": "x"}
+    error = await refused(app, owner, "create_credit_note", wrong, "validation_failed")
+    assert error["details"] == {"expected_currency": "JPY", "currency": "EUR"}
+    right = await ok(app, owner, "create_credit_note", {**wrong, "currency": "JPY"})
+    assert (right["amount"], right["currency"]) == (100, "JPY")
+
+
 async def test_only_active_members_are_invoiced(app: App, owner: Owner) -> None:
     assert await refused(app, owner, "create_invoice", {"member_id": "mem_nobody", "lines": [line()]}, "not_found")
     member_id = await new_member(app, owner)

@@ -51,10 +51,11 @@ class CreateInvoiceInput(WriteInput):
 
 
 class UpdateInvoiceDraftInput(UpdateInput):
-    not_clearable = frozenset({"invoice_id", "lines"})
+    not_clearable = frozenset({"invoice_id", "lines", "currency"})
 
     invoice_id: InvoiceId
     lines: Lines | None = Field(default=None, description="Replaces all lines.")
+    currency: CurrencyCode | None = Field(default=None, description="Of the lines' amounts.")
     due_date: CalendarDate | None = None
     memo: Memo | None = None
     promotion_code: PromotionCode | None = Field(default=None, description="null removes the promotion.")
@@ -85,7 +86,8 @@ class MarkUncollectibleInput(ConfirmInput):
 
 class CreateCreditNoteInput(WriteInput):
     invoice_id: InvoiceId
-    amount: PositiveAmount = Field(description="In minor units of the invoice's currency.")
+    amount: PositiveAmount
+    currency: CurrencyCode | None = Field(default=None, description="The invoice's; another is refused.")
     reason: str = Field(min_length=1, max_length=500)
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case
 from sqlmodel import col
 
-from favmcp.core.errors import FavError, FieldError, conflict, invalid_state, not_found, validation_failed
+from favmcp.core.errors import ErrorCode, FavError, FieldError, conflict, invalid_state, not_found, validation_failed
 from favmcp.core.ids import new_id
 from favmcp.core.money import (
     MAX_AMOUNT,
@@ -329,12 +329,13 @@ async def update_draft(
     *,
     changed: set[str],
     lines: Sequence[DraftLine] | None = None,
+    currency: str | None = None,
     due_date: date | None = None,
     memo: str | None = None,
     promotion_code: str | None = None,
 ) -> Invoice:
-    """Replace what `changed` names of a draft: lines, due_date, memo, promotion_code (None clears the last three).
-    New lines or a new code reprice the draft and redeem its code again for the new subtotal."""
+    """Replace what `changed` names of a draft: lines, currency, due_date, memo, promotion_code (None clears the
+    last three). New lines, currency or code reprice the draft and redeem its code again for the new subtotal."""
     invoice = await load(ctx, invoice_id, lock=True)
     if invoice.status != InvoiceStatus.draft:
         raise _not_draft(
@@ -343,7 +344,10 @@ async def update_draft(
         )
     if "due_date" in changed and due_date is not None:
         await _check_due(ctx, due_date)
-    if "lines" in changed or "promotion_code" in changed:
+    if "currency" in changed and currency is not None:
+        minor_units(currency)
+        invoice.currency = currency
+    if changed & {"lines", "currency", "promotion_code"}:
         current = lines if "lines" in changed and lines else as_draft_lines(await lines_of(ctx, invoice.id))
         code = promotion_code if "promotion_code" in changed else invoice.promotion_code
         await _price_draft(ctx, invoice, current, code, await ctx.db.workspace())
@@ -520,10 +524,12 @@ async def invoice_summary(ctx: ToolContext, invoice_id: str) -> InvoiceSummary:
 # -- corrections -----------------------------------------------------------------------------------------------
 
 
-async def credit(ctx: ToolContext, invoice_id: str, amount: int, reason: str) -> CreditNote:
+async def credit(ctx: ToolContext, invoice_id: str, amount: Money, reason: str) -> CreditNote:
     """A credit note: the part up to amount_remaining lowers what is owed (an invoice credited to nothing owed is
     paid, as in Stripe), the rest was paid already and becomes refund_due. All credit notes stay within the total."""
     invoice = await load(ctx, invoice_id, lock=True)
+    if amount.currency != invoice.currency:
+        raise CurrencyMismatchError(invoice.currency, amount.currency)
     if invoice.status not in CREDITABLE:
         raise invalid_state(
             f"Invoice {invoice.number or invoice.id} is {invoice.status}; credit notes are for open, uncollectible "
@@ -533,31 +539,34 @@ async def credit(ctx: ToolContext, invoice_id: str, amount: int, reason: str) ->
             hint="Change a draft with update_invoice_draft." if invoice.status == InvoiceStatus.draft else None,
             id=invoice.id,
         )
+    _positive(amount)
     creditable = invoice.total - invoice.amount_credited
-    if amount > creditable:
+    if amount.minor > creditable:
         left = Money(creditable, invoice.currency)
         raise conflict(
             f"Credit notes on invoice {invoice.number} cannot exceed its total; {left} is left to credit.",
             hint="Credit at most the amount left.",
             details={"creditable": creditable, "currency": invoice.currency},
         )
-    applied = min(amount, invoice.amount_remaining)
+    applied = min(amount.minor, invoice.amount_remaining)
     moved = await ctx.db.update_returning(
         Invoice,
         col(Invoice.id) == invoice.id,
         col(Invoice.status).in_(CREDITABLE),
         col(Invoice.amount_credited) == invoice.amount_credited,
         col(Invoice.amount_remaining) == invoice.amount_remaining,
-        col(Invoice.amount_credited) + amount <= col(Invoice.total),
+        col(Invoice.amount_credited) + amount.minor <= col(Invoice.total),
         values={
-            "amount_credited": col(Invoice.amount_credited) + amount,
+            "amount_credited": col(Invoice.amount_credited) + amount.minor,
             "amount_remaining": col(Invoice.amount_remaining) - applied,
-            "refund_due": col(Invoice.refund_due) + (amount - applied),
+            "refund_due": col(Invoice.refund_due) + (amount.minor - applied),
             "updated_at": ctx.now,
         },
     )
     if not moved:
-        raise conflict("The invoice changed while crediting it; try again.", details={"retryable": True})
+        raise FavError(
+            ErrorCode.conflict, "The invoice changed while it was being credited; try again.", retryable=True
+        )
     note = ctx.db.add(
         CreditNote(
             id=new_id("crn"),
@@ -565,9 +574,9 @@ async def credit(ctx: ToolContext, invoice_id: str, amount: int, reason: str) ->
             invoice_id=invoice.id,
             member_id=invoice.member_id,
             currency=invoice.currency,
-            amount=amount,
+            amount=amount.minor,
             applied=applied,
-            refund_due=amount - applied,
+            refund_due=amount.minor - applied,
             reason=reason,
             created_by_user_id=ctx.caller.user_id,
             created_at=ctx.now,

@@ -85,7 +85,7 @@ async def list_invoices(ctx: ToolContext, args: ListInvoicesInput) -> InvoicePag
         if args.created_from:
             stmt = stmt.where(col(Invoice.created_at) >= service.day_start(args.created_from, tz))
         if args.created_to:
-            stmt = stmt.where(col(Invoice.created_at) < service.day_start(args.created_to, tz) + service.ONE_DAY)
+            stmt = stmt.where(col(Invoice.created_at) < service.day_start(args.created_to + service.ONE_DAY, tz))
     rows, cursor = await ctx.db.page(stmt, col(Invoice.id), args)
     return InvoicePage(items=[service.summary(i) for i in rows], next_cursor=cursor, has_more=cursor is not None)
 
@@ -100,6 +100,7 @@ async def update_invoice_draft(ctx: ToolContext, args: UpdateInvoiceDraftInput) 
         args.invoice_id,
         changed=changed,
         lines=args.lines,
+        currency=args.currency,
         due_date=args.due_date,
         memo=args.memo,
         promotion_code=args.promotion_code,
@@ -229,7 +230,9 @@ async def mark_invoice_uncollectible(ctx: ToolContext, args: MarkUncollectibleIn
 async def create_credit_note(ctx: ToolContext, args: CreateCreditNoteInput) -> CreditNotePublic:
     """Credit part or all of an open, uncollectible or paid invoice, never beyond its total. It lowers what is
     still owed (nothing left owed: paid); the part already paid becomes refund_due (then refund_payment)."""
-    note = await service.credit(ctx, args.invoice_id, args.amount, args.reason)
+    invoice = await service.load(ctx, args.invoice_id)
+    amount = Money(args.amount, args.currency or invoice.currency)
+    note = await service.credit(ctx, invoice.id, amount, args.reason)
     ctx.record_change(invoice_id=args.invoice_id, credit_note_id=note.id)
     return service.credit_note_public(note)
 
