@@ -254,6 +254,24 @@ async def test_unpaid_renewal_goes_past_due_after_its_due_date_and_back_when_pai
     assert (await detail(app, owner, sub["id"]))["status"] == "active"
 
 
+async def test_voided_invoices_owe_nothing(app: App, owner: Owner, clock: FakeClock) -> None:
+    plan = await membership(app, owner)
+    never = await subscribe(app, owner, plan["id"])
+    voided = await confirmed(app, owner.key, "void_invoice", {"invoice_id": never["latest_invoice_id"]})
+    assert voided.ok, voided.data
+    ended = await detail(app, owner, never["id"])
+    assert ended["status"] == "cancelled" and ended["cancellation_reason"] == "invoice_voided"
+    _, sub = await paid_membership(app, owner)
+    clock.advance(days=32)
+    await bill(app, owner)
+    clock.advance(days=9)
+    assert (await bill(app, owner))["past_due"] == 1
+    renewal = (await detail(app, owner, sub["id"]))["latest_invoice_id"]
+    assert (await confirmed(app, owner.key, "void_invoice", {"invoice_id": renewal})).ok
+    assert (await detail(app, owner, sub["id"]))["status"] == "active"
+    assert (await bill(app, owner))["past_due"] == 0
+
+
 async def test_update_plan_price_applies_at_each_subscriptions_next_renewal(
     app: App, owner: Owner, clock: FakeClock
 ) -> None:

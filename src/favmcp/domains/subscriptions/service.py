@@ -20,7 +20,7 @@ from favmcp.core.errors import FieldError, invalid_state, not_found, validation_
 from favmcp.core.ids import new_id
 from favmcp.core.money import Percent
 from favmcp.domains.invoices import service as invoices
-from favmcp.domains.invoices.events import InvoicePaid
+from favmcp.domains.invoices.events import InvoicePaid, InvoiceVoided
 from favmcp.domains.members.events import MemberErased
 from favmcp.domains.subscriptions import credits
 from favmcp.domains.subscriptions.events import SubscriptionRenewed
@@ -236,6 +236,25 @@ async def on_invoice_paid(ctx: ToolContext, event: InvoicePaid) -> None:
     elif sub.status == S.paused and sub.pause_reason == PauseReason.trial_ended:
         await move(ctx, sub, S.active, pause_reason=None, paused_at=None)
     elif sub.status == S.past_due and not await overdue_periods(ctx, sub.id, ctx.now):
+        await move(ctx, sub, S.active)
+
+
+async def on_invoice_voided(ctx: ToolContext, event: InvoiceVoided) -> None:
+    """A subscription's invoice was voided: nothing is owed for that period. A subscription waiting for that
+    invoice to start (unpaid first invoice, or a trial that ended unpaid) ends; a past-due one that owes nothing
+    else is active again."""
+    period = await ctx.db.first(
+        ctx.db.select(SubscriptionPeriod, col(SubscriptionPeriod.invoice_id) == event.invoice_id)
+    )
+    if period is None:
+        return
+    sub = await load(ctx, period.subscription_id, lock=True)
+    if period.paid_at is not None:
+        return
+    starting = sub.status == S.incomplete or (sub.status == S.paused and sub.pause_reason == PauseReason.trial_ended)
+    if starting and sub.latest_invoice_id == event.invoice_id:
+        await cancel_now(ctx, sub, "invoice_voided")
+    elif sub.status == S.past_due and not await _owes_overdue(ctx, sub, ctx.now):
         await move(ctx, sub, S.active)
 
 

@@ -12,7 +12,7 @@ from favmcp.core.errors import FieldError, conflict, invalid_state, validation_f
 from favmcp.core.ids import new_id
 from favmcp.core.links import MemberLink, OnErase, OnMerge
 from favmcp.domains.invoices import service as invoices
-from favmcp.domains.invoices.events import InvoicePaid
+from favmcp.domains.invoices.events import InvoicePaid, InvoiceVoided
 from favmcp.domains.members import service as members
 from favmcp.domains.members.events import MemberErased
 from favmcp.domains.subscriptions import credits, service
@@ -514,6 +514,10 @@ DOMAIN = Domain(
     ],
     member_links=MEMBER_LINKS,
     events=EVENTS,
-    subscribers={InvoicePaid: [service.on_invoice_paid], MemberErased: [service.on_member_erased]},
+    subscribers={
+        InvoicePaid: [service.on_invoice_paid],
+        InvoiceVoided: [service.on_invoice_voided],
+        MemberErased: [service.on_member_erased],
+    },
     jobs=[Job("subscription_billing", timedelta(hours=1), _hourly_billing)],
 )
