@@ -95,6 +95,30 @@ async def check_updates(s: Stage, outs: list[Outcome]) -> None:
     assert len(final["lines"]) == 1 and final["total"] == final["lines"][0]["gross"]
 
 
+async def setup_draft_racing_erase(s: Stage) -> None:
+    s.member = await member(s)
+    s.code = (await ok(s, "create_promotion", {"code": "TENOFF", "percent_off": "10"}))["code"]
+    made = await ok(s, "create_invoice", {"member_id": s.member, "lines": [line("Cut")], "promotion_code": s.code})
+    s.invoice = made["id"]
+    s.tokens = await tokens(s, "delete_member", {"member_id": s.member}, 1)
+
+
+def draft_racing_erase(s: Stage, i: int) -> Call:
+    if i == RACER:
+        return as_owner(s, "delete_member", {"member_id": s.member, "confirmation_token": s.tokens[0]})
+    args = {"invoice_id": s.invoice, "lines": [line(f"Line {i}", 1000 + i)], "promotion_code": s.code}
+    return as_owner(s, "update_invoice_draft", args)
+
+
+async def check_draft_racing_erase(s: Stage, outs: list[Outcome]) -> None:
+    """Draft changes and the member's erasure take the member's row first: they queue, never deadlock."""
+    assert next(o for o in outs if o.i == RACER).ok
+    assert all(o.code == "invalid_state" and o.details["current"] == "erased" for o in outs if not o.ok)
+    final = await get(s, s.invoice)
+    assert final["status"] == "draft" and final["bill_to_name"] is None and final["bill_to_email"] is None
+    assert final["discount"] == round(final["lines"][0]["unit_amount"] / 10)
+
+
 # -- finalize_invoice ------------------------------------------------------------------------------------------
 
 
@@ -254,6 +278,13 @@ SCENARIOS: dict[str, Scenario] = {
         setup_draft,
         update_racing_finalize,
         check_update_racing_finalize,
+        frozenset({"invalid_state"}),
+    ),
+    "update_invoice_draft racing the member's erasure": Scenario(
+        "update_invoice_draft",
+        setup_draft_racing_erase,
+        draft_racing_erase,
+        check_draft_racing_erase,
         frozenset({"invalid_state"}),
     ),
     "finalize_invoice: twenty drafts take consecutive numbers": Scenario(
