@@ -212,6 +212,31 @@ async def test_ten_concurrent_billing_runs_make_one_invoice_per_period(
     assert (await bill(app, owner))["renewed"] == 0
 
 
+async def test_billing_races_payments_of_the_same_customers(app: App, owner: Owner, clock: FakeClock) -> None:
+    subs = [(await paid_membership(app, owner))[1] for _ in range(3)]
+    clock.advance(days=32)
+    await bill(app, owner)
+    owed = [(await detail(app, owner, s["id"]))["latest_invoice_id"] for s in subs]
+    clock.advance(days=31)
+    runs = [call(app, owner.key, "run_subscription_billing", {}) for _ in range(10)]
+    results = await asyncio.gather(*runs, *[pay(app, owner, invoice_id) for invoice_id in owed])
+    assert all(r.ok for r in results[:10]), [r.data for r in results[:10] if not r.ok]
+    assert sum(r.data["renewed"] for r in results[:10]) == 3
+    for s in subs:
+        seen = await detail(app, owner, s["id"])
+        assert seen["invoice_count"] == 3 and seen["invoices"][1]["status"] == "paid"
+
+
+async def test_the_hourly_job_bills_as_the_system(app: App, owner: Owner, clock: FakeClock) -> None:
+    _, sub = await paid_membership(app, owner)
+    (job,) = [j for j in app.runner.platform.jobs if j.name == "subscription_billing"]
+    assert job.every == timedelta(hours=1)
+    clock.advance(days=32)
+    for _ in range(2):
+        await as_system(app, owner, job.run)
+    assert (await detail(app, owner, sub["id"]))["invoice_count"] == 2
+
+
 async def test_billing_catches_up_every_missed_period_without_drift(app: App, owner: Owner, clock: FakeClock) -> None:
     _, sub = await paid_membership(app, owner, interval="week", interval_count=2)
     clock.advance(days=43)

@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_
 from sqlmodel import col
 
-from favmcp.core.errors import FieldError, invalid_state, not_found, validation_failed
+from favmcp.core.errors import FavError, FieldError, invalid_state, not_found, validation_failed
 from favmcp.core.ids import new_id
 from favmcp.core.money import Percent
 from favmcp.domains.invoices import service as invoices
 from favmcp.domains.invoices.events import InvoicePaid, InvoiceVoided
+from favmcp.domains.members import service as members
 from favmcp.domains.members.events import MemberErased
 from favmcp.domains.subscriptions import credits
 from favmcp.domains.subscriptions.events import SubscriptionRenewed
@@ -51,6 +52,14 @@ async def load_plan(ctx: ToolContext, plan_id: str, *, lock: bool = False) -> Pl
     if plan is None:
         raise not_found("plan", plan_id, hint=LIST_PLANS)
     return plan
+
+
+async def load_to_bill(ctx: ToolContext, subscription_id: str) -> Subscription:
+    """A subscription locked for work that may invoice its customer: the customer's row first, then the
+    subscription's, the order billing and payments take (see run_billing)."""
+    sub = await load(ctx, subscription_id)
+    await members.load_for_write(ctx, sub.member_id)
+    return await load(ctx, subscription_id, lock=True)
 
 
 async def load(ctx: ToolContext, subscription_id: str, *, lock: bool = False) -> Subscription:
@@ -305,19 +314,28 @@ async def run_billing(ctx: ToolContext, up_to: datetime) -> BillingCounts:
         )
     counts = BillingCounts()
     tz = await zone(ctx)
-    due_ids = await _due(ctx, up_to, tz)
-    # Lock every subscription this run will touch, in id order, before making any invoice: concurrent runs queue
-    # on the first one instead of holding some each and waiting on the invoice numbering for the rest.
-    subs = [await load(ctx, sub_id, lock=True) for sub_id in sorted(due_ids)]
+    due = await _due(ctx, up_to, tz)
+    # Lock everything this run will touch before making any invoice, in one global order (the customers, then
+    # their subscriptions, each by id), the order a payment takes too (the customer, then on invoice.paid the
+    # subscription): concurrent runs and payments queue instead of deadlocking.
+    billable = set()
+    for member_id in sorted(set(due.values())):
+        try:
+            await members.load_for_write(ctx, member_id)
+        except FavError:
+            continue  # merged or erased: their subscriptions moved or ended; nothing to invoice here
+        billable.add(member_id)
+    subs = [await load(ctx, sub_id, lock=True) for sub_id in sorted(due) if due[sub_id] in billable]
     for sub in subs:
         await _bill(ctx, sub, up_to, tz, counts)
     counts.credits_expired = await credits.expire_due(ctx, up_to)
     return counts
 
 
-async def _due(ctx: ToolContext, up_to: datetime, tz: ZoneInfo) -> set[str]:
+async def _due(ctx: ToolContext, up_to: datetime, tz: ZoneInfo) -> dict[str, str]:
+    """The subscriptions with something due, and their customers."""
     ended = col(Subscription.current_period_end) <= up_to
-    stmt = ctx.db.select_columns(Subscription, col(Subscription.id)).where(
+    stmt = ctx.db.select_columns(Subscription, col(Subscription.id), col(Subscription.member_id)).where(
         or_(
             (col(Subscription.status) == S.paused) & (col(Subscription.resume_at) <= up_to),
             (col(Subscription.status) == S.paused) & col(Subscription.cancel_at_period_end) & ended,
@@ -325,10 +343,10 @@ async def _due(ctx: ToolContext, up_to: datetime, tz: ZoneInfo) -> set[str]:
             col(Subscription.status).in_([S.active, S.past_due]) & ended,
         )
     )
-    ids = {row[0] for row in await ctx.db.rows(stmt)}
+    due = {sub_id: member_id for sub_id, member_id in await ctx.db.rows(stmt)}
     day = up_to.astimezone(tz).date()
     overdue = (
-        ctx.db.select_columns(SubscriptionPeriod, col(SubscriptionPeriod.subscription_id))
+        ctx.db.select_columns(SubscriptionPeriod, col(Subscription.id), col(Subscription.member_id))
         .join(Subscription, col(Subscription.id) == col(SubscriptionPeriod.subscription_id))
         .where(
             ctx.db.owns(Subscription),
@@ -338,7 +356,7 @@ async def _due(ctx: ToolContext, up_to: datetime, tz: ZoneInfo) -> set[str]:
             col(SubscriptionPeriod.due_date) < day,
         )
     )
-    return ids | {row[0] for row in await ctx.db.rows(overdue)}
+    return due | {sub_id: member_id for sub_id, member_id in await ctx.db.rows(overdue)}
 
 
 async def _bill(ctx: ToolContext, sub: Subscription, up_to: datetime, tz: ZoneInfo, counts: BillingCounts) -> None:

@@ -363,7 +363,7 @@ async def pause_subscription(ctx: ToolContext, args: PauseSubscriptionInput) -> 
 async def resume_subscription(ctx: ToolContext, args: ResumeSubscriptionInput) -> SubscriptionPublic:
     """Resume a paused subscription now; if its period ran out meanwhile a new one starts with its invoice. One
     paused by an unpaid trial end resumes only when paid."""
-    sub = await service.load(ctx, args.subscription_id, lock=True)
+    sub = await service.load_to_bill(ctx, args.subscription_id)  # a new period invoices the customer
     if sub.status == S.active:
         return await _view(ctx, sub)
     service.ensure_state(sub, (S.paused,), "be resumed", "Pause it first with pause_subscription.")
