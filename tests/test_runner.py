@@ -117,6 +117,32 @@ MALFORMED: dict[str, list[dict[str, Any]]] = {
     ],
     "list_overdue_invoices": [{"limit": 101}],
     "send_payment_reminder": [{"invoice_id": "inv_a", "channel": "sms"}],
+    "create_product": [
+        {"name": "Mat"},
+        {"name": "Mat", "unit_amount": 12.5},
+        {"name": "Mat", "unit_amount": 100, "tax_rate": "21%"},
+    ],
+    "list_products": [{"status": "gone"}, {"limit": 0}],
+    "get_product": [{}, {"product_id": ""}],
+    "update_product": [{"product_id": "prd_a", "name": None}, {"product_id": "prd_a", "unit_amount": -1}],
+    "archive_product": [{}],
+    "adjust_stock": [{"product_id": "prd_a", "delta": 0, "reason": "x"}, {"product_id": "prd_a", "delta": 1}],
+    "create_order": [
+        {"member_id": "mem_a", "lines": []},
+        {"member_id": "mem_a", "lines": [{"product_id": "prd_a", "quantity": 0}]},
+    ],
+    "get_order": [{}],
+    "list_orders": [{"status": "lost"}, {"created_from": "soon"}],
+    "fulfil_order": [{"order_id": ""}],
+    "cancel_order": [{}],
+    "create_promotion": [
+        {"code": "X"},
+        {"code": "X", "percent_off": "10", "amount_off": 100},
+        {"code": "a b", "amount_off": 100},
+    ],
+    "list_promotions": [{"status": "paused"}],
+    "validate_promotion": [{"code": "X", "member_id": "mem_a"}, {"code": "X", "member_id": "mem_a", "subtotal": 1.5}],
+    "deactivate_promotion": [{}],
 }
 
 

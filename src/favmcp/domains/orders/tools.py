@@ -185,7 +185,7 @@ async def list_orders(ctx: ToolContext, args: ListOrdersInput) -> OrderPage:
 
 
 @tool(domain=DOMAIN_NAME, title="Fulfil order", hints="W I", scope="orders:write")
-async def fulfil_order(ctx: ToolContext, args: FulfilOrderInput) -> OrderPublic:
+async def fulfil_order(ctx: ToolContext, args: FulfilOrderInput) -> OrderSummary:
     """Mark a paid order fulfilled (handed over or shipped); an open one is refused."""
     order = await service.load(ctx, args.order_id)
     hint = "Record the payment first (record_payment)." if order.status == OrderStatus.open else None
@@ -200,7 +200,7 @@ async def fulfil_order(ctx: ToolContext, args: FulfilOrderInput) -> OrderPublic:
     if moved:
         ctx.record_change(order_id=order.id)
         ctx.emit(OrderFulfilled(order_id=order.id, member_id=order.member_id))
-    return await public(ctx, await service.load(ctx, order.id))
+    return summary(await service.load(ctx, order.id))
 
 
 def _reserved(lines: list[OrderLine]) -> dict[str, StockRelease]:
@@ -251,7 +251,7 @@ async def _preview_cancel(ctx: ToolContext, args: CancelOrderInput) -> CancelPre
     gate="confirm",
     preview=_preview_cancel,
 )
-async def cancel_order(ctx: ToolContext, args: CancelOrderInput) -> OrderPublic:
+async def cancel_order(ctx: ToolContext, args: CancelOrderInput) -> OrderSummary:
     """Cancel an open or paid order (not a fulfilled one): stock and the promotion use go back. Paid money is
     not refunded here: refund_due says what to refund (refund_payment)."""
     order = await service.load(ctx, args.order_id)
@@ -280,7 +280,7 @@ async def cancel_order(ctx: ToolContext, args: CancelOrderInput) -> OrderPublic:
                 currency=order.currency,
             )
         )
-    return await public(ctx, await service.load(ctx, order.id))
+    return summary(await service.load(ctx, order.id))
 
 
 def _export(order: Order) -> dict[str, Any]:

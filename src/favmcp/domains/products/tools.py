@@ -104,9 +104,9 @@ async def update_product(ctx: ToolContext, args: UpdateProductInput) -> ProductP
     product = await service.load(ctx, args.product_id, lock=True)
     service.ensure_active(product)
     given = args.model_dump(exclude_unset=True, exclude={"product_id", "idempotency_key"})
-    changes = {k: (str(v) if k == "tax_rate" else v) for k, v in given.items() if getattr(product, k) != v}
-    if "tax_rate" in changes and changes["tax_rate"] == product.tax_rate:
-        del changes["tax_rate"]
+    if "tax_rate" in given:
+        given["tax_rate"] = str(args.tax_rate)  # stored as its decimal text
+    changes = {k: v for k, v in given.items() if getattr(product, k) != v}
     if changes:
         if "sku" in changes:
             await service.ensure_sku_free(ctx, changes["sku"], product.id)

@@ -110,7 +110,6 @@ class PromotionPublic(BaseModel):
     times_redeemed: int = Field(description="Uses that count (a cancelled order's use is given back).")
     remaining: int | None = Field(description="Uses left; null when unlimited.")
     discount_given: int = Field(description="Sum of the discounts of the uses that count.")
-    created_at: datetime
 
 
 class PromotionPage(Page[PromotionPublic]):

@@ -76,11 +76,10 @@ def refused(refusal: Refusal, code: str, promotion_id: str | None = None) -> Fav
 
 
 async def find(ctx: ToolContext, code: str) -> Promotion | None:
-    """The active promotion with this code, else the latest inactive one (to say it is inactive), else None."""
+    """The newest promotion with this code: the active one if there is one (a code is taken again only after its
+    promotion is deactivated), else the latest inactive one (to say it is inactive), else None."""
     stmt = ctx.db.select(Promotion, col(Promotion.code) == normalise_code(code))
-    found = await ctx.db.all(stmt.order_by(col(Promotion.id).desc()).limit(20))
-    active = [p for p in found if p.status == PromotionStatus.active]
-    return active[0] if active else (found[0] if found else None)
+    return await ctx.db.first(stmt.order_by(col(Promotion.id).desc()))
 
 
 def discount_of(promotion: Promotion, subtotal: Money) -> Money:
