@@ -31,6 +31,12 @@ class Settings:
     trusted_proxies: list[str] = field(default_factory=list)
     # Every secret still in use, newest first: stored values sealed before a rotation open with an older one.
     secret_keys: tuple[bytes, ...] = ()
+    # Stripe for a single-business install (a workspace's own keys, set through update_workspace, come first).
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # Stripe's API unless set (tests point it at a local server)
+    # Where people reach this server from outside (payment pages send them back here); None: not reachable.
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.secret_keys:
@@ -57,6 +63,10 @@ class Settings:
             allowed_origins=_list(env.get("FAVMCP_ALLOWED_ORIGINS")),
             run_dispatcher=not _flag(env.get("FAVMCP_NO_DISPATCHER")),
             trusted_proxies=_proxies(env.get("FAVMCP_TRUSTED_PROXIES")),
+            stripe_secret_key=env.get("FAVMCP_STRIPE_SECRET_KEY") or None,
+            stripe_webhook_secret=env.get("FAVMCP_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_base=(env.get("FAVMCP_STRIPE_API_BASE") or "").rstrip("/") or None,
+            public_url=(env.get("FAVMCP_PUBLIC_URL") or "").rstrip("/") or None,
         )
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import anyio
 import structlog
@@ -25,7 +26,8 @@ from favmcp.core.clock import Clock, SystemClock
 from favmcp.db.engine import Database
 from favmcp.db.maintenance import purge_expired
 from favmcp.effects.channels.email import EmailChannel
-from favmcp.effects.models import OutboxMessage, OutboxStatus
+from favmcp.effects.channels.stripe import StripeChannel
+from favmcp.effects.models import OutboxMessage, OutboxStatus, Undeliverable
 from favmcp.effects.outbox import open_body
 
 log = structlog.get_logger("favmcp.outbox")
@@ -34,6 +36,18 @@ LEASE = timedelta(seconds=6)
 RENEW_EVERY = timedelta(seconds=2)  # several renewals fit in one lease, so a slow database costs no lease
 MAX_ATTEMPTS = 8
 PURGE_EVERY = timedelta(minutes=10)
+
+
+class Channel(Protocol):
+    """A channel other than email (a provider's API): what it answers (ids, statuses) is kept on the row."""
+
+    name: str
+
+    async def send(self, message: OutboxMessage, body: str) -> dict[str, Any] | None: ...
+
+
+def default_channels() -> dict[str, Channel]:
+    return {"stripe": StripeChannel()}
 
 
 def backoff(attempts: int) -> timedelta:
@@ -51,9 +65,11 @@ class Dispatcher:
         clock: Clock | None = None,
         batch: int = 20,
         renew_every: timedelta = RENEW_EVERY,
+        channels: Mapping[str, Channel] | None = None,
     ) -> None:
         self.db = db
         self.email = email
+        self.channels = default_channels() if channels is None else dict(channels)
         self.secret_keys = secret_keys
         self.clock = clock or SystemClock()
         self.batch = batch
@@ -136,16 +152,27 @@ class Dispatcher:
             log.info("outbox_lease_lost", message_id=message.id)
             return
         error: str | None = None
+        refused = False
+        answer: dict[str, Any] | None = None
+        channel = self.channels.get(message.channel)
         try:
-            await self.email.send(message, open_body(self.secret_keys, message))
+            if channel is None:
+                await self.email.send(message, open_body(self.secret_keys, message))
+            else:
+                answer = await channel.send(message, open_body(self.secret_keys, message))
+        except Undeliverable as exc:  # refused for good: failed now, no retries
+            error, refused = str(exc)[:500], True
         except Exception as exc:  # a provider failure (or a body no secret opens) is data: recorded and retried
             error = f"{type(exc).__name__}: {exc}"[:500]
         now = self.clock.now()
         values: dict[str, object] = {"attempts": OutboxMessage.attempts + 1, "locked_until": None, "locked_by": None}
         if error is None:
-            values.update(status=OutboxStatus.sent, sent_at=now, delivered_via=self.email.name, last_error=None)
+            via = self.email.name if channel is None else channel.name
+            values.update(status=OutboxStatus.sent, sent_at=now, delivered_via=via, last_error=None)
+            if answer is not None:
+                values.update(payload={**message.payload, "result": answer})
         else:
-            final = message.attempts + 1 >= MAX_ATTEMPTS
+            final = refused or message.attempts + 1 >= MAX_ATTEMPTS
             values.update(
                 status=OutboxStatus.failed if final else OutboxStatus.pending,
                 next_attempt_at=now + backoff(message.attempts + 1),

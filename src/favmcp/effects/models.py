@@ -9,6 +9,10 @@ from sqlmodel import Field, SQLModel
 from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
 
 
+class Undeliverable(Exception):
+    """A provider refused a message for good (a bad request, a revoked key): retrying cannot help."""
+
+
 class OutboxStatus(StrEnum):
     pending = "pending"
     sent = "sent"

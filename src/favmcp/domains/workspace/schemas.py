@@ -6,7 +6,7 @@ from itertools import pairwise
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from favmcp.core.contact import COUNTRIES, normalise_email, phone_text
 from favmcp.core.money import CurrencyCode
@@ -62,6 +62,27 @@ class Closure(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class PaymentProviderInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    provider: Literal["stripe"] = "stripe"
+    secret_key: str = Field(min_length=16, max_length=255, pattern=r"^[sr]k_(test|live)_\w+$")
+    webhook_secret: str | None = Field(
+        default=None,
+        min_length=14,
+        max_length=255,
+        pattern=r"^whsec_\S+$",
+        description="Of the endpoint /hooks/stripe/{workspace_id}.",
+    )
+
+
+class PaymentProviderPublic(BaseModel):
+    provider: str
+    key_last4: str = Field(description="The last 4 characters of the secret key.")
+    livemode: bool
+    webhook_configured: bool
+
+
 class WorkspacePublic(BaseModel):
     id: str
     name: str
@@ -75,6 +96,7 @@ class WorkspacePublic(BaseModel):
     contact_phone: str | None
     business_hours: dict[Weekday, list[OpeningInterval]]
     closures: list[Closure]
+    payment_provider: PaymentProviderPublic | None = Field(description="Null when no provider is configured.")
     created_at: datetime
     updated_at: datetime
 
@@ -101,6 +123,7 @@ class UpdateWorkspaceInput(UpdateInput):
         max_length=32,
         description="e.g. +31 20 1234567; without a country code, in the workspace's country.",
     )
+    payment_provider: PaymentProviderInput | None = Field(default=None, description="Write-only; null removes.")
 
 
 class SetBusinessHoursInput(WriteInput):

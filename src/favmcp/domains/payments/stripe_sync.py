@@ -1,0 +1,344 @@
+"""Stripe: hosted payment links (Checkout Sessions), its events (from the webhook or its events list) and the
+reconciliation job that settles without a public URL.
+
+Every event counts once: its id goes into payment_provider_events in the same unit of work as its effects, so a
+duplicate (a webhook retry, the same event seen again by reconciliation, two deliveries at once) changes nothing.
+Events may come in any order: a payment is recorded once per Checkout Session, a refund settles once from pending
+and a late event never moves it back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import stripe
+from sqlmodel import col
+
+from favmcp.core.errors import ErrorCode, FavError, invalid_state
+from favmcp.core.ids import new_id
+from favmcp.core.money import Money
+from favmcp.domains.payments import provider, service
+from favmcp.domains.payments.models import (
+    LinkStatus,
+    Payment,
+    PaymentLink,
+    ProviderEvent,
+    Refund,
+    RefundStatus,
+)
+from favmcp.effects.channels import stripe as stripe_api
+from favmcp.effects.models import OutboxMessage, OutboxStatus
+from favmcp.registry.context import ToolContext
+
+SIGNATURE_TOLERANCE = 300  # seconds: a signed event older than this is a replay
+# The events favmcp acts on; reconciliation asks Stripe for these only.
+HANDLED = (
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.expired",
+    "charge.refunded",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+)
+MAX_EVENT_PAGES = 10  # of 100 events each, per reconciliation run; the next run continues
+LOOKBACK = timedelta(minutes=5)  # events are listed from a little before the oldest thing waiting for one
+EXPIRY_GRACE = timedelta(hours=1)  # a link past its expiry stays open this long for a late completion event
+
+
+# -- payment links ---------------------------------------------------------------------------------------------
+
+
+def idempotency_key(
+    workspace_id: str, target: service.TargetRef, money: Money, request_key: str | None, expires: datetime
+) -> str:
+    """Stripe's Idempotency-Key for a Checkout Session: the same call (workspace, target, amount, the request's own
+    key and expiry) gets the same session, however often it is retried."""
+    seed = "\x1f".join(
+        [
+            workspace_id,
+            target.kind,
+            target.id,
+            str(money.minor),
+            money.currency,
+            request_key or "",
+            str(int(expires.timestamp())),
+        ]
+    )
+    return "favmcp-link-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+
+
+async def create_link(ctx: ToolContext, target: service.TargetRef, request_key: str | None, hours: int) -> PaymentLink:
+    """A Checkout Session for what remains on the target, or the open link made for that same amount before."""
+    config = provider.require_stripe(ctx.settings, await ctx.db.workspace())
+    owed = await service.receivable(ctx, target)  # the target's row stays locked: concurrent calls take turns
+    if owed.amount_remaining <= 0:
+        raise invalid_state(
+            f"Nothing remains to be paid on {target.kind} {target.id}.", current="settled", reason="nothing_owed"
+        )
+    target_column = col(PaymentLink.invoice_id) if target.kind == "invoice" else col(PaymentLink.order_id)
+    existing = await ctx.db.first(
+        ctx.db.select(
+            PaymentLink,
+            target_column == target.id,
+            col(PaymentLink.status) == LinkStatus.open,
+            col(PaymentLink.amount) == owed.amount_remaining,
+            col(PaymentLink.expires_at) > ctx.now + timedelta(minutes=30),
+        ).order_by(col(PaymentLink.id).desc())
+    )
+    if existing is not None:
+        return existing
+    money = Money(owed.amount_remaining, owed.currency)
+    expires = (ctx.now + timedelta(hours=hours)).replace(microsecond=0)
+    metadata = {"workspace_id": ctx.workspace_id, f"{target.kind}_id": target.id}
+    params: Any = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": money.currency.lower(),
+                    "unit_amount": money.minor,
+                    "product_data": {"name": f"{target.kind.capitalize()} {target.id}"},
+                },
+            }
+        ],
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+        "client_reference_id": target.id,
+        "expires_at": int(expires.timestamp()),
+    }
+    if ctx.settings.public_url:
+        params["success_url"] = f"{ctx.settings.public_url}/payments/complete?session_id={{CHECKOUT_SESSION_ID}}"
+        params["cancel_url"] = f"{ctx.settings.public_url}/payments/cancelled"
+    key = idempotency_key(ctx.workspace_id, target, money, request_key, expires)
+    try:
+        session = await stripe_api.create_checkout_session(config.secret_key, config.api_base, params, key)
+    except stripe_api.REFUSALS as exc:
+        raise invalid_state(
+            f"Stripe refused the payment link: {exc.user_message or exc}",
+            current="provider_refused",
+            hint="Check the workspace's Stripe keys (update_workspace payment_provider).",
+            reason="provider_refused",
+        ) from exc
+    except stripe.StripeError as exc:
+        raise FavError(
+            ErrorCode.internal_error,
+            "Stripe could not be reached or failed; no payment link was made.",
+            retryable=True,
+            hint="Retry with the same idempotency_key: Stripe gives back the same session.",
+        ) from exc
+    link = ctx.db.add(
+        PaymentLink(
+            id=new_id("pln"),
+            workspace_id=ctx.workspace_id,
+            member_id=owed.member_id,
+            invoice_id=target.invoice_id,
+            order_id=target.order_id,
+            status=LinkStatus.open,
+            currency=money.currency,
+            amount=money.minor,
+            provider=provider.STRIPE,
+            provider_session_id=session.id,
+            url=str(session.url),
+            expires_at=datetime.fromtimestamp(session.expires_at, UTC) if session.expires_at else expires,
+            created_at=ctx.now,
+        )
+    )
+    ctx.record_change(payment_link_id=link.id, **{f"{target.kind}_id": target.id})
+    return link
+
+
+# -- events ----------------------------------------------------------------------------------------------------
+
+
+async def process_event(ctx: ToolContext, event: dict[str, Any]) -> bool:
+    """Apply one Stripe event once; False when it was processed before (or is not one favmcp acts on)."""
+    kind = str(event.get("type", ""))
+    if kind not in HANDLED:
+        return False
+    created = datetime.fromtimestamp(int(event.get("created", 0)), UTC)
+    fresh = await ctx.db.insert_or_ignore(
+        ProviderEvent,
+        [
+            {
+                "event_id": str(event["id"]),
+                "provider": provider.STRIPE,
+                "type": kind,
+                "created": created,
+                "processed_at": ctx.now,
+            }
+        ],
+    )
+    if not fresh:
+        return False
+    obj: dict[str, Any] = event.get("data", {}).get("object", {}) or {}
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+        await _session_paid(ctx, obj, created)
+    elif kind == "checkout.session.expired":
+        await _session_expired(ctx, obj)
+    elif kind == "charge.refunded":
+        for refund in (obj.get("refunds") or {}).get("data") or []:
+            await _refund_changed(ctx, refund)
+    else:
+        await _refund_changed(ctx, obj)
+    ctx.record_change(provider_event_id=str(event["id"]), provider_event_type=kind)
+    return True
+
+
+def _ours(ctx: ToolContext, obj: dict[str, Any]) -> bool:
+    """Stripe objects favmcp made carry the workspace in their metadata; others are not acted on here."""
+    metadata = obj.get("metadata") or {}
+    return metadata.get("workspace_id") in (None, ctx.workspace_id)
+
+
+async def _link_of(ctx: ToolContext, session_id: str) -> PaymentLink | None:
+    found = await ctx.db.first(ctx.db.select(PaymentLink, col(PaymentLink.provider_session_id) == session_id))
+    return None if found is None else await ctx.db.get(PaymentLink, found.id, lock=True)
+
+
+async def _session_paid(ctx: ToolContext, session: dict[str, Any], created: datetime) -> None:
+    if session.get("payment_status") != "paid" or not _ours(ctx, session):
+        return  # an asynchronous method not yet paid: its async_payment_succeeded event follows
+    link = await _link_of(ctx, str(session.get("id")))
+    if link is None or link.payment_id is not None:
+        return  # not a link of this workspace, or its payment is recorded already
+    payment = await service.record_online(
+        ctx,
+        target=service.TargetRef.of(link.invoice_id, link.order_id),
+        member_id=link.member_id,
+        money=Money(int(session["amount_total"]), str(session["currency"]).upper()),
+        provider_name=provider.STRIPE,
+        provider_ref=link.provider_session_id,
+        provider_payment_id=session.get("payment_intent"),
+        payer_email=(session.get("customer_details") or {}).get("email"),
+        paid_at=created,
+    )
+    await ctx.db.update(
+        PaymentLink,
+        col(PaymentLink.id) == link.id,
+        values={"status": LinkStatus.complete, "payment_id": payment.id},
+    )
+
+
+async def _session_expired(ctx: ToolContext, session: dict[str, Any]) -> None:
+    await ctx.db.update(
+        PaymentLink,
+        col(PaymentLink.provider_session_id) == str(session.get("id")),
+        col(PaymentLink.status) == LinkStatus.open,
+        values={"status": LinkStatus.expired},
+    )
+
+
+async def _refund_changed(ctx: ToolContext, obj: dict[str, Any]) -> None:
+    if not _ours(ctx, obj):
+        return
+    provider_id = str(obj.get("id"))
+    ours = (obj.get("metadata") or {}).get("refund_id")
+    refund = await ctx.db.get(Refund, ours) if ours else None
+    if refund is None:
+        refund = await ctx.db.first(ctx.db.select(Refund, col(Refund.provider_refund_id) == provider_id))
+    status = obj.get("status")
+    if refund is None:
+        await _dashboard_refund(ctx, obj, provider_id)
+    elif status == "succeeded":
+        await service.settle_refund(ctx, refund.id, RefundStatus.succeeded, provider_refund_id=provider_id)
+    elif status in ("failed", "canceled"):
+        reason = str(obj.get("failure_reason") or status)
+        await service.settle_refund(
+            ctx, refund.id, RefundStatus.failed, provider_refund_id=provider_id, failure_reason=reason
+        )
+    else:  # pending or requires_action: only its Stripe id is news
+        await ctx.db.update(
+            Refund,
+            col(Refund.id) == refund.id,
+            col(Refund.provider_refund_id).is_(None),
+            values={"provider_refund_id": provider_id},
+        )
+
+
+async def _dashboard_refund(ctx: ToolContext, obj: dict[str, Any], provider_id: str) -> None:
+    """A refund made in Stripe's dashboard on a payment favmcp recorded: recorded too, once it succeeded."""
+    intent = obj.get("payment_intent")
+    if obj.get("status") != "succeeded" or not intent:
+        return
+    payment = await ctx.db.first(ctx.db.select(Payment, col(Payment.provider_payment_id) == str(intent)))
+    if payment is not None:
+        await service.record_provider_refund(
+            ctx, payment, amount=int(obj["amount"]), provider_refund_id=provider_id, reason="refunded at Stripe"
+        )
+
+
+# -- reconciliation --------------------------------------------------------------------------------------------
+
+
+async def settle_from_outbox(ctx: ToolContext) -> None:
+    """Refunds whose request Stripe answered (kept on the outbox row) or refused for good settle from that answer."""
+    waiting = await ctx.db.all(
+        ctx.db.select(Refund, col(Refund.status) == RefundStatus.pending, col(Refund.outbox_id).is_not(None))
+    )
+    for refund in waiting:
+        message = await ctx.db.get(OutboxMessage, str(refund.outbox_id))
+        if message is None:
+            continue
+        answer = (message.payload or {}).get("result") or {}
+        if message.status == OutboxStatus.failed:
+            await service.settle_refund(
+                ctx, refund.id, RefundStatus.failed, failure_reason=message.last_error or "Stripe refused the refund"
+            )
+        elif answer.get("status") == "succeeded":
+            await service.settle_refund(ctx, refund.id, RefundStatus.succeeded, provider_refund_id=answer.get("id"))
+        elif answer.get("status") in ("failed", "canceled"):
+            await service.settle_refund(
+                ctx,
+                refund.id,
+                RefundStatus.failed,
+                provider_refund_id=answer.get("id"),
+                failure_reason="Stripe: " + str(answer["status"]),
+            )
+        elif answer.get("id") and not refund.provider_refund_id:
+            await ctx.db.update(Refund, col(Refund.id) == refund.id, values={"provider_refund_id": answer["id"]})
+
+
+async def _oldest_waiting(ctx: ToolContext) -> datetime | None:
+    """The creation time of the oldest open link or pending Stripe refund: nothing older needs an event."""
+    link = await ctx.db.first(
+        ctx.db.select(PaymentLink, col(PaymentLink.status) == LinkStatus.open).order_by(col(PaymentLink.created_at))
+    )
+    refund = await ctx.db.first(
+        ctx.db.select(
+            Refund, col(Refund.status) == RefundStatus.pending, col(Refund.provider) == provider.STRIPE
+        ).order_by(col(Refund.created_at))
+    )
+    times = [row.created_at for row in (link, refund) if row is not None]
+    return min(times) if times else None
+
+
+async def reconcile(ctx: ToolContext) -> None:
+    """The job: settle what Stripe already answered, then read its events list for what a webhook would have
+    brought (an install without a public URL), then close links long past their expiry."""
+    await settle_from_outbox(ctx)
+    config = provider.stripe_config(ctx.settings, await ctx.db.workspace())
+    oldest = await _oldest_waiting(ctx)
+    if config is not None and oldest is not None:
+        since = int((oldest - LOOKBACK).timestamp())
+        events = await stripe_api.list_events(
+            config.secret_key, config.api_base, since=since, types=list(HANDLED), max_pages=MAX_EVENT_PAGES
+        )
+        for event in events:
+            await process_event(ctx, event)
+    await ctx.db.update(
+        PaymentLink,
+        col(PaymentLink.status) == LinkStatus.open,
+        col(PaymentLink.expires_at) < ctx.now - EXPIRY_GRACE,
+        values={"status": LinkStatus.expired},
+    )
+
+
+def verify(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
+    """The event of a webhook request, once its Stripe-Signature checks out (5-minute tolerance); raises
+    stripe.SignatureVerificationError or ValueError otherwise."""
+    event = stripe.Webhook.construct_event(payload, signature, secret, tolerance=SIGNATURE_TOLERANCE)
+    return dict(event.to_dict())

@@ -1,0 +1,66 @@
+"""POST /hooks/stripe/{workspace_id}: Stripe's events for one workspace.
+
+The signature is checked with the workspace's webhook secret before anything is written; a request that fails it
+(or names a workspace without Stripe) answers 400 and changes nothing. A verified event is applied once, in one
+unit of work as the system; a duplicate answers 200 like the first, so Stripe stops sending it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import stripe
+import structlog
+from starlette.responses import JSONResponse, Response
+
+from favmcp.core.errors import ErrorCode, FavError
+from favmcp.domains.payments import provider, stripe_sync
+from favmcp.registry.context import ToolContext
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from favmcp.registry.runner import Runner
+
+log = structlog.get_logger("favmcp.payments")
+
+PATH = "/hooks/stripe/{workspace_id}"
+MAX_PAYLOAD = 512 * 1024  # Stripe's events are a few kilobytes
+
+
+class Refused(Exception):
+    """The request is not a verified Stripe event for this workspace."""
+
+
+async def stripe_webhook(request: Request, runner: Runner) -> Response:
+    workspace_id = str(request.path_params.get("workspace_id", ""))
+    payload = await request.body()
+    signature = request.headers.get("stripe-signature")
+    if len(payload) > MAX_PAYLOAD or not signature:
+        return _refused("missing signature or payload too large")
+
+    async def work(ctx: ToolContext) -> bool:
+        config = provider.stripe_config(ctx.settings, await ctx.db.workspace())
+        if config is None or not config.webhook_secret:
+            raise Refused("no Stripe webhook secret for this workspace")
+        try:
+            event = stripe_sync.verify(payload, signature, config.webhook_secret)
+        except (stripe.SignatureVerificationError, ValueError) as exc:
+            raise Refused(f"signature: {exc}") from exc
+        return await stripe_sync.process_event(ctx, event)
+
+    try:
+        fresh = await runner.run_system(workspace_id, "hook:stripe", work)
+    except Refused as exc:
+        return _refused(str(exc))
+    except FavError as exc:
+        if exc.code == ErrorCode.not_found:  # no such workspace: the same answer as a bad signature
+            return _refused("unknown workspace")
+        raise
+    return JSONResponse({"received": True, "applied": fresh})
+
+
+def _refused(why: str) -> Response:
+    log.warning("stripe_webhook_refused", reason=why)
+    body: dict[str, Any] = {"error": "invalid signature"}
+    return JSONResponse(body, status_code=400)

@@ -1,0 +1,117 @@
+"""Stripe as an outbox channel, and the one way favmcp builds a Stripe client.
+
+A change that needs Stripe to act (a refund) writes an outbox row in its own transaction: channel "stripe", the
+request sealed as the body (the key it is made with included, so the row is self-contained; system rows' bodies
+are purged after delivery). The dispatcher sends it after commit with the row id as Stripe's Idempotency-Key, so
+a retry after a crash never refunds twice, and keeps Stripe's answer (object id and status) on the row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import stripe
+
+from favmcp.config import Settings
+from favmcp.core.ids import new_id
+from favmcp.core.sealing import seal
+from favmcp.effects.models import OutboxKind, OutboxMessage, Undeliverable
+from favmcp.effects.outbox import SEAL_PURPOSE
+
+CHANNEL = "stripe"
+TIMEOUT = 20.0  # seconds for one Stripe request; the outbox retries later, a tool answers retryable
+
+# Stripe's refusals that no retry changes (a bad request, a revoked key, a declined card); anything else (network,
+# rate limits, Stripe's own 5xx, a concurrent request with the same key) is worth another attempt.
+REFUSALS: tuple[type[stripe.StripeError], ...] = (
+    stripe.InvalidRequestError,
+    stripe.AuthenticationError,
+    stripe.PermissionError,
+    stripe.CardError,
+)
+
+
+@asynccontextmanager
+async def stripe_client(api_key: str, api_base: str | None) -> AsyncIterator[stripe.StripeClient]:
+    """A StripeClient on HTTPX for async calls, at `api_base` (a local server in tests), closed afterwards."""
+    http = stripe.HTTPXClient(timeout=TIMEOUT)
+    try:
+        yield stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            http_client=http,
+            max_network_retries=0,
+        )
+    finally:
+        await http.close_async()
+
+
+async def create_checkout_session(
+    api_key: str, api_base: str | None, params: Any, idempotency_key: str
+) -> stripe.checkout.Session:
+    """POST /v1/checkout/sessions with an Idempotency-Key: a retry of one call gets the same session back."""
+    async with stripe_client(api_key, api_base) as client:
+        return await client.v1.checkout.sessions.create_async(params, options={"idempotency_key": idempotency_key})
+
+
+async def list_events(
+    api_key: str, api_base: str | None, *, since: int, types: list[str], max_pages: int
+) -> list[dict[str, Any]]:
+    """GET /v1/events of `types` created at or after `since` (unix time), up to max_pages of 100, oldest first."""
+    found: list[dict[str, Any]] = []
+    params: Any = {"created": {"gte": since}, "types": types, "limit": 100}
+    async with stripe_client(api_key, api_base) as client:
+        for _ in range(max_pages):
+            page = await client.v1.events.list_async(params)
+            found += [event.to_dict() for event in page.data]
+            if not page.has_more or not page.data:
+                break
+            params["starting_after"] = page.data[-1].id
+    return sorted(found, key=lambda e: (int(e.get("created", 0)), str(e.get("id"))))
+
+
+def queue_refund(
+    settings: Settings,
+    *,
+    api_key: str,
+    workspace_id: str,
+    params: dict[str, Any],
+    now: datetime,
+) -> OutboxMessage:
+    """An outbox row that creates a Stripe refund with `params` once delivered; the caller adds it to its unit of
+    work (so it exists exactly when the change that asked for it does)."""
+    body = {"api_key": api_key, "api_base": settings.stripe_api_base, "operation": "refunds.create", "params": params}
+    return OutboxMessage(
+        id=new_id("out"),
+        workspace_id=workspace_id,
+        channel=CHANNEL,
+        kind=OutboxKind.system,
+        recipient="stripe:refunds",
+        subject=f"Refund {params.get('metadata', {}).get('refund_id', '')}".strip(),
+        body=seal(settings.secret_key, SEAL_PURPOSE, json.dumps(body)),
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+class StripeChannel:
+    """Sends the Stripe requests of outbox rows; answers what Stripe made (id and status) for the row to keep."""
+
+    name = CHANNEL
+
+    async def send(self, message: OutboxMessage, body: str) -> dict[str, Any]:
+        request = json.loads(body)
+        if request.get("operation") != "refunds.create":
+            raise Undeliverable(f"unknown Stripe operation {request.get('operation')!r}")
+        async with stripe_client(request["api_key"], request.get("api_base")) as client:
+            try:
+                refund = await client.v1.refunds.create_async(
+                    request["params"], options={"idempotency_key": message.id}
+                )
+            except REFUSALS as exc:
+                raise Undeliverable(f"Stripe refused: {exc.user_message or exc}") from exc
+        return {"object": "refund", "id": refund.id, "status": refund.status}
