@@ -19,6 +19,7 @@ from favmcp.core.errors import FavError
 from favmcp.domains.subscriptions import credits
 from favmcp.domains.subscriptions.models import CreditEntry, SubscriptionPeriod
 from favmcp.registry.context import ToolContext
+from favmcp.registry.models import EventRecord
 from tests.support import FakeClock, Owner, call, confirmed, error_code, join, signup, unique_email
 
 T = TypeVar("T")
@@ -153,6 +154,25 @@ async def test_first_invoice_and_activation_on_payment(app: App, owner: Owner) -
     assert active["current_period_start"] == sub["current_period_start"]
     events = (await ok(app, owner, "list_subscriptions", {"member_id": sub["member_id"]}))["items"]
     assert [e["id"] for e in events] == [sub["id"]]
+
+
+async def test_lifecycle_events_are_recorded(app: App, owner: Owner, clock: FakeClock) -> None:
+    _, sub = await paid_membership(app, owner)
+    await ok(app, owner, "pause_subscription", {"subscription_id": sub["id"]})
+    await ok(app, owner, "resume_subscription", {"subscription_id": sub["id"]})
+    clock.advance(days=32)
+    await bill(app, owner)
+    clock.advance(days=9)
+    await bill(app, owner)
+    await confirmed(app, owner.key, "cancel_subscription", {"subscription_id": sub["id"]})
+    async with app.db.transaction() as session:
+        stmt = select(EventRecord).where(col(EventRecord.workspace_id) == owner.workspace_id)
+        found = [e for e in (await session.execute(stmt)).scalars() if e.payload.get("subscription_id") == sub["id"]]
+    names = [e.name for e in sorted(found, key=lambda e: e.id)]
+    assert names == [
+        "subscription.created", "subscription.activated", "subscription.paused", "subscription.resumed",
+        "subscription.renewed", "subscription.past_due", "subscription.cancelled",
+    ]  # fmt: skip
 
 
 async def test_unknown_or_erased_members_cannot_subscribe(app: App, owner: Owner) -> None:
