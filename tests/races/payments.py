@@ -1,0 +1,126 @@
+"""Races of the payments domain: 20 concurrent calls of each mutating tool on shared invoices and payments."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from sqlmodel import col
+
+from favmcp.domains.payments.models import Payment
+from tests.race_kit import Call, N, Outcome, Scenario, Stage, as_owner, member, ok, oks, rows
+from tests.stripe_server import StripeServer
+from tests.support import call
+
+
+def key() -> str:
+    return f"race-setup-{uuid.uuid4().hex}"
+
+
+async def an_open_invoice(s: Stage, amount: int) -> str:
+    s.member = await member(s, "Payer")
+    line = {"description": "Course", "unit_amount": amount, "quantity": 1, "tax_rate": "0"}
+    made = await ok(s, "create_invoice", {"member_id": s.member, "lines": [line]})
+    await ok(s, "finalize_invoice", {"invoice_id": made["id"]})
+    return str(made["id"])
+
+
+async def invoice(s: Stage) -> dict[str, Any]:
+    return await ok(s, "get_invoice", {"invoice_id": s.invoice})
+
+
+# -- record_payment --------------------------------------------------------------------------------------------
+
+
+async def setup_invoice_of_1000(s: Stage) -> None:
+    s.invoice = await an_open_invoice(s, 1000)
+
+
+def pay_250(s: Stage, i: int) -> Call:
+    return as_owner(s, "record_payment", {"method": "cash", "amount": 250, "invoice_id": s.invoice})
+
+
+async def check_one_key_moves_money_once(s: Stage, outs: list[Outcome]) -> None:
+    assert all(o.ok for o in outs) and len({repr(o.result.data) for o in outs}) == 1, "20 identical answers"
+    assert (await invoice(s))["amount_paid"] == 250
+    assert len(await rows(s, Payment, col(Payment.invoice_id) == s.invoice)) == 1
+
+
+def pay_100(s: Stage, i: int) -> Call:
+    return as_owner(s, "record_payment", {"method": "bank_transfer", "amount": 100, "invoice_id": s.invoice})
+
+
+async def check_never_overpaid(s: Stage, outs: list[Outcome]) -> None:
+    assert len(oks(outs)) == 10, "ten payments of 100 settle an invoice of 1000, no more"
+    after = await invoice(s)
+    assert (after["status"], after["amount_paid"], after["amount_remaining"]) == ("paid", 1000, 0)
+    assert len(await rows(s, Payment, col(Payment.invoice_id) == s.invoice)) == 10
+
+
+# -- refund_payment --------------------------------------------------------------------------------------------
+
+
+async def setup_payment_of_100(s: Stage) -> None:
+    s.invoice = await an_open_invoice(s, 100)
+    paid = await ok(
+        s, "record_payment", {"method": "cash", "amount": 100, "invoice_id": s.invoice, "idempotency_key": key()}
+    )
+    s.payment = paid["id"]
+    args = {"payment_id": s.payment, "amount": 60}
+    previews = await asyncio.gather(
+        *[call(s.app, s.owner.key, "refund_payment", {**args, "idempotency_key": key()}) for _ in range(N)]
+    )
+    s.tokens = [p.data["error"]["details"]["confirmation_token"] for p in previews]
+
+
+def refund_60(s: Stage, i: int) -> Call:
+    return as_owner(s, "refund_payment", {"payment_id": s.payment, "amount": 60, "confirmation_token": s.tokens[i]})
+
+
+async def check_one_refund_of_60(s: Stage, outs: list[Outcome]) -> None:
+    assert len(oks(outs)) == 1, "of refunds of 60 on a payment of 100 exactly one succeeds"
+    assert all(o.details.get("reason") == "beyond_refundable" for o in outs if not o.ok)
+    payment = await ok(s, "get_payment", {"payment_id": s.payment})
+    assert (payment["amount_refunded"], payment["amount_refundable"], payment["status"]) == (
+        60, 40, "partially_refunded",
+    )  # fmt: skip
+    assert (await invoice(s))["amount_refunded"] == 60
+
+
+# -- create_payment_link ---------------------------------------------------------------------------------------
+
+
+async def setup_stripe_invoice(s: Stage) -> None:
+    s.stripe = StripeServer().__enter__()
+    s.app.settings.stripe_api_base = s.stripe.base
+    provider = {"secret_key": "sk_test_race0000000000", "webhook_secret": "whsec_race000000000"}
+    await ok(s, "update_workspace", {"payment_provider": provider})
+    s.invoice = await an_open_invoice(s, 5000)
+
+
+def link(s: Stage, i: int) -> Call:
+    return as_owner(s, "create_payment_link", {"invoice_id": s.invoice})
+
+
+async def check_one_session(s: Stage, outs: list[Outcome]) -> None:
+    try:
+        assert len({o.result.data["id"] for o in outs if o.ok}) == 1 and len(oks(outs)) == N
+        assert len(s.stripe.requests_to("/v1/checkout/sessions")) == 1, "one Checkout Session for one amount"
+    finally:
+        s.stripe.__exit__(None, None, None)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "record_payment_one_key": Scenario(
+        "record_payment", setup_invoice_of_1000, pay_250, check_one_key_moves_money_once, one_key=True
+    ),
+    "record_payment_never_overpays": Scenario(
+        "record_payment", setup_invoice_of_1000, pay_100, check_never_overpaid,
+        refusals=frozenset({"conflict", "invalid_state"}),
+    ),
+    "refund_payment_two_of_60_on_100": Scenario(
+        "refund_payment", setup_payment_of_100, refund_60, check_one_refund_of_60, refusals=frozenset({"conflict"})
+    ),
+    "create_payment_link_one_session": Scenario("create_payment_link", setup_stripe_invoice, link, check_one_session),
+}  # fmt: skip
