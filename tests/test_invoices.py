@@ -414,6 +414,11 @@ async def test_send_invoice_emails_the_details(app: App, owner: Owner) -> None:
     assert len(await outbox_to(app, owner, email)) == 1, "nothing sent while it waits"
     approval = await ok(app, owner, "get_approval", {"approval_id": held["approval_id"]})
     assert approval["recipient"] == email and inv["number"] in approval["summary"]
+    manager = await join(app, owner, "manager")
+    decided = await call(app, manager.key, "approve_request", {"approval_id": held["approval_id"]})
+    assert decided.ok and decided.data["execution"]["ok"], decided.data
+    assert decided.data["execution"]["result"]["status"] == "done"
+    assert len(await outbox_to(app, owner, email)) == 2, "the approved send ran once"
 
 
 async def test_the_email_is_rendered_in_the_workspace_locale(app: App, owner: Owner) -> None:

@@ -337,7 +337,7 @@ async def update_draft(
     """Replace what `changed` names of a draft: lines, currency, due_date, memo, promotion_code (None clears the
     last three). New lines, currency or code reprice the draft and redeem its code again for the new subtotal."""
     # The member's row first, then the invoice's: the order erase and merge take them in (a redemption points at
-    # the member), so a draft change racing them waits instead of deadlocking. An erased member's draft stays.
+    # the member), so a draft change racing them waits instead of deadlocking. An erased member's draft is frozen.
     await members.load_for_write(ctx, (await load(ctx, invoice_id)).member_id)
     invoice = await load(ctx, invoice_id, lock=True)
     if invoice.status != InvoiceStatus.draft:
