@@ -175,6 +175,20 @@ async def test_lifecycle_events_are_recorded(app: App, owner: Owner, clock: Fake
     ]  # fmt: skip
 
 
+async def test_the_customer_profile_shows_live_subscriptions_and_credits(app: App, owner: Owner) -> None:
+    member_id = await new_member(app, owner)
+    plan = await membership(app, owner)
+    monthly = await subscribe(app, owner, plan["id"], member_id)
+    ten = await paid_pack(app, owner, member_id)
+    ended = await paid_pack(app, owner, member_id)
+    assert (await confirmed(app, owner.key, "cancel_subscription", {"subscription_id": ended["id"]})).ok
+    money = (await ok(app, owner, "get_member_profile", {"member_id": member_id}))["money"]
+    shown = {s["id"]: s for s in money["subscriptions"]}
+    assert set(shown) == {monthly["id"], ten["id"]}
+    assert shown[ten["id"]]["credits_left"] == 10 and shown[monthly["id"]]["credits_left"] is None
+    assert shown[monthly["id"]]["status"] == "incomplete" and money["credits_left"] == 10
+
+
 async def test_unknown_or_erased_members_cannot_subscribe(app: App, owner: Owner) -> None:
     plan = await membership(app, owner)
     missing = await call(app, owner.key, "subscribe_member", {"member_id": "mem_nope", "plan_id": plan["id"]})

@@ -485,6 +485,31 @@ async def _hourly_billing(ctx: ToolContext) -> None:
     await service.run_billing(ctx, ctx.now)
 
 
+async def _member_money(ctx: ToolContext, member_id: str) -> dict[str, Any]:
+    """The customer's live subscriptions (newest first) and the pack credits usable now, for get_member_profile."""
+    live = await ctx.db.all(
+        ctx.db.select(
+            Subscription, col(Subscription.member_id) == member_id, col(Subscription.status).in_(LIVE)
+        ).order_by(col(Subscription.id).desc())
+    )
+    names = await service.plan_names(ctx, {s.plan_id for s in live})
+    left = await credits.credits_left(ctx, [s.id for s in live if s.kind == PlanKind.pack])
+    return {
+        "subscriptions": [
+            {
+                "id": s.id,
+                "plan_id": s.plan_id,
+                "plan_name": names.get(s.plan_id, ""),
+                "status": s.status,
+                "current_period_end": s.current_period_end,
+                "credits_left": left.get(s.id, 0) if s.kind == PlanKind.pack else None,
+            }
+            for s in live
+        ],
+        "credits_left": sum(left.get(s.id, 0) for s in live if s.status == S.active),
+    }
+
+
 def _export(row: Any) -> dict[str, Any]:
     return {k: v for k, v in row.model_dump(mode="json").items() if k != "workspace_id"}
 
@@ -520,4 +545,5 @@ DOMAIN = Domain(
         MemberErased: [service.on_member_erased],
     },
     jobs=[Job("subscription_billing", timedelta(hours=1), _hourly_billing)],
+    member_money=_member_money,
 )
