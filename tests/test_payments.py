@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import col, select
 
 from favmcp.app import App
@@ -234,3 +236,89 @@ async def test_a_payment_counts_as_the_customers_activity_and_spend(app: App, ow
     async with app.db.transaction() as session:
         rows = (await session.execute(select(Payment).where(col(Payment.invoice_id) == inv["id"]))).scalars().all()
         assert len(rows) == 1 and rows[0].amount_applied == 5000
+
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("pay"), st.integers(min_value=1, max_value=700)),
+        st.tuples(st.just("refund"), st.tuples(st.integers(0, 5), st.integers(min_value=1, max_value=400))),
+        st.tuples(st.just("refund_all"), st.tuples(st.integers(0, 5), st.just(0))),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS)
+async def test_paid_refunded_remaining_and_status_agree_with_the_ledgers(
+    app: App, owner: Owner, steps: list[tuple[str, Any]]
+) -> None:
+    inv = await open_invoice(app, owner, 1000)
+    paid: dict[str, int] = {}  # payment id -> amount
+    refunded: dict[str, int] = {}
+    for kind, value in steps:
+        if kind == "pay":
+            answer = await call(
+                app, owner.key, "record_payment",
+                {"method": "cash", "amount": value, "invoice_id": inv["id"], "idempotency_key": key()},
+            )  # fmt: skip
+            fits = sum(paid.values()) + value <= 1000 and sum(paid.values()) < 1000
+            assert answer.ok == fits, answer.data
+            if answer.ok:
+                paid[answer.data["id"]] = value
+                refunded[answer.data["id"]] = 0
+        elif paid:
+            index, amount = value
+            payment_id = list(paid)[index % len(paid)]
+            left = paid[payment_id] - refunded[payment_id]
+            wanted = amount or left
+            args: dict[str, Any] = {"payment_id": payment_id, "idempotency_key": key()}
+            if amount:
+                args["amount"] = amount
+            answer = await call(app, owner.key, "refund_payment", args)
+            if 0 < wanted <= left:
+                token = answer.data["error"]["details"]["confirmation_token"]
+                done = await call(app, owner.key, "refund_payment", {**args, "confirmation_token": token})
+                assert done.ok and done.data["status"] == "succeeded", done.data
+                refunded[payment_id] += wanted
+            else:
+                assert error_code(answer) in ("conflict", "invalid_state"), answer.data
+        now = await invoice(app, owner, inv["id"])
+        assert now["amount_paid"] == sum(paid.values())
+        assert now["amount_refunded"] == sum(refunded.values())
+        assert now["amount_remaining"] == 1000 - sum(paid.values())
+        assert now["status"] == ("paid" if sum(paid.values()) == 1000 else "open")
+        for payment_id, amount in paid.items():
+            shown = await ok(app, owner, "get_payment", {"payment_id": payment_id})
+            back = refunded[payment_id]
+            status = "succeeded" if back == 0 else "refunded" if back == amount else "partially_refunded"
+            assert (shown["amount"], shown["amount_refunded"], shown["status"]) == (amount, back, status)
+            assert shown["amount_refundable"] == amount - back
+            assert sum(r["amount"] for r in shown["refunds"] if r["status"] == "succeeded") == back
+
+
+async def test_merge_moves_payments_export_shows_them_and_erase_keeps_them_pseudonymous(app: App, owner: Owner) -> None:
+    inv = await open_invoice(app, owner, 2000)
+    paid = await ok(
+        app, owner, "record_payment",
+        {"method": "bank_transfer", "amount": 2000, "invoice_id": inv["id"], "reference": "Transfer A. Client",
+         "idempotency_key": key()},
+    )  # fmt: skip
+    await refund(app, owner, paid["id"], 500)
+    survivor = (await ok(app, owner, "create_member", {"name": "Ada C.", "email": unique_email("ada2")}))["id"]
+    merged = await confirmed(
+        app, owner.key, "merge_members", {"survivor_id": survivor, "duplicate_id": inv["member_id"]}
+    )
+    assert merged.ok, merged.data
+    moved = await ok(app, owner, "get_payment", {"payment_id": paid["id"]})
+    assert moved["member_id"] == survivor
+    exported = await ok(app, owner, "export_member_data", {"member_id": survivor})
+    assert [p["id"] for p in exported["records"]["payments"]] == [paid["id"]]
+    assert [r["amount"] for r in exported["records"]["refunds"]] == [500]
+    erased = await confirmed(app, owner.key, "delete_member", {"member_id": survivor})
+    assert erased.ok, erased.data
+    kept = await ok(app, owner, "get_payment", {"payment_id": paid["id"]})
+    assert (kept["member_id"], kept["amount"], kept["amount_refunded"], kept["reference"]) == (
+        survivor, 2000, 500, None,
+    )  # fmt: skip
