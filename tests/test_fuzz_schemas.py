@@ -118,6 +118,8 @@ ID_POOLS = {
     "member_id": "member", "survivor_id": "member", "duplicate_id": "member", "member_ids": "member",
     "user_id": "user", "key_id": "key", "invite_id": "invite", "time_off_id": "time_off", "import_id": "import",
     "request_id": "request", "invite_token": "invite_token", "cursor": "cursor", "name": "tool",
+    "invoice_id": "invoice", "payment_id": "payment", "order_id": "order", "product_id": "product",
+    "plan_id": "plan", "subscription_id": "subscription", "promotion_id": "promotion", "code": "promotion_code",
 }  # fmt: skip
 
 
@@ -167,6 +169,7 @@ async def world(app: App, owner: Owner) -> World:
     )
     spare = _ok(await call(app, key, "create_api_key", {"name": "spare"}))
     preview = _ok(await call(app, key, "preview_member_import", {"rows": [{"name": "Cy Third", "tags": "a,b"}]}))
+    money = await money_world(app, key, first["id"])
     cursors = []
     for tool, args in [
         ("search_members", {}),
@@ -188,8 +191,43 @@ async def world(app: App, owner: Owner) -> World:
         "invite_token": [token],
         "cursor": cursors,
         "tool": sorted(SPECS),
+        **money,
     }
     return World(owner, ids)
+
+
+async def money_world(app: App, key: str, member_id: str) -> dict[str, list[str]]:
+    """A product with stock, a promotion code, an order, an open invoice with a part payment and a draft, a
+    membership plan with a subscription: the money domains' records the fuzzed calls aim at."""
+
+    async def made(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        return _ok(await call(app, key, tool, args))
+
+    product = await made("create_product", {"name": "Oil", "unit_amount": 1500, "initial_stock": 50})
+    promotion = await made("create_promotion", {"code": "FUZZ10", "percent_off": "10"})
+    order = await made(
+        "create_order", {"member_id": member_id, "lines": [{"product_id": product["id"], "quantity": 1}]}
+    )
+    line = {"description": "Massage", "quantity": 1, "unit_amount": 6000, "tax_rate": "21"}
+    draft = await made("create_invoice", {"member_id": member_id, "lines": [line]})
+    issued = await made("create_invoice", {"member_id": member_id, "lines": [line]})
+    await made("finalize_invoice", {"invoice_id": issued["id"]})
+    paid = {"invoice_id": issued["id"], "amount": 1000, "method": "cash", "idempotency_key": "fuzz-payment"}
+    payment = await made("record_payment", paid)
+    plan = await made(
+        "create_plan", {"kind": "membership", "name": "Monthly", "unit_amount": 4000, "interval": "month"}
+    )
+    subscription = await made("subscribe_member", {"member_id": member_id, "plan_id": plan["id"]})
+    return {
+        "invoice": [issued["id"], draft["id"]],
+        "payment": [payment["id"]],
+        "order": [order["id"]],
+        "product": [product["id"]],
+        "plan": [plan["id"]],
+        "subscription": [subscription["id"]],
+        "promotion": [promotion["id"]],
+        "promotion_code": ["FUZZ10"],
+    }
 
 
 # -- strategies ------------------------------------------------------------------------------------------------
