@@ -518,6 +518,24 @@ async def test_merge_moves_invoices_and_export_includes_them(app: App, owner: Ow
     assert len(exported["records"]["credit_notes"]) == 1
 
 
+async def test_the_member_profile_shows_unpaid_invoices_to_those_who_may_see_revenue(app: App, owner: Owner) -> None:
+    member_id = await new_member(app, owner)
+    later = await open_invoice(app, owner, member_id=member_id)
+    first = await open_invoice(
+        app, owner, member_id=member_id, due_date=(await get(app, owner, later["id"]))["due_date"]
+    )
+    paid = await open_invoice(app, owner, member_id=member_id)
+    await pay(app, owner, paid["id"], paid["total"])
+    await draft(app, owner, member_id)
+    await pay(app, owner, first["id"], 100)
+    money = (await ok(app, owner, "get_member_profile", {"member_id": member_id}))["money"]
+    shown = [(i["id"], i["amount_remaining"], i["currency"]) for i in money["open_invoices"]]
+    assert shown == [(later["id"], later["total"], "EUR"), (first["id"], first["total"] - 100, "EUR")]
+    staff = await join(app, owner, "staff")
+    seen = await call(app, staff.key, "get_member_profile", {"member_id": member_id})
+    assert seen.ok and seen.data["money"] is None, "staff see no revenue"
+
+
 async def test_list_invoices_filters_by_status_member_and_days(app: App, owner: Owner, clock: FakeClock) -> None:
     member_id = await new_member(app, owner)
     first = await draft(app, owner, member_id)

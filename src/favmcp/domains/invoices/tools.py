@@ -326,6 +326,17 @@ async def send_payment_reminder(ctx: ToolContext, args: SendReminderInput) -> Se
     )
 
 
+async def _member_money(ctx: ToolContext, member_id: str) -> dict[str, Any]:
+    """The customer's unpaid invoices (open or uncollectible), oldest due first, for get_member_profile."""
+    unpaid = await ctx.db.all(
+        ctx.db.select(Invoice, col(Invoice.member_id) == member_id, col(Invoice.status).in_(service.PAYABLE)).order_by(
+            col(Invoice.due_date), col(Invoice.id)
+        )
+    )
+    fields = ("id", "number", "status", "currency", "total", "amount_remaining", "due_date")
+    return {"open_invoices": [{name: getattr(i, name) for name in fields} for i in unpaid]}
+
+
 def _export(row: Any) -> dict[str, Any]:
     return dict(row.model_dump(mode="json", exclude={"workspace_id"}))
 
@@ -369,4 +380,5 @@ DOMAIN = Domain(
     ],
     member_links=MEMBER_LINKS,
     events=EVENTS,
+    member_money=_member_money,
 )
