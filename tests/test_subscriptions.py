@@ -520,6 +520,16 @@ async def test_release_and_consume_happen_once(app: App, owner: Owner) -> None:
     )
     assert sorted(used) == [False, False, False, False, True]
     assert (await detail(app, owner, sub["id"]))["credits_left"] == 1
+    with pytest.raises(FavError) as again:
+        await as_system(app, owner, lambda ctx: credits.reserve_credit(ctx, member_id, "b1"))
+    assert again.value.code == "invalid_state", "a released booking does not reserve again"
+    other = await new_member(app, owner)
+    with pytest.raises(FavError) as foreign:
+        await as_system(app, owner, lambda ctx: credits.reserve_credit(ctx, other, "b2"))
+    assert foreign.value.code == "conflict"
+    with pytest.raises(FavError) as unknown:
+        await as_system(app, owner, lambda ctx: credits.release_credit(ctx, "nope"))
+    assert unknown.value.code == "not_found"
     for late, ref in ((credits.consume_credit, "b1"), (credits.release_credit, "b2")):
         with pytest.raises(FavError) as refused:
             await as_system(app, owner, lambda ctx, fn=late, r=ref: fn(ctx, r))

@@ -77,7 +77,7 @@ async def reserve_credit(ctx: ToolContext, member_id: str, booking_ref: str) -> 
     or None when no usable credit is left. Reserving for a booking that holds one already answers that one."""
     held = await _reservation(ctx, booking_ref)
     if held is not None:
-        return _same_member(held, member_id)
+        return await _still_held(ctx, held, member_id)
     lots = await ctx.db.all(
         ctx.db.select(CreditLot)
         .join(Subscription, col(Subscription.id) == col(CreditLot.subscription_id))
@@ -111,8 +111,23 @@ async def reserve_credit(ctx: ToolContext, member_id: str, booking_ref: str) -> 
             held = await _reservation(ctx, booking_ref)
             if held is None:
                 raise
-            return _same_member(held, member_id)
+            return await _still_held(ctx, held, member_id)
     return None
+
+
+async def _still_held(ctx: ToolContext, held: CreditEntry, member_id: str) -> str:
+    """A booking's existing reservation, for a repeated reserve: refused once it was released (a booking reserves
+    once; a new booking has a new reference) or when it is another member's."""
+    released = await ctx.db.count(
+        CreditEntry, col(CreditEntry.booking_ref) == held.booking_ref, col(CreditEntry.kind) == CreditKind.release
+    )
+    if released:
+        raise invalid_state(
+            f"The credit held for booking {held.booking_ref} was released; it cannot be reserved again.",
+            current=CreditKind.release.value,
+            reservation_id=held.id,
+        )
+    return _same_member(held, member_id)
 
 
 def _same_member(held: CreditEntry, member_id: str) -> str:

@@ -244,7 +244,7 @@ async def on_invoice_paid(ctx: ToolContext, event: InvoicePaid) -> None:
         await move(ctx, sub, S.active)
     elif sub.status == S.paused and sub.pause_reason == PauseReason.trial_ended:
         await move(ctx, sub, S.active, pause_reason=None, paused_at=None)
-    elif sub.status == S.past_due and not await overdue_periods(ctx, sub.id, ctx.now):
+    elif sub.status == S.past_due and not await _owes_overdue(ctx, sub, ctx.now):
         await move(ctx, sub, S.active)
 
 
@@ -260,6 +260,8 @@ async def on_invoice_voided(ctx: ToolContext, event: InvoiceVoided) -> None:
     sub = await load(ctx, period.subscription_id, lock=True)
     if period.paid_at is not None:
         return
+    # Nothing is due on it any more: billing stops looking at it for past-due checks.
+    await ctx.db.update(SubscriptionPeriod, col(SubscriptionPeriod.id) == period.id, values={"due_date": None})
     starting = sub.status == S.incomplete or (sub.status == S.paused and sub.pause_reason == PauseReason.trial_ended)
     if starting and sub.latest_invoice_id == event.invoice_id:
         await cancel_now(ctx, sub, "invoice_voided")
