@@ -21,6 +21,7 @@ from favmcp.db.tenancy import Workspace
 from favmcp.domains.payments import stripe_sync
 from favmcp.domains.payments.models import Payment, ProviderEvent
 from favmcp.effects.models import OutboxMessage, OutboxStatus
+from favmcp.registry.jobs import Scheduler
 from favmcp.transports.http import build_http_app
 from tests.stripe_server import StripeServer, sign
 from tests.support import FakeClock, Owner, call, confirmed, error_code, make_settings, signup
@@ -348,3 +349,39 @@ def test_the_local_server_signs_like_stripe() -> None:
     payload = '{"id": "evt_1", "object": "event", "type": "ping", "data": {"object": {}}}'
     header = sign(payload, WEBHOOK_SECRET)
     assert stripe_lib.Webhook.construct_event(payload, header, WEBHOOK_SECRET).id == "evt_1"
+
+
+async def test_a_single_business_install_configures_stripe_in_its_settings(
+    app: App, owner: Owner, stripe: StripeServer, web: httpx.AsyncClient
+) -> None:
+    await ok(app, owner, "update_workspace", {"payment_provider": None})
+    app.settings.stripe_secret_key, app.settings.stripe_webhook_secret = SECRET_KEY, WEBHOOK_SECRET
+    inv = await open_invoice(app, owner, 1500)
+    link = await link_for(app, owner, inv["id"])
+    event = stripe.complete(link["url"].rsplit("/", 1)[1])
+    assert (await stripe.deliver(web, hook(owner), event, WEBHOOK_SECRET)).status_code == 200
+    assert [p.amount for p in await payments_of(app, inv["id"])] == [1500]
+
+
+async def test_the_worker_runs_reconciliation_and_survives_stripe_being_down(
+    app: App, owner: Owner, stripe: StripeServer, clock: FakeClock
+) -> None:
+    [job] = [j for j in app.runner.platform.jobs if j.name == "stripe_reconcile"]
+    inv = await open_invoice(app, owner, 2500)
+    link = await link_for(app, owner, inv["id"])
+    stripe.complete(link["url"].rsplit("/", 1)[1])
+    app.settings.stripe_api_base = "http://127.0.0.1:9"  # nothing listens: the run logs it and ends cleanly
+    await reconcile(app, owner)
+    assert await payments_of(app, inv["id"]) == []
+    app.settings.stripe_api_base = stripe.base
+    if not app.db.is_sqlite:  # the worker runs jobs for every workspace: on the shared Postgres, other tests' too
+        await reconcile(app, owner)
+        assert [p.amount for p in await payments_of(app, inv["id"])] == [2500]
+        return
+    scheduler = Scheduler(app.runner, jobs=[job])
+    assert await scheduler.run_due() == 1
+    assert [p.amount for p in await payments_of(app, inv["id"])] == [2500]
+    assert await scheduler.run_due() == 0  # not due again before its period
+    clock.advance(minutes=6)
+    assert await scheduler.run_due() == 1
+    assert len(await payments_of(app, inv["id"])) == 1

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stripe
+import structlog
 from sqlmodel import col
 
 from favmcp.core.errors import ErrorCode, FavError, invalid_state
@@ -31,6 +32,8 @@ from favmcp.domains.payments.models import (
 from favmcp.effects.channels import stripe as stripe_api
 from favmcp.effects.models import OutboxMessage, OutboxStatus
 from favmcp.registry.context import ToolContext
+
+log = structlog.get_logger("favmcp.payments")
 
 SIGNATURE_TOLERANCE = 300  # seconds: a signed event older than this is a replay
 # The events favmcp acts on; reconciliation asks Stripe for these only.
@@ -324,9 +327,13 @@ async def reconcile(ctx: ToolContext) -> None:
     oldest = await _oldest_waiting(ctx)
     if config is not None and oldest is not None:
         since = int((oldest - LOOKBACK).timestamp())
-        events = await stripe_api.list_events(
-            config.secret_key, config.api_base, since=since, types=list(HANDLED), max_pages=MAX_EVENT_PAGES
-        )
+        try:
+            events = await stripe_api.list_events(
+                config.secret_key, config.api_base, since=since, types=list(HANDLED), max_pages=MAX_EVENT_PAGES
+            )
+        except stripe.StripeError as exc:  # Stripe unreachable or the key revoked: the next run reads them
+            log.warning("stripe_events_unavailable", workspace=ctx.workspace_id, error=str(exc)[:300])
+            events = []
         for event in events:
             await process_event(ctx, event)
     await ctx.db.update(
