@@ -462,6 +462,31 @@ async def test_cancel_now_forfeits_pack_credits_at_period_end_keeps_them(app: Ap
     assert sorted(kinds) == ["forfeit", "grant"]
 
 
+async def test_refusals_name_the_state_and_the_way_forward(app: App, owner: Owner) -> None:
+    plan = await membership(app, owner)
+    archived = await membership(app, owner, name="Old")
+    await ok(app, owner, "archive_plan", {"plan_id": archived["id"]})
+    unpaid = await subscribe(app, owner, plan["id"])
+    later = await call(app, owner.key, "cancel_subscription", {"subscription_id": unpaid["id"], "at_period_end": True})
+    assert error_code(later) == "invalid_state" and later.data["error"]["hint"]
+    ten = await paid_pack(app, owner)
+    as_pack = await call(
+        app, owner.key, "change_subscription_plan", {"subscription_id": ten["id"], "plan_id": plan["id"]}
+    )
+    assert error_code(as_pack) == "invalid_state"
+    _, sub = await paid_membership(app, owner)
+    to_archived = {"subscription_id": sub["id"], "plan_id": archived["id"]}
+    assert error_code(await call(app, owner.key, "change_subscription_plan", to_archived)) == "invalid_state"
+    assert (await confirmed(app, owner.key, "cancel_subscription", {"subscription_id": sub["id"]})).ok
+    again = await call(app, owner.key, "cancel_subscription", {"subscription_id": sub["id"]})
+    assert again.ok and again.data["status"] == "cancelled", "a cancelled subscription answers as is"
+    paused = await call(app, owner.key, "pause_subscription", {"subscription_id": sub["id"]})
+    assert error_code(paused) == "invalid_state"
+    assert paused.data["error"]["details"]["current"] == "cancelled"
+    missing = await call(app, owner.key, "get_subscription", {"subscription_id": "sub_missing"})
+    assert error_code(missing) == "not_found" and "list_subscriptions" in missing.data["error"]["hint"]
+
+
 # -- packs and credits -----------------------------------------------------------------------------------------
 
 
