@@ -6,10 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+from cryptography.exceptions import InvalidTag
+
 from favmcp.config import Settings
 from favmcp.core.errors import invalid_state
 from favmcp.core.sealing import seal, unseal
 from favmcp.db.tenancy import Workspace
+
+log = structlog.get_logger("favmcp.payments")
 
 SEAL_PURPOSE = "payment_provider"
 STRIPE = "stripe"
@@ -31,9 +36,15 @@ def seal_provider(settings: Settings, values: dict[str, Any]) -> str:
 
 
 def open_provider(settings: Settings, sealed: str | None) -> dict[str, Any] | None:
+    """The stored settings; None when there are none, or when no server secret in use opens them any more (a
+    secret retired before they were resealed: logged, and the keys must be set again)."""
     if not sealed:
         return None
-    opened = unseal(settings.secret_keys, SEAL_PURPOSE, sealed)
+    try:
+        opened = unseal(settings.secret_keys, SEAL_PURPOSE, sealed)
+    except InvalidTag:
+        log.error("payment_provider_unreadable", hint="set the Stripe keys again with update_workspace")
+        return None
     return dict(opened) if isinstance(opened, dict) else None
 
 
