@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, select
@@ -18,6 +19,7 @@ from favmcp.app import App
 from favmcp.core.errors import FavError
 from favmcp.domains.subscriptions import credits
 from favmcp.domains.subscriptions.models import CreditEntry, SubscriptionPeriod
+from favmcp.domains.subscriptions.service import add_intervals
 from favmcp.registry.context import ToolContext
 from favmcp.registry.models import EventRecord
 from tests.support import FakeClock, Owner, call, confirmed, error_code, join, signup, unique_email
@@ -281,6 +283,17 @@ async def test_billing_catches_up_every_missed_period_without_drift(app: App, ow
     assert at(seen["current_period_start"]) == start + timedelta(weeks=6)
     assert at(seen["current_period_end"]) == start + timedelta(weeks=8)
     assert seen["invoice_count"] == 4
+
+
+def test_periods_count_from_the_anchor_on_the_local_wall_clock() -> None:
+    tz = ZoneInfo("Europe/Amsterdam")
+    anchor = datetime(2027, 1, 31, 9, 0, tzinfo=tz).astimezone(UTC)
+    ends = [add_intervals(anchor, "month", n, tz).astimezone(tz) for n in (1, 2, 3, 12)]
+    assert [(e.month, e.day, e.hour) for e in ends] == [(2, 28, 9), (3, 31, 9), (4, 30, 9), (1, 31, 9)]
+    leap = add_intervals(datetime(2028, 2, 29, tzinfo=UTC), "year", 1, ZoneInfo("UTC"))
+    assert (leap.month, leap.day) == (2, 28)
+    week = add_intervals(datetime(2027, 3, 22, 9, 0, tzinfo=tz).astimezone(UTC), "week", 1, tz)
+    assert week.astimezone(tz).hour == 9 and week - datetime(2027, 3, 22, 8, 0, tzinfo=UTC) == timedelta(hours=167)
 
 
 async def test_billing_refuses_a_future_up_to(app: App, owner: Owner, clock: FakeClock) -> None:
