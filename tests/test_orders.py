@@ -299,6 +299,8 @@ async def test_erase_merge_and_export_carry_the_orders(app: App, owner: Owner) -
     assert merged.ok, merged.data
     moved = await ok(app, owner, "get_order", {"order_id": first["id"]})
     assert moved["member_id"] == ann["id"]
+    by_old_id = await ok(app, owner, "list_orders", {"member_id": dup["id"]})
+    assert [o["id"] for o in by_old_id["items"]] == [first["id"]], "the merged id lists the survivor's orders"
     export = await ok(app, owner, "export_member_data", {"member_id": ann["id"]})
     assert [o["id"] for o in export["records"]["orders"]] == [first["id"]]
     assert export["records"]["promotion_redemptions"][0]["target"] == f"order:{first['id']}"
@@ -324,4 +326,4 @@ async def test_another_workspace_sees_nothing(app: App, owner: Owner) -> None:
     ):
         assert error_code(await call(app, other.key, tool, args)) == "not_found", tool
     assert (await ok(app, other, "list_orders"))["items"] == []
-    assert (await ok(app, other, "list_orders", {"member_id": member["id"]}))["items"] == []
+    assert error_code(await call(app, other.key, "list_orders", {"member_id": member["id"]})) == "not_found"

@@ -175,7 +175,8 @@ async def list_orders(ctx: ToolContext, args: ListOrdersInput) -> OrderPage:
     if args.status is not None:
         stmt = stmt.where(col(Order.status) == args.status)
     if args.member_id is not None:
-        stmt = stmt.where(col(Order.member_id) == args.member_id)
+        member, _ = await members.load(ctx, args.member_id)  # a merged member's orders are the survivor's
+        stmt = stmt.where(col(Order.member_id) == member.id)
     if args.created_from is not None:
         stmt = stmt.where(col(Order.created_at) >= args.created_from)
     if args.created_to is not None:
