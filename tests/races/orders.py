@@ -127,6 +127,26 @@ async def check_cancel_racing_fulfil(s: Stage, outs: list[Outcome]) -> None:
     assert all(o.details["current"] in {"cancelled", "fulfilled"} for o in outs if not o.ok)
 
 
+async def setup_archive_racing_orders(s: Stage) -> None:
+    s.product = (await ok(s, "create_product", {"name": "Last", "unit_amount": 500, "initial_stock": 100}))["id"]
+    s.members = [await member(s, f"M{i}") for i in range(4)]
+
+
+def archive_racing_orders(s: Stage, i: int) -> Call:
+    if i == RACER:
+        return as_owner(s, "archive_product", {"product_id": s.product})
+    return as_owner(s, "create_order", {"member_id": s.members[i % 4], "lines": line(s, 2)})
+
+
+async def check_archive_racing_orders(s: Stage, outs: list[Outcome]) -> None:
+    assert outs[RACER].ok
+    placed = [o for o in oks(outs) if o.i != RACER]
+    assert all(o.details["current"] == "archived" for o in outs if not o.ok), "refused only as archived"
+    on_hand, entries = await ledger(s, s.product)
+    assert on_hand == 100 - 2 * len(placed) == sum(e.delta for e in entries)
+    assert (await ok(s, "get_product", {"product_id": s.product}))["status"] == "archived"
+
+
 SCENARIOS: dict[str, Scenario] = {
     "create_order: twenty orders for five in stock": Scenario(
         "create_order",
@@ -155,6 +175,13 @@ SCENARIOS: dict[str, Scenario] = {
         setup_fulfil,
         lambda s, i: as_owner(s, "fulfil_order", {"order_id": s.order}),
         check_fulfilled_once,
+    ),
+    "archive_product racing nineteen create_order": Scenario(
+        "archive_product",
+        setup_archive_racing_orders,
+        archive_racing_orders,
+        check_archive_racing_orders,
+        frozenset({"invalid_state"}),
     ),
     "cancel_order racing nineteen fulfil_order": Scenario(
         "cancel_order",
