@@ -148,7 +148,7 @@ async def test_declared_links_move_on_merge_and_stay_pseudonymised_on_erase(
     ]
 
     erase_preview = await call(app, owner.key, "delete_member", {"member_id": survivor})
-    assert erase_preview.data["error"]["details"]["preview"]["records_kept_pseudonymised"] == {"ledger_entries": 1}
+    assert erase_preview.data["error"]["details"]["preview"]["records_kept_pseudonymised"]["ledger_entries"] == 1
     assert (await confirmed(app, owner.key, "delete_member", {"member_id": survivor})).ok
     kept = await ledger_rows(app, owner.workspace_id)
     assert [(e.member_id, e.amount, e.customer_name) for e in kept if e.amount] == [(survivor, 4500, None)]
