@@ -113,12 +113,16 @@ async def test_archived_products_and_inactive_members_cannot_order(app: App, own
     refused = await call(app, owner.key, "create_order", order_args(member["id"], (product["id"], 1)))
     assert error_code(refused) == "invalid_state" and product["id"] in refused.data["error"]["message"]
     live = await new_product(app, owner)
+    live_member = await new_member(app, owner)
     assert (
         error_code(await call(app, owner.key, "create_order", order_args("mem_nope", (live["id"], 1)))) == "not_found"
     )
     await confirmed(app, owner.key, "delete_member", {"member_id": member["id"]})
     refused = await call(app, owner.key, "create_order", order_args(member["id"], (live["id"], 1)))
     assert error_code(refused) == "invalid_state"
+    huge = await new_product(app, owner, unit_amount=2**53 - 1, track_stock=False)
+    too_big = await call(app, owner.key, "create_order", order_args(live_member["id"], (huge["id"], 100_000)))
+    assert error_code(too_big) == "validation_failed"
     usd = await new_product(app, owner, currency="USD", track_stock=False)
     other = await new_member(app, owner)
     mixed = await call(app, owner.key, "create_order", order_args(other["id"], (live["id"], 1), (usd["id"], 1)))

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlmodel import col
 
+from favmcp.core.errors import FieldError, validation_failed
 from favmcp.core.ids import new_id
 from favmcp.core.links import MemberLink, OnErase, OnMerge
-from favmcp.core.money import Line, LineAmounts, Money, Percent, price_line, totals
+from favmcp.core.money import MAX_AMOUNT, Line, LineAmounts, Money, Percent, price_line, totals
 from favmcp.domains.members import service as members
 from favmcp.domains.orders import service
 from favmcp.domains.orders.events import EVENTS, OrderCancelled, OrderCreated, OrderFulfilled
@@ -111,6 +112,11 @@ async def create_order(ctx: ToolContext, args: CreateOrderInput) -> OrderPublic:
         item = Line(line.quantity, Money(product.unit_amount, currency), Percent.parse(product.tax_rate), off)
         priced.append(price_line(item, prices_include_tax=ws.prices_include_tax))
     sums = totals(priced, currency)
+    if max(sums.total.minor, *(line.before_discount.minor for line in priced)) > MAX_AMOUNT:
+        raise validation_failed(
+            "The order comes to more than an amount can hold; split it into smaller orders.",
+            [FieldError(field="lines", message="smaller quantities")],
+        )
     order = Order(
         id=order_id,
         workspace_id=ctx.workspace_id,
