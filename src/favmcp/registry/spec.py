@@ -184,7 +184,9 @@ def _answer_noise(key: str, value: Any) -> bool:
 
 
 def _listed_answer_noise(key: str, value: Any) -> bool:
-    return key in ("default", "description", "required")
+    """`format` is an annotation that JSON Schema validators do not assert by default: in a listing it checks
+    nothing and costs every session its bytes (describe_tool keeps it)."""
+    return key in ("default", "description", "required", "format")
 
 
 SMALL_ENUM = 12  # enums up to this size are written in place rather than referenced
