@@ -46,7 +46,7 @@ HANDLED = (
     "refund.updated",
     "refund.failed",
 )
-MAX_EVENT_PAGES = 10  # of 100 events each, per reconciliation run; the next run continues
+MAX_EVENT_PAGES = 50  # of 100 events each (Stripe lists newest first), per reconciliation run
 LOOKBACK = timedelta(minutes=5)  # events are listed from a little before the oldest thing waiting for one
 EXPIRY_GRACE = timedelta(hours=1)  # a link past its expiry stays open this long for a late completion event
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import col
 
 from favmcp.core.links import MemberLink, OnErase, OnMerge
+from favmcp.core.money import Money, format_money
 from favmcp.domains.payments import service, stripe_sync, webhook
 from favmcp.domains.payments.events import EVENTS
 from favmcp.domains.payments.models import Payment, PaymentLink, PaymentMethod, Refund
@@ -84,10 +85,11 @@ async def _preview_refund(ctx: ToolContext, args: RefundPaymentInput) -> RefundP
     if amount <= 0 or amount > left:
         raise service.beyond_refundable(payment, amount)
     online = payment.provider is not None
-    how = "through Stripe; it settles when Stripe confirms" if online else "at once, as money given back in person"
+    how = "through Stripe; it settles when Stripe confirms" if online else "at once"
+    locale = (await ctx.db.workspace()).locale
+    shown, refundable = (format_money(Money(a, payment.currency), locale) for a in (amount, left))
     return RefundPreview(
-        summary=f"Refund {amount} {payment.currency} (minor units) of payment {payment.id}, {how}; "
-        f"{left} is refundable now.",
+        summary=f"Refund {shown} of payment {payment.id} ({refundable} refundable now), {how}.",
         payment_id=payment.id,
         currency=payment.currency,
         amount=amount,
