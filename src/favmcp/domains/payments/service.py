@@ -243,6 +243,13 @@ async def request_refund(
     stripe = None
     if payment.provider == provider.STRIPE:
         stripe = provider.require_stripe(ctx.settings, await ctx.db.workspace())
+        if not payment.provider_payment_id:
+            raise invalid_state(
+                f"Stripe named no PaymentIntent for payment {payment.id}, so it cannot be refunded from here.",
+                current=payment.status.value,
+                hint="Refund it in Stripe's dashboard; the refund is recorded here from Stripe's event.",
+                reason="no_provider_payment",
+            )
     wanted = amount if amount is not None else refundable(payment)
     if wanted <= 0:
         raise beyond_refundable(payment, wanted)
