@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +13,7 @@ from sqlmodel import col, select
 from favmcp.app import App
 from favmcp.domains.payments.models import Payment
 from favmcp.registry.models import EventRecord
-from tests.support import Owner, call, confirmed, error_code, gather, join, unique_email
+from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, unique_email
 
 N = 20
 
@@ -228,11 +229,18 @@ async def _other(app: App) -> Owner:
     return await signup(app)
 
 
-async def test_a_payment_counts_as_the_customers_activity_and_spend(app: App, owner: Owner) -> None:
+async def test_a_payment_counts_as_the_customers_activity_and_spend(app: App, owner: Owner, clock: FakeClock) -> None:
     inv = await open_invoice(app, owner, 5000)
-    await record(app, owner, 5000, invoice_id=inv["id"])
+    clock.advance(days=3)
+    paid = await record(app, owner, 5000, invoice_id=inv["id"])
     profile = await ok(app, owner, "get_member_profile", {"member_id": inv["member_id"]})
     assert profile["money"]["lifetime_spend"] == 5000
+    assert datetime.fromisoformat(profile["last_activity_at"]) == clock.now()
+    clock.advance(days=1)
+    await refund(app, owner, paid["id"], 2000)
+    profile = await ok(app, owner, "get_member_profile", {"member_id": inv["member_id"]})
+    assert profile["money"]["lifetime_spend"] == 3000
+    assert datetime.fromisoformat(profile["last_activity_at"]) < clock.now(), "a refund is not the customer's doing"
     async with app.db.transaction() as session:
         rows = (await session.execute(select(Payment).where(col(Payment.invoice_id) == inv["id"]))).scalars().all()
         assert len(rows) == 1 and rows[0].amount_applied == 5000
