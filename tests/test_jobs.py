@@ -134,6 +134,18 @@ async def test_a_refused_run_changes_nothing_and_is_tried_again_soon(ticker_app:
     assert await ticks(ticker_app, owner) == 1
 
 
+async def test_a_run_that_changes_nothing_leaves_no_audit_row(ticker_app: App) -> None:
+    owner = await signup(ticker_app)
+
+    async def look(ctx: ToolContext) -> int:
+        return len(await ctx.db.all(ctx.db.select(Tick)))
+
+    assert await ticker_app.runner.run_system(owner.workspace_id, "job:look", look) == 0
+    async with ticker_app.db.transaction() as session:
+        rows = (await session.execute(select(AuditEvent).where(AuditEvent.tool == "job:look"))).scalars()
+        assert list(rows) == []
+
+
 async def test_run_system_refuses_a_workspace_that_does_not_exist(ticker_app: App) -> None:
     with pytest.raises(FavError) as refused:
         await ticker_app.runner.run_system("wsp_missing", "job:tick", tick)

@@ -233,6 +233,10 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
         assert made.ok, made.data
         revoke = {"key_id": made.data["key"]["id"]}
         token = (await call(before, owner.key, "revoke_api_key", revoke)).data["error"]["details"]["confirmation_token"]
+        stripe = {
+            "payment_provider": {"secret_key": "sk_test_" + "rotation0000KEY1", "webhook_secret": "whsec_rotation1"}
+        }
+        assert (await call(before, owner.key, "update_workspace", stripe)).ok
         sealed_before = await stored_secrets(before)
     finally:
         await before.close()
@@ -262,11 +266,13 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
     assert first.stdout.splitlines() == [
         "outbox_bodies: 1 resealed, 1 current, 0 unreadable",
         "idempotency_records: 1 resealed, 0 current, 0 unreadable",
+        "payment_provider_keys: 1 resealed, 0 current, 0 unreadable",
     ]
     again = reseal_cli(tmp_path, own_url, "rotated,test-secret")
     assert again.stdout.splitlines() == [
         "outbox_bodies: 0 resealed, 2 current, 0 unreadable",
         "idempotency_records: 0 resealed, 1 current, 0 unreadable",
+        "payment_provider_keys: 0 resealed, 1 current, 0 unreadable",
     ]
 
     newest_only = make_settings(tmp_path, own_url, secret_key=b"rotated", secret_keys=(b"rotated",))
@@ -281,6 +287,8 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
                 unseal(b"test-secret", purpose, token)
         replay = await call(after, owner.key, "create_api_key", {"name": "ops", "idempotency_key": "ops-key"})
         assert replay.ok and replay.data == made.data, "the retry gets the identical answer, under the new secret"
+        shown = await call(after, owner.key, "get_workspace")
+        assert shown.data["payment_provider"]["key_last4"] == "KEY1", "the Stripe keys open under the new secret"
     finally:
         await after.close()
 
@@ -291,7 +299,7 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
     lost = reseal_cli(tmp_path, own_url, "yet-another", code=1)
     assert "outbox_bodies: 0 resealed, 0 current, 2 unreadable" in lost.stdout
     assert lost.stderr.strip().splitlines() == [
-        "favmcp: 3 sealed values open with none of the keys; add the key that sealed them to the list"
+        "favmcp: 4 sealed values open with none of the keys; add the key that sealed them to the list"
     ]
     unreadable = favmcp(tmp_path, own_url, "yet-another", "outbox", "list").stdout
     assert unreadable.count("(sealed with a secret key no longer configured)") == 2, unreadable

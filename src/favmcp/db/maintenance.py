@@ -19,6 +19,7 @@ from favmcp.auth.codes import CODE_TTL
 from favmcp.auth.models import OneTimeCode, RateLimitBucket
 from favmcp.core.sealing import reseal
 from favmcp.db.engine import Database
+from favmcp.db.tenancy import PAYMENT_PROVIDER_SEAL, Workspace
 from favmcp.effects.models import OutboxKind, OutboxMessage, OutboxStatus
 from favmcp.effects.outbox import SEAL_PURPOSE as OUTBOX_SEAL_PURPOSE
 from favmcp.registry.confirm import TTL as CONFIRMATION_TTL
@@ -70,6 +71,7 @@ async def reseal_secrets(
     return {
         "outbox_bodies": await _reseal_outbox(db, secret_keys, batch),
         "idempotency_records": await _reseal_idempotency(db, secret_keys, batch),
+        "payment_provider_keys": await _reseal_payment_providers(db, secret_keys, batch),
     }
 
 
@@ -140,3 +142,31 @@ async def _reseal_idempotency(db: Database, secret_keys: Sequence[bytes], batch:
         if len(rows) < batch:
             return counts
         after = (rows[-1].scope, rows[-1].key)
+
+
+async def _reseal_payment_providers(db: Database, secret_keys: Sequence[bytes], batch: int) -> dict[str, int]:
+    counts = _counts()
+    after = ""
+    while True:
+        async with db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(col(Workspace.id), col(Workspace.payment_provider))
+                    .where(col(Workspace.id) > after, col(Workspace.payment_provider).is_not(None))
+                    .order_by(col(Workspace.id))
+                    .limit(batch)
+                )
+            ).all()
+            for workspace_id, sealed in rows:
+                fresh = _resealed(secret_keys, PAYMENT_PROVIDER_SEAL, sealed, counts)
+                if fresh is not None:
+                    # Only the value read here is replaced: keys set again in between stand.
+                    result: Any = await session.execute(
+                        update(Workspace)
+                        .where(col(Workspace.id) == workspace_id, col(Workspace.payment_provider) == sealed)
+                        .values(payment_provider=fresh)
+                    )
+                    counts["resealed"] += result.rowcount
+        if len(rows) < batch:
+            return counts
+        after = rows[-1].id

@@ -7,6 +7,9 @@ from sqlmodel import Field, SQLModel
 
 from favmcp.db.types import json_field, utc_field
 
+# What the sealed `payment_provider` settings are sealed for (see favmcp.core.sealing; resealed on key rotation).
+PAYMENT_PROVIDER_SEAL = "payment_provider"
+
 
 class Workspace(SQLModel, table=True):
     """A business, the tenant: its id is the workspace_id every other row carries."""

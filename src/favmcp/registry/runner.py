@@ -452,8 +452,8 @@ class Runner:
 
     async def run_system(self, workspace_id: str, name: str, work: Callable[[ToolContext], Awaitable[T]]) -> T:
         """Work the server does by itself (a scheduled job, a provider's callback) in one unit of work, as the
-        system: every scope of the workspace, no user or key. Its events are delivered and an audit row names it;
-        a FavError undoes everything and reaches the caller."""
+        system: every scope of the workspace, no user or key. Its events are delivered and, when it records a
+        change, an audit row names it; a FavError undoes everything and reaches the caller."""
         now = self.clock.now()
         request_id = new_id("req")
         caller = Caller(workspace_id=workspace_id, scopes=tuple(scopes.role_scopes(Role.owner)))
@@ -473,7 +473,10 @@ class Runner:
             await ctx.db.workspace()  # a workspace that does not exist (any more) is not_found
             result = await work(ctx)
             await ctx.deliver_events()
-            session.add(audit_row(AuditSubject(workspace_id, None, None), name, "", "ok", request_id, ctx.changes, now))
+            if ctx.changes:  # a run that found nothing to do (most of a job's runs) leaves no trace
+                session.add(
+                    audit_row(AuditSubject(workspace_id, None, None), name, "", "ok", request_id, ctx.changes, now)
+                )
         return result
 
     async def execute_approved(self, approver: ToolContext, request: approvals.ApprovalRequest) -> ExecutionResult:

@@ -12,11 +12,11 @@ from cryptography.exceptions import InvalidTag
 from favmcp.config import Settings
 from favmcp.core.errors import invalid_state
 from favmcp.core.sealing import seal, unseal
-from favmcp.db.tenancy import Workspace
+from favmcp.db.tenancy import PAYMENT_PROVIDER_SEAL, Workspace
 
 log = structlog.get_logger("favmcp.payments")
 
-SEAL_PURPOSE = "payment_provider"
+SEAL_PURPOSE = PAYMENT_PROVIDER_SEAL
 STRIPE = "stripe"
 CONFIGURE = (
     "Set the workspace's Stripe keys with update_workspace payment_provider={secret_key, webhook_secret}, "
