@@ -143,6 +143,33 @@ MALFORMED: dict[str, list[dict[str, Any]]] = {
     "list_promotions": [{"status": "paused"}],
     "validate_promotion": [{"code": "X", "member_id": "mem_a"}, {"code": "X", "member_id": "mem_a", "subtotal": 1.5}],
     "deactivate_promotion": [{}],
+    "record_payment": [
+        {"method": "cash", "amount": 1, "invoice_id": "inv_x"},
+        {"method": "cheque", "amount": 1, "invoice_id": "inv_x", "idempotency_key": "k"},
+        {"method": "cash", "amount": 0, "invoice_id": "inv_x", "idempotency_key": "k"},
+        {"method": "cash", "amount": 1, "invoice_id": "a", "order_id": "b", "idempotency_key": "k"},
+    ],
+    "get_payment": [{}],
+    "list_payments": [{"limit": 0}],
+    "list_refunds": [{"limit": 101}],
+    "refund_payment": [{"payment_id": "pay_x"}, {"payment_id": "pay_x", "amount": 1.5, "idempotency_key": "k"}],
+    "create_payment_link": [{}, {"invoice_id": "inv_x", "expires_in_hours": 25}],
+    "create_plan": [
+        {"kind": "membership", "name": "Monthly", "unit_amount": 12.5, "interval": "month"},
+        {"kind": "subscription", "name": "Monthly", "unit_amount": 100},
+        {"kind": "pack", "name": "Ten", "unit_amount": 100, "credits": 0, "validity_days": 30},
+    ],
+    "list_plans": [{"kind": "voucher"}, {"limit": 0}],
+    "update_plan": [{"plan_id": "pln_a", "name": None}, {"plan_id": "pln_a", "unit_amount": 0}],
+    "archive_plan": [{}],
+    "subscribe_member": [{"member_id": "mem_a"}, {"member_id": "mem_a", "plan_id": "pln_a", "trial_days": -1}],
+    "get_subscription": [{}],
+    "list_subscriptions": [{"status": "lapsed"}],
+    "pause_subscription": [{}, {"subscription_id": "sub_a", "resume_on": "later"}],
+    "resume_subscription": [{"subscription_id": ""}],
+    "cancel_subscription": [{}, {"subscription_id": "sub_a", "at_period_end": "maybe"}],
+    "change_subscription_plan": [{"subscription_id": "sub_a"}],
+    "run_subscription_billing": [{"up_to": "tomorrow"}],
 }
 
 
