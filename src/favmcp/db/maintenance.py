@@ -158,7 +158,7 @@ async def _reseal_payment_providers(db: Database, secret_keys: Sequence[bytes], 
                 )
             ).all()
             for workspace_id, sealed in rows:
-                fresh = _resealed(secret_keys, PAYMENT_PROVIDER_SEAL, sealed, counts)
+                fresh = _resealed(secret_keys, PAYMENT_PROVIDER_SEAL, str(sealed), counts)
                 if fresh is not None:
                     # Only the value read here is replaced: keys set again in between stand.
                     result: Any = await session.execute(

@@ -13,7 +13,6 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import stripe
 import structlog
 from sqlmodel import col
 
@@ -119,14 +118,14 @@ async def create_link(ctx: ToolContext, target: service.TargetRef, request_key: 
     key = idempotency_key(ctx.workspace_id, target, money, request_key, expires)
     try:
         session = await stripe_api.create_checkout_session(config.secret_key, config.api_base, params, key)
-    except stripe_api.REFUSALS as exc:
+    except stripe_api.refusals() as exc:
         raise invalid_state(
             f"Stripe refused the payment link: {exc.user_message or exc}",
             current="provider_refused",
             hint="Check the workspace's Stripe keys (update_workspace payment_provider).",
             reason="provider_refused",
         ) from exc
-    except stripe.StripeError as exc:
+    except stripe_api.failure() as exc:
         raise FavError(
             ErrorCode.internal_error,
             "Stripe could not be reached or failed; no payment link was made.",
@@ -331,7 +330,7 @@ async def reconcile(ctx: ToolContext) -> None:
             events = await stripe_api.list_events(
                 config.secret_key, config.api_base, since=since, types=list(HANDLED), max_pages=MAX_EVENT_PAGES
             )
-        except stripe.StripeError as exc:  # Stripe unreachable or the key revoked: the next run reads them
+        except stripe_api.failure() as exc:  # Stripe unreachable or the key revoked: the next run reads them
             log.warning("stripe_events_unavailable", workspace=ctx.workspace_id, error=str(exc)[:300])
             events = []
         for event in events:
@@ -347,5 +346,7 @@ async def reconcile(ctx: ToolContext) -> None:
 def verify(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
     """The event of a webhook request, once its Stripe-Signature checks out (5-minute tolerance); raises
     stripe.SignatureVerificationError or ValueError otherwise."""
+    import stripe
+
     event = stripe.Webhook.construct_event(payload, signature, secret, tolerance=SIGNATURE_TOLERANCE)
     return dict(event.to_dict())

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import stripe
 import structlog
 from starlette.responses import JSONResponse, Response
 
 from favmcp.core.errors import ErrorCode, FavError
 from favmcp.domains.payments import provider, stripe_sync
+from favmcp.effects.channels import stripe as stripe_api
 from favmcp.registry.context import ToolContext
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ async def stripe_webhook(request: Request, runner: Runner) -> Response:
             raise Refused("no Stripe webhook secret for this workspace")
         try:
             event = stripe_sync.verify(payload, signature, config.webhook_secret)
-        except (stripe.SignatureVerificationError, ValueError) as exc:
+        except (stripe_api.signature_error(), ValueError) as exc:
             raise Refused(f"signature: {exc}") from exc
         return await stripe_sync.process_event(ctx, event)
 

@@ -12,9 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
-
-import stripe
+from typing import TYPE_CHECKING, Any
 
 from favmcp.config import Settings
 from favmcp.core.ids import new_id
@@ -22,22 +20,42 @@ from favmcp.core.sealing import seal
 from favmcp.effects.models import OutboxKind, OutboxMessage, Undeliverable
 from favmcp.effects.outbox import SEAL_PURPOSE
 
+# The library is imported where it is first used: it costs a tenth of a second at startup, which most processes
+# (a stdio session, a one-shot CLI call) never need.
+if TYPE_CHECKING:
+    import stripe
+
 CHANNEL = "stripe"
 TIMEOUT = 20.0  # seconds for one Stripe request; the outbox retries later, a tool answers retryable
 
-# Stripe's refusals that no retry changes (a bad request, a revoked key, a declined card); anything else (network,
-# rate limits, Stripe's own 5xx, a concurrent request with the same key) is worth another attempt.
-REFUSALS: tuple[type[stripe.StripeError], ...] = (
-    stripe.InvalidRequestError,
-    stripe.AuthenticationError,
-    stripe.PermissionError,
-    stripe.CardError,
-)
+
+def refusals() -> tuple[type[stripe.StripeError], ...]:
+    """Stripe's refusals that no retry changes (a bad request, a revoked key, a declined card); anything else
+    (network, rate limits, Stripe's own 5xx, a concurrent request with the same key) is worth another attempt."""
+    import stripe
+
+    return (stripe.InvalidRequestError, stripe.AuthenticationError, stripe.PermissionError, stripe.CardError)
+
+
+def signature_error() -> type[stripe.SignatureVerificationError]:
+    """A webhook whose Stripe-Signature does not check out."""
+    import stripe
+
+    return stripe.SignatureVerificationError
+
+
+def failure() -> type[stripe.StripeError]:
+    """Any error of the Stripe library (refusals included)."""
+    import stripe
+
+    return stripe.StripeError
 
 
 @asynccontextmanager
 async def stripe_client(api_key: str, api_base: str | None) -> AsyncIterator[stripe.StripeClient]:
     """A StripeClient on HTTPX for async calls, at `api_base` (a local server in tests), closed afterwards."""
+    import stripe
+
     http = stripe.HTTPXClient(timeout=TIMEOUT)
     try:
         yield stripe.StripeClient(
@@ -112,6 +130,6 @@ class StripeChannel:
                 refund = await client.v1.refunds.create_async(
                     request["params"], options={"idempotency_key": message.id}
                 )
-            except REFUSALS as exc:
+            except refusals() as exc:
                 raise Undeliverable(f"Stripe refused: {exc.user_message or exc}") from exc
         return {"object": "refund", "id": refund.id, "status": refund.status}
