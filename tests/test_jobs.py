@@ -1,6 +1,7 @@
 """Work the server does by itself: the domains' jobs (run by the worker once per workspace and period, by one
-worker among many) and provider callbacks (a domain's HTTP route), both through Runner.run_system, exercised with
-a domain of the test's own, on SQLite and Postgres."""
+worker among many) and provider callbacks (a domain's HTTP route), both through Runner.run_system; and provider
+calls made outside the unit of work (a tool's prepare step, a job's fetch), so that no write lock waits on a
+provider. Exercised with a domain of the test's own, on SQLite and Postgres."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import registry as orm_registry
 from sqlmodel import Field, SQLModel, col
@@ -26,8 +29,9 @@ from favmcp.registry.domain import Domain, Job, Platform
 from favmcp.registry.jobs import RETRY_AFTER, Scheduler
 from favmcp.registry.models import AuditEvent, JobRun
 from favmcp.registry.runner import Runner
+from favmcp.registry.spec import WriteInput, tool
 from favmcp.transports.http import build_http_app
-from tests.support import FakeClock, Owner, make_settings, signup
+from tests.support import FakeClock, Owner, call, make_settings, signup, unique_email
 
 EVERY = timedelta(hours=1)
 
@@ -55,6 +59,50 @@ async def tick(ctx: ToolContext) -> None:
         raise FavError(ErrorCode.conflict, "The ticker refuses.")
 
 
+class Provider:
+    """A provider that answers only once someone else has written: it proves nothing holds the write lock."""
+
+    written: asyncio.Event
+    calls = 0
+
+    @classmethod
+    async def answer(cls) -> str:
+        cls.calls += 1
+        with anyio.fail_after(10):
+            await cls.written.wait()
+        return f"answer-{cls.calls}"
+
+
+async def fetch_answer(ctx: ToolContext) -> str:
+    return await Provider.answer()
+
+
+async def record_answer(ctx: ToolContext) -> None:
+    ctx.db.add(Tick(id=new_id("tik"), workspace_id="", source=str(ctx.prepared)))
+    ctx.record_change(answer=ctx.prepared)
+
+
+async def prepare_call(ctx: ToolContext, args: CallProviderInput) -> str:
+    if args.refuse:
+        raise FavError(ErrorCode.invalid_state, "The provider refused.")
+    return await Provider.answer()
+
+
+class CallProviderInput(WriteInput):
+    refuse: bool = False
+
+
+class Answer(BaseModel):
+    answer: str
+
+
+@tool(domain="ticker", title="Call provider", hints="W O", scope="members:write", prepare=prepare_call)
+async def call_provider(ctx: ToolContext, args: CallProviderInput) -> Answer:
+    """Ask the provider, then record its answer."""
+    ctx.db.add(Tick(id=new_id("tik"), workspace_id="", source=str(ctx.prepared)))
+    return Answer(answer=str(ctx.prepared))
+
+
 async def hook(request: Request, runner: Runner) -> Response:
     async def record(ctx: ToolContext) -> None:
         ctx.db.add(Tick(id=new_id("tik"), workspace_id="", source="hook"))
@@ -67,13 +115,17 @@ async def hook(request: Request, runner: Runner) -> Response:
 
 
 TICKER = Domain(
-    name="ticker", tools=[], jobs=[Job("tick", EVERY, tick)], http_routes={"/hooks/tick/{workspace_id}": hook}
+    name="ticker",
+    tools=[call_provider],
+    jobs=[Job("tick", EVERY, tick), Job("ask", EVERY, record_answer, fetch=fetch_answer)],
+    http_routes={"/hooks/tick/{workspace_id}": hook},
 )
 
 
 @pytest.fixture
 async def ticker_app(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
     Switch.refuse = False
+    Provider.written, Provider.calls = asyncio.Event(), 0
     platform = Platform([*composition.platform().domains, TICKER])
     app = await App.open(make_settings(tmp_path, database_url), clock=clock, platform=platform)
     async with app.db.engine.begin() as conn:
@@ -161,3 +213,35 @@ async def test_a_domain_route_is_served_over_http_for_post_only(ticker_app: App)
         assert (await client.get(f"/hooks/tick/{owner.workspace_id}")).status_code == 405
         assert (await client.post("/hooks/tick/wsp_missing", content=b"{}")).status_code == 404
     assert await ticks(ticker_app, owner, "hook") == 1
+
+
+async def someone_writes(app: App, owner: Owner) -> None:
+    made = await call(app, owner.key, "create_member", {"name": "Meanwhile", "email": unique_email("w")})
+    assert made.ok, made.data
+    Provider.written.set()
+
+
+async def test_a_tools_provider_call_holds_no_write_lock(ticker_app: App) -> None:
+    owner = await signup(ticker_app)
+    asked, _ = await asyncio.gather(call(ticker_app, owner.key, "call_provider", {}), someone_writes(ticker_app, owner))
+    assert asked.ok and asked.data == {"answer": "answer-1"}, asked.data
+    assert await ticks(ticker_app, owner, "answer-1") == 1, "the handler records what the provider answered"
+    refused = await call(ticker_app, owner.key, "call_provider", {"refuse": True})
+    assert refused.data["error"]["code"] == "invalid_state"
+
+
+async def test_a_jobs_fetch_holds_no_write_lock(ticker_app: App) -> None:
+    owner = await signup(ticker_app)
+    ask = Scheduler(ticker_app.runner, [job for job in ticker_app.runner.platform.jobs if job.name == "ask"])
+    await asyncio.gather(ask.run_due(), someone_writes(ticker_app, owner))
+    async with ticker_app.db.transaction() as session:
+        stmt = select(Tick.source).where(col(Tick.workspace_id) == owner.workspace_id)
+        sources = list((await session.execute(stmt)).scalars())
+    assert len(sources) == 1 and sources[0].startswith("answer-"), "the run recorded what the fetch brought"
+
+
+def test_prepare_is_for_tools_that_write_and_reach_a_provider() -> None:
+    with pytest.raises(TypeError, match="prepare"):
+        tool(domain="ticker", title="Bad", hints="W", scope="members:write", prepare=prepare_call)(
+            call_provider.handler
+        )

@@ -59,6 +59,8 @@ class ToolContext:
     registry: Registry
     platform: Platform
     changes: dict[str, Any] = field(default_factory=dict)
+    # What the tool's `prepare` step (or a job's `fetch`) found before the unit of work began (see ToolSpec.prepare).
+    prepared: Any = None
     adopted_key: str | None = None
     pending_events: list[tuple[str, DomainEvent]] = field(default_factory=list)
     # Set while an approved request runs: the approval gate has been passed by a person.

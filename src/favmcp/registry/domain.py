@@ -43,11 +43,15 @@ CommitmentsOf = Callable[[WorkspaceDB, str, datetime, datetime], Awaitable[list[
 class Job:
     """Work the server does by itself, for every workspace once per period (renewals, reconciliation): the worker
     runs `run` as the system in one unit of work per workspace, with its events and an audit row named `job:<name>`.
-    A job must be safe to run twice for one period: a worker that dies mid-run leaves it to the next."""
+    A job must be safe to run twice for one period: a worker that dies mid-run leaves it to the next.
+
+    fetch: what the run needs from a provider, fetched first with read access only and outside any transaction (no
+    write lock waits on the provider); `run` finds it in ctx.prepared."""
 
     name: str
     every: timedelta
     run: Callable[[ToolContext], Awaitable[None]]
+    fetch: Callable[[ToolContext], Awaitable[Any]] | None = None
 
 
 # A domain's part of a customer's money in get_member_profile (see members.schemas.MemberMoney): its fields by name.

@@ -82,7 +82,9 @@ class Scheduler:
     async def _run(self, job: Job, workspace_id: str) -> None:
         outcome = "ok"
         try:
-            await self.runner.run_system(workspace_id, f"job:{job.name}", job.run)
+            name = f"job:{job.name}"
+            fetched = await self.runner.read_system(workspace_id, name, job.fetch) if job.fetch else None
+            await self.runner.run_system(workspace_id, name, job.run, fetched)
         except FavError as exc:
             outcome = exc.code.value
             log.warning("job_refused", job=job.name, workspace=workspace_id, code=outcome, message=exc.body.message)

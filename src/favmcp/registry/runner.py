@@ -253,7 +253,14 @@ class Runner:
         args = validate(spec, arguments)
         trace.args = args
         if spec.mutating:
-            result = await self._write(spec, caller, args, now, request_id, client_address, trace)
+            prepared = None
+            if spec.prepare is not None:
+                ctx = self._context(self.db.read_sessions, caller, spec, now, request_id, client_address)
+                try:
+                    prepared = await spec.prepare(ctx, args)
+                finally:
+                    await ctx.close_session()
+            result = await self._write(spec, caller, args, now, request_id, client_address, trace, prepared)
         else:
             ctx = self._context(self.db.read_sessions, caller, spec, now, request_id, client_address)
             try:
@@ -275,10 +282,12 @@ class Runner:
         request_id: str,
         client_address: str,
         trace: Trace,
+        prepared: Any = None,
     ) -> CallResult:
         """One transaction: the handler, its events, its audit row and its idempotency record commit together."""
         async with self._unit_of_work() as session:
             ctx = self._context(lambda: session, caller, spec, now, request_id, client_address)
+            ctx.prepared = prepared
             return await self._mutate(spec, ctx, args, trace)
 
     @asynccontextmanager
@@ -450,33 +459,44 @@ class Runner:
             ctx.self_approvable = (request.id, ask.summary)
         return spec.output_model.model_validate({"status": "pending_approval", "approval_id": request.id})
 
-    async def run_system(self, workspace_id: str, name: str, work: Callable[[ToolContext], Awaitable[T]]) -> T:
+    def _system_context(self, workspace_id: str, name: str, open_session: Callable[[], AsyncSession]) -> ToolContext:
+        return ToolContext(
+            open_session=open_session,
+            caller=Caller(workspace_id=workspace_id, scopes=tuple(scopes.role_scopes(Role.owner))),
+            settings=self.settings,
+            random=self.random,
+            now=self.clock.now(),
+            request_id=new_id("req"),
+            client_address="system",
+            tool=name,
+            registry=self.registry,
+            platform=self.platform,
+        )
+
+    async def read_system(self, workspace_id: str, name: str, work: Callable[[ToolContext], Awaitable[T]]) -> T:
+        """Work the server does by itself that only reads (and may call a provider): no transaction, no lock."""
+        ctx = self._system_context(workspace_id, name, self.db.read_sessions)
+        try:
+            await ctx.db.workspace()
+            return await work(ctx)
+        finally:
+            await ctx.close_session()
+
+    async def run_system(
+        self, workspace_id: str, name: str, work: Callable[[ToolContext], Awaitable[T]], prepared: Any = None
+    ) -> T:
         """Work the server does by itself (a scheduled job, a provider's callback) in one unit of work, as the
         system: every scope of the workspace, no user or key. Its events are delivered and, when it records a
         change, an audit row names it; a FavError undoes everything and reaches the caller."""
-        now = self.clock.now()
-        request_id = new_id("req")
-        caller = Caller(workspace_id=workspace_id, scopes=tuple(scopes.role_scopes(Role.owner)))
         async with self._unit_of_work() as session:
-            ctx = ToolContext(
-                open_session=lambda: session,
-                caller=caller,
-                settings=self.settings,
-                random=self.random,
-                now=now,
-                request_id=request_id,
-                client_address="system",
-                tool=name,
-                registry=self.registry,
-                platform=self.platform,
-            )
+            ctx = self._system_context(workspace_id, name, lambda: session)
+            ctx.prepared = prepared
             await ctx.db.workspace()  # a workspace that does not exist (any more) is not_found
             result = await work(ctx)
             await ctx.deliver_events()
             if ctx.changes:  # a run that found nothing to do (most of a job's runs) leaves no trace
-                session.add(
-                    audit_row(AuditSubject(workspace_id, None, None), name, "", "ok", request_id, ctx.changes, now)
-                )
+                subject = AuditSubject(workspace_id, None, None)
+                session.add(audit_row(subject, name, "", "ok", ctx.request_id, ctx.changes, ctx.now))
         return result
 
     async def execute_approved(self, approver: ToolContext, request: approvals.ApprovalRequest) -> ExecutionResult:

@@ -96,6 +96,8 @@ Handler = Callable[["ToolContext", Any], Awaitable[BaseModel]]
 # What an approval-gated call would send, to whom, on which channel, for the policy and the person deciding.
 AskFn = Callable[["ToolContext", Any], Awaitable["ApprovalAsk"]]
 PreviewFn = Callable[["ToolContext", Any], Awaitable[Preview]]
+# Work a tool does before its unit of work: a provider call that must not hold the database's write lock.
+PrepareFn = Callable[["ToolContext", Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class ToolSpec:
     ask: AskFn | None = None
     returns_secret: bool = False
     audit_reads: bool = False
+    prepare: PrepareFn | None = None
 
     @property
     def mutating(self) -> bool:
@@ -295,10 +298,15 @@ def tool(
     ask: AskFn | None = None,
     returns_secret: bool = False,
     audit_reads: bool = False,
+    prepare: PrepareFn | None = None,
 ) -> Callable[[Handler], ToolSpec]:
     """Turn `async def name(ctx, args: In) -> Out` into a ToolSpec; the docstring is the description.
 
     audit_reads: a read-only tool whose every call is audited (personal-data exports).
+    prepare: for a tool that calls a provider: runs first, with read access only and no transaction (no write lock
+    is held while the provider answers); the handler finds its result in ctx.prepared and checks it still holds.
+    It runs on every call, replays included, so it must be safe to repeat (reads, and provider calls made
+    idempotent with the provider's own key).
     """
 
     def wrap(fn: Handler) -> ToolSpec:
@@ -311,6 +319,8 @@ def tool(
             raise TypeError(f"{fn.__name__}: an approval gate needs an ask (what would be sent), and only it has one")
         if gate_ is Gate.approval and not _can_wait(output_model):
             raise TypeError(f"{fn.__name__}: a gated tool answers a GatedResult whose other fields are optional")
+        if prepare is not None and (not effect.open_world or effect.read_only or gate_ is not None):
+            raise TypeError(f"{fn.__name__}: prepare is for ungated tools that write and reach a provider (W O)")
         if audit_reads and not effect.read_only:
             raise TypeError(f"{fn.__name__}: audit_reads is for read-only tools (mutating calls are always audited)")
         if effect.read_only == issubclass(input_model, WriteInput):
@@ -334,6 +344,7 @@ def tool(
             ask=ask,
             returns_secret=returns_secret,
             audit_reads=audit_reads,
+            prepare=prepare,
         )
 
     return wrap
