@@ -90,7 +90,10 @@ async def payments_of(app: App, invoice_id: str) -> list[Payment]:
 
 
 async def reconcile(app: App, owner: Owner) -> None:
-    await app.runner.run_system(owner.workspace_id, "job:stripe_reconcile", stripe_sync.reconcile)
+    """One run of the reconciliation job for the workspace, as the worker runs it: fetch, then apply."""
+    name = "job:stripe_reconcile"
+    events = await app.runner.read_system(owner.workspace_id, name, stripe_sync.fetch_events)
+    await app.runner.run_system(owner.workspace_id, name, stripe_sync.reconcile, events)
 
 
 # -- keys ------------------------------------------------------------------------------------------------------
@@ -151,7 +154,9 @@ async def test_concurrent_link_requests_make_one_session(app: App, owner: Owner,
     inv = await open_invoice(app, owner, 3000)
     links = await asyncio.gather(*[link_for(app, owner, inv["id"]) for _ in range(10)])
     assert len({link["id"] for link in links}) == 1
-    assert len(stripe.requests_to("/v1/checkout/sessions")) == 1
+    # Asked before any of them held the invoice's lock, Stripe got the same Idempotency-Key from each: one session.
+    assert len({r.idempotency_key for r in stripe.requests_to("/v1/checkout/sessions")}) == 1
+    assert len(stripe.sessions) == 1
 
 
 # -- the webhook -----------------------------------------------------------------------------------------------

@@ -433,9 +433,10 @@ def _takes_no_payment(invoice: Invoice) -> FavError:
     )
 
 
-async def receivable(ctx: ToolContext, invoice_id: str) -> Receivable:
-    """What is owed on an invoice, its row locked for the caller's transaction; open or uncollectible only."""
-    invoice = await load(ctx, invoice_id, lock=True)
+async def receivable(ctx: ToolContext, invoice_id: str, *, lock: bool = True) -> Receivable:
+    """What is owed on an invoice, its row locked for the caller's transaction (lock=False: a look before a
+    provider call, checked again under the lock); open or uncollectible only."""
+    invoice = await load(ctx, invoice_id, lock=lock)
     if invoice.status not in PAYABLE:
         raise _takes_no_payment(invoice)
     return Receivable(

@@ -39,9 +39,10 @@ def receivable_of(order: Order) -> Receivable:
     )
 
 
-async def receivable(ctx: ToolContext, order_id: str) -> Receivable:
-    """What is owed on an order, read under its row lock; refuses unless the order is open."""
-    order = await load(ctx, order_id, lock=True)
+async def receivable(ctx: ToolContext, order_id: str, *, lock: bool = True) -> Receivable:
+    """What is owed on an order, read under its row lock (lock=False: a look before a provider call, checked
+    again under the lock); refuses unless the order is open."""
+    order = await load(ctx, order_id, lock=lock)
     if order.status != OrderStatus.open:
         raise invalid_state(
             f"Order {order.id} is {order.status}: only an open order takes payments.",

@@ -51,10 +51,10 @@ class TargetRef:
         return self.id if self.kind == "order" else None
 
 
-async def receivable(ctx: ToolContext, target: TargetRef) -> Receivable:
+async def receivable(ctx: ToolContext, target: TargetRef, *, lock: bool = True) -> Receivable:
     if target.kind == "invoice":
-        return await invoices.receivable(ctx, target.id)
-    return await orders.receivable(ctx, target.id)
+        return await invoices.receivable(ctx, target.id, lock=lock)
+    return await orders.receivable(ctx, target.id, lock=lock)
 
 
 async def _apply_payment(ctx: ToolContext, target: TargetRef, amount: Money) -> None:

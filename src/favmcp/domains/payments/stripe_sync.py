@@ -10,6 +10,7 @@ and a late event never moves it back.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlmodel import col
 
 from favmcp.core.errors import ErrorCode, FavError, invalid_state
 from favmcp.core.ids import new_id
-from favmcp.core.money import Money
+from favmcp.core.money import Money, Receivable
 from favmcp.domains.payments import provider, service
 from favmcp.domains.payments.models import (
     LinkStatus,
@@ -53,35 +54,34 @@ EXPIRY_GRACE = timedelta(hours=1)  # a link past its expiry stays open this long
 # -- payment links ---------------------------------------------------------------------------------------------
 
 
-def idempotency_key(
-    workspace_id: str, target: service.TargetRef, money: Money, request_key: str | None, expires: datetime
-) -> str:
-    """Stripe's Idempotency-Key for a Checkout Session: the same call (workspace, target, amount, the request's own
-    key and expiry) gets the same session, however often it is retried."""
+@dataclass(frozen=True)
+class Checkout:
+    """A Checkout Session Stripe made for what was owed, before the unit of work began."""
+
+    session_id: str
+    url: str
+    expires_at: datetime
+    amount: int
+    currency: str
+
+
+def idempotency_key(workspace_id: str, target: service.TargetRef, money: Money, expires: datetime) -> str:
+    """Stripe's Idempotency-Key for a Checkout Session: calls for the same target and amount within a minute (the
+    expiry's resolution) get the same session, so a retry or a concurrent call never makes a second one."""
     seed = "\x1f".join(
-        [
-            workspace_id,
-            target.kind,
-            target.id,
-            str(money.minor),
-            money.currency,
-            request_key or "",
-            str(int(expires.timestamp())),
-        ]
+        [workspace_id, target.kind, target.id, str(money.minor), money.currency, str(int(expires.timestamp()))]
     )
     return "favmcp-link-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
 
-async def create_link(ctx: ToolContext, target: service.TargetRef, request_key: str | None, hours: int) -> PaymentLink:
-    """A Checkout Session for what remains on the target, or the open link made for that same amount before."""
-    config = provider.require_stripe(ctx.settings, await ctx.db.workspace())
-    owed = await service.receivable(ctx, target)  # the target's row stays locked: concurrent calls take turns
+async def _open_link(ctx: ToolContext, target: service.TargetRef, owed: Receivable) -> PaymentLink | None:
+    """An open link for exactly what is owed now, with at least half an hour left."""
     if owed.amount_remaining <= 0:
         raise invalid_state(
             f"Nothing remains to be paid on {target.kind} {target.id}.", current="settled", reason="nothing_owed"
         )
     target_column = col(PaymentLink.invoice_id) if target.kind == "invoice" else col(PaymentLink.order_id)
-    existing = await ctx.db.first(
+    return await ctx.db.first(
         ctx.db.select(
             PaymentLink,
             target_column == target.id,
@@ -90,10 +90,17 @@ async def create_link(ctx: ToolContext, target: service.TargetRef, request_key: 
             col(PaymentLink.expires_at) > ctx.now + timedelta(minutes=30),
         ).order_by(col(PaymentLink.id).desc())
     )
-    if existing is not None:
-        return existing
+
+
+async def open_checkout(ctx: ToolContext, target: service.TargetRef, hours: int) -> Checkout | None:
+    """create_payment_link's prepare step, with read access only (no write lock waits on Stripe): the Checkout
+    Session for what is owed, or None when an open link for that amount exists (the handler answers it)."""
+    config = provider.require_stripe(ctx.settings, await ctx.db.workspace())
+    owed = await service.receivable(ctx, target, lock=False)
+    if await _open_link(ctx, target, owed) is not None:
+        return None
     money = Money(owed.amount_remaining, owed.currency)
-    expires = (ctx.now + timedelta(hours=hours)).replace(microsecond=0)
+    expires = (ctx.now + timedelta(hours=hours)).replace(second=0, microsecond=0)
     metadata = {"workspace_id": ctx.workspace_id, f"{target.kind}_id": target.id}
     params: Any = {
         "mode": "payment",
@@ -115,7 +122,7 @@ async def create_link(ctx: ToolContext, target: service.TargetRef, request_key: 
     if ctx.settings.public_url:
         params["success_url"] = f"{ctx.settings.public_url}/payments/complete?session_id={{CHECKOUT_SESSION_ID}}"
         params["cancel_url"] = f"{ctx.settings.public_url}/payments/cancelled"
-    key = idempotency_key(ctx.workspace_id, target, money, request_key, expires)
+    key = idempotency_key(ctx.workspace_id, target, money, expires)
     try:
         session = await stripe_api.create_checkout_session(config.secret_key, config.api_base, params, key)
     except stripe_api.refusals() as exc:
@@ -132,6 +139,24 @@ async def create_link(ctx: ToolContext, target: service.TargetRef, request_key: 
             retryable=True,
             hint="Retry with the same idempotency_key: Stripe gives back the same session.",
         ) from exc
+    made = datetime.fromtimestamp(session.expires_at, UTC) if session.expires_at else expires
+    return Checkout(session.id, str(session.url), made, money.minor, money.currency)
+
+
+async def create_link(ctx: ToolContext, target: service.TargetRef, checkout: Checkout | None) -> PaymentLink:
+    """create_payment_link's handler: under the target's lock, the open link for what is owed, or the prepared
+    session recorded as one, provided what is owed did not change while Stripe was asked."""
+    owed = await service.receivable(ctx, target)  # the target's row stays locked: concurrent calls take turns
+    existing = await _open_link(ctx, target, owed)
+    if existing is not None:
+        return existing
+    if checkout is None or (checkout.amount, checkout.currency) != (owed.amount_remaining, owed.currency):
+        raise FavError(
+            ErrorCode.conflict,
+            f"What is owed on {target.kind} {target.id} changed while the payment link was being made.",
+            retryable=True,
+            hint="Call create_payment_link again: the link will be for what is owed now.",
+        )
     link = ctx.db.add(
         PaymentLink(
             id=new_id("pln"),
@@ -140,12 +165,12 @@ async def create_link(ctx: ToolContext, target: service.TargetRef, request_key: 
             invoice_id=target.invoice_id,
             order_id=target.order_id,
             status=LinkStatus.open,
-            currency=money.currency,
-            amount=money.minor,
+            currency=checkout.currency,
+            amount=checkout.amount,
             provider=provider.STRIPE,
-            provider_session_id=session.id,
-            url=str(session.url),
-            expires_at=datetime.fromtimestamp(session.expires_at, UTC) if session.expires_at else expires,
+            provider_session_id=checkout.session_id,
+            url=checkout.url,
+            expires_at=checkout.expires_at,
             created_at=ctx.now,
         )
     )
@@ -318,23 +343,29 @@ async def _oldest_waiting(ctx: ToolContext) -> datetime | None:
     return min(times) if times else None
 
 
-async def reconcile(ctx: ToolContext) -> None:
-    """The job: settle what Stripe already answered, then read its events list for what a webhook would have
-    brought (an install without a public URL), then close links long past their expiry."""
-    await settle_from_outbox(ctx)
+async def fetch_events(ctx: ToolContext) -> list[dict[str, Any]]:
+    """The reconciliation job's fetch, with read access only (no write lock waits on Stripe): the events of
+    interest since a little before the oldest thing waiting for one; none when nothing waits."""
     config = provider.stripe_config(ctx.settings, await ctx.db.workspace())
     oldest = await _oldest_waiting(ctx)
-    if config is not None and oldest is not None:
-        since = int((oldest - LOOKBACK).timestamp())
-        try:
-            events = await stripe_api.list_events(
-                config.secret_key, config.api_base, since=since, types=list(HANDLED), max_pages=MAX_EVENT_PAGES
-            )
-        except stripe_api.failure() as exc:  # Stripe unreachable or the key revoked: the next run reads them
-            log.warning("stripe_events_unavailable", workspace=ctx.workspace_id, error=str(exc)[:300])
-            events = []
-        for event in events:
-            await process_event(ctx, event)
+    if config is None or oldest is None:
+        return []
+    since = int((oldest - LOOKBACK).timestamp())
+    try:
+        return await stripe_api.list_events(
+            config.secret_key, config.api_base, since=since, types=list(HANDLED), max_pages=MAX_EVENT_PAGES
+        )
+    except stripe_api.failure() as exc:  # Stripe unreachable or the key revoked: the next run reads them
+        log.warning("stripe_events_unavailable", workspace=ctx.workspace_id, error=str(exc)[:300])
+        return []
+
+
+async def reconcile(ctx: ToolContext) -> None:
+    """The job: settle what Stripe already answered, then apply the events fetched from its events list (what a
+    webhook would have brought: an install without a public URL), then close links long past their expiry."""
+    await settle_from_outbox(ctx)
+    for event in ctx.prepared or []:
+        await process_event(ctx, event)
     await ctx.db.update(
         PaymentLink,
         col(PaymentLink.status) == LinkStatus.open,

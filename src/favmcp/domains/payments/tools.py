@@ -125,13 +125,17 @@ async def list_refunds(ctx: ToolContext, args: ListRefundsInput) -> RefundPage:
     return RefundPage(items=[service.refund_public(r) for r in page], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Create payment link", hints="W O", scope="payments:write")
+async def _open_checkout(ctx: ToolContext, args: CreatePaymentLinkInput) -> stripe_sync.Checkout | None:
+    return await stripe_sync.open_checkout(
+        ctx, service.TargetRef.of(args.invoice_id, args.order_id), args.expires_in_hours
+    )
+
+
+@tool(domain=DOMAIN_NAME, title="Create payment link", hints="W O", scope="payments:write", prepare=_open_checkout)
 async def create_payment_link(ctx: ToolContext, args: CreatePaymentLinkInput) -> PaymentLinkPublic:
     """A hosted Stripe payment page for what remains on an open invoice or order (an open link for the same
     amount is reused). Needs Stripe keys (update_workspace payment_provider)."""
-    link = await stripe_sync.create_link(
-        ctx, service.TargetRef.of(args.invoice_id, args.order_id), args.idempotency_key, args.expires_in_hours
-    )
+    link = await stripe_sync.create_link(ctx, service.TargetRef.of(args.invoice_id, args.order_id), ctx.prepared)
     return PaymentLinkPublic.model_validate(link, from_attributes=True)
 
 
@@ -164,6 +168,6 @@ DOMAIN = Domain(
     tools=[record_payment, get_payment, list_payments, refund_payment, list_refunds, create_payment_link],
     member_links=MEMBER_LINKS,
     events=EVENTS,
-    jobs=[Job("stripe_reconcile", timedelta(minutes=5), stripe_sync.reconcile)],
+    jobs=[Job("stripe_reconcile", timedelta(minutes=5), stripe_sync.reconcile, fetch=stripe_sync.fetch_events)],
     http_routes={webhook.PATH: webhook.stripe_webhook},
 )
