@@ -65,6 +65,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_
 
 
 @pytest.fixture
+async def own_url(database_url: str) -> AsyncIterator[str]:
+    """A database of the test's own, for tests that touch every row of a table (resealing, the outbox's
+    dispatcher): SQLite's file is the test's already; on Postgres a fresh database, not yet migrated."""
+    if database_url.startswith("sqlite"):
+        yield database_url
+        return
+    async with fresh_postgres_beside(database_url) as url:
+        yield url
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

@@ -10,7 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ from favmcp.effects.models import OutboxMessage
 from favmcp.effects.outbox import open_body
 from favmcp.registry.models import IdempotencyRecord
 from tests.smtp_server import SmtpServer, running_smtp_server
-from tests.support import FakeClock, Owner, call, emails_to, fresh_postgres_beside, make_settings, signup, unique_email
+from tests.support import FakeClock, Owner, call, emails_to, make_settings, signup, unique_email
 
 CODE = re.compile(r"\b(\d{6})\b")
 INVITE_TOKEN = re.compile(r"\bfav_inv_\w+")
@@ -47,16 +47,6 @@ def umask_022() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
-
-
-@pytest.fixture
-async def own_url(database_url: str) -> AsyncIterator[str]:
-    """Resealing touches every row: SQLite's fresh file, or a fresh Postgres database."""
-    if database_url.startswith("sqlite"):
-        yield database_url
-        return
-    async with fresh_postgres_beside(database_url) as url:
-        yield url
 
 
 # -- sealed in the outbox ----------------------------------------------------------------------------------

@@ -38,9 +38,10 @@ def stripe() -> Iterator[StripeServer]:
 
 
 @pytest.fixture
-async def app(database_url: str, tmp_path: Path, clock: FakeClock, stripe: StripeServer) -> AsyncIterator[App]:
-    settings = make_settings(tmp_path, database_url, stripe_api_base=stripe.base, public_url="https://studio.test")
-    application = await App.open(settings, clock=clock)
+async def app(own_url: str, tmp_path: Path, clock: FakeClock, stripe: StripeServer) -> AsyncIterator[App]:
+    """A database of its own: the tests run the outbox's dispatcher, which delivers every workspace's rows."""
+    settings = make_settings(tmp_path, own_url, stripe_api_base=stripe.base, public_url="https://studio.test")
+    application = await App.open(settings, clock=clock, upgrade=True)
     yield application
     await application.close()
 

@@ -117,6 +117,10 @@ async def test_plans_carry_their_terms_and_subscriber_counts(app: App, owner: Ow
     assert [p["id"] for p in packs] == [ten["id"]]
     wrong = await call(app, owner.key, "update_plan", {"plan_id": monthly["id"], "credits": 3})
     assert error_code(wrong) == "validation_failed"
+    moved = await call(app, owner.key, "update_plan", {"plan_id": monthly["id"], "unit_amount": 10, "currency": "USD"})
+    assert error_code(moved) == "validation_failed", "a plan's currency stays"
+    same = await ok(app, owner, "update_plan", {"plan_id": monthly["id"], "unit_amount": 5100, "currency": "EUR"})
+    assert (same["unit_amount"], same["currency"]) == (5100, "EUR")
 
 
 async def test_archived_plan_sells_no_more_but_existing_subscriptions_renew(

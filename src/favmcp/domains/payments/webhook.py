@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from starlette.responses import JSONResponse, Response
 
 from favmcp.core.errors import ErrorCode, FavError
 from favmcp.domains.payments import provider, stripe_sync
@@ -19,6 +18,7 @@ from favmcp.registry.context import ToolContext
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+    from starlette.responses import Response
 
     from favmcp.registry.runner import Runner
 
@@ -26,41 +26,51 @@ log = structlog.get_logger("favmcp.payments")
 
 PATH = "/hooks/stripe/{workspace_id}"
 MAX_PAYLOAD = 512 * 1024  # Stripe's events are a few kilobytes
+NAME = "hook:stripe"
 
 
 class Refused(Exception):
     """The request is not a verified Stripe event for this workspace."""
 
 
+async def _webhook_secret(ctx: ToolContext) -> str:
+    config = provider.stripe_config(ctx.settings, await ctx.db.workspace())
+    if config is None or not config.webhook_secret:
+        raise Refused("no Stripe webhook secret for this workspace")
+    return config.webhook_secret
+
+
 async def stripe_webhook(request: Request, runner: Runner) -> Response:
+    from starlette.responses import JSONResponse  # served over HTTP only: a stdio process never loads Starlette
+
     workspace_id = str(request.path_params.get("workspace_id", ""))
     payload = await request.body()
     signature = request.headers.get("stripe-signature")
     if len(payload) > MAX_PAYLOAD or not signature:
         return _refused("missing signature or payload too large")
-
-    async def work(ctx: ToolContext) -> bool:
-        config = provider.stripe_config(ctx.settings, await ctx.db.workspace())
-        if config is None or not config.webhook_secret:
-            raise Refused("no Stripe webhook secret for this workspace")
-        try:
-            event = stripe_sync.verify(payload, signature, config.webhook_secret)
-        except (stripe_api.signature_error(), ValueError) as exc:
-            raise Refused(f"signature: {exc}") from exc
-        return await stripe_sync.process_event(ctx, event)
-
+    # Checked before any write: a forged or replayed request never takes the write lock.
     try:
-        fresh = await runner.run_system(workspace_id, "hook:stripe", work)
+        secret = await runner.read_system(workspace_id, NAME, _webhook_secret)
+        event = stripe_sync.verify(payload, signature, secret)
     except Refused as exc:
         return _refused(str(exc))
+    except (stripe_api.signature_error(), ValueError) as exc:
+        return _refused(f"signature: {exc}")
     except FavError as exc:
         if exc.code == ErrorCode.not_found:  # no such workspace: the same answer as a bad signature
             return _refused("unknown workspace")
         raise
+
+    async def apply(ctx: ToolContext) -> bool:
+        return await stripe_sync.process_event(ctx, event)
+
+    fresh = await runner.run_system(workspace_id, NAME, apply)
     return JSONResponse({"received": True, "applied": fresh})
 
 
 def _refused(why: str) -> Response:
+    from starlette.responses import JSONResponse
+
     log.warning("stripe_webhook_refused", reason=why)
     body: dict[str, Any] = {"error": "invalid signature"}
     return JSONResponse(body, status_code=400)

@@ -77,11 +77,12 @@ class PlanPage(Page[PlanPublic]):
 
 
 class UpdatePlanInput(UpdateInput):
-    not_clearable = frozenset({"name", "unit_amount", "tax_rate", "credits", "validity_days"})
+    not_clearable = frozenset({"name", "unit_amount", "currency", "tax_rate", "credits", "validity_days"})
 
     plan_id: PlanId
     name: str | None = Field(default=None, min_length=1, max_length=200)
     unit_amount: PositiveAmount | None = None
+    currency: CurrencyCode | None = Field(default=None, description="Of unit_amount: the plan's, which stays.")
     tax_rate: Percent | None = None
     trial_days: TrialDays | None = None
     credits: Credits | None = None

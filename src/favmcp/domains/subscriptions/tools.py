@@ -11,6 +11,7 @@ from sqlmodel import col
 from favmcp.core.errors import FieldError, conflict, invalid_state, validation_failed
 from favmcp.core.ids import new_id
 from favmcp.core.links import MemberLink, OnErase, OnMerge
+from favmcp.core.money import CurrencyMismatchError
 from favmcp.domains.invoices import service as invoices
 from favmcp.domains.invoices.events import InvoicePaid, InvoiceVoided
 from favmcp.domains.members import service as members
@@ -135,7 +136,9 @@ async def update_plan(ctx: ToolContext, args: UpdatePlanInput) -> PlanPublic:
     """Change a plan's name, price or terms: new sales and each subscription's next renewal take them; the
     current period keeps its price."""
     plan = await service.load_plan(ctx, args.plan_id, lock=True)
-    given = args.model_fields_set - {"plan_id", "idempotency_key"}
+    if args.currency is not None and args.currency != plan.currency:
+        raise CurrencyMismatchError(plan.currency, args.currency)
+    given = args.model_fields_set - {"plan_id", "idempotency_key", "currency"}
     foreign = given & ({"credits", "validity_days"} if plan.kind == PlanKind.membership else {"trial_days"})
     if foreign:
         raise validation_failed(
