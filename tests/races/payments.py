@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import col
 
 from favmcp.domains.payments.models import Payment
-from tests.race_kit import Call, N, Outcome, Scenario, Stage, as_owner, member, ok, oks, rows
+from tests.race_kit import RACER, Call, N, Outcome, Scenario, Stage, as_owner, member, ok, oks, rows, tokens
 from tests.stripe_server import StripeServer
 from tests.support import call
 
@@ -112,6 +112,41 @@ async def check_one_session(s: Stage, outs: list[Outcome]) -> None:
         s.stripe.__exit__(None, None, None)
 
 
+# -- money moving while the customer is erased ------------------------------------------------------------------
+
+
+async def setup_erase_racing_money(s: Stage) -> None:
+    await setup_invoice_of_1000(s)
+    paid = await ok(
+        s, "record_payment", {"method": "cash", "amount": 100, "invoice_id": s.invoice, "idempotency_key": key()}
+    )
+    s.payment = paid["id"]
+    refund = {"payment_id": s.payment, "amount": 10, "idempotency_key": key()}
+    s.refund_tokens = await tokens(s, "refund_payment", refund, N)
+    [s.erase_token] = await tokens(s, "delete_member", {"member_id": s.member}, 1)
+
+
+def erase_racing_money(s: Stage, i: int) -> Call:
+    """The erase locks the customer, then their invoices and payments; a payment or refund locks the customer
+    first too, so none of them waits on another in a cycle (a deadlock would answer internal_error)."""
+    if i == RACER:
+        return as_owner(s, "delete_member", {"member_id": s.member, "confirmation_token": s.erase_token})
+    if i % 2:
+        return as_owner(s, "record_payment", {"method": "cash", "amount": 50, "invoice_id": s.invoice})
+    refund = {"payment_id": s.payment, "amount": 10, "confirmation_token": s.refund_tokens[i]}
+    return as_owner(s, "refund_payment", refund)
+
+
+async def check_erase_racing_money(s: Stage, outs: list[Outcome]) -> None:
+    assert all(o.ok for o in outs), [o.result.data for o in outs if not o.ok]
+    payments = await rows(s, Payment, col(Payment.invoice_id) == s.invoice)
+    assert all(p.member_id == s.member and p.reference is None for p in payments), "kept under the pseudonym"
+    after = await invoice(s)
+    assert after["amount_paid"] == 100 + 50 * (N // 2) and after["bill_to_name"] is None
+    refunded = await ok(s, "get_payment", {"payment_id": s.payment})
+    assert refunded["amount_refunded"] == 10 * (N // 2 - 1)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "record_payment_one_key": Scenario(
         "record_payment", setup_invoice_of_1000, pay_250, check_one_key_moves_money_once, one_key=True
@@ -124,4 +159,7 @@ SCENARIOS: dict[str, Scenario] = {
         "refund_payment", setup_payment_of_100, refund_60, check_one_refund_of_60, refusals=frozenset({"conflict"})
     ),
     "create_payment_link_one_session": Scenario("create_payment_link", setup_stripe_invoice, link, check_one_session),
+    "record_payment_and_refunds_racing_an_erase": Scenario(
+        "record_payment", setup_erase_racing_money, erase_racing_money, check_erase_racing_money
+    ),
 }  # fmt: skip

@@ -48,6 +48,12 @@ async def load_for_write(ctx: ToolContext, member_id: str) -> Member:
     return member
 
 
+async def lock(ctx: ToolContext, member_id: str) -> None:
+    """Take a customer's row lock whatever their state. A write to their money (a payment, a refund) takes it
+    before the rows it changes, the order merge and erase take them in, so neither waits on the other in a cycle."""
+    await ctx.db.get(Member, member_id, lock=True)
+
+
 def ensure_active(member: Member) -> None:
     if member.status == MemberStatus.merged:
         raise invalid_state(

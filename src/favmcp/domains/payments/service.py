@@ -112,6 +112,7 @@ async def record_offline(
 ) -> tuple[Payment, int]:
     """A payment taken in person or by transfer, succeeded at once; returns it and what the target still owes.
     More than remains is a conflict (the target's row is locked while this runs)."""
+    await members.lock(ctx, (await receivable(ctx, target, lock=False)).member_id)
     owed = await receivable(ctx, target)
     money = Money(amount, currency or owed.currency)
     if money.currency != owed.currency:
@@ -152,6 +153,7 @@ async def record_online(
     """Money the provider collected: recorded whatever happened to the target meanwhile (it was paid). What still
     fits the target is applied to it; the rest stays unapplied on the payment, for a refund."""
     applied = 0
+    await members.lock(ctx, member_id)
     try:
         async with ctx.db.savepoint():
             owed = await receivable(ctx, target)
@@ -237,6 +239,7 @@ async def request_refund(
     """Reserve the amount on the payment (refused beyond what is refundable), then refund: at once for money taken
     offline, through the provider's outbox for an online payment (settled on its answer or event)."""
     payment = await load(ctx, payment_id)
+    await members.lock(ctx, payment.member_id)
     ensure_refundable(payment)
     if currency and currency != payment.currency:
         raise CurrencyMismatchError(payment.currency, currency)
@@ -331,7 +334,11 @@ async def settle_refund(
     """Settle a pending refund once: succeeded turns its reservation into refunded money (on the payment and its
     invoice or order), failed releases it. A refund already settled stays as it is (False): a late or repeated
     provider event changes nothing."""
-    refund = await ctx.db.get(Refund, refund_id, lock=True)
+    looked = await ctx.db.get(Refund, refund_id)
+    if looked is None or looked.status != RefundStatus.pending:
+        return False
+    await members.lock(ctx, looked.member_id)
+    refund = await ctx.db.get(Refund, refund_id, lock=True, fresh=True)
     if refund is None or refund.status != RefundStatus.pending:
         return False
     values: dict[str, object] = {"settled_at": ctx.now}
