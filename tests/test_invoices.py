@@ -23,9 +23,12 @@ from favmcp.core.money import Money
 from favmcp.db.tenancy import Workspace
 from favmcp.domains.invoices import documents, service
 from favmcp.domains.invoices.models import Invoice
+from favmcp.effects.channels.email import SmtpChannel
+from favmcp.effects.dispatcher import Dispatcher
 from favmcp.effects.models import OutboxMessage
 from favmcp.effects.outbox import open_body
 from favmcp.registry.context import ToolContext
+from tests.smtp_server import running_smtp_server
 from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, signup, unique_email
 
 T = TypeVar("T")
@@ -407,6 +410,25 @@ async def test_send_invoice_emails_the_details(app: App, owner: Owner) -> None:
     assert decided.ok and decided.data["execution"]["ok"], decided.data
     assert decided.data["execution"]["result"]["status"] == "done"
     assert len(await outbox_to(app, owner, email)) == 2, "the approved send ran once"
+
+
+async def test_the_invoice_email_reaches_an_smtp_server_as_text_and_html(app: App, owner: Owner) -> None:
+    email = unique_email("smtp")
+    member_id = await new_member(app, owner, email=email, name="Iris Vos")
+    inv = await open_invoice(app, owner, member_id=member_id, lines=[line("Facial", 4500, 1, "21")])
+    await ok(app, owner, "send_invoice", {"invoice_id": inv["id"]})
+    with running_smtp_server() as smtp:
+        channel = SmtpChannel("127.0.0.1", smtp.port, "studio <billing@studio.test>")
+        worker = Dispatcher(app.db, channel, app.settings.secret_keys)
+        while not smtp.to(email):
+            assert await worker.run_once(), "the invoice email was delivered"
+    [received] = smtp.to(email)
+    mail = received.message
+    assert mail.get_content_type() == "multipart/alternative"
+    text, html = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert text is not None and html is not None
+    for shown in (text.get_content(), html.get_content()):
+        assert inv["number"] in shown and "Facial" in shown and "€54.45" in shown, shown
 
 
 async def test_the_email_is_rendered_in_the_workspace_locale(app: App, owner: Owner) -> None:

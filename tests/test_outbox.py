@@ -340,10 +340,10 @@ class HeldChannel:
         self.sending = anyio.Event()
         self.release = anyio.Event()
 
-    async def send(self, message: OutboxMessage, body: str) -> None:
+    async def send(self, message: OutboxMessage, body: str, html: str | None = None) -> None:
         self.sending.set()
         await self.release.wait()
-        await self.smtp.send(message, body)
+        await self.smtp.send(message, body, html)
 
 
 async def test_a_live_worker_keeps_its_leases_while_it_sends_for_longer_than_one(

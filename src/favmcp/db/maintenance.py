@@ -52,7 +52,7 @@ async def purge_expired(db: Database, now: datetime) -> dict[str, int]:
                 and_(col(OutboxMessage.status) == OutboxStatus.failed, col(OutboxMessage.created_at) <= mail_before),
             ),
         )
-        .values(body=""),
+        .values(body="", html=""),
     }
     purged: dict[str, int] = {}
     async with db.transaction() as session:
@@ -97,20 +97,22 @@ async def _reseal_outbox(db: Database, secret_keys: Sequence[bytes], batch: int)
         async with db.transaction() as session:
             rows = (
                 await session.execute(
-                    select(col(OutboxMessage.id), col(OutboxMessage.body))
+                    select(col(OutboxMessage.id), col(OutboxMessage.body), col(OutboxMessage.html))
                     .where(col(OutboxMessage.id) > after, col(OutboxMessage.body) != "")
                     .order_by(col(OutboxMessage.id))
                     .limit(batch)
                 )
             ).all()
-            for message_id, body in rows:
+            for message_id, body, html in rows:
                 fresh = _resealed(secret_keys, OUTBOX_SEAL_PURPOSE, body, counts)
                 if fresh is not None:
+                    # The HTML alternative was sealed with the body, so it opens and reseals with it.
+                    fresh_html = (reseal(secret_keys, OUTBOX_SEAL_PURPOSE, html) or html) if html else ""
                     # Only the body read here is replaced: a purge that came in between stands.
                     result: Any = await session.execute(
                         update(OutboxMessage)
                         .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.body) == body)
-                        .values(body=fresh)
+                        .values(body=fresh, html=fresh_html)
                     )
                     counts["resealed"] += result.rowcount
         if len(rows) < batch:

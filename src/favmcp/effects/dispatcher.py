@@ -28,7 +28,7 @@ from favmcp.db.maintenance import purge_expired
 from favmcp.effects.channels.email import EmailChannel
 from favmcp.effects.channels.stripe import StripeChannel
 from favmcp.effects.models import OutboxMessage, OutboxStatus, Undeliverable
-from favmcp.effects.outbox import open_body
+from favmcp.effects.outbox import open_body, open_html
 
 log = structlog.get_logger("favmcp.outbox")
 
@@ -157,7 +157,9 @@ class Dispatcher:
         channel = self.channels.get(message.channel)
         try:
             if channel is None:
-                await self.email.send(message, open_body(self.secret_keys, message))
+                await self.email.send(
+                    message, open_body(self.secret_keys, message), open_html(self.secret_keys, message)
+                )
             else:
                 answer = await channel.send(message, open_body(self.secret_keys, message))
         except Undeliverable as exc:  # refused for good: failed now, no retries

@@ -39,6 +39,7 @@ class OutboxMessage(SQLModel, table=True):
     recipient: str = Field(max_length=320)
     subject: str = Field(max_length=300)
     body: str  # sealed with the server secret (effects.outbox.open_body reads it); empty once purged
+    html: str = Field(default="")  # an HTML alternative of the body, sealed likewise; empty for plain text only
     payload: dict[str, Any] = json_field()
     status: OutboxStatus = enum_field(OutboxStatus, OutboxStatus.pending, index=True)
     attempts: int = 0

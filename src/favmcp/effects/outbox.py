@@ -29,6 +29,7 @@ def queue_email(
     workspace_id: str | None,
     now: datetime,
     kind: OutboxKind = OutboxKind.system,
+    html: str | None = None,
 ) -> OutboxMessage:
     msg = OutboxMessage(
         id=new_id("out"),
@@ -38,6 +39,7 @@ def queue_email(
         recipient=to,
         subject=subject,
         body=seal(settings.secret_key, SEAL_PURPOSE, body),
+        html=seal(settings.secret_key, SEAL_PURPOSE, html) if html else "",
         next_attempt_at=now,
         created_at=now,
     )
@@ -47,7 +49,16 @@ def queue_email(
 
 def open_body(settings_or_keys: Settings | bytes | Sequence[bytes], message: OutboxMessage) -> str:
     """The text of a message; empty once its body was purged after delivery."""
-    if not message.body:
+    return _open(settings_or_keys, message.body)
+
+
+def open_html(settings_or_keys: Settings | bytes | Sequence[bytes], message: OutboxMessage) -> str | None:
+    """The HTML alternative of a message, if it has one (and it was not purged)."""
+    return _open(settings_or_keys, message.html) or None
+
+
+def _open(settings_or_keys: Settings | bytes | Sequence[bytes], sealed: str) -> str:
+    if not sealed:
         return ""
     keys = settings_or_keys.secret_keys if isinstance(settings_or_keys, Settings) else settings_or_keys
-    return str(unseal(keys, SEAL_PURPOSE, message.body))
+    return str(unseal(keys, SEAL_PURPOSE, sealed))

@@ -184,10 +184,20 @@ class ToolContext:
         await db.refresh(row)
         return True
 
-    def send_email(self, *, to: str, subject: str, body: str, workspace_id: str | None = None) -> OutboxMessage:
-        """Queue an email in this transaction; the dispatcher delivers it after commit."""
+    def send_email(
+        self, *, to: str, subject: str, body: str, html: str | None = None, workspace_id: str | None = None
+    ) -> OutboxMessage:
+        """Queue an email (plain text, and an HTML alternative if given) in this transaction; the dispatcher
+        delivers it after commit."""
         return queue_email(
-            self.session, self.settings, to=to, subject=subject, body=body, workspace_id=workspace_id, now=self.now
+            self.session,
+            self.settings,
+            to=to,
+            subject=subject,
+            body=body,
+            html=html,
+            workspace_id=workspace_id,
+            now=self.now,
         )
 
     def adopt_key(self, secret: str) -> None:

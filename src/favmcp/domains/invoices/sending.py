@@ -108,7 +108,9 @@ async def email_invoice(ctx: ToolContext, invoice: Invoice, *, days: int | None 
     email = documents.render(
         workspace, invoice, await service.lines_of(ctx, invoice.id), greeting_name=name, reminder_days_overdue=days
     )
-    message = ctx.send_email(to=to, subject=email.subject, body=email.text, workspace_id=ctx.workspace_id)
+    message = ctx.send_email(
+        to=to, subject=email.subject, body=email.text, html=email.html, workspace_id=ctx.workspace_id
+    )
     return to, message
 
 

@@ -16,8 +16,8 @@ from favmcp.effects.models import OutboxMessage
 class EmailChannel(Protocol):
     name: str
 
-    async def send(self, message: OutboxMessage, body: str) -> None:
-        """Deliver the message with its opened body (the row holds it sealed)."""
+    async def send(self, message: OutboxMessage, body: str, html: str | None = None) -> None:
+        """Deliver the message with its opened body and HTML alternative (the row holds them sealed)."""
 
 
 class LocalChannel:
@@ -25,7 +25,7 @@ class LocalChannel:
 
     name = "local"
 
-    async def send(self, message: OutboxMessage, body: str) -> None:
+    async def send(self, message: OutboxMessage, body: str, html: str | None = None) -> None:
         return None
 
 
@@ -56,10 +56,10 @@ class SmtpChannel:
             starttls=query.get("starttls", ["false"])[0].lower() in {"1", "true", "yes"},
         )
 
-    async def send(self, message: OutboxMessage, body: str) -> None:
-        await anyio.to_thread.run_sync(self._send, message, body)
+    async def send(self, message: OutboxMessage, body: str, html: str | None = None) -> None:
+        await anyio.to_thread.run_sync(self._send, message, body, html)
 
-    def _send(self, message: OutboxMessage, body: str) -> None:
+    def _send(self, message: OutboxMessage, body: str, html: str | None) -> None:
         mail = EmailMessage()
         mail["From"] = self.sender
         mail["To"] = message.recipient
@@ -67,6 +67,8 @@ class SmtpChannel:
         # Receivers can drop a duplicate delivered after a crash by this id.
         mail["Message-ID"] = f"<{message.id}@favmcp>"
         mail.set_content(body)
+        if html:  # multipart/alternative: clients that show HTML show it, the others the text
+            mail.add_alternative(html, subtype="html")
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
                 smtp.starttls()

@@ -1,4 +1,4 @@
-"""workspace money settings, members' lifetime spend, job runs
+"""workspace money settings, members' lifetime spend, HTML mail, job runs
 
 Revision ID: c9c10b86cd90
 Revises: a7e33518efa6
@@ -22,6 +22,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("payment_provider", sa.String(), nullable=True))
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.add_column(sa.Column("lifetime_spend", sa.BigInteger(), nullable=False, server_default="0"))
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("html", sa.String(), nullable=False, server_default=""))
     op.create_table(
         "job_runs",
         sa.Column("workspace_id", sa.String(length=40), nullable=False),
@@ -38,6 +40,8 @@ def downgrade() -> None:
     op.drop_table("job_runs")
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.drop_column("lifetime_spend")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_column("html")
     with op.batch_alter_table("workspaces", schema=None) as batch_op:
         batch_op.drop_column("payment_provider")
         batch_op.drop_column("prices_include_tax")
