@@ -118,7 +118,7 @@ TICKER = Domain(
     name="ticker",
     tools=[call_provider],
     jobs=[Job("tick", EVERY, tick), Job("ask", EVERY, record_answer, fetch=fetch_answer)],
-    http_routes={"/hooks/tick/{workspace_id}": hook},
+    http_routes={"POST /hooks/tick/{workspace_id}": hook},
 )
 
 

@@ -151,6 +151,18 @@ async def test_a_payment_link_is_a_checkout_session_for_what_remains(
     assert smaller["amount"] == 7000 and smaller["id"] != link["id"]
 
 
+async def test_the_pages_stripe_sends_the_customer_back_to_are_served(
+    app: App, owner: Owner, stripe: StripeServer, web: httpx.AsyncClient
+) -> None:
+    inv = await open_invoice(app, owner, 2000)
+    await link_for(app, owner, inv["id"])
+    [sent] = stripe.requests_to("/v1/checkout/sessions")
+    for url, words in ((sent.form["success_url"], "payment was received"), (sent.form["cancel_url"], "cancelled")):
+        assert url.startswith("https://studio.test/")
+        page = await web.get(url.removeprefix("https://studio.test").replace("{CHECKOUT_SESSION_ID}", "cs_test_1"))
+        assert page.status_code == 200 and words in page.text, page.text
+
+
 async def test_concurrent_link_requests_make_one_session(app: App, owner: Owner, stripe: StripeServer) -> None:
     inv = await open_invoice(app, owner, 3000)
     links = await asyncio.gather(*[link_for(app, owner, inv["id"]) for _ in range(10)])

@@ -58,8 +58,8 @@ class Job:
 MoneyOf = Callable[["ToolContext", str], Awaitable[dict[str, Any]]]
 
 
-# An HTTP endpoint of a domain (a provider's callback, POST only): it checks the request itself (signatures) and
-# makes its changes through `runner.run_system`.
+# An HTTP endpoint of a domain (a provider's callback, a page a provider sends people back to): it checks the
+# request itself (signatures) and makes its changes through `runner.run_system`.
 HttpEndpoint = Callable[["Request", "Runner"], Awaitable["Response"]]
 
 
@@ -73,7 +73,7 @@ class Domain:
     staff_commitments: CommitmentsOf | None = None
     jobs: Sequence[Job] = ()
     member_money: MoneyOf | None = None
-    # path -> endpoint, e.g. "/hooks/stripe/{workspace_id}"
+    # "METHOD path" -> endpoint, e.g. "POST /hooks/stripe/{workspace_id}"
     http_routes: Mapping[str, HttpEndpoint] = field(default_factory=dict)
 
 

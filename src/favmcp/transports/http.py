@@ -105,8 +105,8 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
             Route("/healthz", healthz, methods=["GET"]),
             Route("/.well-known/mcp/server-card.json", card_endpoint, methods=["GET"]),
             *[
-                Route(path, _bound(endpoint, app), methods=["POST"])
-                for path, endpoint in app.runner.platform.http_routes.items()
+                Route(route.split(" ", 1)[1], _bound(endpoint, app), methods=[route.split(" ", 1)[0]])
+                for route, endpoint in app.runner.platform.http_routes.items()
             ],
         ],
     )

@@ -48,6 +48,8 @@ HANDLED = (
 )
 MAX_EVENT_PAGES = 50  # of 100 events each (Stripe lists newest first), per reconciliation run
 LOOKBACK = timedelta(minutes=5)  # events are listed from a little before the oldest thing waiting for one
+# Where Stripe's payment page sends the customer back to (under FAVMCP_PUBLIC_URL; served by this server).
+PAID_PAGE, CANCELLED_PAGE = "/payments/complete", "/payments/cancelled"
 EXPIRY_GRACE = timedelta(hours=1)  # a link past its expiry stays open this long for a late completion event
 
 
@@ -120,8 +122,8 @@ async def open_checkout(ctx: ToolContext, target: service.TargetRef, hours: int)
         "expires_at": int(expires.timestamp()),
     }
     if ctx.settings.public_url:
-        params["success_url"] = f"{ctx.settings.public_url}/payments/complete?session_id={{CHECKOUT_SESSION_ID}}"
-        params["cancel_url"] = f"{ctx.settings.public_url}/payments/cancelled"
+        params["success_url"] = f"{ctx.settings.public_url}{PAID_PAGE}?session_id={{CHECKOUT_SESSION_ID}}"
+        params["cancel_url"] = f"{ctx.settings.public_url}{CANCELLED_PAGE}"
     key = idempotency_key(ctx.workspace_id, target, money, expires)
     try:
         session = await stripe_api.create_checkout_session(config.secret_key, config.api_base, params, key)

@@ -169,5 +169,9 @@ DOMAIN = Domain(
     member_links=MEMBER_LINKS,
     events=EVENTS,
     jobs=[Job("stripe_reconcile", timedelta(minutes=5), stripe_sync.reconcile, fetch=stripe_sync.fetch_events)],
-    http_routes={webhook.PATH: webhook.stripe_webhook},
+    http_routes={
+        f"POST {webhook.PATH}": webhook.stripe_webhook,
+        f"GET {stripe_sync.PAID_PAGE}": webhook.paid_page,
+        f"GET {stripe_sync.CANCELLED_PAGE}": webhook.cancelled_page,
+    },
 )

@@ -68,6 +68,20 @@ async def stripe_webhook(request: Request, runner: Runner) -> Response:
     return JSONResponse({"received": True, "applied": fresh})
 
 
+async def paid_page(request: Request, runner: Runner) -> Response:
+    return _page("Thank you: your payment was received. You can close this page.")
+
+
+async def cancelled_page(request: Request, runner: Runner) -> Response:
+    return _page("The payment was cancelled; nothing was charged. You can close this page.")
+
+
+def _page(text: str) -> Response:
+    from starlette.responses import HTMLResponse
+
+    return HTMLResponse(f"<!doctype html><html><body><p>{text}</p></body></html>")
+
+
 def _refused(why: str) -> Response:
     from starlette.responses import JSONResponse
 
