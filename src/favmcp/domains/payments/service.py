@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col
 
@@ -256,32 +257,9 @@ async def request_refund(
     wanted = amount if amount is not None else refundable(payment)
     if wanted <= 0:
         raise beyond_refundable(payment, wanted)
-    reserved = await ctx.db.update_returning(
-        Payment,
-        col(Payment.id) == payment.id,
-        col(Payment.status).in_(REFUNDABLE),
-        col(Payment.amount) - col(Payment.amount_refunded) - col(Payment.amount_reserved) >= wanted,
-        values={"amount_reserved": col(Payment.amount_reserved) + wanted},
-    )
-    if not reserved:
+    if not await _reserve(ctx, payment, wanted):
         raise beyond_refundable(await load(ctx, payment.id), wanted)
-    refund = ctx.db.add(
-        Refund(
-            id=new_id("rfd"),
-            workspace_id=ctx.workspace_id,
-            payment_id=payment.id,
-            member_id=payment.member_id,
-            invoice_id=payment.invoice_id,
-            order_id=payment.order_id,
-            status=RefundStatus.pending,
-            currency=payment.currency,
-            amount=wanted,
-            reason=reason,
-            provider=payment.provider,
-            requested_by=ctx.caller.user_id,
-            created_at=ctx.now,
-        )
-    )
+    refund = _new_refund(ctx, payment, wanted, reason, requested_by=ctx.caller.user_id)
     ctx.record_change(payment_id=payment.id, refund_id=refund.id)
     if stripe is None:
         await settle_refund(ctx, refund.id, RefundStatus.succeeded)
@@ -302,6 +280,41 @@ async def request_refund(
     await ctx.db.flush()
     await ctx.db.refresh(refund)
     return refund
+
+
+async def _reserve(ctx: ToolContext, payment: Payment, amount: int) -> bool:
+    """Hold `amount` of the payment for a refund, in one conditional UPDATE: never beyond paid less refunded and
+    less what other pending refunds hold, however many ask at once."""
+    return bool(
+        await ctx.db.update_returning(
+            Payment,
+            col(Payment.id) == payment.id,
+            col(Payment.status).in_(REFUNDABLE),
+            col(Payment.amount) - col(Payment.amount_refunded) - col(Payment.amount_reserved) >= amount,
+            values={"amount_reserved": col(Payment.amount_reserved) + amount},
+        )
+    )
+
+
+def _new_refund(ctx: ToolContext, payment: Payment, amount: int, reason: str | None, **fields: Any) -> Refund:
+    """A pending refund of the payment (its amount reserved already)."""
+    return ctx.db.add(
+        Refund(
+            id=new_id("rfd"),
+            workspace_id=ctx.workspace_id,
+            payment_id=payment.id,
+            member_id=payment.member_id,
+            invoice_id=payment.invoice_id,
+            order_id=payment.order_id,
+            status=RefundStatus.pending,
+            currency=payment.currency,
+            amount=amount,
+            reason=reason,
+            provider=payment.provider,
+            created_at=ctx.now,
+            **fields,
+        )
+    )
 
 
 def ensure_refundable(payment: Payment) -> None:
@@ -394,30 +407,8 @@ async def record_provider_refund(
     existing = await ctx.db.first(ctx.db.select(Refund, col(Refund.provider_refund_id) == provider_refund_id))
     if existing is not None:
         return False
-    reserved = await ctx.db.update_returning(
-        Payment,
-        col(Payment.id) == payment.id,
-        col(Payment.status).in_(REFUNDABLE),
-        col(Payment.amount) - col(Payment.amount_refunded) - col(Payment.amount_reserved) >= amount,
-        values={"amount_reserved": col(Payment.amount_reserved) + amount},
-    )
-    if not reserved:
+    if not await _reserve(ctx, payment, amount):
         return False
-    refund = ctx.db.add(
-        Refund(
-            id=new_id("rfd"),
-            workspace_id=ctx.workspace_id,
-            payment_id=payment.id,
-            member_id=payment.member_id,
-            invoice_id=payment.invoice_id,
-            order_id=payment.order_id,
-            currency=payment.currency,
-            amount=amount,
-            reason=reason,
-            provider=payment.provider,
-            provider_refund_id=provider_refund_id,
-            created_at=ctx.now,
-        )
-    )
+    refund = _new_refund(ctx, payment, amount, reason, provider_refund_id=provider_refund_id)
     await ctx.db.flush()
     return await settle_refund(ctx, refund.id, RefundStatus.succeeded)
