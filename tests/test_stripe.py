@@ -21,6 +21,7 @@ from favmcp.db.tenancy import Workspace
 from favmcp.domains.payments import stripe_sync
 from favmcp.domains.payments.models import Payment, ProviderEvent
 from favmcp.effects.models import OutboxMessage, OutboxStatus
+from favmcp.effects.outbox import open_body, open_html
 from favmcp.registry.jobs import Scheduler
 from favmcp.transports.http import build_http_app
 from tests.stripe_server import StripeServer, sign
@@ -161,6 +162,20 @@ async def test_the_pages_stripe_sends_the_customer_back_to_are_served(
         assert url.startswith("https://studio.test/")
         page = await web.get(url.removeprefix("https://studio.test").replace("{CHECKOUT_SESSION_ID}", "cs_test_1"))
         assert page.status_code == 200 and words in page.text, page.text
+
+
+async def test_an_invoice_email_says_where_to_pay_online(app: App, owner: Owner) -> None:
+    inv = await open_invoice(app, owner, 2000)
+    await ok(app, owner, "send_invoice", {"invoice_id": inv["id"]})
+    link = await link_for(app, owner, inv["id"])
+    await ok(app, owner, "send_invoice", {"invoice_id": inv["id"]})
+    async with app.db.transaction() as session:
+        rows = (await session.execute(select(OutboxMessage).where(col(OutboxMessage.channel) == "email"))).scalars()
+        sent = [m for m in rows if m.workspace_id == owner.workspace_id and inv["number"] in m.subject]
+    before, after = sorted(sent, key=lambda m: m.id)
+    assert link["url"] not in open_body(app.settings, before), "no link was made yet"
+    assert f"Pay online: {link['url']}" in open_body(app.settings, after)
+    assert link["url"] in str(open_html(app.settings, after))
 
 
 async def test_concurrent_link_requests_make_one_session(app: App, owner: Owner, stripe: StripeServer) -> None:

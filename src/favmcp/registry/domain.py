@@ -58,6 +58,10 @@ class Job:
 MoneyOf = Callable[["ToolContext", str], Awaitable[dict[str, Any]]]
 
 
+# Where a customer can pay a document online now ("invoice" or "order", its id), if a payment domain has a link.
+PaymentUrlOf = Callable[["ToolContext", str, str], Awaitable[str | None]]
+
+
 # An HTTP endpoint of a domain (a provider's callback, a page a provider sends people back to): it checks the
 # request itself (signatures) and makes its changes through `runner.run_system`.
 HttpEndpoint = Callable[["Request", "Runner"], Awaitable["Response"]]
@@ -73,6 +77,7 @@ class Domain:
     staff_commitments: CommitmentsOf | None = None
     jobs: Sequence[Job] = ()
     member_money: MoneyOf | None = None
+    payment_url: PaymentUrlOf | None = None
     # "METHOD path" -> endpoint, e.g. "POST /hooks/stripe/{workspace_id}"
     http_routes: Mapping[str, HttpEndpoint] = field(default_factory=dict)
 
@@ -106,6 +111,13 @@ class Platform:
             if d.member_money is not None:
                 parts.update(await d.member_money(ctx, member_id))
         return parts
+
+    async def payment_url(self, ctx: ToolContext, kind: str, target_id: str) -> str | None:
+        """A link where the customer can pay the document now, when a payment domain has one."""
+        for d in self.domains:
+            if d.payment_url is not None and (url := await d.payment_url(ctx, kind, target_id)):
+                return url
+        return None
 
     @property
     def http_routes(self) -> dict[str, HttpEndpoint]:

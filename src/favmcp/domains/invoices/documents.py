@@ -66,8 +66,10 @@ def render(
     *,
     greeting_name: str,
     reminder_days_overdue: int | None = None,
+    pay_url: str | None = None,
 ) -> Email:
-    """The invoice as an email; a reminder (days overdue given) leads with what is owed and since when."""
+    """The invoice as an email; a reminder (days overdue given) leads with what is owed and since when; with a
+    payment link, it says where to pay online."""
     locale = workspace.locale
     figures = _figures(invoice, locale)
     due = format_money(Money(invoice.amount_remaining, invoice.currency), locale)
@@ -86,8 +88,11 @@ def render(
     text += [""] + [f"{label}: {amount}" for label, amount in figures.rows]
     if invoice.memo:
         text += ["", invoice.memo]
-    text += ["", f"Invoice {invoice.number}, due {figures.due}.", "", workspace.name]
-    html = _html(workspace, invoice, lines, greeting_name, opening, figures)
+    text += ["", f"Invoice {invoice.number}, due {figures.due}."]
+    if pay_url:
+        text += [f"Pay online: {pay_url}"]
+    text += ["", workspace.name]
+    html = _html(workspace, invoice, lines, greeting_name, opening, figures, pay_url)
     return Email(subject=subject, text="\n".join(text) + "\n", html=html)
 
 
@@ -98,6 +103,7 @@ def _html(
     greeting_name: str,
     opening: str,
     figures: _Figures,
+    pay_url: str | None,
 ) -> str:
     locale = workspace.locale
 
@@ -113,11 +119,12 @@ def _html(
         f'<tr><td colspan="4">{escape(label)}</td><td>{escape(amount)}</td></tr>' for label, amount in figures.rows
     )
     memo = f"<p>{escape(invoice.memo)}</p>" if invoice.memo else ""
+    pay = f'<p><a href="{escape(pay_url, quote=True)}">Pay online</a></p>' if pay_url else ""
     return (
         f'<!doctype html><html lang="{escape(locale)}"><body>'
         f"<p>Hello {escape(greeting_name)},</p><p>{escape(opening)}</p>"
         f"<h2>Invoice {escape(invoice.number or '')}</h2>"
         "<table><thead><tr><th>Description</th><th>Qty</th><th>Unit price</th><th>Tax</th><th>Amount</th></tr>"
         f"</thead><tbody>{rows}</tbody><tfoot>{sums}</tfoot></table>"
-        f"<p>Due: {escape(figures.due)}</p>{memo}<p>{escape(workspace.name)}</p></body></html>"
+        f"<p>Due: {escape(figures.due)}</p>{pay}{memo}<p>{escape(workspace.name)}</p></body></html>"
     )

@@ -106,7 +106,12 @@ async def email_invoice(ctx: ToolContext, invoice: Invoice, *, days: int | None 
     name, to = await recipient(ctx, invoice)
     workspace = await ctx.db.workspace()
     email = documents.render(
-        workspace, invoice, await service.lines_of(ctx, invoice.id), greeting_name=name, reminder_days_overdue=days
+        workspace,
+        invoice,
+        await service.lines_of(ctx, invoice.id),
+        greeting_name=name,
+        reminder_days_overdue=days,
+        pay_url=await ctx.platform.payment_url(ctx, "invoice", invoice.id),
     )
     message = ctx.send_email(
         to=to, subject=email.subject, body=email.text, html=email.html, workspace_id=ctx.workspace_id

@@ -94,6 +94,16 @@ async def _open_link(ctx: ToolContext, target: service.TargetRef, owed: Receivab
     )
 
 
+async def open_link_url(ctx: ToolContext, kind: str, target_id: str) -> str | None:
+    """The open payment link for what the invoice or order owes now (for its emails); None without one."""
+    target = service.TargetRef.of(target_id if kind == "invoice" else None, target_id if kind == "order" else None)
+    try:
+        link = await _open_link(ctx, target, await service.receivable(ctx, target, lock=False))
+    except FavError:  # settled, void or not payable: nothing to pay online
+        return None
+    return link.url if link is not None else None
+
+
 async def open_checkout(ctx: ToolContext, target: service.TargetRef, hours: int) -> Checkout | None:
     """create_payment_link's prepare step, with read access only (no write lock waits on Stripe): the Checkout
     Session for what is owed, or None when an open link for that amount exists (the handler answers it)."""

@@ -169,6 +169,7 @@ DOMAIN = Domain(
     member_links=MEMBER_LINKS,
     events=EVENTS,
     jobs=[Job("stripe_reconcile", timedelta(minutes=5), stripe_sync.reconcile, fetch=stripe_sync.fetch_events)],
+    payment_url=stripe_sync.open_link_url,
     http_routes={
         f"POST {webhook.PATH}": webhook.stripe_webhook,
         f"GET {stripe_sync.PAID_PAGE}": webhook.paid_page,
