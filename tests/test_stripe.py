@@ -269,6 +269,8 @@ async def test_an_online_refund_goes_through_the_outbox_and_settles_on_its_event
         row = (await session.execute(select(OutboxMessage).where(col(OutboxMessage.channel) == "stripe"))).scalars()
         message = next(m for m in row if m.workspace_id == owner.workspace_id)
     assert sent.idempotency_key == message.id and message.status == OutboxStatus.sent
+    assert SECRET_KEY not in open_body(app.settings, message), "the outbox keeps no copy of a key"
+    assert sent.headers["authorization"] == f"Bearer {SECRET_KEY}", "the workspace's key, read at delivery"
     assert sent.form["amount"] == "3000"
     assert sent.form["payment_intent"] == (await payments_of(app, inv["id"]))[0].provider_payment_id
     assert sent.form["metadata"]["refund_id"] == made.data["id"]

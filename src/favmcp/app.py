@@ -14,6 +14,7 @@ from favmcp.core.clock import Clock, Random
 from favmcp.db import migrate
 from favmcp.db.engine import Database
 from favmcp.effects.channels.email import EmailChannel, LocalChannel, SmtpChannel
+from favmcp.effects.channels.stripe import StripeChannel
 from favmcp.effects.dispatcher import Dispatcher
 from favmcp.registry.domain import Platform
 from favmcp.registry.registry import Registry
@@ -63,7 +64,9 @@ class App:
         platform = platform or composition.platform()
         registry = Registry(platform.specs, toolsets=settings.toolsets, read_only=settings.read_only)
         runner = Runner(platform, db, settings, registry=registry, clock=clock, random=random)
-        return cls(settings, db, runner, Dispatcher(db, email_channel(settings), settings.secret_keys, clock=clock))
+        channels = {"stripe": StripeChannel(db, settings)}
+        dispatcher = Dispatcher(db, email_channel(settings), settings.secret_keys, clock=clock, channels=channels)
+        return cls(settings, db, runner, dispatcher)
 
     async def run_background(self) -> None:
         """What runs beside the server (or alone, in `favmcp worker`): outbox delivery and the domains' jobs."""

@@ -26,7 +26,6 @@ from favmcp.core.clock import Clock, SystemClock
 from favmcp.db.engine import Database
 from favmcp.db.maintenance import purge_expired
 from favmcp.effects.channels.email import EmailChannel
-from favmcp.effects.channels.stripe import StripeChannel
 from favmcp.effects.models import OutboxMessage, OutboxStatus, Undeliverable
 from favmcp.effects.outbox import open_body, open_html
 
@@ -44,10 +43,6 @@ class Channel(Protocol):
     name: str
 
     async def send(self, message: OutboxMessage, body: str) -> dict[str, Any] | None: ...
-
-
-def default_channels() -> dict[str, Channel]:
-    return {"stripe": StripeChannel()}
 
 
 def backoff(attempts: int) -> timedelta:
@@ -69,7 +64,7 @@ class Dispatcher:
     ) -> None:
         self.db = db
         self.email = email
-        self.channels = default_channels() if channels is None else dict(channels)
+        self.channels = dict(channels or {})
         self.secret_keys = secret_keys
         self.clock = clock or SystemClock()
         self.batch = batch

@@ -3,18 +3,13 @@ through update_workspace), else the install's (FAVMCP_STRIPE_SECRET_KEY, for a s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-
-import structlog
-from cryptography.exceptions import InvalidTag
 
 from favmcp.config import Settings
 from favmcp.core.errors import invalid_state
-from favmcp.core.sealing import seal, unseal
+from favmcp.core.sealing import seal
 from favmcp.db.tenancy import PAYMENT_PROVIDER_SEAL, Workspace
-
-log = structlog.get_logger("favmcp.payments")
+from favmcp.effects.channels.stripe import StripeConfig, open_provider, stripe_config
 
 SEAL_PURPOSE = PAYMENT_PROVIDER_SEAL
 STRIPE = "stripe"
@@ -24,28 +19,8 @@ CONFIGURE = (
 )
 
 
-@dataclass(frozen=True)
-class StripeConfig:
-    secret_key: str
-    webhook_secret: str | None
-    api_base: str | None
-
-
 def seal_provider(settings: Settings, values: dict[str, Any]) -> str:
     return seal(settings.secret_key, SEAL_PURPOSE, values)
-
-
-def open_provider(settings: Settings, sealed: str | None) -> dict[str, Any] | None:
-    """The stored settings; None when there are none, or when no server secret in use opens them any more (a
-    secret retired before they were resealed: logged, and the keys must be set again)."""
-    if not sealed:
-        return None
-    try:
-        opened = unseal(settings.secret_keys, SEAL_PURPOSE, sealed)
-    except InvalidTag:
-        log.error("payment_provider_unreadable", hint="set the Stripe keys again with update_workspace")
-        return None
-    return dict(opened) if isinstance(opened, dict) else None
 
 
 def summary(settings: Settings, sealed: str | None) -> dict[str, Any] | None:
@@ -60,15 +35,6 @@ def summary(settings: Settings, sealed: str | None) -> dict[str, Any] | None:
         "livemode": "_live_" in key,
         "webhook_configured": bool(opened.get("webhook_secret")),
     }
-
-
-def stripe_config(settings: Settings, workspace: Workspace) -> StripeConfig | None:
-    opened = open_provider(settings, workspace.payment_provider)
-    if opened is not None and opened.get("provider", STRIPE) == STRIPE and opened.get("secret_key"):
-        return StripeConfig(str(opened["secret_key"]), opened.get("webhook_secret"), settings.stripe_api_base)
-    if settings.stripe_secret_key:
-        return StripeConfig(settings.stripe_secret_key, settings.stripe_webhook_secret, settings.stripe_api_base)
-    return None
 
 
 def require_stripe(settings: Settings, workspace: Workspace) -> StripeConfig:

@@ -266,7 +266,6 @@ async def request_refund(
     else:
         message = queue_refund(
             ctx.settings,
-            api_key=stripe.secret_key,
             workspace_id=ctx.workspace_id,
             params={
                 "payment_intent": payment.provider_payment_id,

@@ -1,9 +1,12 @@
 """Stripe as an outbox channel, and the one way favmcp builds a Stripe client.
 
 A change that needs Stripe to act (a refund) writes an outbox row in its own transaction: channel "stripe", the
-request sealed as the body (the key it is made with included, so the row is self-contained; system rows' bodies
-are purged after delivery). The dispatcher sends it after commit with the row id as Stripe's Idempotency-Key, so
-a retry after a crash never refunds twice, and keeps Stripe's answer (object id and status) on the row.
+request sealed as the body. The dispatcher sends it after commit with the workspace's Stripe key as it is then (no
+copy of a key is ever stored in the outbox) and the row id as Stripe's Idempotency-Key, so a retry after a crash
+never refunds twice, and keeps Stripe's answer (object id and status) on the row.
+
+The Stripe settings themselves are read here too: a workspace's own keys (sealed in `workspaces.payment_provider`,
+set through update_workspace), else the install's (FAVMCP_STRIPE_SECRET_KEY, for a single business).
 """
 
 from __future__ import annotations
@@ -11,12 +14,18 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import structlog
+from cryptography.exceptions import InvalidTag
+
 from favmcp.config import Settings
 from favmcp.core.ids import new_id
-from favmcp.core.sealing import seal
+from favmcp.core.sealing import seal, unseal
+from favmcp.db.engine import Database
+from favmcp.db.tenancy import PAYMENT_PROVIDER_SEAL, Workspace
 from favmcp.effects.models import OutboxKind, OutboxMessage, Undeliverable
 from favmcp.effects.outbox import SEAL_PURPOSE
 
@@ -25,8 +34,39 @@ from favmcp.effects.outbox import SEAL_PURPOSE
 if TYPE_CHECKING:
     import stripe
 
+log = structlog.get_logger("favmcp.payments")
+
 CHANNEL = "stripe"
 TIMEOUT = 20.0  # seconds for one Stripe request; the outbox retries later, a tool answers retryable
+
+
+@dataclass(frozen=True)
+class StripeConfig:
+    secret_key: str
+    webhook_secret: str | None
+    api_base: str | None
+
+
+def open_provider(settings: Settings, sealed: str | None) -> dict[str, Any] | None:
+    """The stored settings; None when there are none, or when no server secret in use opens them any more (a
+    secret retired before they were resealed: logged, and the keys must be set again)."""
+    if not sealed:
+        return None
+    try:
+        opened = unseal(settings.secret_keys, PAYMENT_PROVIDER_SEAL, sealed)
+    except InvalidTag:
+        log.error("payment_provider_unreadable", hint="set the Stripe keys again with update_workspace")
+        return None
+    return dict(opened) if isinstance(opened, dict) else None
+
+
+def stripe_config(settings: Settings, workspace: Workspace) -> StripeConfig | None:
+    opened = open_provider(settings, workspace.payment_provider)
+    if opened is not None and opened.get("provider", CHANNEL) == CHANNEL and opened.get("secret_key"):
+        return StripeConfig(str(opened["secret_key"]), opened.get("webhook_secret"), settings.stripe_api_base)
+    if settings.stripe_secret_key:
+        return StripeConfig(settings.stripe_secret_key, settings.stripe_webhook_secret, settings.stripe_api_base)
+    return None
 
 
 def refusals() -> tuple[type[stripe.StripeError], ...]:
@@ -92,17 +132,10 @@ async def list_events(
     return sorted(found, key=lambda e: (int(e.get("created", 0)), str(e.get("id"))))
 
 
-def queue_refund(
-    settings: Settings,
-    *,
-    api_key: str,
-    workspace_id: str,
-    params: dict[str, Any],
-    now: datetime,
-) -> OutboxMessage:
+def queue_refund(settings: Settings, *, workspace_id: str, params: dict[str, Any], now: datetime) -> OutboxMessage:
     """An outbox row that creates a Stripe refund with `params` once delivered; the caller adds it to its unit of
     work (so it exists exactly when the change that asked for it does)."""
-    body = {"api_key": api_key, "api_base": settings.stripe_api_base, "operation": "refunds.create", "params": params}
+    body = {"operation": "refunds.create", "params": params}
     return OutboxMessage(
         id=new_id("out"),
         workspace_id=workspace_id,
@@ -117,15 +150,25 @@ def queue_refund(
 
 
 class StripeChannel:
-    """Sends the Stripe requests of outbox rows; answers what Stripe made (id and status) for the row to keep."""
+    """Sends the Stripe requests of outbox rows with the workspace's key as it is at delivery; answers what Stripe
+    made (id and status) for the row to keep."""
 
     name = CHANNEL
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
 
     async def send(self, message: OutboxMessage, body: str) -> dict[str, Any]:
         request = json.loads(body)
         if request.get("operation") != "refunds.create":
             raise Undeliverable(f"unknown Stripe operation {request.get('operation')!r}")
-        async with stripe_client(request["api_key"], request.get("api_base")) as client:
+        async with self.db.read_sessions() as session:
+            workspace = await session.get(Workspace, message.workspace_id)
+        config = stripe_config(self.settings, workspace) if workspace is not None else None
+        if config is None:
+            raise Undeliverable("the workspace has no Stripe keys any more")
+        async with stripe_client(config.secret_key, config.api_base) as client:
             try:
                 refund = await client.v1.refunds.create_async(
                     request["params"], options={"idempotency_key": message.id}
