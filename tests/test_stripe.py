@@ -178,6 +178,36 @@ async def test_an_invoice_email_says_where_to_pay_online(app: App, owner: Owner)
     assert link["url"] in str(open_html(app.settings, after))
 
 
+async def test_stripe_counts_isk_in_hundredths_and_kwd_in_tens(
+    app: App, owner: Owner, stripe: StripeServer, web: httpx.AsyncClient
+) -> None:
+    """ISK has no minor unit in ISO 4217 but two decimals in Stripe's API: 5,000 kr. is 500000 there, both ways."""
+    await ok(app, owner, "update_workspace", {"currency": "ISK"})
+    inv = await open_invoice(app, owner, 5000)
+    assert inv["currency"] == "ISK"
+    link = await link_for(app, owner, inv["id"])
+    [sent] = stripe.requests_to("/v1/checkout/sessions")
+    assert sent.form["line_items"][0]["price_data"]["unit_amount"] == "500000" and link["amount"] == 5000
+    session_id = link["url"].rsplit("/", 1)[1]
+    assert (await stripe.deliver(web, hook(owner), stripe.complete(session_id), WEBHOOK_SECRET)).status_code == 200
+    paid = await ok(app, owner, "get_invoice", {"invoice_id": inv["id"]})
+    assert (paid["status"], paid["amount_paid"]) == ("paid", 5000)
+    [payment] = (await ok(app, owner, "list_payments", {"invoice_id": inv["id"]}))["items"]
+    assert (payment["amount"], payment["currency"]) == (5000, "ISK")
+    made = await confirmed(
+        app, owner.key, "refund_payment", {"payment_id": payment["id"], "amount": 1200, "idempotency_key": key()}
+    )
+    assert made.ok, made.data
+    await app.dispatcher.run_once()
+    [refund] = stripe.requests_to("/v1/refunds")
+    assert refund.form["amount"] == "120000"
+
+    await ok(app, owner, "update_workspace", {"currency": "KWD"})
+    odd = await open_invoice(app, owner, 12345)  # 12.345 KWD: Stripe settles KWD in tens of fils only
+    refused = await call(app, owner.key, "create_payment_link", {"invoice_id": odd["id"], "idempotency_key": key()})
+    assert refused.data["error"]["details"]["reason"] == "provider_amount", refused.data
+
+
 async def test_concurrent_link_requests_make_one_session(app: App, owner: Owner, stripe: StripeServer) -> None:
     inv = await open_invoice(app, owner, 3000)
     links = await asyncio.gather(*[link_for(app, owner, inv["id"]) for _ in range(10)])

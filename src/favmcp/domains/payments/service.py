@@ -25,7 +25,7 @@ from favmcp.domains.payments.events import PaymentRefunded, PaymentSucceeded
 from favmcp.domains.payments.lifecycle import PAYMENT_LIFECYCLE, REFUND_LIFECYCLE
 from favmcp.domains.payments.models import Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus
 from favmcp.domains.payments.schemas import PaymentPublic, RefundPublic
-from favmcp.effects.channels.stripe import queue_refund
+from favmcp.effects.channels.stripe import queue_refund, stripe_takes, to_stripe
 from favmcp.registry.context import ToolContext
 
 FIND = "Find payments with list_payments."
@@ -257,6 +257,13 @@ async def request_refund(
     wanted = amount if amount is not None else refundable(payment)
     if wanted <= 0:
         raise beyond_refundable(payment, wanted)
+    if stripe is not None and not stripe_takes(Money(wanted, payment.currency)):
+        raise invalid_state(
+            f"Stripe refunds {payment.currency} only in whole tens of the minor unit; {wanted} is not one.",
+            current=payment.status.value,
+            hint="Refund an amount that ends in 0.",
+            reason="provider_amount",
+        )
     if not await _reserve(ctx, payment, wanted):
         raise beyond_refundable(await load(ctx, payment.id), wanted)
     refund = _new_refund(ctx, payment, wanted, reason, requested_by=ctx.caller.user_id)
@@ -269,7 +276,7 @@ async def request_refund(
             workspace_id=ctx.workspace_id,
             params={
                 "payment_intent": payment.provider_payment_id,
-                "amount": wanted,
+                "amount": to_stripe(Money(wanted, payment.currency)),
                 "metadata": {"workspace_id": ctx.workspace_id, "refund_id": refund.id, "payment_id": payment.id},
             },
             now=ctx.now,

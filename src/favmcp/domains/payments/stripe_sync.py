@@ -112,6 +112,13 @@ async def open_checkout(ctx: ToolContext, target: service.TargetRef, hours: int)
     if await _open_link(ctx, target, owed) is not None:
         return None
     money = Money(owed.amount_remaining, owed.currency)
+    if not stripe_api.stripe_takes(money):
+        raise invalid_state(
+            f"Stripe takes {money.currency} amounts in whole tens of the minor unit; {money} is not one.",
+            current="not_payable_online",
+            hint="Record the payment with record_payment, or settle the odd minor units first.",
+            reason="provider_amount",
+        )
     expires = (ctx.now + timedelta(hours=hours)).replace(second=0, microsecond=0)
     metadata = {"workspace_id": ctx.workspace_id, f"{target.kind}_id": target.id}
     params: Any = {
@@ -121,7 +128,7 @@ async def open_checkout(ctx: ToolContext, target: service.TargetRef, hours: int)
                 "quantity": 1,
                 "price_data": {
                     "currency": money.currency.lower(),
-                    "unit_amount": money.minor,
+                    "unit_amount": stripe_api.to_stripe(money),
                     "product_data": {"name": f"{target.kind.capitalize()} {target.id}"},
                 },
             }
@@ -248,7 +255,7 @@ async def _session_paid(ctx: ToolContext, session: dict[str, Any], created: date
         ctx,
         target=service.TargetRef.of(link.invoice_id, link.order_id),
         member_id=link.member_id,
-        money=Money(int(session["amount_total"]), str(session["currency"]).upper()),
+        money=stripe_api.from_stripe(int(session["amount_total"]), str(session["currency"])),
         provider_name=provider.STRIPE,
         provider_ref=link.provider_session_id,
         provider_payment_id=session.get("payment_intent"),
@@ -306,7 +313,11 @@ async def _dashboard_refund(ctx: ToolContext, obj: dict[str, Any], provider_id: 
     payment = await ctx.db.first(ctx.db.select(Payment, col(Payment.provider_payment_id) == str(intent)))
     if payment is not None:
         await service.record_provider_refund(
-            ctx, payment, amount=int(obj["amount"]), provider_refund_id=provider_id, reason="refunded at Stripe"
+            ctx,
+            payment,
+            amount=stripe_api.from_stripe(int(obj["amount"]), payment.currency).minor,
+            provider_refund_id=provider_id,
+            reason="refunded at Stripe",
         )
 
 

@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 
 from favmcp.config import Settings
 from favmcp.core.ids import new_id
+from favmcp.core.money import Money
 from favmcp.core.sealing import seal, unseal
 from favmcp.db.engine import Database
 from favmcp.db.tenancy import PAYMENT_PROVIDER_SEAL, Workspace
@@ -67,6 +68,29 @@ def stripe_config(settings: Settings, workspace: Workspace) -> StripeConfig | No
     if settings.stripe_secret_key:
         return StripeConfig(settings.stripe_secret_key, settings.stripe_webhook_secret, settings.stripe_api_base)
     return None
+
+
+# Where Stripe's API counts a currency in smaller units than ISO 4217: ISK has no minor unit in ISO 4217, but Stripe
+# keeps it two-decimal (100 is one króna, and amounts must be whole krónur).
+STRIPE_EXTRA_DIGITS = {"ISK": 2}
+# Three-decimal currencies whose last digit Stripe requires to be 0 (its payment partners settle in tens).
+STRIPE_TENS = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
+
+def to_stripe(money: Money) -> int:
+    """An amount in Stripe's units for its currency."""
+    return money.minor * 10 ** STRIPE_EXTRA_DIGITS.get(money.currency, 0)
+
+
+def from_stripe(amount: int, currency: str) -> Money:
+    """An amount Stripe states (its units, its lowercase currency code) in ISO 4217 minor units."""
+    code = currency.upper()
+    return Money(amount // 10 ** STRIPE_EXTRA_DIGITS.get(code, 0), code)
+
+
+def stripe_takes(money: Money) -> bool:
+    """Whether Stripe accepts the amount as it is (three-decimal currencies only in whole tens)."""
+    return money.currency not in STRIPE_TENS or money.minor % 10 == 0
 
 
 def refusals() -> tuple[type[stripe.StripeError], ...]:
