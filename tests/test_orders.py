@@ -331,3 +331,16 @@ async def test_another_workspace_sees_nothing(app: App, owner: Owner) -> None:
         assert error_code(await call(app, other.key, tool, args)) == "not_found", tool
     assert (await ok(app, other, "list_orders"))["items"] == []
     assert error_code(await call(app, other.key, "list_orders", {"member_id": member["id"]})) == "not_found"
+
+
+async def test_unpaid_orders_show_on_the_customers_profile(app: App, owner: Owner) -> None:
+    member = await new_member(app, owner)
+    mat = await new_product(app, owner, unit_amount=2500, initial_stock=10, sku="MATS")
+    first = await ok(app, owner, "create_order", order_args(member["id"], (mat["id"], 2)))
+    second = await ok(app, owner, "create_order", order_args(member["id"], (mat["id"], 1)))
+    await pay(app, owner, first["id"], 1000)
+    await pay(app, owner, second["id"], second["total"])
+    money = (await ok(app, owner, "get_member_profile", {"member_id": member["id"]}))["money"]
+    assert [(o["id"], o["total"], o["amount_remaining"], o["currency"]) for o in money["open_orders"]] == [
+        (first["id"], first["total"], first["total"] - 1000, "EUR")
+    ], "the paid order no longer owes anything"

@@ -109,6 +109,14 @@ class OpenInvoice(BaseModel):
     due_date: date | None
 
 
+class OpenOrder(BaseModel):
+    id: str
+    currency: str
+    total: int
+    amount_remaining: int
+    created_at: datetime
+
+
 class MemberSubscription(BaseModel):
     id: str
     plan_id: str
@@ -124,6 +132,7 @@ class MemberMoney(BaseModel):
     currency: str = Field(description="The workspace's currency, of lifetime_spend.")
     lifetime_spend: int = Field(description="Payments less refunds in the workspace's currency.")
     open_invoices: list[OpenInvoice] = Field(default_factory=list, description="Unpaid invoices, oldest first.")
+    open_orders: list[OpenOrder] = Field(default_factory=list, description="Unpaid orders, oldest first.")
     subscriptions: list[MemberSubscription] = Field(default_factory=list)
     credits_left: int = Field(default=0, description="Class credits usable now, over all packs.")
 

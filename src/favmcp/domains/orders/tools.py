@@ -306,9 +306,32 @@ MEMBER_LINKS = [
     ),
 ]
 
+
+async def _member_money(ctx: ToolContext, member_id: str) -> dict[str, Any]:
+    """The customer's unpaid orders, oldest first, for get_member_profile."""
+    unpaid = await ctx.db.all(
+        ctx.db.select(Order, col(Order.member_id) == member_id, col(Order.status) == OrderStatus.open).order_by(
+            col(Order.id)
+        )
+    )
+    return {
+        "open_orders": [
+            {
+                "id": o.id,
+                "currency": o.currency,
+                "total": o.total,
+                "amount_remaining": o.total - o.amount_paid,
+                "created_at": o.created_at,
+            }
+            for o in unpaid
+        ]
+    }
+
+
 DOMAIN = Domain(
     name=DOMAIN_NAME,
     tools=[create_order, get_order, list_orders, fulfil_order, cancel_order],
     member_links=MEMBER_LINKS,
     events=EVENTS,
+    member_money=_member_money,
 )
