@@ -155,3 +155,41 @@ async def test_inspector_shows_our_errors_not_a_schema_complaint(
             assert revoked["structuredContent"]["status"] == "revoked", done.transcript()
         finally:
             print("\n\n".join(run.transcript() for run in client.runs))  # shown by pytest -rP, or on failure
+
+
+async def test_inspector_accepts_the_money_answers_against_their_output_schemas(
+    inspector: list[str], database_url: str, tmp_path: Path, app: App, owner: Owner
+) -> None:
+    """The Inspector's client checks structuredContent against each tool's outputSchema as listed: the nested,
+    nullable answers of the money domains pass it whole."""
+    made = await call(app, owner.key, "create_member", {"name": "Ann Buyer", "email": "ann.inspected@example.com"})
+    member_id = made.data["id"]
+    line = {"description": "Massage", "quantity": 2, "unit_amount": 4500, "tax_rate": "21"}
+    invoice = await call(app, owner.key, "create_invoice", {"member_id": member_id, "lines": [line]})
+    assert (await call(app, owner.key, "finalize_invoice", {"invoice_id": invoice.data["id"]})).ok
+    paid = {"invoice_id": invoice.data["id"], "amount": 5000, "method": "cash", "idempotency_key": "inspected"}
+    payment = await call(app, owner.key, "record_payment", paid)
+    plan = {"kind": "pack", "name": "Ten classes", "unit_amount": 12000, "credits": 10, "validity_days": 90}
+    pack = await call(app, owner.key, "create_plan", plan)
+    subscribed = await call(app, owner.key, "subscribe_member", {"member_id": member_id, "plan_id": pack.data["id"]})
+    assert payment.ok and subscribed.ok, (payment.data, subscribed.data)
+    (tmp_path / "inspector").mkdir()
+    async with http_server(server_env(database_url, tmp_path), tmp_path / "server.log") as server:
+        client = Inspector(inspector, server, tmp_path / "inspector")
+        try:
+            for tool, args in [
+                ("get_invoice", {"invoice_id": invoice.data["id"]}),
+                ("get_payment", {"payment_id": payment.data["id"]}),
+                ("get_subscription", {"subscription_id": subscribed.data["id"]}),
+                ("get_member_profile", {"member_id": member_id}),
+                ("list_overdue_invoices", {}),
+            ]:
+                run = await client.call("modern", owner.key, tool, **args)
+                shown = result_of(run)
+                assert run.returncode == 0 and not shown.get("isError"), run.transcript()
+                assert shown["structuredContent"], run.transcript()
+            profile = result_of(client.runs[3])["structuredContent"]
+            owed = sorted(i["amount_remaining"] for i in profile["money"]["open_invoices"])
+            assert owed == [10890 - 5000, 12000], "the part-paid invoice and the pack's first invoice"
+        finally:
+            print("\n\n".join(run.transcript() for run in client.runs))
