@@ -26,6 +26,7 @@ from favmcp.core.money import (
     Money,
     MoneyAmount,
     Percent,
+    allocate,
     format_money,
     minor_units,
     price_line,
@@ -509,3 +510,28 @@ def test_money_amount_refuses_floats_strings_and_unknown_currencies(price: dict[
 def test_a_rate_in_a_tool_schema_is_a_decimal_string(tax_rate: Any) -> None:
     with pytest.raises(ValidationError):
         Priced.model_validate({"price": {"amount": 1, "currency": "EUR"}, "tax_rate": tax_rate})
+
+
+@pytest.mark.parametrize(
+    ("amount", "weights", "shares"),
+    [
+        (100, [1, 1, 1], [34, 33, 33]),  # the odd unit goes to the earliest line on a tie
+        (10, [6000, 2000, 2000], [6, 2, 2]),
+        (1, [3, 7], [0, 1]),  # to the largest remainder
+        (0, [5, 5], [0, 0]),
+        (5, [0, 0], [0, 0]),
+        (30, [10, 20], [10, 20]),  # the whole of both lines
+    ],
+)
+def test_a_document_discount_is_split_in_whole_minor_units_that_add_up(
+    amount: int, weights: list[int], shares: list[int]
+) -> None:
+    assert allocate(amount, weights) == shares
+
+
+@given(st.integers(0, 10**6), st.lists(st.integers(0, 10**6), min_size=1, max_size=20))
+def test_allocation_adds_up_exactly_and_never_exceeds_a_line(amount: int, weights: list[int]) -> None:
+    amount = min(amount, sum(weights))
+    shares = allocate(amount, weights)
+    assert sum(shares) == (amount if sum(weights) else 0)
+    assert all(0 <= share <= weight for share, weight in zip(shares, weights, strict=True))

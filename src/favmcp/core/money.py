@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -330,6 +330,20 @@ def price_line(line: Line, *, prices_include_tax: bool) -> LineAmounts:
         gross=Money(gross, currency),
         tax_rate=line.tax_rate,
     )
+
+
+def allocate(amount: int, weights: Sequence[int]) -> list[int]:
+    """Split `amount` (a document discount) over lines in proportion to `weights` (their amounts before it), by
+    largest remainder, earlier lines first on ties: whole minor units that add up to `amount` exactly, none more
+    than its weight while amount <= sum(weights)."""
+    whole = sum(weights)
+    if amount <= 0 or whole <= 0:
+        return [0] * len(weights)
+    shares = [divmod(amount * weight, whole) for weight in weights]
+    out = [quotient for quotient, _ in shares]
+    for i in sorted(range(len(weights)), key=lambda i: (-shares[i][1], i))[: amount - sum(out)]:
+        out[i] += 1
+    return out
 
 
 @dataclass(frozen=True, slots=True)

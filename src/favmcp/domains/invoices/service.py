@@ -31,6 +31,7 @@ from favmcp.core.money import (
     Percent,
     Receivable,
     Totals,
+    allocate,
     minor_units,
     price_line,
     totals,
@@ -164,20 +165,6 @@ async def draft_public(ctx: ToolContext, invoice: Invoice) -> DraftInvoice:
 class Priced:
     lines: list[LineAmounts]
     totals: Totals
-
-
-def allocate(discount: int, bases: Sequence[int]) -> list[int]:
-    """Split `discount` over lines in proportion to `bases` (largest remainder, earlier lines first on ties): whole
-    minor units that add up to `discount` exactly; no share exceeds its base while discount <= sum(bases)."""
-    whole = sum(bases)
-    if discount <= 0 or whole <= 0:
-        return [0] * len(bases)
-    shares = [divmod(discount * base, whole) for base in bases]
-    out = [quotient for quotient, _ in shares]
-    left = discount - sum(out)
-    for i in sorted(range(len(bases)), key=lambda i: (-shares[i][1], i))[:left]:
-        out[i] += 1
-    return out
 
 
 def _too_large(field: str) -> FavError:

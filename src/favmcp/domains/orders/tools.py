@@ -9,7 +9,7 @@ from sqlmodel import col
 from favmcp.core.errors import FieldError, validation_failed
 from favmcp.core.ids import new_id
 from favmcp.core.links import MemberLink, OnErase, OnMerge
-from favmcp.core.money import MAX_AMOUNT, Line, LineAmounts, Money, Percent, price_line, totals
+from favmcp.core.money import MAX_AMOUNT, Line, LineAmounts, Money, Percent, allocate, price_line, totals
 from favmcp.domains.members import service as members
 from favmcp.domains.orders import service
 from favmcp.domains.orders.events import EVENTS, OrderCancelled, OrderCreated, OrderFulfilled
@@ -36,19 +36,6 @@ from favmcp.registry.domain import Domain
 from favmcp.registry.spec import tool
 
 DOMAIN_NAME = "orders"
-
-
-def allocate(amount: int, weights: list[int]) -> list[int]:
-    """Split `amount` over lines in proportion to `weights` (largest remainder): the shares sum to `amount`
-    exactly and none is more than its weight (amount <= sum of weights)."""
-    whole = sum(weights)
-    if whole == 0 or amount == 0:
-        return [0] * len(weights)
-    shares = [amount * w // whole for w in weights]
-    order = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i] % whole), i))
-    for i in order[: amount - sum(shares)]:
-        shares[i] += 1
-    return shares
 
 
 async def lines_of(ctx: ToolContext, order_id: str) -> list[OrderLine]:
