@@ -29,6 +29,9 @@ DOMAINS = (
     "invoices",
     "payments",
     "subscriptions",
+    "services",
+    "bookings",
+    "classes",
 )
 
 

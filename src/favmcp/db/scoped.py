@@ -41,6 +41,12 @@ class WorkspaceDB:
         self._session = session
         self.workspace_id = workspace_id
 
+    @property
+    def unfiltered(self) -> WorkspaceDB:
+        """The whole workspace whoever asks: for invariants (an overlap check sees every booking), never for
+        answers."""
+        return WorkspaceDB(self._session, self.workspace_id)
+
     # -- building queries ------------------------------------------------------------------------------
 
     def owns(self, model: type[SQLModel]) -> ColumnElement[bool]:

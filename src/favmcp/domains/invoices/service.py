@@ -68,6 +68,7 @@ from favmcp.registry.context import ToolContext
 __all__ = [
     "DraftLine",
     "InvoiceSummary",
+    "add_fee",
     "apply_payment",
     "apply_refund",
     "create_draft",
@@ -81,6 +82,7 @@ PAYABLE = (InvoiceStatus.open, InvoiceStatus.uncollectible)
 CREDITABLE = (InvoiceStatus.open, InvoiceStatus.uncollectible, InvoiceStatus.paid)
 PAYMENT_TERMS = timedelta(days=30)  # a due date left out at finalize: 30 days (Stripe's default)
 NUMBER_PREFIX = "INV-"
+MAX_LINES = 100  # as create_invoice takes
 ONE_DAY = timedelta(days=1)
 
 
@@ -296,6 +298,29 @@ async def create_draft(
     )
     await ctx.db.flush()
     await _price_draft(ctx, invoice, lines, promotion_code, workspace)
+    await ctx.db.flush()
+    return invoice.id
+
+
+async def add_fee(ctx: ToolContext, member_id: str, line: DraftLine, currency: str) -> str:
+    """Put a fee (a late cancel, a no-show) on the customer's newest draft invoice in `currency`, or on a new draft
+    when none is open; returns the invoice id. The customer's row is locked first, so two fees at once share one
+    draft. Charging once is the caller's part (the transition that charges the fee happens once)."""
+    await members.load_for_write(ctx, member_id)
+    draft = await ctx.db.first(
+        ctx.db.unfiltered.select(
+            Invoice,
+            col(Invoice.member_id) == member_id,
+            col(Invoice.status) == InvoiceStatus.draft,
+            col(Invoice.currency) == currency,
+        ).order_by(col(Invoice.id).desc())
+    )
+    lines = [*as_draft_lines(await lines_of(ctx, draft.id)), line] if draft is not None else []
+    if draft is None or len(lines) > MAX_LINES:
+        return await create_draft(ctx, member_id=member_id, lines=[line], currency=currency)
+    invoice = await load(ctx, draft.id, lock=True)
+    await _price_draft(ctx, invoice, lines, invoice.promotion_code, await ctx.db.workspace())
+    invoice.updated_at = ctx.now
     await ctx.db.flush()
     return invoice.id
 

@@ -1,0 +1,7 @@
+"""(being written)"""
+
+from __future__ import annotations
+
+from favmcp.registry.spec import ToolSpec
+
+TOOLS: list[ToolSpec] = []
