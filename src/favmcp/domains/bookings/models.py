@@ -106,11 +106,13 @@ class BookingSettings(SQLModel, table=True):
 
 
 class CalendarFeed(SQLModel, table=True):
-    """A staff member's private iCalendar feed: the URL carries a secret stored here only as a hash."""
+    """A staff member's private iCalendar feed. Its URL carries an HMAC of (workspace, user, generation) under the
+    server secret, so it can be shown again to those allowed and nothing secret is stored; rotating bumps the
+    generation and the old URL stops working."""
 
     __tablename__ = "calendar_feeds"
 
     user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=40, ondelete="CASCADE")
     workspace_id: str = workspace_fk()
-    token_hash: str = Field(unique=True, max_length=64)
-    created_at: datetime = utc_field()
+    generation: int = 1
+    rotated_at: datetime = utc_field()

@@ -78,12 +78,11 @@ def upgrade() -> None:
         "calendar_feeds",
         sa.Column("user_id", sa.String(length=40), nullable=False),
         sa.Column("workspace_id", sa.String(length=40), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", favmcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("rotated_at", favmcp.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id"),
-        sa.UniqueConstraint("token_hash"),
     )
     with op.batch_alter_table("calendar_feeds", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_calendar_feeds_workspace_id"), ["workspace_id"], unique=False)
