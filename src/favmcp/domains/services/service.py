@@ -102,3 +102,43 @@ async def services_of(ctx: ToolContext, user_ids: Sequence[str]) -> dict[str, li
     for user_id, service_id in await ctx.db.unfiltered.rows(stmt):
         found[user_id].append(service_id)
     return found
+
+
+async def staff_by_service(ctx: ToolContext, service_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The active team members who deliver each of the services, in one query (for list_services)."""
+    if not service_ids:
+        return {}
+    stmt = (
+        ctx.db.unfiltered.select_columns(ServiceStaff, col(ServiceStaff.service_id), col(ServiceStaff.user_id))
+        .join(User, col(User.id) == col(ServiceStaff.user_id))
+        .where(
+            col(ServiceStaff.service_id).in_(list(service_ids)),
+            col(User.status) == UserStatus.active,
+            ctx.db.owns(User),
+        )
+        .order_by(col(ServiceStaff.user_id))
+    )
+    found: dict[str, list[str]] = {service_id: [] for service_id in service_ids}
+    for service_id, user_id in await ctx.db.unfiltered.rows(stmt):
+        found[service_id].append(user_id)
+    return found
+
+
+async def ensure_active_staff(ctx: ToolContext, user_ids: Sequence[str]) -> list[str]:
+    """The given team members, deduplicated and sorted; refuses an unknown or deactivated one, naming it."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return []
+    users = await ctx.db.unfiltered.all(ctx.db.unfiltered.select(User, col(User.id).in_(wanted)))
+    status = {u.id: u.status for u in users}
+    for user_id in wanted:
+        if user_id not in status:
+            raise not_found("team member", user_id, hint="Find team members with list_team_members.")
+        if status[user_id] != UserStatus.active:
+            raise invalid_state(
+                f"Team member {user_id} is deactivated and cannot deliver services.",
+                current=status[user_id].value,
+                hint="Pick active team members (list_team_members).",
+                user_id=user_id,
+            )
+    return wanted
