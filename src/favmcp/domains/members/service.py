@@ -279,3 +279,8 @@ async def record_spend(ctx: ToolContext, member_id: str, amount: int, currency: 
         values["last_activity_at"] = ctx.now
     if values:
         await ctx.db.update(Member, col(Member.id) == member_id, values=values)
+
+
+async def record_activity(ctx: ToolContext, member_id: str) -> None:
+    """The customer did something themselves (a completed visit): their last activity moves to now."""
+    await ctx.db.update(Member, col(Member.id) == member_id, values={"last_activity_at": ctx.now})
