@@ -15,8 +15,12 @@ from favmcp.registry.context import ToolContext
 FIND = "Find sessions with list_class_sessions."
 
 
-async def load_session(ctx: ToolContext, session_id: str, *, lock: bool = False) -> ClassSession:
-    session = await ctx.db.get(ClassSession, session_id, lock=lock, fresh=True)
+async def load_session(
+    ctx: ToolContext, session_id: str, *, lock: bool = False, unfiltered: bool = False
+) -> ClassSession:
+    """The session; unfiltered: through the whole workspace whoever asks (for invariants: seats, promotion)."""
+    db = ctx.db.unfiltered if unfiltered else ctx.db
+    session = await db.get(ClassSession, session_id, lock=lock, fresh=True)
     if session is None:
         raise not_found("class session", session_id, hint=FIND)
     return session
