@@ -2,15 +2,19 @@
 
 Handlers get this, never the session. Every statement it builds or runs carries `workspace_id = :ws`; rows it
 adds are stamped with it. Domain code brings where-clauses (`col(Member.email) == email`), never statements.
+
+A viewer who sees less than the whole workspace (a staff user: their bookings and those bookings' customers) adds
+one clause per model to every statement built here, reads and writes alike; invariant code reads `unfiltered`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, exists, func, update
+from sqlalchemy import Select, and_, delete, exists, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -36,22 +40,34 @@ def insert_for(session: AsyncSession, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Someone who sees only some rows of the workspace: per model, the clause a row must meet to be seen (models
+    not named are seen whole). Clauses are subqueries, evaluated by each statement: no extra round trip."""
+
+    user_id: str
+    rows: Mapping[type[SQLModel], ColumnElement[bool]]
+
+
 class WorkspaceDB:
-    def __init__(self, session: AsyncSession, workspace_id: str) -> None:
+    def __init__(self, session: AsyncSession, workspace_id: str, viewer: Viewer | None = None) -> None:
         self._session = session
         self.workspace_id = workspace_id
+        self.viewer = viewer
 
     @property
     def unfiltered(self) -> WorkspaceDB:
         """The whole workspace whoever asks: for invariants (an overlap check sees every booking), never for
         answers."""
-        return WorkspaceDB(self._session, self.workspace_id)
+        return self if self.viewer is None else WorkspaceDB(self._session, self.workspace_id)
 
     # -- building queries ------------------------------------------------------------------------------
 
     def owns(self, model: type[SQLModel]) -> ColumnElement[bool]:
-        """The clause that keeps `model` to this workspace (for joined tables)."""
-        return column(model, "workspace_id") == self.workspace_id
+        """The clause that keeps `model` to this workspace and to what the viewer may see (for joined tables)."""
+        mine = column(model, "workspace_id") == self.workspace_id
+        seen = self.viewer.rows.get(model) if self.viewer is not None else None
+        return mine if seen is None else and_(mine, seen)
 
     def select(self, model: type[M], *where: Any) -> SelectOfScalar[M]:
         return select(model).where(self.owns(model), *where)

@@ -6,6 +6,7 @@ caller's workspace) or, before a workspace exists, through `unscoped` (signup an
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from favmcp.auth.credentials import Caller
+from favmcp.auth.models import Role
 from favmcp.auth.unscoped import Unscoped
 from favmcp.config import Settings
 from favmcp.core.clock import Random
@@ -94,8 +96,21 @@ class ToolContext:
 
     @cached_property
     def db(self) -> WorkspaceDB:
-        """Data access limited to the caller's workspace."""
-        return WorkspaceDB(self.session, self.workspace_id)
+        """Data access limited to the caller's workspace, and for a staff user to their bookings and those
+        bookings' customers (owners, admins, managers and the system see the whole workspace)."""
+        viewer = None
+        if self.caller.role == Role.staff and self.caller.user_id is not None:
+            viewer = self.platform.staff_viewer(self.workspace_id, self.caller.user_id)
+        return WorkspaceDB(self.session, self.workspace_id, viewer)
+
+    def unfiltered(self) -> ToolContext:
+        """This call seeing the whole workspace (same session, events and audit changes): for invariants run by
+        helpers that take a context, such as a staff member booking a customer who is not theirs yet."""
+        if self.db.viewer is None:
+            return self
+        whole = copy.copy(self)
+        whole.__dict__["db"] = self.db.unfiltered
+        return whole
 
     @cached_property
     def unscoped(self) -> Unscoped:

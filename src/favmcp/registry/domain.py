@@ -8,10 +8,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+from sqlalchemy import Select, false, literal, select, union
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import SQLModel
 
 from favmcp.core.events import DomainEvent
 from favmcp.core.links import MemberLink
-from favmcp.db.scoped import WorkspaceDB
+from favmcp.db.scoped import Viewer, WorkspaceDB, column
 from favmcp.registry.spec import ToolSpec
 
 if TYPE_CHECKING:
@@ -58,6 +61,18 @@ class Job:
 MoneyOf = Callable[["ToolContext", str], Awaitable[dict[str, Any]]]
 
 
+# A domain's part of get_member_profile beyond money (upcoming bookings): its fields by name.
+ProfileOf = Callable[["ToolContext", str], Awaitable[dict[str, Any]]]
+
+
+# The customers a staff user works with, as a SELECT of member ids: (workspace id, user id) -> subquery.
+StaffCustomersOf = Callable[[str, str], Select[Any]]
+
+# What a staff user sees of a domain's own tables, when a member link's rule (the row's customer is theirs) is not
+# the one: (workspace id, user id, their customers' ids) -> model -> the clause a visible row meets.
+StaffRowsOf = Callable[[str, str, Select[Any]], Mapping[type[SQLModel], ColumnElement[bool]]]
+
+
 # Where a customer can pay a document online now ("invoice" or "order", its id), if a payment domain has a link.
 PaymentUrlOf = Callable[["ToolContext", str, str], Awaitable[str | None]]
 
@@ -78,6 +93,10 @@ class Domain:
     jobs: Sequence[Job] = ()
     member_money: MoneyOf | None = None
     payment_url: PaymentUrlOf | None = None
+    member_profile: ProfileOf | None = None
+    # Staff visibility (see Platform.staff_viewer): whose customers a staff user has, and rules for own tables.
+    staff_customers: StaffCustomersOf | None = None
+    staff_rows: StaffRowsOf | None = None
     # "METHOD path" -> endpoint, e.g. "POST /hooks/stripe/{workspace_id}"
     http_routes: Mapping[str, HttpEndpoint] = field(default_factory=dict)
 
@@ -111,6 +130,30 @@ class Platform:
             if d.member_money is not None:
                 parts.update(await d.member_money(ctx, member_id))
         return parts
+
+    async def member_profile(self, ctx: ToolContext, member_id: str) -> dict[str, Any]:
+        """Each domain's part of a customer's profile (upcoming bookings), merged."""
+        parts: dict[str, Any] = {}
+        for d in self.domains:
+            if d.member_profile is not None:
+                parts.update(await d.member_profile(ctx, member_id))
+        return parts
+
+    def staff_viewer(self, workspace_id: str, user_id: str) -> Viewer:
+        """What a staff user sees: their customers (what the domains say is theirs; none when no domain says),
+        every member-linked table kept to those customers, and the domains' own rules for their tables (a booking:
+        the ones assigned to them) in place of the member link's rule. Builds clauses only; no query."""
+        sources = [d.staff_customers(workspace_id, user_id) for d in self.domains if d.staff_customers is not None]
+        customers: Any = union(*sources) if len(sources) > 1 else sources[0] if sources else None
+        if customers is None:
+            customers = select(literal(None)).where(false())
+        rows: dict[type[SQLModel], ColumnElement[bool]] = {
+            link.model: column(link.model, link.column).in_(customers) for link in self.member_links
+        }
+        for d in self.domains:
+            if d.staff_rows is not None:
+                rows.update(d.staff_rows(workspace_id, user_id, customers))
+        return Viewer(user_id=user_id, rows=rows)
 
     async def payment_url(self, ctx: ToolContext, kind: str, target_id: str) -> str | None:
         """A link where the customer can pay the document now, when a payment domain has one."""

@@ -137,6 +137,16 @@ class MemberMoney(BaseModel):
     credits_left: int = Field(default=0, description="Class credits usable now, over all packs.")
 
 
+class UpcomingBooking(BaseModel):
+    id: str
+    service_id: str
+    staff_user_id: str
+    class_session_id: str | None = None
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+
+
 class MemberProfile(MemberPublic):
     """The customer 360; later domains add bookings, points and the like."""
 
@@ -148,6 +158,9 @@ class MemberProfile(MemberPublic):
     recent_events: list[RecentEvent] = Field(description="The latest timeline events, newest first (at most 10).")
     events_total: int = Field(description="All timeline events; page through them with get_member_timeline.")
     money: MemberMoney | None = Field(description="Null unless the key has invoices:read (staff see no revenue).")
+    upcoming_bookings: list[UpcomingBooking] = Field(
+        default_factory=list, description="Active bookings still to come, soonest first (at most 5)."
+    )
 
 
 class ConsentInput(BaseModel):

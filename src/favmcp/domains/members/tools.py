@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_
-from sqlmodel import col
+from sqlalchemy import ColumnElement, Select, func, or_
+from sqlmodel import SQLModel, col
 
 from favmcp.auth import scopes
+from favmcp.core.contact import normalise_email
 from favmcp.core.errors import FieldError, forbidden, not_found, validation_failed
 from favmcp.core.ids import new_id
 from favmcp.core.links import OnErase, OnMerge
@@ -106,9 +108,9 @@ async def create_member(ctx: ToolContext, args: CreateMemberInput) -> MemberPubl
 
 @tool(domain=DOMAIN_NAME, title="Get member profile", hints="R I", scope="members:read")
 async def get_member_profile(ctx: ToolContext, args: GetMemberInput) -> MemberProfile:
-    """The customer 360 of one member: profile, tags, consent, the 20 latest notes and 10 latest timeline events
-    with the totals of both (all notes: export_member_data; all events: get_member_timeline). A merged member's id
-    answers with the survivor (resolved_from says so)."""
+    """The customer 360 of one member: profile, tags, consent, upcoming bookings, the 20 latest notes and 10 latest
+    timeline events with the totals of both (all notes: export_member_data; all events: get_member_timeline). A
+    merged member's id answers with the survivor (resolved_from says so). Staff see only their own customers."""
     member, resolved_from = await service.load(ctx, args.member_id)
     of_member = col(MemberNote.member_id) == member.id
     notes = await ctx.db.all(ctx.db.select(MemberNote, of_member).order_by(col(MemberNote.id).desc()).limit(20))
@@ -126,6 +128,7 @@ async def get_member_profile(ctx: ToolContext, args: GetMemberInput) -> MemberPr
         recent_events=[RecentEvent.model_validate(e, from_attributes=True) for e in events],
         events_total=await ctx.db.count(MemberEvent, col(MemberEvent.member_id) == member.id),
         money=await service.money_of(ctx, member) if scopes.grants(ctx.caller.scopes, MONEY_SCOPE) else None,
+        **await ctx.platform.member_profile(ctx, member.id),
     )
 
 
@@ -144,17 +147,24 @@ async def ensure_spend_visible(ctx: ToolContext, currency: str | None) -> None:
 @tool(domain=DOMAIN_NAME, title="Search members", hints="R I", scope="members:read")
 async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPage:
     """Search and filter customers, newest first, a page at a time; only active ones unless
-    include_inactive_status."""
+    include_inactive_status. Staff see their own customers, and any active one by exact email or +phone (to book
+    them)."""
+    db = ctx.db
+    exact = await _exact_contact(ctx, args.text) if db.viewer is not None and args.text else None
+    if exact is not None:
+        db = db.unfiltered  # a returning customer found by their contact, so that staff can book them
     # The tags come in the same query, as one column; tags hold no whitespace (normalise_tag), so a space parts them.
     tags = (
-        ctx.db.select_columns(MemberTag, func.aggregate_strings(col(MemberTag.tag), " "))
+        db.select_columns(MemberTag, func.aggregate_strings(col(MemberTag.tag), " "))
         .where(col(MemberTag.member_id) == col(Member.id))
         .scalar_subquery()
     )
-    stmt = ctx.db.select_columns(Member, Member, tags)
-    if not args.include_inactive_status:
+    stmt = db.select_columns(Member, Member, tags)
+    if not args.include_inactive_status or exact is not None:
         stmt = stmt.where(col(Member.status) == MemberStatus.active)
-    if args.text:
+    if exact is not None:
+        stmt = stmt.where(exact)
+    elif args.text:
         text = args.text.strip()
         like = "%" + escape_like(text) + "%"
         matches: list[ColumnElement[bool]] = [
@@ -168,7 +178,7 @@ async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPa
         stmt = stmt.where(or_(*matches))
     if args.tag:
         stmt = stmt.where(
-            ctx.db.exists(MemberTag, col(MemberTag.member_id) == col(Member.id), col(MemberTag.tag) == args.tag)
+            db.exists(MemberTag, col(MemberTag.member_id) == col(Member.id), col(MemberTag.tag) == args.tag)
         )
     if args.lifecycle:
         stmt = stmt.where(col(Member.lifecycle) == args.lifecycle)
@@ -180,11 +190,32 @@ async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPa
             stmt = stmt.where(col(Member.lifetime_spend) >= args.min_spend)
         if args.max_spend is not None:
             stmt = stmt.where(col(Member.lifetime_spend) <= args.max_spend)
-    page, cursor = await ctx.db.page_rows(stmt, col(Member.id), args)
+    page, cursor = await db.page_rows(stmt, col(Member.id), args)
     items = [
         MemberSummary.model_validate({**m.model_dump(), "tags": sorted(t.split(" ")) if t else []}) for m, t in page
     ]
     return MemberPage(items=items, next_cursor=cursor, has_more=cursor is not None)
+
+
+async def _exact_contact(ctx: ToolContext, text: str) -> ColumnElement[bool] | None:
+    """The clause matching a search text that is exactly an email or an international (+) phone number."""
+    text = text.strip()
+    if "@" in text:
+        try:
+            return col(Member.email) == normalise_email(text)
+        except ValueError:
+            return None
+    if text.startswith("+"):
+        phone = await service.phone_in(ctx, text)
+        return col(Member.phone) == phone if phone else None
+    return None
+
+
+def _staff_rows(
+    workspace_id: str, user_id: str, customers: Select[Any]
+) -> Mapping[type[SQLModel], ColumnElement[bool]]:
+    """A staff user sees the customers of their bookings (the bookings domain says which)."""
+    return {Member: col(Member.id).in_(customers)}
 
 
 @tool(domain=DOMAIN_NAME, title="Update member", hints="W I", scope="members:write")
@@ -476,4 +507,5 @@ DOMAIN = Domain(
     ],
     member_links=MEMBER_LINKS,
     events=EVENTS,
+    staff_rows=_staff_rows,
 )

@@ -87,9 +87,7 @@ class TeamMemberPublic(BaseModel):
     email: str
     role: Role
     status: UserStatus
-    service_ids: list[str] = Field(
-        default_factory=list, description="Services this person delivers (empty until the services domain exists)."
-    )
+    service_ids: list[str] = Field(default_factory=list, description="Active services this person delivers.")
     created_at: datetime
 
 
@@ -129,13 +127,22 @@ def _no_overlap(weekly: dict[Weekday, list[OpeningInterval]]) -> None:
 
 class SetStaffWorkingHoursInput(WriteInput):
     user_id: UserId
-    weekly: WeeklyHours = Field(
-        description="Intervals per weekday in workspace local time; a weekday left out is a day off."
+    weekly: WeeklyHours | None = Field(
+        default=None,
+        description="Intervals per weekday in workspace local time; a weekday left out is a day off. Required "
+        "unless rotate_calendar_feed (then left out: the hours stay).",
+    )
+    rotate_calendar_feed: bool = Field(
+        default=False, description="Issue a new private calendar feed URL; the old one stops working."
     )
 
     @model_validator(mode="after")
     def _check(self) -> SetStaffWorkingHoursInput:
-        _no_overlap(self.weekly)
+        if self.weekly is None:
+            if not self.rotate_calendar_feed:
+                raise ValueError("weekly is required (an empty object clears the hours)")
+        else:
+            _no_overlap(self.weekly)
         return self
 
 
@@ -143,7 +150,10 @@ class StaffWorkingHours(BaseModel):
     user_id: str
     timezone: str = Field(description="The workspace timezone the local times are in.")
     weekly: dict[Weekday, list[OpeningInterval]]
-    updated_at: datetime
+    updated_at: datetime | None = Field(description="When the hours were last set; null if never.")
+    calendar_feed_url: str | None = Field(
+        default=None, description="The new private feed URL, when rotate_calendar_feed was asked."
+    )
 
 
 class TimeOffPublic(BaseModel):
@@ -223,4 +233,8 @@ class StaffScheduleView(BaseModel):
     time_off: list[TimeOffPublic] = Field(description="Time-off blocks that overlap the range, earliest first.")
     bookings: list[Commitment] = Field(
         default_factory=list, description="Bookings assigned to the person in the range."
+    )
+    calendar_feed_url: str | None = Field(
+        default=None,
+        description="Their private iCalendar feed; shown to the person and to team admins only, else null.",
     )

@@ -8,9 +8,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col
 
+from favmcp.auth import scopes
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
 from favmcp.core.errors import not_found, unauthenticated
 from favmcp.core.ids import new_id
+from favmcp.domains.bookings import calendar
+from favmcp.domains.services.service import services_of
 from favmcp.domains.team import rules
 from favmcp.domains.team.invites import new_invite
 from favmcp.domains.team.lifecycle import EVENTS, INVITE_LIFECYCLE, TeamMemberDeactivated
@@ -56,9 +59,12 @@ def _invite_public(invite: TeamInvite, ctx: ToolContext) -> TeamInvitePublic:
     return TeamInvitePublic.model_validate({**invite.model_dump(), "status": rules.invite_state(invite, ctx.now)})
 
 
-def _member_public(user: User) -> TeamMemberPublic:
-    # Services do not exist yet: service_ids stays empty until the services domain assigns them.
-    return TeamMemberPublic.model_validate({**user.model_dump(), "service_ids": []})
+def _member_public(user: User, service_ids: list[str]) -> TeamMemberPublic:
+    return TeamMemberPublic.model_validate({**user.model_dump(), "service_ids": service_ids})
+
+
+async def _one_public(ctx: ToolContext, user: User) -> TeamMemberPublic:
+    return _member_public(user, (await services_of(ctx, [user.id]))[user.id])
 
 
 def _time_off_public(block: StaffTimeOff) -> TimeOffPublic:
@@ -166,7 +172,9 @@ async def list_team_members(ctx: ToolContext, args: ListTeamMembersInput) -> Tea
     if args.status is not None:
         stmt = stmt.where(col(User.status) == args.status)
     rows, cursor = await ctx.db.page(stmt, col(User.id), args)
-    return TeamMemberPage(items=[_member_public(u) for u in rows], next_cursor=cursor, has_more=cursor is not None)
+    services = await services_of(ctx, [u.id for u in rows])
+    items = [_member_public(u, services[u.id]) for u in rows]
+    return TeamMemberPage(items=items, next_cursor=cursor, has_more=cursor is not None)
 
 
 @tool(domain=DOMAIN_NAME, title="Change team member role", hints="W I", scope="team:admin")
@@ -180,13 +188,13 @@ async def update_team_member_role(ctx: ToolContext, args: UpdateTeamMemberRoleIn
     rules.ensure_can_assign_role(acting_role, target.role, args.role)
     rules.ensure_active(target, "change their role")
     if target.role == args.role:
-        return _member_public(target)
+        return await _one_public(ctx, target)
     if target.role == Role.owner:
         await rules.ensure_not_last_owner(ctx.db, target, "remove the owner role")
     await ctx.db.update(User, col(User.id) == target.id, values={"role": args.role})
     await ctx.db.refresh(target)
     ctx.record_change(user_id=target.id, fields=["role"])
-    return _member_public(target)
+    return await _one_public(ctx, target)
 
 
 async def _deactivation_target(ctx: ToolContext, user_id: str) -> User:
@@ -202,13 +210,14 @@ async def _preview_deactivate(ctx: ToolContext, args: DeactivateTeamMemberInput)
     target = await _deactivation_target(ctx, args.user_id)
     if target.status == UserStatus.deactivated:
         summary = f"{target.name} ({target.id}) is already deactivated; nothing will change."
-        return DeactivationPreview(summary=summary, nothing_to_do=True, member=_member_public(target), keys_to_revoke=0)
+        member = await _one_public(ctx, target)
+        return DeactivationPreview(summary=summary, nothing_to_do=True, member=member, keys_to_revoke=0)
     keys = await ctx.db.count(ApiKey, col(ApiKey.user_id) == target.id, col(ApiKey.revoked_at).is_(None))
     summary = (
         f"Deactivate {target.name} ({target.role.value}, {target.id}) and revoke their {keys} unrevoked "
         "API key(s) at once; their next call is refused. Their bookings stay assigned to them for reassignment."
     )
-    return DeactivationPreview(summary=summary, member=_member_public(target), keys_to_revoke=keys)
+    return DeactivationPreview(summary=summary, member=await _one_public(ctx, target), keys_to_revoke=keys)
 
 
 @tool(
@@ -223,7 +232,7 @@ async def deactivate_team_member(ctx: ToolContext, args: DeactivateTeamMemberInp
     target = await _deactivation_target(ctx, args.user_id)
     if target.status == UserStatus.deactivated:
         return DeactivationResult(
-            member=_member_public(target), revoked_key_ids=[], message="Already deactivated; nothing changed."
+            member=await _one_public(ctx, target), revoked_key_ids=[], message="Already deactivated; nothing changed."
         )
     await ctx.db.update(User, col(User.id) == target.id, values={"status": UserStatus.deactivated})
     key_ids = sorted(
@@ -235,7 +244,7 @@ async def deactivate_team_member(ctx: ToolContext, args: DeactivateTeamMemberInp
     ctx.record_change(user_id=target.id, fields=["status"], revoked_key_ids=key_ids)
     ctx.emit(TeamMemberDeactivated(user_id=target.id, revoked_key_ids=key_ids))
     return DeactivationResult(
-        member=_member_public(target),
+        member=await _one_public(ctx, target),
         revoked_key_ids=key_ids,
         message=f"Deactivated; {len(key_ids)} API key(s) revoked.",
     )
@@ -251,23 +260,36 @@ def _weekly(stored: dict[str, Any]) -> dict[Weekday, list[OpeningInterval]]:
 @tool(domain=DOMAIN_NAME, title="Set staff working hours", hints="W I", scope="team:admin")
 async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursInput) -> StaffWorkingHours:
     """Replace a team member's weekly working hours as a whole; an empty weekly clears them. Intervals on a day may
-    not overlap. Availability intersects them with business hours and subtracts time off. Refuses deactivated
-    members."""
+    not overlap. Availability intersects them with business hours and subtracts time off. rotate_calendar_feed
+    issues a new feed URL (the old one stops working). Refuses deactivated members."""
     target = await _member(ctx, args.user_id, lock=True)
     rules.ensure_active(target, "set their working hours")
-    weekly: dict[str, Any] = {}
-    for day in WEEKDAYS:
-        if args.weekly.get(day):
-            weekly[day] = [i.model_dump(mode="json") for i in sorted(args.weekly[day], key=lambda i: i.open)]
-    await ctx.db.upsert(
-        StaffSchedule,
-        {"user_id": target.id, "weekly": weekly, "updated_at": ctx.now},
-        key=["user_id"],
-        changes=["weekly", "updated_at"],
-    )
-    ctx.record_change(user_id=target.id, fields=["weekly"])
+    feed_url = await calendar.rotate_feed(ctx, target.id) if args.rotate_calendar_feed else None
+    fields = ["calendar_feed"] if feed_url else []
+    if args.weekly is None:
+        schedule = await ctx.db.first(ctx.db.select(StaffSchedule, col(StaffSchedule.user_id) == target.id))
+        weekly: dict[str, Any] = schedule.weekly if schedule else {}
+        updated_at = schedule.updated_at if schedule else None
+    else:
+        weekly = {}
+        for day in WEEKDAYS:
+            if args.weekly.get(day):
+                weekly[day] = [i.model_dump(mode="json") for i in sorted(args.weekly[day], key=lambda i: i.open)]
+        await ctx.db.upsert(
+            StaffSchedule,
+            {"user_id": target.id, "weekly": weekly, "updated_at": ctx.now},
+            key=["user_id"],
+            changes=["weekly", "updated_at"],
+        )
+        fields.append("weekly")
+        updated_at = ctx.now
+    ctx.record_change(user_id=target.id, fields=fields)
     return StaffWorkingHours(
-        user_id=target.id, timezone=await _timezone(ctx), weekly=_weekly(weekly), updated_at=ctx.now
+        user_id=target.id,
+        timezone=await _timezone(ctx),
+        weekly=_weekly(weekly),
+        updated_at=updated_at,
+        calendar_feed_url=feed_url,
     )
 
 
@@ -275,7 +297,7 @@ async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursIn
 async def get_staff_schedule(ctx: ToolContext, args: GetStaffScheduleInput) -> StaffScheduleView:
     """A team member's schedule over local dates: weekly hours, each date's working intervals, the time off that
     overlaps and their bookings. Times of day are workspace-local, time-off instants UTC. Works for deactivated
-    members too."""
+    members too. calendar_feed_url: their private iCalendar feed, for themselves and team admins."""
     target = await _member(ctx, args.user_id)
     tz_name = await _timezone(ctx)
     tz = ZoneInfo(tz_name)
@@ -311,7 +333,16 @@ async def get_staff_schedule(ctx: ToolContext, args: GetStaffScheduleInput) -> S
         days=days,
         time_off=[_time_off_public(b) for b in blocks],
         bookings=await ctx.platform.staff_commitments(ctx.db, target.id, starts, ends),
+        calendar_feed_url=await _feed_url_for(ctx, target),
     )
+
+
+async def _feed_url_for(ctx: ToolContext, target: User) -> str | None:
+    """The private feed URL, for the person themselves or a team admin; null for others and deactivated members."""
+    allowed = target.id == ctx.caller.user_id or scopes.grants(ctx.caller.scopes, "team:admin")
+    if not allowed or target.status != UserStatus.active:
+        return None
+    return await calendar.current_feed_url(ctx, target.id)
 
 
 @tool(domain=DOMAIN_NAME, title="Add staff time off", hints="W", scope="team:admin")
