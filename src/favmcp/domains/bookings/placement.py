@@ -142,7 +142,7 @@ async def ensure_bookable(ctx: ToolContext, service: Service, staff_user_id: str
         await check(ctx, service, staff_user_id, starts_at)
 
 
-def _full(session: ClassSession) -> FavError:
+def full(session: ClassSession) -> FavError:
     return conflict(
         f"Class session {session.id} is full ({session.capacity} seats).",
         hint="Put the customer on the waitlist (join_waitlist), or pick another session (get_available_slots).",
@@ -254,7 +254,7 @@ async def place(
         await ensure_staff_free(ctx, staff_user_id, span.blocked_from, span.blocked_until)
     await ensure_customer_free(ctx, member.id, span.starts_at, span.ends_at)
     if class_session is not None and not await seats.take_seat(ctx, class_session.id):
-        raise _full(class_session)
+        raise full(class_session)
     settings = await load_settings(ctx)
     status = BookingStatus.pending if settings.requires_confirmation else BookingStatus.confirmed
     booking = Booking(
@@ -285,7 +285,7 @@ async def place(
         if reservation is None:
             raise conflict(
                 f"Customer {member.id} has no class-pack credit left to pay for this booking.",
-                hint="Sell them a pack with create_subscription, or book without use_credit.",
+                hint="Sell them a pack (subscribe_member), or book without use_credit.",
                 details={"reason": "no_credit", "member_id": member.id},
             )
         booking.credit_reservation_id = reservation

@@ -2,12 +2,465 @@
 
 from __future__ import annotations
 
-from favmcp.domains.bookings import availability, calendar, links, outcomes, settings
-from favmcp.domains.bookings.events import EVENTS
-from favmcp.registry.domain import Domain
-from favmcp.registry.spec import ToolSpec
+from collections import Counter
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-TOOLS: list[ToolSpec] = []
+from sqlalchemy import func
+from sqlmodel import col
+
+from favmcp.auth.models import User
+from favmcp.core.errors import FavError, conflict, invalid_state
+from favmcp.core.times import format_utc
+from favmcp.domains.bookings import (
+    availability,
+    calendar,
+    links,
+    outcomes,
+    placement,
+    profile,
+    service,
+    settings,
+    visibility,
+)
+from favmcp.domains.bookings.events import EVENTS, BookingConfirmed, BookingDeclined, BookingRescheduled
+from favmcp.domains.bookings.lifecycle import BOOKING_LIFECYCLE
+from favmcp.domains.bookings.models import Booking, BookingStatus
+from favmcp.domains.bookings.schemas import (
+    BookingDetail,
+    BookingInput,
+    BookingPage,
+    BookingPublic,
+    BookingStats,
+    BookingStatsInput,
+    ConfirmBookingInput,
+    CreateBookingInput,
+    HistoryEntry,
+    ListBookingsInput,
+    Named,
+    PaymentDetail,
+    RescheduleBookingInput,
+    StaffUtilisation,
+    StatusCounts,
+    untrusted,
+)
+from favmcp.domains.classes import seats
+from favmcp.domains.members import service as members
+from favmcp.domains.members.models import Member
+from favmcp.domains.services import service as services
+from favmcp.domains.services.models import Service, ServiceStaff
+from favmcp.domains.subscriptions import access, credits
+from favmcp.registry.context import ToolContext
+from favmcp.registry.domain import Domain
+from favmcp.registry.models import EventRecord, StateTransition
+from favmcp.registry.spec import ToolSpec, tool
+
+DOMAIN_NAME = "bookings"
+
+# Refusals that concern one staff member: create_booking without a staff_id tries the next candidate.
+STAFF_REASONS = {"staff_busy", "outside_hours", "time_off"}
+
+
+def _reason(error: FavError) -> str | None:
+    return (error.body.details or {}).get("reason")
+
+
+@tool(domain=DOMAIN_NAME, title="Create booking", hints="W", scope="bookings:write")
+async def create_booking(ctx: ToolContext, args: CreateBookingInput) -> BookingPublic:
+    """Book a customer: an appointment at starts_at (with staff_id, or the first free staff member), or a seat
+    in a class session (class_session_id). Refuses, with details.reason: staff_busy, customer_busy, full
+    (join_waitlist), outside_hours, closed, time_off, too_soon, too_far, membership_required, no_credit."""
+    svc = await services.load_bookable(ctx, args.service_id)
+    placement.ensure_kind(svc, class_session_id=args.class_session_id)
+    await placement.load_for_booking(ctx, args.member_id)  # the customer's lock, held across every try below
+    common: dict[str, Any] = {
+        "member_id": args.member_id,
+        "service": svc,
+        "use_credit": args.use_credit,
+        "customer_note": args.customer_note,
+    }
+    if args.class_session_id is not None:
+        session = await placement.session_for(ctx, svc, args.class_session_id)
+        booking = await placement.place(ctx, staff_user_id=None, starts_at=None, class_session=session, **common)
+    elif args.staff_id is not None:
+        booking = await placement.place(ctx, staff_user_id=args.staff_id, starts_at=args.starts_at, **common)
+    else:
+        assert args.starts_at is not None
+        booking = await _place_with_any_staff(ctx, svc, args.starts_at, common)
+    return service.public(await service.load(ctx, booking.id))
+
+
+async def _candidates(ctx: ToolContext, svc: Service, starts_at: datetime) -> list[str]:
+    pick: Any = getattr(availability, "candidate_staff", None)  # the engine's contract (helper A's module)
+    if pick is not None:
+        return list(await pick(ctx, svc, starts_at))
+    return await services.staff_of(ctx, svc.id)
+
+
+async def _place_with_any_staff(ctx: ToolContext, svc: Service, starts_at: datetime, common: dict[str, Any]) -> Booking:
+    """Try each candidate under their lock, each in a savepoint, until one takes the booking."""
+    candidates = await _candidates(ctx, svc, starts_at)
+    if not candidates:
+        await _why_nobody(ctx, svc, starts_at)
+    last: FavError | None = None
+    for staff_user_id in candidates:
+        try:
+            async with ctx.db.savepoint():
+                return await placement.place(ctx, staff_user_id=staff_user_id, starts_at=starts_at, **common)
+        except FavError as error:
+            if _reason(error) not in STAFF_REASONS:
+                raise
+            last = error
+    if last is not None and len(candidates) == 1:
+        raise last
+    raise conflict(
+        f"No staff member who delivers {svc.name} is free at {format_utc(starts_at)}.",
+        hint=placement.SLOTS_HINT,
+        details={"reason": "staff_busy", "service_id": svc.id, "starts_at": format_utc(starts_at)},
+    )
+
+
+async def _why_nobody(ctx: ToolContext, svc: Service, starts_at: datetime) -> None:
+    """No candidate: the rule every staff member breaks (hours, notice...), else they are all busy (raised by
+    the caller)."""
+    staff = await services.staff_of(ctx, svc.id)
+    if not staff:
+        raise invalid_state(
+            f"Nobody delivers {svc.name} ({svc.id}) yet.",
+            current="no_staff",
+            hint="Assign staff with assign_staff_to_service.",
+            service_id=svc.id,
+        )
+    first: FavError | None = None
+    for staff_user_id in staff:
+        try:
+            await placement.ensure_bookable(ctx, svc, staff_user_id, starts_at)
+        except FavError as error:
+            first = first or error
+            continue
+        return
+    if first is not None:
+        raise first
+
+
+def _movable(booking: Booking) -> None:
+    if booking.status not in (BookingStatus.pending, BookingStatus.confirmed):
+        raise invalid_state(
+            f"Booking {booking.id} is {booking.status}: only pending and confirmed bookings can be rescheduled.",
+            current=booking.status,
+            allowed=[BookingStatus.pending.value, BookingStatus.confirmed.value],
+            hint="Make a new booking instead (create_booking).",
+        )
+
+
+@tool(domain=DOMAIN_NAME, title="Reschedule booking", hints="W I", scope="bookings:write")
+async def reschedule_booking(ctx: ToolContext, args: RescheduleBookingInput) -> BookingPublic:
+    """Move a pending or confirmed booking: an appointment to a new starts_at (staff_id to change staff), a class
+    seat to another session of the class. Same rules and refusals as create_booking; the new time is held before
+    the old is let go, and a refusal leaves the booking as it was. The same time again changes nothing."""
+    found = await service.load(ctx, args.booking_id)
+    await placement.load_for_booking(ctx, found.member_id)  # customer first, then the booking row
+    booking = await service.load(ctx, args.booking_id, lock=True)
+    _movable(booking)
+    svc = await services.load(ctx, booking.service_id)
+    placement.ensure_kind(svc, class_session_id=args.class_session_id)
+    previous_starts_at, previous_staff = booking.starts_at, booking.staff_user_id
+    if args.class_session_id is not None:
+        assert booking.class_session_id is not None
+        if args.class_session_id == booking.class_session_id:
+            return service.public(booking)
+        session = await placement.session_for(ctx, svc, args.class_session_id)
+        if svc.members_only:
+            await access.ensure_membership(ctx, booking.member_id, svc.name)
+        await placement.ensure_customer_free(
+            ctx, booking.member_id, session.starts_at, session.ends_at, ignore_booking_id=booking.id
+        )
+        if not await seats.take_seat(ctx, session.id):  # the new seat is held before the old one is freed
+            raise placement.full(session)
+        await seats.free_seat(ctx, booking.class_session_id)
+        values: dict[str, Any] = {
+            "class_session_id": session.id,
+            "staff_user_id": session.staff_user_id,
+            "starts_at": session.starts_at,
+            "ends_at": session.ends_at,
+            "blocked_from": session.blocked_from,
+            "blocked_until": session.blocked_until,
+        }
+    else:
+        assert args.starts_at is not None
+        staff_user_id = args.staff_id or booking.staff_user_id
+        if args.starts_at == booking.starts_at and staff_user_id == booking.staff_user_id:
+            return service.public(booking)
+        shift = args.starts_at - booking.starts_at  # the booked duration and buffers move with it
+        values = {
+            "staff_user_id": staff_user_id,
+            "starts_at": args.starts_at,
+            "ends_at": booking.ends_at + shift,
+            "blocked_from": booking.blocked_from + shift,
+            "blocked_until": booking.blocked_until + shift,
+        }
+        if svc.members_only:
+            await access.ensure_membership(ctx, booking.member_id, svc.name)
+        await services.ensure_delivers(ctx, svc, staff_user_id)
+        await placement.ensure_bookable(ctx, svc, staff_user_id, args.starts_at)
+        await placement.lock_staff(ctx, staff_user_id)
+        await placement.ensure_staff_free(
+            ctx, staff_user_id, values["blocked_from"], values["blocked_until"], ignore_booking_id=booking.id
+        )
+        await placement.ensure_customer_free(
+            ctx, booking.member_id, values["starts_at"], values["ends_at"], ignore_booking_id=booking.id
+        )
+    values |= {"reschedule_count": col(Booking.reschedule_count) + 1, "updated_at": ctx.now}
+    await placement.move(ctx, booking, values)
+    booking = await service.load(ctx, booking.id)
+    ctx.emit(
+        BookingRescheduled(
+            booking_id=booking.id,
+            member_id=booking.member_id,
+            service_id=booking.service_id,
+            staff_user_id=booking.staff_user_id,
+            class_session_id=booking.class_session_id,
+            starts_at=booking.starts_at,
+            previous_starts_at=previous_starts_at,
+            previous_staff_user_id=previous_staff,
+        )
+    )
+    members.record_event(
+        ctx,
+        booking.member_id,
+        "booking.rescheduled",
+        f"Moved {svc.name} from {await placement.local_label(ctx, previous_starts_at)} to "
+        f"{await placement.local_label(ctx, booking.starts_at)}",
+        {"booking_id": booking.id, "previous_starts_at": format_utc(previous_starts_at)},
+    )
+    ctx.record_change(booking_id=booking.id, fields=sorted(k for k in values if k != "updated_at"))
+    return service.public(booking)
+
+
+@tool(domain=DOMAIN_NAME, title="Confirm booking", hints="W I", scope="bookings:write")
+async def confirm_booking(ctx: ToolContext, args: ConfirmBookingInput) -> BookingPublic:
+    """Confirm a pending booking, or decline it (decline: true, with a reason): a declined booking frees its class
+    seat (the waitlist moves up) and gives back a reserved credit. A repeat answers the booking unchanged."""
+    found = await service.load(ctx, args.booking_id)
+    await ctx.db.unfiltered.get(Member, found.member_id, lock=True)  # the customer's lock comes first
+    target = BookingStatus.declined if args.decline else BookingStatus.confirmed
+    values: dict[str, Any] = {"updated_at": ctx.now}
+    if args.decline:
+        values["cancel_reason"] = args.reason
+    else:
+        values["confirmed_at"] = ctx.now
+    moved = await ctx.transition(BOOKING_LIFECYCLE, Booking, found.id, target, values=values)
+    booking = await service.load(ctx, found.id)
+    if not moved:
+        return service.public(booking)
+    facts: dict[str, Any] = {
+        "booking_id": booking.id,
+        "member_id": booking.member_id,
+        "service_id": booking.service_id,
+        "staff_user_id": booking.staff_user_id,
+        "class_session_id": booking.class_session_id,
+        "starts_at": booking.starts_at,
+    }
+    label = await placement.local_label(ctx, booking.starts_at)
+    if args.decline:
+        if booking.class_session_id is not None:
+            await seats.free_seat(ctx, booking.class_session_id)
+        if booking.credit_reservation_id is not None:
+            await credits.release_credit(ctx, booking.id)
+        ctx.emit(BookingDeclined(**facts))
+        members.record_event(ctx, booking.member_id, "booking.declined", f"Booking for {label} declined", _ids(booking))
+    else:
+        ctx.emit(BookingConfirmed(**facts))
+        members.record_event(
+            ctx, booking.member_id, "booking.confirmed", f"Booking for {label} confirmed", _ids(booking)
+        )
+    ctx.record_change(booking_id=booking.id, status=booking.status.value)
+    return service.public(booking)
+
+
+def _ids(booking: Booking) -> dict[str, Any]:
+    return {"booking_id": booking.id, "service_id": booking.service_id}
+
+
+@tool(domain=DOMAIN_NAME, title="Get booking detail", hints="R I", scope="bookings:read")
+async def get_booking_detail(ctx: ToolContext, args: BookingInput) -> BookingDetail:
+    """One booking with its customer, service, staff member, price, payment (credit held, fee and its invoice)
+    and history (created, state changes, reschedules; oldest first)."""
+    booking = await service.load(ctx, args.booking_id)
+    member = await ctx.db.get(Member, booking.member_id)
+    svc = await ctx.db.get(Service, booking.service_id)
+    staff = await ctx.db.unfiltered.get(User, booking.staff_user_id)
+    history = [
+        HistoryEntry(
+            at=booking.created_at,
+            change="created",
+            from_state=None,
+            detail=None,
+            tool="create_booking",
+            actor_user_id=booking.created_by,
+        )
+    ]
+    moves = await ctx.db.all(
+        ctx.db.select(
+            StateTransition, col(StateTransition.entity) == "booking", col(StateTransition.entity_id) == booking.id
+        ).order_by(col(StateTransition.created_at), col(StateTransition.id))
+    )
+    history += [
+        HistoryEntry(
+            at=m.created_at,
+            change=m.to_state,
+            from_state=m.from_state,
+            detail=None,
+            tool=m.tool,
+            actor_user_id=m.actor_user_id,
+        )
+        for m in moves
+    ]
+    moved = await ctx.db.all(
+        ctx.db.select(
+            EventRecord,
+            col(EventRecord.name) == BookingRescheduled.name,
+            col(EventRecord.payload)["booking_id"].as_string() == booking.id,
+        ).order_by(col(EventRecord.created_at), col(EventRecord.id))
+    )
+    history += [
+        HistoryEntry(
+            at=e.created_at,
+            change="rescheduled",
+            from_state=None,
+            detail=f"from {e.payload.get('previous_starts_at')} to {e.payload.get('starts_at')}",
+            tool=e.tool,
+            actor_user_id=None,
+        )
+        for e in moved
+    ]
+    history.sort(key=lambda h: h.at)
+    return BookingDetail(
+        **service.public(booking).model_dump(),
+        customer=Named(id=booking.member_id, name=member.name if member else None),
+        service=Named(id=booking.service_id, name=svc.name if svc else None),
+        staff=Named(id=booking.staff_user_id, name=staff.name if staff else None),
+        tax_rate=booking.tax_rate,
+        customer_note=untrusted(booking.customer_note),
+        cancel_reason=booking.cancel_reason,
+        reschedule_count=booking.reschedule_count,
+        payment_detail=PaymentDetail(
+            method=booking.payment,
+            credit_reservation_id=booking.credit_reservation_id,
+            fee_amount=booking.fee_amount,
+            fee_invoice_id=booking.fee_invoice_id,
+            currency=booking.currency,
+        ),
+        history=history,
+    )
+
+
+def _filtered(ctx: ToolContext, stmt: Any, *, staff_id: str | None, member_id: str | None = None) -> Any:
+    if staff_id is not None:
+        stmt = stmt.where(col(Booking.staff_user_id) == staff_id)
+    if member_id is not None:
+        stmt = stmt.where(col(Booking.member_id) == member_id)
+    return stmt
+
+
+@tool(domain=DOMAIN_NAME, title="List bookings", hints="R I", scope="bookings:read")
+async def list_bookings(ctx: ToolContext, args: ListBookingsInput) -> BookingPage:
+    """Bookings, newest booked first (cursor pages), by start time [starts_from, starts_to), status, staff,
+    customer, service or class session."""
+    stmt = ctx.db.select(Booking)
+    member_id = None
+    if args.member_id is not None:
+        member, _ = await members.load(ctx, args.member_id)  # a merged id's bookings are the survivor's
+        member_id = member.id
+    stmt = _filtered(ctx, stmt, staff_id=args.staff_id, member_id=member_id)
+    if args.status is not None:
+        stmt = stmt.where(col(Booking.status) == args.status)
+    if args.service_id is not None:
+        stmt = stmt.where(col(Booking.service_id) == args.service_id)
+    if args.class_session_id is not None:
+        stmt = stmt.where(col(Booking.class_session_id) == args.class_session_id)
+    if args.starts_from is not None:
+        stmt = stmt.where(col(Booking.starts_at) >= args.starts_from)
+    if args.starts_to is not None:
+        stmt = stmt.where(col(Booking.starts_at) < args.starts_to)
+    rows, cursor = await ctx.db.page(stmt, col(Booking.id), args)
+    return BookingPage(items=[service.public(b) for b in rows], next_cursor=cursor, has_more=cursor is not None)
+
+
+BOOKED = (BookingStatus.confirmed, BookingStatus.checked_in, BookingStatus.completed)
+
+
+@tool(domain=DOMAIN_NAME, title="Get booking stats", hints="R I", scope="bookings:read")
+async def get_booking_stats(ctx: ToolContext, args: BookingStatsInput) -> BookingStats:
+    """For local dates from_date..to_date (inclusive, <= 92 days): bookings starting then by status, the no-show
+    rate, and per staff member booked versus available minutes (utilisation). Counts match list_bookings over
+    the answer's starts_from/starts_to."""
+    tz = ZoneInfo((await ctx.db.workspace()).timezone)
+    start = datetime.combine(args.from_date, time(), tzinfo=tz).astimezone(ZoneInfo("UTC"))
+    end = datetime.combine(args.to_date + timedelta(days=1), time(), tzinfo=tz).astimezone(ZoneInfo("UTC"))
+    in_range = (col(Booking.starts_at) >= start, col(Booking.starts_at) < end)
+    counted = _filtered(
+        ctx,
+        ctx.db.select_columns(Booking, col(Booking.status), func.count()).where(*in_range),
+        staff_id=args.staff_id,
+    ).group_by(col(Booking.status))
+    counts: Counter[str] = Counter({BookingStatus(status).value: n for status, n in await ctx.db.rows(counted)})
+    by_status = StatusCounts(**{s.value: counts[s.value] for s in BookingStatus})
+    attended = by_status.completed + by_status.no_show
+    booked_rows = await ctx.db.rows(
+        _filtered(
+            ctx,
+            ctx.db.select_columns(
+                Booking, col(Booking.staff_user_id), col(Booking.starts_at), col(Booking.ends_at)
+            ).where(*in_range, col(Booking.class_session_id).is_(None), col(Booking.status).in_(BOOKED)),
+            staff_id=args.staff_id,
+        )
+    )
+    booked: Counter[str] = Counter()
+    for staff_user_id, starts_at, ends_at in booked_rows:
+        booked[staff_user_id] += int((ends_at - starts_at).total_seconds() // 60)
+    if args.staff_id is not None:
+        staff_ids = {args.staff_id}
+    else:
+        delivering = await ctx.db.rows(
+            ctx.db.select_columns(ServiceStaff, col(ServiceStaff.user_id))
+            .join(Service, col(Service.id) == col(ServiceStaff.service_id))
+            .where(ctx.db.owns(Service), col(Service.capacity) == 1)
+        )
+        staff_ids = set(booked) | {row[0] for row in delivering}
+    ordered = sorted(staff_ids)
+    measure: Any = getattr(availability, "available_minutes", None)  # the engine's contract (helper A's module)
+    available: dict[str, int] = dict(await measure(ctx, ordered, start, end)) if measure and ordered else {}
+    users = {u.id: u for u in await ctx.db.all(ctx.db.select(User, col(User.id).in_(ordered)))} if ordered else {}
+    staff = [
+        StaffUtilisation(
+            staff_user_id=user_id,
+            name=users[user_id].name if user_id in users else None,
+            booked_minutes=booked[user_id],
+            available_minutes=available.get(user_id, 0),
+            utilisation=round(booked[user_id] / available[user_id], 4) if available.get(user_id) else None,
+        )
+        for user_id in ordered
+    ]
+    return BookingStats(
+        starts_from=start,
+        starts_to=end,
+        total=sum(counts.values()),
+        by_status=by_status,
+        no_show_rate=round(by_status.no_show / attended, 4) if attended else None,
+        staff=staff,
+    )
+
+
+TOOLS: list[ToolSpec] = [
+    create_booking,
+    get_booking_detail,
+    list_bookings,
+    confirm_booking,
+    reschedule_booking,
+    get_booking_stats,
+]
 
 DOMAIN = Domain(
     "bookings",
@@ -15,4 +468,8 @@ DOMAIN = Domain(
     member_links=links.MEMBER_LINKS,
     events=EVENTS,
     http_routes=calendar.ROUTES,
+    staff_commitments=calendar.staff_commitments,
+    member_profile=profile.upcoming_bookings,
+    staff_customers=visibility.staff_customers,
+    staff_rows=visibility.staff_rows,
 )
