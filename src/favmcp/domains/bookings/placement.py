@@ -137,9 +137,7 @@ async def ensure_customer_free(
 
 async def ensure_bookable(ctx: ToolContext, service: Service, staff_user_id: str, starts_at: datetime) -> None:
     """The availability engine's rules (notice, advance, opening and working hours, closures, time off)."""
-    check: Any = getattr(availability, "ensure_bookable", None)  # the engine's contract (helper A's module)
-    if check is not None:
-        await check(ctx, service, staff_user_id, starts_at)
+    await availability.ensure_bookable(ctx, service, staff_user_id, starts_at)
 
 
 def full(session: ClassSession) -> FavError:

@@ -91,16 +91,9 @@ async def create_booking(ctx: ToolContext, args: CreateBookingInput) -> BookingP
     return service.public(await service.load(ctx, booking.id))
 
 
-async def _candidates(ctx: ToolContext, svc: Service, starts_at: datetime) -> list[str]:
-    pick: Any = getattr(availability, "candidate_staff", None)  # the engine's contract (helper A's module)
-    if pick is not None:
-        return list(await pick(ctx, svc, starts_at))
-    return await services.staff_of(ctx, svc.id)
-
-
 async def _place_with_any_staff(ctx: ToolContext, svc: Service, starts_at: datetime, common: dict[str, Any]) -> Booking:
     """Try each candidate under their lock, each in a savepoint, until one takes the booking."""
-    candidates = await _candidates(ctx, svc, starts_at)
+    candidates = await availability.candidate_staff(ctx, svc, starts_at)
     if not candidates:
         await _why_nobody(ctx, svc, starts_at)
     last: FavError | None = None
@@ -430,8 +423,7 @@ async def get_booking_stats(ctx: ToolContext, args: BookingStatsInput) -> Bookin
         )
         staff_ids = set(booked) | {row[0] for row in delivering}
     ordered = sorted(staff_ids)
-    measure: Any = getattr(availability, "available_minutes", None)  # the engine's contract (helper A's module)
-    available: dict[str, int] = dict(await measure(ctx, ordered, start, end)) if measure and ordered else {}
+    available = await availability.available_minutes(ctx, ordered, start, end) if ordered else {}
     users = {u.id: u for u in await ctx.db.all(ctx.db.select(User, col(User.id).in_(ordered)))} if ordered else {}
     staff = [
         StaffUtilisation(
