@@ -194,14 +194,26 @@ def day_starts(rules: Rules, day: date) -> list[datetime]:
 def day_slots(
     rules: Rules, shape: Shape, staff: dict[str, StaffCalendar], day: date
 ) -> list[tuple[datetime, datetime, str]]:
-    """The free slots of a local date, as (starts_at, ends_at, staff id), by start then staff id."""
+    """The free slots of a local date, as (starts_at, ends_at, staff id), by start then staff id. The same rules
+    as `refusal`, with each day's intervals worked out once."""
     found = []
-    for start in day_starts(rules, day):
-        if start < rules.earliest or start > rules.latest:
-            continue
-        for user_id in sorted(staff):
-            if refusal(rules, shape, staff[user_id], start, busy=True) is None:
-                found.append((start, start + timedelta(minutes=shape.duration_minutes), user_id))
+    working = {user_id: staff[user_id].working_on(day, rules) for user_id in sorted(staff)}
+    for (open_, close), (opens_at, closes_at) in opening_on(rules, day):
+        for minute in range(open_, close, rules.step_minutes):
+            start = exists(day, minute, rules.tz)
+            if start is None or start < rules.earliest or start > rules.latest:
+                continue
+            starts_at, ends_at, blocked_from, blocked_until = shape.of(start)
+            if not (opens_at <= starts_at and ends_at <= closes_at):
+                continue
+            for user_id, hours in working.items():
+                cal = staff[user_id]
+                if hours is not None and not _inside(starts_at, ends_at, hours):
+                    continue
+                if cal.time_off.overlaps(blocked_from, blocked_until) or cal.busy.overlaps(blocked_from, blocked_until):
+                    continue
+                found.append((starts_at, ends_at, user_id))
+    found.sort()
     return found
 
 
@@ -268,17 +280,13 @@ def shape_of(service: Service) -> Shape:
     return Shape(service.duration_minutes, service.buffer_before_minutes, service.buffer_after_minutes)
 
 
-async def load_calendars(
-    db: WorkspaceDB, user_ids: Sequence[str], start: datetime, end: datetime, *, busy: bool = True
-) -> dict[str, StaffCalendar]:
-    """Everyone's working hours, time off and (busy=True) blocked time around [start, end), in at most four
-    queries. `db` should be ctx.db.unfiltered: invariants see every booking."""
+async def load_busy(db: WorkspaceDB, user_ids: Sequence[str], start: datetime, end: datetime) -> dict[str, Timeline]:
+    """The time each staff member's active appointments and scheduled class sessions block, around [start, end)
+    (a day either side), in two queries."""
     ids = list(user_ids)
-    hours = await calendar.weekly_hours(db, ids)
-    margin = timedelta(days=1)
-    off = await calendar.time_off(db, ids, start - margin, end + margin)
     blocked: dict[str, list[Interval]] = {user_id: [] for user_id in ids}
-    if busy and ids:
+    if ids:
+        margin = timedelta(days=1)
         bookings = await db.rows(
             db.select_columns(
                 Booking, col(Booking.staff_user_id), col(Booking.blocked_from), col(Booking.blocked_until)
@@ -305,11 +313,24 @@ async def load_calendars(
         )
         for user_id, a, b in [*bookings, *sessions]:
             blocked[user_id].append((a, b))
+    return {user_id: Timeline(found) for user_id, found in blocked.items()}
+
+
+async def load_calendars(
+    db: WorkspaceDB, user_ids: Sequence[str], start: datetime, end: datetime, *, busy: bool = True
+) -> dict[str, StaffCalendar]:
+    """Everyone's working hours, time off and (busy=True) blocked time around [start, end), in at most four
+    queries. `db` should be ctx.db.unfiltered: invariants see every booking."""
+    ids = list(user_ids)
+    hours = await calendar.weekly_hours(db, ids)
+    margin = timedelta(days=1)
+    off = await calendar.time_off(db, ids, start - margin, end + margin)
+    blocked = await load_busy(db, ids, start, end) if busy else {}
     return {
         user_id: StaffCalendar(
             working=weekly_minutes(hours[user_id]) if user_id in hours else None,
             time_off=Timeline(off[user_id]),
-            busy=Timeline(blocked[user_id]),
+            busy=blocked.get(user_id) or Timeline([]),
         )
         for user_id in ids
     }
@@ -504,6 +525,43 @@ async def _class_slots(
     ]
 
 
+async def _appointment_slots(
+    ctx: ToolContext,
+    service: Service,
+    staff: list[str],
+    rules: Rules,
+    args: GetAvailableSlotsInput,
+    first: date,
+    after: tuple[datetime, str, str] | None,
+) -> list[Slot]:
+    """Up to limit + 1 free slots from `first`, day by day. Busy time is read in growing chunks of days (2, 7, then
+    the rest: at most three pairs of queries), so a first page that fills early reads little."""
+    shape = shape_of(service)
+    first = max(first, rules.earliest.astimezone(rules.tz).date())
+    last = min(args.to_date, rules.latest.astimezone(rules.tz).date())
+    if last < first:
+        return []
+    db = ctx.db.unfiltered
+    cals = await load_calendars(db, staff, instant(first, 0, rules.tz), instant(last, 1440, rules.tz), busy=False)
+    found: list[Slot] = []
+    day = first
+    for size in (2, 7, MAX_DAYS):
+        if day > last:
+            break
+        chunk_last = min(last, day + timedelta(days=size - 1))
+        busy = await load_busy(db, staff, instant(day, 0, rules.tz), instant(chunk_last, 1440, rules.tz))
+        for user_id in staff:
+            cals[user_id].busy = busy[user_id]
+        for starts_at, ends_at, user_id in iter_slots(rules, shape, cals, day, chunk_last):
+            if after is not None and (starts_at, user_id, "") <= after:
+                continue
+            found.append(Slot(starts_at=starts_at, ends_at=ends_at, staff_user_id=user_id))
+            if len(found) > args.limit:
+                return found
+        day = chunk_last + timedelta(days=1)
+    return found
+
+
 @tool(domain="bookings", title="Get available slots", hints="R I", scope="bookings:read")
 async def get_available_slots(ctx: ToolContext, args: GetAvailableSlotsInput) -> SlotPage:
     """Free start times for a service over local dates (at most 62 days), optionally with one staff member: opening
@@ -525,16 +583,7 @@ async def get_available_slots(ctx: ToolContext, args: GetAvailableSlotsInput) ->
         if service.is_class:
             found = await _class_slots(ctx, service, staff, rules, (start, end), after, args.limit + 1)
         else:
-            shape = shape_of(service)
-            cals = await load_calendars(ctx.db.unfiltered, staff, start, end)
-            first = max(first, rules.earliest.astimezone(rules.tz).date())
-            last = min(args.to_date, rules.latest.astimezone(rules.tz).date())
-            for starts_at, ends_at, user_id in iter_slots(rules, shape, cals, first, last):
-                if after is not None and (starts_at, user_id, "") <= after:
-                    continue
-                found.append(Slot(starts_at=starts_at, ends_at=ends_at, staff_user_id=user_id))
-                if len(found) > args.limit:
-                    break
+            found = await _appointment_slots(ctx, service, staff, rules, args, first, after)
     page = found[: args.limit]
     more = len(found) > args.limit
     return SlotPage(
