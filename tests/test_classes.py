@@ -4,6 +4,7 @@ cancelling a session without fee, credits given back; on SQLite and Postgres."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -312,6 +313,23 @@ async def test_an_entry_a_rule_refuses_is_skipped_and_the_next_promoted(
     assert got[c["entry_id"]].status == WaitlistStatus.promoted
     shown = await roster(app, owner, session["id"])
     assert [w["member_id"] for w in shown["waitlist"]] == [bob] and shown["waitlist"][0]["skipped_reason"]
+
+
+async def test_fifty_concurrent_bookings_fill_ten_seats_exactly(app: App, owner: Owner, clock: FakeClock) -> None:
+    service = await klass(app, owner)
+    session = await one_session(app, owner, service["id"], later(clock, days=2))
+    members = [await customer(app, owner, f"C{i}") for i in range(50)]
+    args = [{"member_id": m, "service_id": service["id"], "class_session_id": session["id"]} for m in members]
+    results = await asyncio.gather(*[call(app, owner.key, "create_booking", a) for a in args])
+    won = [r for r in results if r.ok]
+    refused = [r.data["error"] for r in results if not r.ok]
+    assert len(won) == 10 and len(refused) == 40
+    assert all(e["code"] == "conflict" and e["details"]["reason"] == "full" for e in refused), refused[:1]
+    shown = await roster(app, owner, session["id"])
+    assert shown["session"]["booked"] == 10 and shown["session"]["seats_left"] == 0
+    assert sorted(a["booking_id"] for a in shown["attendees"] if a["status"] == "confirmed") == sorted(
+        r.data["id"] for r in won
+    )
 
 
 # -- cancelling a session --------------------------------------------------------------------------------------

@@ -349,6 +349,8 @@ async def cancel_class_session(ctx: ToolContext, args: CancelClassSessionInput) 
     and its waitlist closed. Refused once attendees have checked in. Repeating answers the same."""
     from favmcp.domains.bookings import outcomes  # at call time: bookings imports classes.seats
 
+    # Lock order of a class seat's end: the session's row, then the customers' (cancel_booking and the waitlist's
+    # promotion take them in this order too).
     session = await seats.load_session(ctx, args.class_session_id, lock=True)
     if session.status == SessionStatus.scheduled:
         bookings = await _active_bookings(ctx, session.id)
