@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from favmcp.app import App
 from favmcp.core.errors import FavError
@@ -305,3 +307,72 @@ def test_pure_slot_arithmetic_across_a_gap() -> None:
     found = availability.day_slots(rules, availability.Shape(60), {"u": availability.StaffCalendar()}, day)
     assert [s.astimezone(zone).strftime("%H:%M") for s, _, _ in found] == ["00:00", "01:00", "03:00"]
     assert all(e - s == timedelta(minutes=60) for s, e, _ in found)
+
+
+SERVICES = ({"duration_minutes": 45, "buffer_before_minutes": 15}, {"duration_minutes": 30, "buffer_after_minutes": 30})
+_property_setup: dict[str, tuple[list[dict[str, Any]], str]] = {}
+
+
+async def property_setup(app: App, owner: Owner, clock: FakeClock) -> tuple[list[dict[str, Any]], str]:
+    """Once per workspace (hypothesis reuses the fixtures across examples): two services, two staff, one with
+    working hours of their own, Europe/London over the October change."""
+    if owner.workspace_id not in _property_setup:
+        sofia = await join(app, owner)
+        first = await setup(
+            app, owner, clock, now="2027-10-25T00:00:00Z", tz="Europe/London", step=15,
+            hours=[{"open": "00:00", "close": "03:00"}, {"open": "09:00", "close": "12:00"}], **SERVICES[0],
+        )  # fmt: skip
+        second = await new_service(app, owner, staff_ids=[owner.user_id], **SERVICES[1])
+        for svc in (first, second):
+            await ok(
+                app,
+                owner,
+                "assign_staff_to_service",
+                {"service_id": svc["id"], "staff_ids": [owner.user_id, sofia.user_id]},
+            )
+        weekly = {day: [{"open": "00:30", "close": "10:45"}] for day in ALL_WEEK}
+        await ok(app, owner, "set_staff_working_hours", {"user_id": sofia.user_id, "weekly": weekly})
+        _property_setup[owner.workspace_id] = ([first, second], sofia.user_id)
+    return _property_setup[owner.workspace_id]
+
+
+def blocked(shape: dict[str, Any], slot: dict[str, Any]) -> tuple[datetime, datetime]:
+    before = timedelta(minutes=shape.get("buffer_before_minutes", 0))
+    after = timedelta(minutes=shape.get("buffer_after_minutes", 0))
+    return utc(slot["starts_at"]) - before, utc(slot["ends_at"]) + after
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+async def test_every_offered_slot_can_be_booked_and_then_is_gone(
+    app: App, owner: Owner, clock: FakeClock, data: st.DataObject
+) -> None:
+    services_, _ = await property_setup(app, owner, clock)
+    # Every draw comes first: the slots left depend on earlier examples (one workspace for all).
+    pick = data.draw(st.integers(0, 1), label="service")
+    offset = data.draw(st.integers(0, 5), label="day")
+    choice = data.draw(st.integers(0, 10_000), label="slot")
+    svc = services_[pick]
+    day = (datetime(2027, 10, 28) + timedelta(days=offset)).date().isoformat()
+    before = await slots(app, owner, svc["id"], day)
+    if not before:
+        return
+    slot = before[choice % len(before)]
+    member = await ok(app, owner, "create_member", {"name": "Sam Lee", "email": unique_email("sam")})
+    made = await call(app, owner.key, "create_booking", {
+        "member_id": member["id"], "service_id": svc["id"], "starts_at": slot["starts_at"],
+        "staff_id": slot["staff_user_id"],
+    })  # fmt: skip
+    assert made.ok, (slot, made.data)
+    assert utc(made.data["starts_at"]) == utc(slot["starts_at"]) and utc(made.data["ends_at"]) == utc(slot["ends_at"])
+    taken = blocked(SERVICES[pick], slot)
+    for other_pick, other in enumerate(services_):
+        for left in await slots(app, owner, other["id"], day):
+            if left["staff_user_id"] != slot["staff_user_id"]:
+                continue
+            span = blocked(SERVICES[other_pick], left)
+            assert span[1] <= taken[0] or taken[1] <= span[0], ("overlapping slot still offered", slot, left)
+    after = await slots(app, owner, svc["id"], day)
+    assert slot not in after
+    others = [s for s in before if s["staff_user_id"] != slot["staff_user_id"]]
+    assert others == [s for s in after if s["staff_user_id"] != slot["staff_user_id"]], "other staff untouched"
