@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import col, select
 
 from favmcp.app import App
@@ -187,7 +188,9 @@ async def test_the_instructor_is_never_double_booked(app: App, owner: Owner, clo
          "ends_at": iso(start + timedelta(hours=1))},
     )  # fmt: skip
     assert error_code(refused) == "conflict"
-    assert first["id"]
+    day = start.astimezone(ZoneInfo("Europe/Amsterdam")).date().isoformat()
+    schedule = await ok(app, owner, "get_staff_schedule", {"user_id": owner.user_id, "from_date": day, "to_date": day})
+    assert first["id"] in [c["id"] for c in schedule["bookings"] if c["kind"] == "class_session"]
 
 
 # -- seats, roster, waitlist -----------------------------------------------------------------------------------
@@ -370,3 +373,39 @@ async def test_cancelling_a_session_charges_no_fee_and_gives_credits_back(
         {"member_id": cat, "service_id": service["id"], "class_session_id": session["id"]},
     )  # fmt: skip
     assert error_code(late) == "invalid_state"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="members.service.move_links (OnMerge.move_set) inserts before deleting: rows keyed by id clash with "
+    "themselves and are all dropped; deleting first, then insert_or_ignore, keeps them (left to the lead)",
+)
+async def test_merge_moves_waiting_places(app: App, owner: Owner, clock: FakeClock) -> None:
+    service = await klass(app, owner)
+    one = await one_session(app, owner, service["id"], later(clock, days=2), capacity=1)
+    two = await one_session(app, owner, service["id"], later(clock, days=3), capacity=1)
+    holder, keep, dup = [await customer(app, owner, n) for n in ("Holder", "Keep", "Dup")]
+    for s in (one, two):
+        await seat(app, owner, holder, s)
+    mine = await ok(app, owner, "join_waitlist", {"member_id": keep, "class_session_id": one["id"]})
+    for s in (one, two):
+        await ok(app, owner, "join_waitlist", {"member_id": dup, "class_session_id": s["id"]})
+    merged = await confirmed(app, owner.key, "merge_members", {"survivor_id": keep, "duplicate_id": dup})
+    assert merged.ok, merged.data
+    first = [(e.id, e.member_id, e.status) for e in await entries(app, one["id"])]
+    assert first == [(mine["entry_id"], keep, WaitlistStatus.waiting)], "one place on a session both waited for"
+    second = [(e.member_id, e.status) for e in await entries(app, two["id"])]
+    assert second == [(keep, WaitlistStatus.waiting)], "the duplicate's other place moves to the survivor"
+
+
+async def test_export_shows_waiting_places_and_erase_forgets_them(app: App, owner: Owner, clock: FakeClock) -> None:
+    service = await klass(app, owner)
+    session = await one_session(app, owner, service["id"], later(clock, days=2), capacity=1)
+    holder, waiter = [await customer(app, owner, n) for n in ("Holder", "Waiter")]
+    await seat(app, owner, holder, session)
+    place = await ok(app, owner, "join_waitlist", {"member_id": waiter, "class_session_id": session["id"]})
+    exported = await ok(app, owner, "export_member_data", {"member_id": waiter})
+    assert place["entry_id"] in str(exported) and session["id"] in str(exported)
+    erased = await confirmed(app, owner.key, "delete_member", {"member_id": waiter})
+    assert erased.ok, erased.data
+    assert await entries(app, session["id"]) == []
