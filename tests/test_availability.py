@@ -376,3 +376,38 @@ async def test_every_offered_slot_can_be_booked_and_then_is_gone(
     assert slot not in after
     others = [s for s in before if s["staff_user_id"] != slot["staff_user_id"]]
     assert others == [s for s in after if s["staff_user_id"] != slot["staff_user_id"]], "other staff untouched"
+
+
+async def test_a_class_offers_its_sessions_with_free_seats(app: App, owner: Owner, clock: FakeClock) -> None:
+    svc = await setup(app, owner, clock, now="2030-06-01T00:00:00Z", capacity=2, duration_minutes=60)
+    made = []
+    for when in ("2030-06-03T11:00:00Z", "2030-06-03T09:00:00Z", "2030-06-04T09:00:00Z"):
+        scheduled = await ok(app, owner, "schedule_class_session", {
+            "service_id": svc["id"], "staff_id": owner.user_id, "starts_at": when,
+        })  # fmt: skip
+        made.append(scheduled["sessions"][0]["id"])
+    member = await ok(app, owner, "create_member", {"name": "Sam Lee", "email": unique_email("sam")})
+    seat = await call(app, owner.key, "create_booking", {
+        "member_id": member["id"], "service_id": svc["id"], "class_session_id": made[1],
+    })  # fmt: skip
+    assert seat.ok, seat.data
+    found = await slots(app, owner, svc["id"], "2030-06-03", "2030-06-04")
+    assert [(s["class_session_id"], s["seats_left"]) for s in found] == [(made[1], 1), (made[0], 2), (made[2], 2)]
+    other = await ok(app, owner, "create_member", {"name": "Kim Ng", "email": unique_email("kim")})
+    full = await call(app, owner.key, "create_booking", {
+        "member_id": other["id"], "service_id": svc["id"], "class_session_id": made[1],
+    })  # fmt: skip
+    assert full.ok, full.data
+    found = await slots(app, owner, svc["id"], "2030-06-03", "2030-06-04")
+    assert [s["class_session_id"] for s in found] == [made[0], made[2]], "a full session is not offered"
+    walked, args = [], {"service_id": svc["id"], "from_date": "2030-06-03", "to_date": "2030-06-04", "limit": 1}
+    while True:
+        page = await ok(app, owner, "get_available_slots", args)
+        walked += page["items"]
+        if not page["has_more"]:
+            break
+        args["cursor"] = page["next_cursor"]
+    assert walked == found
+    appointment = await new_service(app, owner, name="Cut", duration_minutes=30, staff_ids=[owner.user_id])
+    free = [s["starts_at"][11:16] for s in await slots(app, owner, appointment["id"], "2030-06-03")]
+    assert free == ["10:00", "10:30"], "the instructor's scheduled sessions block appointments"

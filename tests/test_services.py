@@ -160,3 +160,22 @@ async def test_booking_settings_defaults_and_upsert(app: App, owner: Owner) -> N
     sofia = await join(app, owner)
     assert (await call(app, sofia.key, "get_booking_settings")).ok
     assert error_code(await call(app, sofia.key, "update_booking_settings", {"no_show_fee": 1})) == "forbidden"
+
+
+async def test_an_update_never_changes_a_booked_price_or_time(app: App, owner: Owner, clock: Any) -> None:
+    await ok(app, owner, "set_business_hours", {"weekly": {"mon": [{"open": "09:00", "close": "17:00"}]}})
+    await ok(app, owner, "update_workspace", {"timezone": "UTC"})
+    clock.current = clock.current.replace(year=2030, month=6, day=1)
+    made = await new_service(app, owner, staff_ids=[owner.user_id], tax_rate="21")
+    member = await ok(app, owner, "create_member", {"name": "Sam Lee", "email": "sam.update@example.com"})
+    booked = await ok(app, owner, "create_booking", {
+        "member_id": member["id"], "service_id": made["id"], "starts_at": "2030-06-03T10:00:00Z",
+    })  # fmt: skip
+    await ok(app, owner, "update_service", {
+        "service_id": made["id"], "unit_amount": 9900, "duration_minutes": 120, "tax_rate": "9",
+        "buffer_after_minutes": 60,
+    })  # fmt: skip
+    detail = await ok(app, owner, "get_booking_detail", {"booking_id": booked["id"]})
+    assert (detail["unit_amount"], detail["tax_rate"]) == (5000, "21")
+    assert (detail["starts_at"], detail["ends_at"]) == (booked["starts_at"], booked["ends_at"])
+    assert detail["ends_at"].startswith("2030-06-03T11:00")
