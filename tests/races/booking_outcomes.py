@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from favmcp.domains.bookings.models import Booking
 from favmcp.registry.models import EventRecord, StateTransition
-from tests.race_kit import N, Outcome, Scenario, Stage, as_owner, oks, rows, tokens
+from tests.race_kit import RACER, Call, N, Outcome, Scenario, Stage, as_owner, oks, rows, tokens
 from tests.test_booking_outcomes import (
     FEE,
     NO_SHOW_FEE,
@@ -20,6 +20,7 @@ from tests.test_booking_outcomes import (
     drafts_of,
     new_member,
     new_service,
+    new_session,
     ok,
     paid_pack,
     set_rules,
@@ -121,6 +122,38 @@ async def check_check_in(s: Stage, outs: list[Outcome]) -> None:
     assert await credit_entries(s.app, s.booking) == ["reserve"], "checking in leaves the credit held"
 
 
+async def setup_session_cancel_racing_cancels(s: Stage) -> None:
+    await set_rules(s.app, s.owner, late_cancel_fee=FEE)
+    yoga = await new_service(s.app, s.owner, name="Yoga", capacity=N)
+    starts = s.app.runner.clock.now() + timedelta(hours=2)  # type: ignore[attr-defined]
+    s.session = await new_session(s.app, s.owner, yoga, starts, capacity=N)
+    s.members = [await new_member(s.app, s.owner) for _ in range(N)]
+    s.bookings = [await book(s.app, s.owner, m, yoga, starts, session_id=s.session) for m in s.members]
+    s.tokens = [(await tokens(s, "cancel_booking", {"booking_id": b}, 1))[0] for b in s.bookings]
+    [s.session_token] = await tokens(s, "cancel_class_session", {"class_session_id": s.session}, 1)
+
+
+def session_cancel_racing_cancels(s: Stage, i: int) -> Call:
+    if i == RACER:
+        args = {"class_session_id": s.session, "confirmation_token": s.session_token}
+        return as_owner(s, "cancel_class_session", args)
+    return as_owner(s, "cancel_booking", {"booking_id": s.bookings[i], "confirmation_token": s.tokens[i]})
+
+
+async def check_session_cancel_racing_cancels(s: Stage, outs: list[Outcome]) -> None:
+    assert len(oks(outs)) == len(outs)
+    by_session = outs[RACER].result.data["bookings_cancelled"]
+    by_customer = [o for o in outs if o.i != RACER and "already cancelled" not in o.result.data["message"]]
+    assert by_session + len(by_customer) == N, "each booking cancelled once, by its customer or with the session"
+    found = await rows(s, Booking, col(Booking.class_session_id) == s.session)
+    assert all(b.status == "cancelled" for b in found), "every seat's booking ends cancelled"
+    charged = [b for b in found if b.fee_amount]
+    assert len(charged) == len(by_customer), "a fee only where the customer's own late cancel won"
+    for b in found:
+        moves = await rows(s, StateTransition, col(StateTransition.entity_id) == b.id)
+        assert [m.to_state for m in moves].count("cancelled") == 1
+
+
 SCENARIOS: dict[str, Scenario] = {
     "cancel_booking (booking_outcomes): twenty retries of one late cancel under one key": Scenario(
         "cancel_booking",
@@ -152,5 +185,11 @@ SCENARIOS: dict[str, Scenario] = {
         _credit_booking,
         lambda s, i: as_owner(s, "check_in_booking", {"booking_id": s.booking}),
         check_check_in,
+    ),
+    "cancel_class_session racing nineteen cancel_booking (booking_outcomes)": Scenario(
+        "cancel_booking",
+        setup_session_cancel_racing_cancels,
+        session_cancel_racing_cancels,
+        check_session_cancel_racing_cancels,
     ),
 }

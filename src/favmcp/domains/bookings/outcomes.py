@@ -169,9 +169,13 @@ def _event_facts(booking: Booking) -> dict[str, Any]:
     }
 
 
-async def _locked(ctx: ToolContext, booking_id: str) -> Booking:
-    """The booking, after its customer's row lock and then its own (the order fees and erase take them in)."""
+async def _locked(ctx: ToolContext, booking_id: str, *, seat: bool = False) -> Booking:
+    """The booking, after its customer's row lock and then its own (the order fees and erase take them in).
+    seat: a class booking's session row first (a cancel frees its seat: the order cancel_class_session and the
+    waitlist's promotion take, session then customers)."""
     booking = await service.load(ctx, booking_id)
+    if seat and booking.class_session_id is not None:
+        await seats.load_session(ctx, booking.class_session_id, lock=True, unfiltered=True)
     await members.lock(ctx, booking.member_id)
     return await service.load(ctx, booking_id, lock=True)
 
@@ -263,7 +267,7 @@ async def cancel_booking(ctx: ToolContext, args: CancelBookingInput) -> Cancelle
     """Cancel a pending or confirmed booking. Inside the cancellation window a confirmed booking's class credit
     is used, or the late-cancel fee goes on the customer's draft invoice, once (waive_fee skips it); earlier, a
     credit goes back. A freed class seat goes to the waitlist. Checked-in bookings are refused."""
-    booking = await _locked(ctx, args.booking_id)
+    booking = await _locked(ctx, args.booking_id, seat=True)
     if booking.status == BookingStatus.cancelled:
         return _cancelled(booking, f"Booking {booking.id} was already cancelled; nothing changed.")
     if booking.status not in BOOKING_LIFECYCLE.sources_of(BookingStatus.cancelled):
@@ -294,7 +298,7 @@ async def cancel_without_fee(ctx: ToolContext, booking_id: str, reason: str) -> 
     """Cancel an active (pending or confirmed) booking because its class session was cancelled: no fee, its credit
     given back, its seat freed, BookingCancelled(late=False, fee=0) emitted, the timeline written. True when it
     cancelled; False when the booking had already ended (checked-in bookings are refused like cancel_booking)."""
-    booking = await _locked(ctx, booking_id)
+    booking = await _locked(ctx, booking_id, seat=True)
     if booking.status not in BOOKING_LIFECYCLE.sources_of(BookingStatus.cancelled):
         if booking.status == BookingStatus.checked_in:
             raise _refuse_cancel(booking)
