@@ -1,5 +1,7 @@
 """Property: random sequences of member, team and key calls, from two workspaces and three roles, never show one
 workspace's ids or data to the other, never change the other workspace, and no role ever gets past its scopes.
+A staff key never sees a customer or booking that is not theirs (their bookings and those bookings' customers),
+and such a record answers exactly like one that does not exist.
 
 Ids of the other workspace are mixed into the arguments on purpose. Destructive tools walk the confirm gate: the
 preview first, then the call with its token. A preview that refuses a foreign id hands out no token, so the test
@@ -19,6 +21,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, event, given, settings
@@ -35,6 +38,7 @@ from favmcp.core.ids import new_id
 from favmcp.domains.members.models import Member
 from favmcp.registry import confirm
 from favmcp.registry.runner import CallResult, args_hash, validate
+from tests.staff_kit import insert_booking, insert_service
 from tests.support import Owner, call, error_code, join, signup
 
 # CI is bounded and repeatable (derandomized); `thorough` explores new examples on every run.
@@ -68,7 +72,7 @@ REFUSED = {
     "staff": TEAM_ADMIN | KEY_ADMIN | ERASE | {"create_member"},
 }
 CONFIRMED = {"delete_member", "merge_members", "revoke_api_key", "deactivate_team_member"}
-ID = re.compile(r"\b(?:ws|usr|key|mem)_[0-9a-z]{26}\b")
+ID = re.compile(r"\b(?:ws|usr|key|mem|bkg)_[0-9a-z]{26}\b")
 
 
 @dataclass
@@ -88,9 +92,19 @@ class Workspace:
     merged: dict[str, str] = field(default_factory=dict)  # merged member id -> survivor id
     revoked: set[str] = field(default_factory=set)
     deactivated: set[str] = field(default_factory=set)
+    booked: dict[str, set[str]] = field(default_factory=dict)  # member id -> staff user ids with a booking of them
+    bookings: dict[str, str] = field(default_factory=dict)  # booking id -> its staff user id
 
     def gone(self, member_id: str) -> bool:
         return member_id in self.erased or member_id in self.merged
+
+    def hidden_from(self, label: str) -> set[str]:
+        """The member and booking ids of this workspace that `label`'s key may not see (none unless staff)."""
+        if self.roles[label] != "staff":
+            return set()
+        user = self.user_ids[label]
+        members = {m for m in self.member_ids if user not in self.booked.get(m, set())}
+        return members | {b for b, staff in self.bookings.items() if staff != user}
 
 
 async def key_id(app: App, key: str) -> str:
@@ -118,7 +132,19 @@ async def build(app: App, name: str) -> Workspace:
     first = await call(app, owner.key, "create_member", {"name": f"{marker} first", "email": f"{marker}@x.example"})
     second = await call(app, owner.key, "create_member", {"name": f"{marker} second", "email": f"{marker}.2@x.example"})
     ws.member_ids += [first.data["id"], second.data["id"]]
+    # The first customer is the staff member's (a booking with them), the second the spare staff member's.
+    service = await insert_service(app, ws.id)
+    start = app.runner.clock.now().replace(microsecond=0) + timedelta(days=1)
+    pairs = ((ws.member_ids[0], ws.user_ids["staff"]), (ws.member_ids[1], spare.user_id))
+    for n, (member_id, staff) in enumerate(pairs):
+        at = start + timedelta(days=n)
+        booking = await insert_booking(
+            app, ws.id, member_id=member_id, staff_user_id=staff, service_id=service, starts_at=at
+        )
+        ws.bookings[booking] = staff
+        ws.booked.setdefault(member_id, set()).add(staff)
     ws.ids |= {ws.id, *ws.user_ids.values(), *ws.key_ids.values(), spare.user_id, *ws.spare_keys, *ws.member_ids}
+    ws.ids |= set(ws.bookings)
     return ws
 
 
@@ -129,6 +155,7 @@ def step_args(draw: st.DrawFn, own: Workspace, other: Workspace) -> tuple[str, d
         return draw(st.sampled_from([own, own, other]))
 
     member = draw(st.sampled_from(pool().member_ids))
+    booking = draw(st.sampled_from(sorted(pool().bookings)))
     survivor = draw(st.sampled_from(pool().member_ids))
     users = pool()
     user = draw(st.sampled_from([*users.user_ids.values(), users.spare_user]))
@@ -152,6 +179,9 @@ def step_args(draw: st.DrawFn, own: Workspace, other: Workspace) -> tuple[str, d
         ("attach_tags", {"member_ids": [member], "tags": [f"t{n % 3}"]}),
         ("list_tags", {}),
         ("get_member_timeline", {"member_id": member}),
+        ("list_bookings", {}),
+        ("list_bookings", {"member_id": member}),
+        ("get_booking_detail", {"booking_id": booking}),
         ("export_member_data", {"member_id": member}),
         # The destructive tools twice: they are what the gate and the seal are for.
         ("delete_member", {"member_id": member}),
@@ -269,6 +299,7 @@ def record_success(own: Workspace, tool: str, args: dict[str, Any], data: dict[s
         survivor, duplicate = args["survivor_id"], args["duplicate_id"]
         own.merged = {m: (survivor if s == duplicate else s) for m, s in own.merged.items()}
         own.merged[duplicate] = survivor
+        own.booked.setdefault(survivor, set()).update(own.booked.pop(duplicate, set()))  # the bookings move
     elif tool == "revoke_api_key":
         own.revoked.add(args["key_id"])
     elif tool == "deactivate_team_member":
@@ -332,6 +363,10 @@ async def step(app: App, own: Workspace, other: Workspace, label: str, tool: str
             assert answer.data["error"]["code"] == "forbidden", (tool, role, answer.data)
             assert "details" not in answer.data["error"], (tool, role, answer.data)
         return
+    hidden = own.hidden_from(label)
+    for answer in answers:  # a staff key sees only its own customers and bookings, whatever it asks
+        text = json.dumps(answer.data)
+        assert not [i for i in hidden if i in text and i not in json.dumps(args)], (tool, role, answer.data)
     if foreign:
         for answer in answers:
             code = answer.data["error"]["code"] if not answer.ok else "ok"
@@ -343,6 +378,13 @@ async def step(app: App, own: Workspace, other: Workspace, label: str, tool: str
                 assert code == "not_found", (tool, role, args, answer.data)
         if len(set(named_ids(args))) == 1:
             await answers_like_a_missing_record(app, own, label, tool, args, answers, foreign[0])
+        return
+    unseen = [i for i in named_ids(args) if i in hidden]
+    if unseen:  # not theirs: exactly like a record that does not exist
+        for answer in answers:
+            assert error_code(answer) == "not_found", (tool, role, args, answer.data)
+        if len(set(named_ids(args))) == 1:
+            await answers_like_a_missing_record(app, own, label, tool, args, answers, unseen[0])
         return
     if result.ok:
         record_success(own, tool, args, result.data)
