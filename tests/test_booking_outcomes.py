@@ -8,7 +8,7 @@ set the exact times, states and payments the rules turn on."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import uuid4
 from zoneinfo import ZoneInfo
@@ -595,3 +595,57 @@ async def test_a_checked_in_booking_can_become_a_no_show_and_without_a_fee_costs
     clock.advance(hours=4)
     refused = await call(app, owner.key, "mark_no_show", {"booking_id": pending})
     assert error_code(refused) == "invalid_state" and refused.data["error"]["details"]["current"] == "pending"
+
+
+# -- through the booking tools ---------------------------------------------------------------------------------------
+
+TZ = ZoneInfo("Europe/Amsterdam")
+OPEN = {day: [{"open": "07:00", "close": "21:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def tomorrow_at(clock: FakeClock, hour: int) -> datetime:
+    day = clock.now().astimezone(TZ).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=TZ)
+
+
+async def bookable(app: App, owner: Owner) -> str:
+    """Open every day; a 60-minute massage delivered by the owner; fees set through update_booking_settings."""
+    await ok(app, owner.key, "set_business_hours", {"weekly": OPEN, "closures": []})
+    rules = {"late_cancel_fee": FEE, "no_show_fee": NO_SHOW_FEE, "cancellation_window_hours": 48}
+    await ok(app, owner.key, "update_booking_settings", rules)
+    args = {"name": "Massage", "duration_minutes": 60, "unit_amount": 5000, "staff_ids": [owner.user_id]}
+    return str((await ok(app, owner.key, "create_service", args))["id"])
+
+
+async def test_bookings_made_by_create_booking_end_under_the_same_rules(
+    app: App, owner: Owner, clock: FakeClock
+) -> None:
+    service = await bookable(app, owner)
+    member = await new_member(app, owner)
+    pack = await paid_pack(app, owner, member)
+    ten, noon = tomorrow_at(clock, 10), tomorrow_at(clock, 12)
+    with_credit = await ok(
+        app, owner.key, "create_booking",
+        {"member_id": member, "service_id": service, "starts_at": ten.isoformat(), "use_credit": True},
+    )  # fmt: skip
+    plain = await ok(
+        app, owner.key, "create_booking", {"member_id": member, "service_id": service, "starts_at": noon.isoformat()}
+    )
+    assert await credits_left(app, owner, pack) == 9
+    # Inside the 48-hour window: the credit is used; the other booking's fee goes on a draft, once.
+    used = await cancel(app, owner.key, with_credit["id"])
+    assert used["fee_amount"] is None and await credits_left(app, owner, pack) == 9
+    charged = await cancel(app, owner.key, plain["id"])
+    assert charged["fee_amount"] == FEE
+    [draft] = await drafts_of(app, owner.key, member)
+    assert [line["description"] for line in draft["lines"]] == [f"Late cancellation: Massage {local(noon)}"]
+    # A new booking at the freed time: checked in half an hour before, completed after.
+    again = await ok(
+        app, owner.key, "create_booking", {"member_id": member, "service_id": service, "starts_at": noon.isoformat()}
+    )
+    clock.current = noon.astimezone(UTC) - timedelta(minutes=30)
+    assert (await ok(app, owner.key, "check_in_booking", {"booking_id": again["id"]}))["status"] == "checked_in"
+    clock.current = noon.astimezone(UTC) + timedelta(hours=1)
+    assert (await ok(app, owner.key, "complete_booking", {"booking_id": again["id"]}))["status"] == "completed"
+    detail = await ok(app, owner.key, "get_booking_detail", {"booking_id": charged["id"]})
+    assert detail["status"] == "cancelled"
