@@ -359,6 +359,24 @@ async def test_a_staff_members_late_cancel_of_their_own_booking_charges_the_fee(
     assert done["fee_amount"] == FEE and done["fee_invoice_id"]
     [draft] = await drafts_of(app, owner.key, member)
     assert draft["id"] == done["fee_invoice_id"] and [x["unit_amount"] for x in draft["lines"]] == [FEE]
+    # Another's booking is not theirs to see: not found, and nothing changes.
+    owners = await book(app, owner, member, service, clock.now() + timedelta(hours=5))
+    for tool in ("cancel_booking", "check_in_booking", "complete_booking", "mark_no_show"):
+        assert error_code(await call(app, staff.key, tool, {"booking_id": owners})) == "not_found"
+    assert (await booking_row(app, owners)).status == BookingStatus.confirmed
+
+
+async def test_a_staff_member_completes_their_own_credit_booking(app: App, owner: Owner, clock: FakeClock) -> None:
+    member, service = await setup(app, owner)
+    pack = await paid_pack(app, owner, member)
+    staff = await join(app, owner, "staff")
+    starts = clock.now() + timedelta(minutes=30)
+    booking = await book(app, owner, member, service, starts, staff_user_id=staff.user_id, credit=True)
+    await ok(app, staff.key, "check_in_booking", {"booking_id": booking})
+    clock.advance(hours=2)
+    assert (await ok(app, staff.key, "complete_booking", {"booking_id": booking}))["status"] == "completed"
+    assert await credits_left(app, owner, pack) == 9
+    assert await credit_entries(app, booking) == ["consume", "reserve"]
 
 
 # -- credits ---------------------------------------------------------------------------------------------------------
