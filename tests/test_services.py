@@ -179,3 +179,13 @@ async def test_an_update_never_changes_a_booked_price_or_time(app: App, owner: O
     assert (detail["unit_amount"], detail["tax_rate"]) == (5000, "21")
     assert (detail["starts_at"], detail["ends_at"]) == (booked["starts_at"], booked["ends_at"])
     assert detail["ends_at"].startswith("2030-06-03T11:00")
+
+
+async def test_repeating_a_settings_update_changes_nothing(app: App, owner: Owner, clock: Any) -> None:
+    first = await ok(app, owner, "update_booking_settings", {"min_notice_minutes": 120})
+    clock.advance(minutes=5)
+    again = await ok(app, owner, "update_booking_settings", {"min_notice_minutes": 120})
+    assert again == first, "the same values: nothing written, updated_at stays"
+    clock.advance(minutes=5)
+    moved = await ok(app, owner, "update_booking_settings", {"min_notice_minutes": 30})
+    assert moved["updated_at"] > first["updated_at"] and moved["min_notice_minutes"] == 30

@@ -81,11 +81,14 @@ async def get_booking_settings(ctx: ToolContext, args: GetBookingSettingsInput) 
 async def update_booking_settings(ctx: ToolContext, args: UpdateBookingSettingsInput) -> BookingSettingsPublic:
     """Change booking rules; fields left out stay, fee_currency null means the workspace currency. Applies to new
     bookings, cancellations and no-shows from now on."""
-    current = await load_settings(ctx)
+    found = await ctx.db.first(ctx.db.select(BookingSettings))
+    current = found or await load_settings(ctx)
     given = args.model_dump(exclude_unset=True, exclude={"idempotency_key"})
     if "fee_tax_rate" in given:
         given["fee_tax_rate"] = str(args.fee_tax_rate)
     changes = {k: v for k, v in given.items() if getattr(current, k) != v}
+    if found is not None and not changes:
+        return await _public(ctx, found, True)  # nothing to change: the same answer, nothing written
     values = {name: getattr(current, name) for name in FIELDS} | changes | {"updated_at": ctx.now}
     await ctx.db.upsert(
         BookingSettings,
