@@ -111,6 +111,32 @@ async def check_two_promoted_once(s: Stage, outs: list[Outcome]) -> None:
         assert [m.to_state for m in moves].count("cancelled") == 1
 
 
+async def setup_freed_while_booking(s: Stage) -> None:
+    await klass(s, 1)
+    s.booking = (await ok(s, "create_booking", seat(s, await member(s, "Holder"))))["id"]
+    s.waiting = [await member(s, f"Waiting {i}") for i in range(2)]
+    for m in s.waiting:
+        await ok(s, "join_waitlist", {"member_id": m, "class_session_id": s.session})
+    [s.token] = await tokens(s, "cancel_booking", {"booking_id": s.booking}, 1)
+
+
+def freed_while_booking(s: Stage, i: int) -> Call:
+    """The seat frees while the waiting customers try to book it themselves (their row locked first)."""
+    if i == RACER:
+        return as_owner(s, "cancel_booking", {"booking_id": s.booking, "confirmation_token": s.token})
+    return as_owner(s, "create_booking", seat(s, s.waiting[i % 2]))
+
+
+async def check_freed_while_booking(s: Stage, outs: list[Outcome]) -> None:
+    assert outs[RACER].ok
+    assert all(o.details["reason"] in {"full", "customer_busy"} for o in outs if not o.ok)
+    [holding] = await active(s)
+    assert holding.member_id in s.waiting and (await session_row(s)).booked == 1, "the seat is taken exactly once"
+    promoted = [e for e in await line(s) if e.status == WaitlistStatus.promoted]
+    assert len(promoted) <= 1 and all(e.booking_id == holding.id for e in promoted)
+    assert len([o for o in oks(outs) if o.i != RACER]) + len(promoted) == 1
+
+
 # -- scheduling ------------------------------------------------------------------------------------------------
 
 
@@ -202,6 +228,13 @@ SCENARIOS: dict[str, Scenario] = {
         setup_two_freed,
         cancel_either,
         check_two_promoted_once,
+    ),
+    "cancel_booking: a seat freed while the waiting book it themselves": Scenario(
+        "cancel_booking",
+        setup_freed_while_booking,
+        freed_while_booking,
+        check_freed_while_booking,
+        frozenset({"conflict"}),
     ),
     "schedule_class_session: overlapping sessions of one instructor": Scenario(
         "schedule_class_session",
