@@ -154,6 +154,30 @@ async def check_session_cancel_racing_cancels(s: Stage, outs: list[Outcome]) -> 
         assert [m.to_state for m in moves].count("cancelled") == 1
 
 
+async def setup_cancel_racing_no_shows(s: Stage) -> None:
+    await setup_no_show(s)  # started five minutes ago: late to cancel, and a no-show can be marked
+    [s.token] = await tokens(s, "cancel_booking", {"booking_id": s.booking}, 1)
+
+
+def cancel_racing_no_shows(s: Stage, i: int) -> Call:
+    if i == RACER:
+        return as_owner(s, "cancel_booking", {"booking_id": s.booking, "confirmation_token": s.token})
+    return as_owner(s, "mark_no_show", {"booking_id": s.booking})
+
+
+async def check_cancel_racing_no_shows(s: Stage, outs: list[Outcome]) -> None:
+    [row] = await rows(s, Booking, col(Booking.id) == s.booking)
+    if row.status == "cancelled":
+        assert outs[RACER].ok and not any(o.ok for o in outs if o.i != RACER)
+        await _one_fee_line(s, FEE)
+    else:
+        assert row.status == "no_show" and not outs[RACER].ok
+        assert all(o.ok for o in outs if o.i != RACER)
+        await _one_fee_line(s, NO_SHOW_FEE)
+    assert all(o.details["current"] in {"cancelled", "no_show"} for o in outs if not o.ok)
+    assert await _moves(s, "cancelled") + await _moves(s, "no_show") == 1, "one ending, one fee"
+
+
 SCENARIOS: dict[str, Scenario] = {
     "cancel_booking (booking_outcomes): twenty retries of one late cancel under one key": Scenario(
         "cancel_booking",
@@ -191,5 +215,12 @@ SCENARIOS: dict[str, Scenario] = {
         setup_session_cancel_racing_cancels,
         session_cancel_racing_cancels,
         check_session_cancel_racing_cancels,
+    ),
+    "cancel_booking racing nineteen mark_no_show (booking_outcomes)": Scenario(
+        "cancel_booking",
+        setup_cancel_racing_no_shows,
+        cancel_racing_no_shows,
+        check_cancel_racing_no_shows,
+        frozenset({"invalid_state"}),
     ),
 }
