@@ -427,3 +427,35 @@ async def test_member_links_export_erase_merge(app: App, owner: Owner, clock: Fa
         stmt = select(Booking).where(col(Booking.workspace_id) == owner.workspace_id)
         rows = list((await session.execute(stmt)).scalars())
     assert {r.customer_note for r in rows} == {None} and len(rows) == 2, "erased: the notes are gone"
+
+
+async def test_staff_book_customers_found_by_email_and_see_their_own(app: App, owner: Owner, clock: FakeClock) -> None:
+    staff = await join(app, owner)
+    svc = await studio(app, owner, staff_ids=[owner.user_id, staff.user_id])
+    email = unique_email("walkin")
+    sam = (await ok(app, owner, "create_member", {"name": "Walk In", "email": email}))["id"]
+    found = await ok(app, owner, "search_members", {"text": email}, key=staff.key)
+    assert [m["id"] for m in found["items"]] == [sam], "found by exact email"
+    args = {"member_id": sam, "service_id": svc}
+    mine = await ok(app, owner, "create_booking", {**args, "starts_at": at(clock, hour=9), "staff_id": staff.user_id},
+                    key=staff.key)  # fmt: skip
+    assert mine["staff_user_id"] == staff.user_id
+    # booked with a colleague: the answer is what they did, but the booking is the colleague's to see
+    theirs = await ok(app, owner, "create_booking", {**args, "starts_at": at(clock, hour=12),
+                                                      "staff_id": owner.user_id}, key=staff.key)  # fmt: skip
+    assert theirs["staff_user_id"] == owner.user_id
+    seen = await ok(app, owner, "list_bookings", {}, key=staff.key)
+    assert [b["id"] for b in seen["items"]] == [mine["id"]]
+    hidden = await refused(app, owner, "get_booking_detail", {"booking_id": theirs["id"]}, key=staff.key)
+    assert hidden["code"] == "not_found"
+    # the overlap check still sees the colleague's booking the staff member cannot see
+    other = await customer(app, owner, "Other")
+    args = {"member_id": other, "service_id": svc, "staff_id": owner.user_id, "starts_at": at(clock, hour=12)}
+    busy = await refused(app, owner, "create_booking", args, key=staff.key)
+    assert busy["details"]["reason"] == "staff_busy" and theirs["id"] not in str(busy)
+    moved = await ok(app, owner, "reschedule_booking", {"booking_id": mine["id"], "starts_at": at(clock, hour=15),
+                                                         "staff_id": owner.user_id}, key=staff.key)  # fmt: skip
+    assert moved["staff_user_id"] == owner.user_id
+    stats = await ok(app, owner, "get_booking_stats", {"from_date": str(clock.now().astimezone(TZ).date()),
+                                                        "to_date": str(clock.now().astimezone(TZ).date())})  # fmt: skip
+    assert stats["total"] == 0

@@ -1,8 +1,9 @@
 """Placing a booking: every rule of a new (or moved) booking, under the locks that make it hold under load.
 
-Lock order everywhere: the customer's row, then the staff member's user row, then the class session's seat
-counter. Invariant checks read through `ctx.db.unfiltered` (a staff caller's overlap check still sees every
-booking); refusals never name a booking the caller may not see.
+Lock order: for a class seat the session row first (as cancelling and the waitlist's promotion take it, then
+the customers'), then the customer's row, then the staff member's user row (appointments). Invariant checks read
+through `ctx.db.unfiltered` (a staff caller's overlap check still sees every booking); refusals never name a
+booking the caller may not see.
 """
 
 from __future__ import annotations
@@ -148,9 +149,10 @@ def full(session: ClassSession) -> FavError:
     )
 
 
-async def session_for(ctx: ToolContext, service: Service, session_id: str) -> ClassSession:
-    """A scheduled, not yet started session of the class service (read before its seat is taken)."""
-    session = await seats.load_session(ctx, session_id)
+async def session_for(ctx: ToolContext, service: Service, session_id: str, *, lock: bool = False) -> ClassSession:
+    """A scheduled, not yet started session of the class service. lock: its row, taken before any customer's (the
+    order cancel_booking, cancel_class_session and the waitlist's promotion take them in)."""
+    session = await seats.load_session(ctx, session_id, lock=lock, unfiltered=lock)
     if session.service_id != service.id:
         raise validation_failed(
             f"Class session {session.id} is not a session of {service.name} ({service.id}).",

@@ -73,6 +73,9 @@ async def create_booking(ctx: ToolContext, args: CreateBookingInput) -> BookingP
     (join_waitlist), outside_hours, closed, time_off, too_soon, too_far, membership_required, no_credit."""
     svc = await services.load_bookable(ctx, args.service_id)
     placement.ensure_kind(svc, class_session_id=args.class_session_id)
+    session = None
+    if args.class_session_id is not None:  # the session's row before the customer's (see placement)
+        session = await placement.session_for(ctx, svc, args.class_session_id, lock=True)
     await placement.load_for_booking(ctx, args.member_id)  # the customer's lock, held across every try below
     common: dict[str, Any] = {
         "member_id": args.member_id,
@@ -80,15 +83,14 @@ async def create_booking(ctx: ToolContext, args: CreateBookingInput) -> BookingP
         "use_credit": args.use_credit,
         "customer_note": args.customer_note,
     }
-    if args.class_session_id is not None:
-        session = await placement.session_for(ctx, svc, args.class_session_id)
+    if session is not None:
         booking = await placement.place(ctx, staff_user_id=None, starts_at=None, class_session=session, **common)
     elif args.staff_id is not None:
         booking = await placement.place(ctx, staff_user_id=args.staff_id, starts_at=args.starts_at, **common)
     else:
         assert args.starts_at is not None
         booking = await _place_with_any_staff(ctx, svc, args.starts_at, common)
-    return service.public(await service.load(ctx, booking.id))
+    return await _answer(ctx, booking.id)
 
 
 async def _place_with_any_staff(ctx: ToolContext, svc: Service, starts_at: datetime, common: dict[str, Any]) -> Booking:
@@ -137,6 +139,18 @@ async def _why_nobody(ctx: ToolContext, svc: Service, starts_at: datetime) -> No
         raise first
 
 
+async def _reload(ctx: ToolContext, booking_id: str) -> Booking:
+    """A booking this call just made or moved, whoever it is now assigned to (a staff member may book or move a
+    customer to a colleague: the answer is what they did)."""
+    booking = await ctx.db.unfiltered.get(Booking, booking_id, fresh=True)
+    assert booking is not None
+    return booking
+
+
+async def _answer(ctx: ToolContext, booking_id: str) -> BookingPublic:
+    return service.public(await _reload(ctx, booking_id))
+
+
 def _movable(booking: Booking) -> None:
     if booking.status not in (BookingStatus.pending, BookingStatus.confirmed):
         raise invalid_state(
@@ -153,6 +167,9 @@ async def reschedule_booking(ctx: ToolContext, args: RescheduleBookingInput) -> 
     seat to another session of the class. Same rules and refusals as create_booking; the new time is held before
     the old is let go, and a refusal leaves the booking as it was. The same time again changes nothing."""
     found = await service.load(ctx, args.booking_id)
+    if found.class_session_id is not None and args.class_session_id is not None:
+        for session_id in sorted({found.class_session_id, args.class_session_id}):  # sessions before customers
+            await seats.load_session(ctx, session_id, lock=True, unfiltered=True)
     await placement.load_for_booking(ctx, found.member_id)  # customer first, then the booking row
     booking = await service.load(ctx, args.booking_id, lock=True)
     _movable(booking)
@@ -206,7 +223,7 @@ async def reschedule_booking(ctx: ToolContext, args: RescheduleBookingInput) -> 
         )
     values |= {"reschedule_count": col(Booking.reschedule_count) + 1, "updated_at": ctx.now}
     await placement.move(ctx, booking, values)
-    booking = await service.load(ctx, booking.id)
+    booking = await _reload(ctx, booking.id)
     ctx.emit(
         BookingRescheduled(
             booking_id=booking.id,
@@ -236,7 +253,9 @@ async def confirm_booking(ctx: ToolContext, args: ConfirmBookingInput) -> Bookin
     """Confirm a pending booking, or decline it (decline: true, with a reason): a declined booking frees its class
     seat (the waitlist moves up) and gives back a reserved credit. A repeat answers the booking unchanged."""
     found = await service.load(ctx, args.booking_id)
-    await ctx.db.unfiltered.get(Member, found.member_id, lock=True)  # the customer's lock comes first
+    if args.decline and found.class_session_id is not None:  # its seat is freed: the session's row first
+        await seats.load_session(ctx, found.class_session_id, lock=True, unfiltered=True)
+    await ctx.db.unfiltered.get(Member, found.member_id, lock=True)  # then the customer's
     target = BookingStatus.declined if args.decline else BookingStatus.confirmed
     values: dict[str, Any] = {"updated_at": ctx.now}
     if args.decline:
@@ -462,6 +481,5 @@ DOMAIN = Domain(
     http_routes=calendar.ROUTES,
     staff_commitments=calendar.staff_commitments,
     member_profile=profile.upcoming_bookings,
-    staff_customers=visibility.staff_customers,
-    staff_rows=visibility.staff_rows,
+    staff_assignments=visibility.STAFF_ASSIGNMENTS,
 )
