@@ -47,9 +47,7 @@ CHECK_IN_EARLY = timedelta(minutes=60)  # a customer may be checked in from an h
 class CancelBookingInput(ConfirmInput):
     booking_id: BookingId
     reason: str | None = Field(default=None, min_length=1, max_length=300)
-    waive_fee: bool = Field(
-        default=False, description="Waive the late-cancel penalty: no fee, and a class credit is given back."
-    )
+    waive_fee: bool = Field(default=False, description="No late-cancel fee; a class credit is given back.")
 
 
 class BookingActionInput(WriteInput):
@@ -264,9 +262,8 @@ async def _end_by_cancel(
     preview=_preview_cancel,
 )
 async def cancel_booking(ctx: ToolContext, args: CancelBookingInput) -> CancelledBooking:
-    """Cancel a pending or confirmed booking. Inside the cancellation window a confirmed booking's class credit
-    is used, or the late-cancel fee goes on the customer's draft invoice, once (waive_fee skips it); earlier, a
-    credit goes back. A freed class seat goes to the waitlist. Checked-in bookings are refused."""
+    """Cancel a pending or confirmed booking (not a checked-in one). Inside the cancellation window a confirmed
+    booking uses its class credit or the late-cancel fee goes on a draft invoice, once; earlier it is free."""
     booking = await _locked(ctx, args.booking_id, seat=True)
     if booking.status == BookingStatus.cancelled:
         return _cancelled(booking, f"Booking {booking.id} was already cancelled; nothing changed.")
@@ -315,8 +312,7 @@ async def cancel_without_fee(ctx: ToolContext, booking_id: str, reason: str) -> 
 
 @tool(domain=DOMAIN_NAME, title="Check in booking", hints="W I", scope="bookings:write")
 async def check_in_booking(ctx: ToolContext, args: BookingActionInput) -> BookingPublic:
-    """Mark the customer of a confirmed booking as arrived, from an hour before its start; earlier is refused
-    (reason too_early). Checking in again answers the booking unchanged."""
+    """Mark a confirmed booking's customer arrived, from an hour before its start (earlier: too_early)."""
     booking = await _locked(ctx, args.booking_id)
     if booking.status == BookingStatus.confirmed and ctx.now < booking.starts_at - CHECK_IN_EARLY:
         raise invalid_state(
@@ -341,8 +337,8 @@ async def check_in_booking(ctx: ToolContext, args: BookingActionInput) -> Bookin
 
 @tool(domain=DOMAIN_NAME, title="Complete booking", hints="W I", scope="bookings:write")
 async def complete_booking(ctx: ToolContext, args: BookingActionInput) -> BookingPublic:
-    """Complete a checked-in booking: its class credit is used and loyalty points are earned, once however often
-    it is retried. A booking not checked in is refused (check_in_booking first)."""
+    """Complete a checked-in booking: uses its class credit and earns loyalty points, once however often
+    retried."""
     booking = await _locked(ctx, args.booking_id)
     hint = "Check the customer in first (check_in_booking)." if booking.status == BookingStatus.confirmed else None
     values = {"completed_at": ctx.now, "updated_at": ctx.now}
@@ -359,8 +355,8 @@ async def complete_booking(ctx: ToolContext, args: BookingActionInput) -> Bookin
 
 @tool(domain=DOMAIN_NAME, title="Mark no-show", hints="W I", scope="bookings:write")
 async def mark_no_show(ctx: ToolContext, args: BookingActionInput) -> BookingPublic:
-    """Mark a confirmed or checked-in booking a no-show, once it has started (earlier: reason not_started). Its
-    class credit is used, or the no-show fee goes on the customer's draft invoice, once."""
+    """Mark a confirmed or checked-in booking a no-show, from its start (earlier: not_started): uses its class
+    credit or puts the no-show fee on a draft invoice, once."""
     booking = await _locked(ctx, args.booking_id)
     if booking.status == BookingStatus.no_show:
         return service.public(booking)
