@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, false, literal, select, union
+from sqlalchemy import false, literal, select, union
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 
@@ -65,12 +65,14 @@ MoneyOf = Callable[["ToolContext", str], Awaitable[dict[str, Any]]]
 ProfileOf = Callable[["ToolContext", str], Awaitable[dict[str, Any]]]
 
 
-# The customers a staff user works with, as a SELECT of member ids: (workspace id, user id) -> subquery.
-StaffCustomersOf = Callable[[str, str], Select[Any]]
+@dataclass(frozen=True)
+class StaffAssignment:
+    """Rows that assign a customer to a staff member (a booking): a staff user sees the rows assigned to them, and
+    the customers of those rows (see Platform.staff_viewer)."""
 
-# What a staff user sees of a domain's own tables, when a member link's rule (the row's customer is theirs) is not
-# the one: (workspace id, user id, their customers' ids) -> model -> the clause a visible row meets.
-StaffRowsOf = Callable[[str, str, Select[Any]], Mapping[type[SQLModel], ColumnElement[bool]]]
+    model: type[SQLModel]
+    member_column: str
+    staff_column: str
 
 
 # Where a customer can pay a document online now ("invoice" or "order", its id), if a payment domain has a link.
@@ -94,9 +96,9 @@ class Domain:
     member_money: MoneyOf | None = None
     payment_url: PaymentUrlOf | None = None
     member_profile: ProfileOf | None = None
-    # Staff visibility (see Platform.staff_viewer): whose customers a staff user has, and rules for own tables.
-    staff_customers: StaffCustomersOf | None = None
-    staff_rows: StaffRowsOf | None = None
+    # Staff visibility (see Platform.staff_viewer): what assigns customers to staff, and the customers' own table.
+    staff_assignments: Sequence[StaffAssignment] = ()
+    customer_model: type[SQLModel] | None = None
     # "METHOD path" -> endpoint, e.g. "POST /hooks/stripe/{workspace_id}"
     http_routes: Mapping[str, HttpEndpoint] = field(default_factory=dict)
 
@@ -140,10 +142,16 @@ class Platform:
         return parts
 
     def staff_viewer(self, workspace_id: str, user_id: str) -> Viewer:
-        """What a staff user sees: their customers (what the domains say is theirs; none when no domain says),
-        every member-linked table kept to those customers, and the domains' own rules for their tables (a booking:
-        the ones assigned to them) in place of the member link's rule. Builds clauses only; no query."""
-        sources = [d.staff_customers(workspace_id, user_id) for d in self.domains if d.staff_customers is not None]
+        """What a staff user sees: the rows assigned to them (their bookings), the customers of those rows, and of
+        every member-linked table the rows of those customers. Builds clauses (subqueries) only; no query."""
+        assignments = [a for d in self.domains for a in d.staff_assignments]
+        mine = {a.model: column(a.model, a.staff_column) == user_id for a in assignments}
+        sources = [
+            select(column(a.model, a.member_column)).where(
+                column(a.model, "workspace_id") == workspace_id, column(a.model, a.staff_column) == user_id
+            )
+            for a in assignments
+        ]
         customers: Any = union(*sources) if len(sources) > 1 else sources[0] if sources else None
         if customers is None:
             customers = select(literal(None)).where(false())
@@ -151,8 +159,9 @@ class Platform:
             link.model: column(link.model, link.column).in_(customers) for link in self.member_links
         }
         for d in self.domains:
-            if d.staff_rows is not None:
-                rows.update(d.staff_rows(workspace_id, user_id, customers))
+            if d.customer_model is not None:
+                rows[d.customer_model] = column(d.customer_model, "id").in_(customers)
+        rows.update(mine)  # an assignment row is seen by its staff member, not by all who share its customer
         return Viewer(user_id=user_id, rows=rows)
 
     async def payment_url(self, ctx: ToolContext, kind: str, target_id: str) -> str | None:

@@ -15,7 +15,6 @@ import hmac
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select as sa_select
 from sqlmodel import col
 
 from favmcp.auth.models import User, UserStatus
@@ -207,13 +206,10 @@ async def render_feed(ctx: ToolContext, user: User) -> str:
 
 
 async def _workspace_of(runner: Runner, user_id: str) -> str | None:
-    """The workspace a user id belongs to: the URL names only the person (one indexed read, nothing else)."""
-    session = runner.db.read_sessions()
-    try:
-        found = await session.execute(sa_select(col(User.workspace_id)).where(col(User.id) == user_id))
-        return found.scalar_one_or_none()
-    finally:
-        await session.close()
+    """The workspace of the person the URL names, before any workspace-bound access can be had: one indexed read,
+    the kind the credential check of every call makes (the token is checked next, in that workspace)."""
+    row = await runner.db.fetch_row("SELECT workspace_id FROM users WHERE id = $1", user_id)
+    return str(row[0]) if row is not None else None
 
 
 async def calendar_feed(request: Request, runner: Runner) -> Response:

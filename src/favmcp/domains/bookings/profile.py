@@ -30,9 +30,7 @@ async def upcoming_bookings(ctx: ToolContext, member_id: str) -> dict[str, Any]:
                 "id": b.id,
                 "service_id": b.service_id,
                 "staff_user_id": b.staff_user_id,
-                "class_session_id": b.class_session_id,
                 "starts_at": b.starts_at,
-                "ends_at": b.ends_at,
                 "status": b.status,
             }
             for b in rows

@@ -141,9 +141,7 @@ class UpcomingBooking(BaseModel):
     id: str
     service_id: str
     staff_user_id: str
-    class_session_id: str | None = None
     starts_at: datetime
-    ends_at: datetime
     status: str
 
 
@@ -158,9 +156,7 @@ class MemberProfile(MemberPublic):
     recent_events: list[RecentEvent] = Field(description="The latest timeline events, newest first (at most 10).")
     events_total: int = Field(description="All timeline events; page through them with get_member_timeline.")
     money: MemberMoney | None = Field(description="Null unless the key has invoices:read (staff see no revenue).")
-    upcoming_bookings: list[UpcomingBooking] = Field(
-        default_factory=list, description="Active bookings still to come, soonest first (at most 5)."
-    )
+    upcoming_bookings: list[UpcomingBooking] = Field(default_factory=list, description="Soonest first, at most 5.")
 
 
 class ConsentInput(BaseModel):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_
-from sqlmodel import SQLModel, col
+from sqlalchemy import ColumnElement, func, or_
+from sqlmodel import col
 
 from favmcp.auth import scopes
 from favmcp.core.contact import normalise_email
@@ -110,7 +109,7 @@ async def create_member(ctx: ToolContext, args: CreateMemberInput) -> MemberPubl
 async def get_member_profile(ctx: ToolContext, args: GetMemberInput) -> MemberProfile:
     """The customer 360 of one member: profile, tags, consent, upcoming bookings, the 20 latest notes and 10 latest
     timeline events with the totals of both (all notes: export_member_data; all events: get_member_timeline). A
-    merged member's id answers with the survivor (resolved_from says so). Staff see only their own customers."""
+    merged member's id answers with the survivor (resolved_from says so)."""
     member, resolved_from = await service.load(ctx, args.member_id)
     of_member = col(MemberNote.member_id) == member.id
     notes = await ctx.db.all(ctx.db.select(MemberNote, of_member).order_by(col(MemberNote.id).desc()).limit(20))
@@ -147,8 +146,7 @@ async def ensure_spend_visible(ctx: ToolContext, currency: str | None) -> None:
 @tool(domain=DOMAIN_NAME, title="Search members", hints="R I", scope="members:read")
 async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPage:
     """Search and filter customers, newest first, a page at a time; only active ones unless
-    include_inactive_status. Staff see their own customers, and any active one by exact email or +phone (to book
-    them)."""
+    include_inactive_status. Staff see their customers, or any by exact email or +phone."""
     db = ctx.db
     exact = await _exact_contact(ctx, args.text) if db.viewer is not None and args.text else None
     if exact is not None:
@@ -209,13 +207,6 @@ async def _exact_contact(ctx: ToolContext, text: str) -> ColumnElement[bool] | N
         phone = await service.phone_in(ctx, text)
         return col(Member.phone) == phone if phone else None
     return None
-
-
-def _staff_rows(
-    workspace_id: str, user_id: str, customers: Select[Any]
-) -> Mapping[type[SQLModel], ColumnElement[bool]]:
-    """A staff user sees the customers of their bookings (the bookings domain says which)."""
-    return {Member: col(Member.id).in_(customers)}
 
 
 @tool(domain=DOMAIN_NAME, title="Update member", hints="W I", scope="members:write")
@@ -507,5 +498,5 @@ DOMAIN = Domain(
     ],
     member_links=MEMBER_LINKS,
     events=EVENTS,
-    staff_rows=_staff_rows,
+    customer_model=Member,
 )

@@ -129,12 +129,10 @@ class SetStaffWorkingHoursInput(WriteInput):
     user_id: UserId
     weekly: WeeklyHours | None = Field(
         default=None,
-        description="Intervals per weekday in workspace local time; a weekday left out is a day off. Required "
-        "unless rotate_calendar_feed (then left out: the hours stay).",
+        description="Intervals per weekday in workspace local time; a weekday left out is a day off. Left out with "
+        "rotate_calendar_feed: unchanged.",
     )
-    rotate_calendar_feed: bool = Field(
-        default=False, description="Issue a new private calendar feed URL; the old one stops working."
-    )
+    rotate_calendar_feed: bool = Field(default=False, description="New calendar feed URL; the old one stops working.")
 
     @model_validator(mode="after")
     def _check(self) -> SetStaffWorkingHoursInput:
@@ -150,10 +148,8 @@ class StaffWorkingHours(BaseModel):
     user_id: str
     timezone: str = Field(description="The workspace timezone the local times are in.")
     weekly: dict[Weekday, list[OpeningInterval]]
-    updated_at: datetime | None = Field(description="When the hours were last set; null if never.")
-    calendar_feed_url: str | None = Field(
-        default=None, description="The new private feed URL, when rotate_calendar_feed was asked."
-    )
+    updated_at: datetime | None = Field(description="Null if never set.")
+    calendar_feed_url: str | None = Field(default=None, description="The new feed URL, after rotate_calendar_feed.")
 
 
 class TimeOffPublic(BaseModel):
@@ -236,5 +232,5 @@ class StaffScheduleView(BaseModel):
     )
     calendar_feed_url: str | None = Field(
         default=None,
-        description="Their private iCalendar feed; shown to the person and to team admins only, else null.",
+        description="Private iCalendar feed; for the person and team admins, else null.",
     )

@@ -260,8 +260,8 @@ def _weekly(stored: dict[str, Any]) -> dict[Weekday, list[OpeningInterval]]:
 @tool(domain=DOMAIN_NAME, title="Set staff working hours", hints="W I", scope="team:admin")
 async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursInput) -> StaffWorkingHours:
     """Replace a team member's weekly working hours as a whole; an empty weekly clears them. Intervals on a day may
-    not overlap. Availability intersects them with business hours and subtracts time off. rotate_calendar_feed
-    issues a new feed URL (the old one stops working). Refuses deactivated members."""
+    not overlap. Availability intersects them with business hours and subtracts time off. Refuses deactivated
+    members."""
     target = await _member(ctx, args.user_id, lock=True)
     rules.ensure_active(target, "set their working hours")
     feed_url = await calendar.rotate_feed(ctx, target.id) if args.rotate_calendar_feed else None
@@ -297,7 +297,7 @@ async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursIn
 async def get_staff_schedule(ctx: ToolContext, args: GetStaffScheduleInput) -> StaffScheduleView:
     """A team member's schedule over local dates: weekly hours, each date's working intervals, the time off that
     overlaps and their bookings. Times of day are workspace-local, time-off instants UTC. Works for deactivated
-    members too. calendar_feed_url: their private iCalendar feed, for themselves and team admins."""
+    members too."""
     target = await _member(ctx, args.user_id)
     tz_name = await _timezone(ctx)
     tz = ZoneInfo(tz_name)
