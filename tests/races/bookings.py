@@ -165,7 +165,43 @@ async def check_confirm_racing_decline(s: Stage, outs: list[Outcome]) -> None:
     assert all(o.details["current"] in {"declined", "confirmed"} for o in outs if not o.ok)
 
 
+# -- class-pack credits ---------------------------------------------------------------------------------------------
+
+CREDITS = 3
+
+
+async def setup_credits(s: Stage) -> None:
+    await studio(s)
+    s.customer = await member(s, "Pack holder")
+    plan = await ok(s, "create_plan", {"kind": "pack", "name": "Three", "unit_amount": 3000, "credits": CREDITS,
+                                       "validity_days": 90})  # fmt: skip
+    sold = await ok(s, "subscribe_member", {"member_id": s.customer, "plan_id": plan["id"]})
+    sub = await ok(s, "get_subscription", {"subscription_id": sold.get("subscription", sold)["id"]})
+    invoice = await ok(s, "get_invoice", {"invoice_id": sub["latest_invoice_id"]})
+    await ok(s, "record_payment", {"invoice_id": invoice["id"], "amount": invoice["amount_remaining"],
+                                   "method": "cash", "idempotency_key": f"pay-{s.customer}"})  # fmt: skip
+
+
+def with_credit(s: Stage, i: int) -> Call:
+    # twenty times that never overlap: only the credits are contested
+    start = local(7 + 2 * (i % 7), days=2 + i // 7)
+    args = {"member_id": s.customer, "service_id": s.service, "starts_at": start, "use_credit": True}
+    return as_owner(s, "create_booking", args)
+
+
+async def check_credits(s: Stage, outs: list[Outcome]) -> None:
+    assert len(oks(outs)) == CREDITS, "one credit per booking, never more bookings than credits"
+    assert all(o.details["reason"] == "no_credit" for o in outs if not o.ok)
+    held = await active_bookings(s, col(Booking.member_id) == s.customer)
+    assert sorted(b.id for b in held) == sorted(o.result.data["id"] for o in oks(outs))
+    reservations = {b.credit_reservation_id for b in held}
+    assert None not in reservations and len(reservations) == CREDITS
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "create_booking: twenty bookings paid with a pack of three credits (bookings)": Scenario(
+        "create_booking", setup_credits, with_credit, check_credits, frozenset({"conflict"})
+    ),
     "create_booking: twenty bookings for one staff slot (bookings)": Scenario(
         "create_booking", setup_one_slot, one_slot, check_one_slot, frozenset({"conflict"})
     ),
