@@ -35,11 +35,11 @@ class Weekday(StrEnum):
 
 
 class WeeklySeries(BaseModel):
-    first_date: CalendarDate = Field(description="First local date of the series (workspace timezone).")
-    local_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local start time, HH:MM.")
+    first_date: CalendarDate = Field(description="Local date (workspace timezone).")
+    local_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local HH:MM.")
     weekdays: list[Weekday] = Field(min_length=1, max_length=7)
-    weeks: int | None = Field(default=None, ge=1, le=MAX_WEEKS, description="Number of weeks (or give until).")
-    until: CalendarDate | None = Field(default=None, description="Last local date, inclusive (or give weeks).")
+    weeks: int | None = Field(default=None, ge=1, le=MAX_WEEKS, description="Or until.")
+    until: CalendarDate | None = Field(default=None, description="Last local date, inclusive; or weeks.")
 
     @model_validator(mode="after")
     def _end(self) -> WeeklySeries:
@@ -55,10 +55,10 @@ class WeeklySeries(BaseModel):
 
 class ScheduleClassSessionInput(WriteInput):
     service_id: ServiceId
-    staff_id: StaffId = Field(description="The instructor (usr_...); must deliver the service.")
-    capacity: int | None = Field(default=None, ge=1, le=1000, description="Seats; the service's by default.")
-    starts_at: UtcDateTime | None = Field(default=None, description="One session at this time (or give series).")
-    series: WeeklySeries | None = Field(default=None, description="A weekly series (or give starts_at).")
+    staff_id: StaffId = Field(description="Instructor; must deliver the service.")
+    capacity: int | None = Field(default=None, ge=1, le=1000, description="Default: the service's.")
+    starts_at: UtcDateTime | None = Field(default=None, description="One session; or series.")
+    series: WeeklySeries | None = Field(default=None, description="Weekly; or starts_at.")
 
     @model_validator(mode="after")
     def _one(self) -> ScheduleClassSessionInput:
@@ -80,7 +80,6 @@ class ClassSessionPublic(BaseModel):
     seats_left: int
     waiting: int = Field(description="Customers on the waitlist.")
     cancelled_at: datetime | None
-    created_at: datetime
 
 
 class ScheduledSessions(BaseModel):
@@ -155,7 +154,7 @@ class JoinWaitlistInput(WriteInput):
 
 
 class LeaveWaitlistInput(WriteInput):
-    entry_id: EntryId | None = Field(default=None, description="The entry (or give member_id and session).")
+    entry_id: EntryId | None = Field(default=None, description="Or member_id + class_session_id.")
     member_id: MemberId | None = None
     class_session_id: SessionId | None = None
 
@@ -175,6 +174,4 @@ class WaitlistPlace(BaseModel):
     position: int | None = Field(description="Place in line while waiting; 1 is next.")
     booking_id: str | None = Field(description="The seat: booked directly, or by promotion.")
     joined_at: datetime | None
-    promoted_at: datetime | None
-    left_at: datetime | None
     skipped_reason: str | None

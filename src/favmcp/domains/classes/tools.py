@@ -157,9 +157,8 @@ async def _clashes(ctx: ToolContext, staff_user_id: str, spans: list[services.Sp
 
 @tool(domain=DOMAIN_NAME, title="Schedule class session", hints="W", scope="bookings:write")
 async def schedule_class_session(ctx: ToolContext, args: ScheduleClassSessionInput) -> ScheduledSessions:
-    """Schedule one class session (starts_at) or a weekly series (local time kept across DST) of a class
-    service, with an instructor who delivers it. All or nothing: a clash with the instructor's bookings,
-    sessions or time off refuses the whole series, naming the dates. Appointments use create_booking."""
+    """Schedule a class session (starts_at) or a weekly series (local time kept across DST) with an instructor
+    who delivers the class. A clash with their bookings, sessions or time off refuses it all, naming dates."""
     from favmcp.domains.bookings import placement
 
     service = await services.load_bookable(ctx, args.service_id)
@@ -399,9 +398,8 @@ async def _waiting_entry(ctx: ToolContext, session_id: str, member_id: str) -> W
 
 @tool(domain=DOMAIN_NAME, title="Join waitlist", hints="W I", scope="bookings:write")
 async def join_waitlist(ctx: ToolContext, args: JoinWaitlistInput) -> WaitlistPlace:
-    """Put a customer on a full, not yet started session's waitlist; they are booked in order when a seat
-    frees. A session with a free seat is refused (book it with create_booking). A customer already waiting or
-    booked answers their existing place."""
+    """Put a customer on a full session's waitlist; booked in order when a seat frees. A free seat is refused
+    (create_booking). Already waiting or booked: answers that place."""
     from favmcp.domains.bookings import placement
 
     member = await placement.load_for_booking(ctx, args.member_id)
@@ -479,16 +477,16 @@ async def leave_waitlist(ctx: ToolContext, args: LeaveWaitlistInput) -> Waitlist
     answers the same; a promoted entry holds a booking instead (cancel_booking)."""
     entry = await _entry_for(ctx, args)
     if entry.status == WaitlistStatus.waiting:
-        await ctx.db.unfiltered.update(
+        won = await ctx.db.unfiltered.update_returning(
             WaitlistEntry,
             col(WaitlistEntry.id) == entry.id,
             col(WaitlistEntry.status) == WaitlistStatus.waiting,
             values={"status": WaitlistStatus.left, "left_at": ctx.now},
         )
-        entry = await ctx.db.get(WaitlistEntry, entry.id, fresh=True) or entry
-        if entry.status == WaitlistStatus.left:
+        if won:  # the one call that moved it writes the timeline; a racing repeat answers the same
             members.record_event(ctx, entry.member_id, "waitlist.left", "Left a class waitlist", {"entry_id": entry.id})
             ctx.record_change(entry_id=entry.id, member_id=entry.member_id)
+        entry = await ctx.db.get(WaitlistEntry, entry.id, fresh=True) or entry
     if entry.status == WaitlistStatus.promoted:
         raise invalid_state(
             f"Waitlist entry {entry.id} was promoted into booking {entry.booking_id}; it no longer waits.",

@@ -51,8 +51,6 @@ async def place_of(ctx: ToolContext, entry: WaitlistEntry) -> WaitlistPlace:
         position=await position(ctx, entry),
         booking_id=entry.booking_id,
         joined_at=entry.created_at,
-        promoted_at=entry.promoted_at,
-        left_at=entry.left_at,
         skipped_reason=entry.skipped_reason,
     )
 
@@ -68,8 +66,6 @@ def seat_of(booking: Booking) -> WaitlistPlace:
         position=None,
         booking_id=booking.id,
         joined_at=None,
-        promoted_at=None,
-        left_at=None,
         skipped_reason=None,
     )
 
