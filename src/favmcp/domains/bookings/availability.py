@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, func, or_, select, union_all
 from sqlmodel import col
 
 from favmcp.core.errors import FavError, FieldError, invalid_state, validation_failed
@@ -282,36 +282,34 @@ def shape_of(service: Service) -> Shape:
 
 async def load_busy(db: WorkspaceDB, user_ids: Sequence[str], start: datetime, end: datetime) -> dict[str, Timeline]:
     """The time each staff member's active appointments and scheduled class sessions block, around [start, end)
-    (a day either side), in two queries."""
+    (a day either side), in one query."""
     ids = list(user_ids)
     blocked: dict[str, list[Interval]] = {user_id: [] for user_id in ids}
     if ids:
         margin = timedelta(days=1)
-        bookings = await db.rows(
-            db.select_columns(
-                Booking, col(Booking.staff_user_id), col(Booking.blocked_from), col(Booking.blocked_until)
-            ).where(
-                col(Booking.staff_user_id).in_(ids),
-                col(Booking.class_session_id).is_(None),
-                col(Booking.status).in_(ACTIVE),
-                col(Booking.blocked_from) < end + margin,
-                col(Booking.blocked_until) > start - margin,
-            )
+        bookings = db.select_columns(
+            Booking, col(Booking.staff_user_id), col(Booking.blocked_from), col(Booking.blocked_until)
+        ).where(
+            col(Booking.staff_user_id).in_(ids),
+            col(Booking.class_session_id).is_(None),
+            col(Booking.status).in_(ACTIVE),
+            col(Booking.blocked_from) < end + margin,
+            col(Booking.blocked_until) > start - margin,
         )
-        sessions = await db.rows(
-            db.select_columns(
-                ClassSession,
-                col(ClassSession.staff_user_id),
-                col(ClassSession.blocked_from),
-                col(ClassSession.blocked_until),
-            ).where(
-                col(ClassSession.staff_user_id).in_(ids),
-                col(ClassSession.status) == SessionStatus.scheduled,
-                col(ClassSession.blocked_from) < end + margin,
-                col(ClassSession.blocked_until) > start - margin,
-            )
+        sessions = db.select_columns(
+            ClassSession,
+            col(ClassSession.staff_user_id),
+            col(ClassSession.blocked_from),
+            col(ClassSession.blocked_until),
+        ).where(
+            col(ClassSession.staff_user_id).in_(ids),
+            col(ClassSession.status) == SessionStatus.scheduled,
+            col(ClassSession.blocked_from) < end + margin,
+            col(ClassSession.blocked_until) > start - margin,
         )
-        for user_id, a, b in [*bookings, *sessions]:
+        both = union_all(bookings, sessions).subquery()
+        found = await db.rows(select(both.c.staff_user_id, both.c.blocked_from, both.c.blocked_until))
+        for user_id, a, b in found:
             blocked[user_id].append((a, b))
     return {user_id: Timeline(found) for user_id, found in blocked.items()}
 
