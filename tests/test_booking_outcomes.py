@@ -667,3 +667,16 @@ async def test_bookings_made_by_create_booking_end_under_the_same_rules(
     assert (await ok(app, owner.key, "complete_booking", {"booking_id": again["id"]}))["status"] == "completed"
     detail = await ok(app, owner.key, "get_booking_detail", {"booking_id": charged["id"]})
     assert detail["status"] == "cancelled"
+
+
+async def test_an_erased_customers_booking_ends_without_a_fee(app: App, owner: Owner, clock: FakeClock) -> None:
+    member, service = await setup(app, owner)
+    late = await book(app, owner, member, service, clock.now() + timedelta(hours=1))
+    started = await book(app, owner, member, service, clock.now() - timedelta(hours=2))
+    await confirmed(app, owner.key, "delete_member", {"member_id": member})
+    shown = await preview(app, owner.key, "cancel_booking", {"booking_id": late})
+    assert shown["late"] is True and shown["fee_amount"] is None
+    done = await cancel(app, owner.key, late)
+    assert done["status"] == "cancelled" and done["fee_amount"] is None
+    gone = await ok(app, owner.key, "mark_no_show", {"booking_id": started})
+    assert gone["status"] == "no_show" and gone["fee_amount"] is None

@@ -31,6 +31,7 @@ from favmcp.domains.classes.models import WaitlistEntry, WaitlistStatus
 from favmcp.domains.invoices import service as invoices
 from favmcp.domains.invoices.schemas import DraftLine
 from favmcp.domains.members import service as members
+from favmcp.domains.members.models import Member, MemberStatus
 from favmcp.domains.services import service as services
 from favmcp.domains.subscriptions import credits
 from favmcp.registry.context import ToolContext
@@ -104,7 +105,8 @@ async def _cancel_penalty(ctx: ToolContext, booking: Booking, *, late: bool, wai
     charged = late and not waive and booking.status != BookingStatus.pending
     if _holds_credit(booking):
         return Penalty(0, currency, "used" if charged else "released")
-    return Penalty(settings.late_cancel_fee if charged else 0, currency, None)
+    fee = settings.late_cancel_fee if charged and await _billable(ctx, booking.member_id) else 0
+    return Penalty(fee, currency, None)
 
 
 async def _no_show_penalty(ctx: ToolContext, booking: Booking) -> Penalty:
@@ -112,7 +114,13 @@ async def _no_show_penalty(ctx: ToolContext, booking: Booking) -> Penalty:
     currency = await _fee_currency(ctx, settings.fee_currency)
     if _holds_credit(booking):
         return Penalty(0, currency, "used")
-    return Penalty(settings.no_show_fee, currency, None)
+    return Penalty(settings.no_show_fee if await _billable(ctx, booking.member_id) else 0, currency, None)
+
+
+async def _billable(ctx: ToolContext, member_id: str) -> bool:
+    """An erased customer gets no new invoice lines (the invoices domain refuses them): their booking ends free."""
+    member = await ctx.db.unfiltered.get(Member, member_id)
+    return member is not None and member.status == MemberStatus.active
 
 
 async def _waiting(ctx: ToolContext, session_id: str | None) -> bool:
