@@ -3,9 +3,12 @@ lifetime spend follows payments and refunds, moves with a merge, and stays after
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from favmcp.app import App
 from favmcp.domains.members import service
 from favmcp.registry.context import ToolContext
+from tests.staff_kit import insert_booking, insert_service
 from tests.support import Owner, call, confirmed, error_code, join, unique_email
 
 
@@ -44,6 +47,11 @@ async def test_spend_is_shown_and_filtered_only_for_keys_that_read_invoices(app:
     assert error_code(mismatch) == "validation_failed"
 
     staff = await join(app, owner, "staff")
+    service_id = await insert_service(app, owner.workspace_id)  # a booking makes Big this staff member's customer
+    starts_at = app.runner.clock.now() + timedelta(days=1)
+    await insert_booking(
+        app, owner.workspace_id, member_id=big, staff_user_id=staff.user_id, service_id=service_id, starts_at=starts_at
+    )
     seen = (await call(app, staff.key, "get_member_profile", {"member_id": big})).data
     assert seen["money"] is None, "staff see no revenue"
     refused = await call(app, staff.key, "search_members", {"min_spend": 1})
