@@ -122,7 +122,7 @@ async def setup_freed_while_booking(s: Stage) -> None:
 
 
 def freed_while_booking(s: Stage, i: int) -> Call:
-    """The seat frees while the waiting customers try to book it themselves (their row locked first)."""
+    """The seat frees while the waiting customers try to book it themselves."""
     if i == RACER:
         return as_owner(s, "cancel_booking", {"booking_id": s.booking, "confirmation_token": s.token})
     return as_owner(s, "create_booking", seat(s, s.waiting[i % 2]))

@@ -402,8 +402,8 @@ async def join_waitlist(ctx: ToolContext, args: JoinWaitlistInput) -> WaitlistPl
     (create_booking). Already waiting or booked: answers that place."""
     from favmcp.domains.bookings import placement
 
+    session = await seats.load_session(ctx, args.class_session_id, lock=True)  # the session's row, then the customer's
     member = await placement.load_for_booking(ctx, args.member_id)
-    session = await seats.load_session(ctx, args.class_session_id, lock=True)
     seat = await waitlist.active_seat(ctx, session.id, member.id)
     if seat is not None:
         return waitlist.seat_of(seat)
@@ -477,6 +477,9 @@ async def leave_waitlist(ctx: ToolContext, args: LeaveWaitlistInput) -> Waitlist
     answers the same; a promoted entry holds a booking instead (cancel_booking)."""
     entry = await _entry_for(ctx, args)
     if entry.status == WaitlistStatus.waiting:
+        # The lock order of promotion: the session's row, the customer's, then the entry.
+        await seats.load_session(ctx, entry.class_session_id, lock=True, unfiltered=True)
+        await ctx.db.unfiltered.get(Member, entry.member_id, lock=True)
         won = await ctx.db.unfiltered.update_returning(
             WaitlistEntry,
             col(WaitlistEntry.id) == entry.id,

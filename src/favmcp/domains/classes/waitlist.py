@@ -2,13 +2,13 @@
 
 Promotion runs in the transaction that freed the seat (a subscriber to BookingCancelled and BookingDeclined). It
 locks the session row first, so two seats freed at the same moment promote one after the other: the second sees
-the first's promoted entry and takes the next in line."""
+the first's promoted entry and takes the next in line. Lock order, as every booking change of a class seat: the
+session's row, then the customer's, then the waitlist entry."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from favmcp.core.errors import FavError
@@ -19,7 +19,6 @@ from favmcp.domains.classes.events import WaitlistPromoted
 from favmcp.domains.classes.models import ClassSession, SessionStatus, WaitlistEntry, WaitlistStatus
 from favmcp.domains.classes.schemas import WaitlistPlace
 from favmcp.domains.members import service as members
-from favmcp.domains.members.models import Member
 from favmcp.domains.services import service as services
 from favmcp.registry.context import ToolContext
 
@@ -82,26 +81,6 @@ async def active_seat(ctx: ToolContext, session_id: str, member_id: str) -> Book
     )
 
 
-LOCK_NOT_AVAILABLE = "55P03"
-
-
-class CustomerBusy(Exception):
-    """The customer's row is locked by another call right now (say, booking them elsewhere)."""
-
-
-async def _lock_now(ctx: ToolContext, member_id: str) -> None:
-    """The customer's row lock without waiting. Promotion already holds the session's row, while a booking call
-    takes the customer's first and then the session's: waiting here could close that circle (a deadlock), so a
-    customer another call is busy with is passed over this time, like a rule refusal. (SQLite has one writer.)"""
-    db = ctx.db.unfiltered
-    try:
-        await db.first(db.select(Member, col(Member.id) == member_id).with_for_update(nowait=True))
-    except DBAPIError as error:
-        if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE or "LockNotAvailable" in repr(error.orig):
-            raise CustomerBusy from None
-        raise
-
-
 def _reason(error: FavError) -> str:
     reason = (error.body.details or {}).get("reason") or error.code
     return f"{reason}: {error.body.message}"[:300]
@@ -123,7 +102,6 @@ async def promote(ctx: ToolContext, session_id: str) -> list[str]:
             break
         try:
             async with ctx.db.savepoint():
-                await _lock_now(ctx, entry.member_id)
                 booking = await placement.place(
                     ctx,
                     member_id=entry.member_id,
@@ -132,13 +110,12 @@ async def promote(ctx: ToolContext, session_id: str) -> list[str]:
                     starts_at=None,
                     class_session=session,
                 )
-        except (FavError, CustomerBusy) as error:
-            why = _reason(error) if isinstance(error, FavError) else "customer_busy: another call was booking them"
+        except FavError as error:
             await ctx.db.unfiltered.update(
                 WaitlistEntry,
                 col(WaitlistEntry.id) == entry.id,
                 col(WaitlistEntry.status) == WaitlistStatus.waiting,
-                values={"skipped_reason": why},
+                values={"skipped_reason": _reason(error)},
             )
             continue
         won = await ctx.db.unfiltered.update_returning(
