@@ -24,6 +24,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -120,6 +121,8 @@ ID_POOLS = {
     "request_id": "request", "invite_token": "invite_token", "cursor": "cursor", "name": "tool",
     "invoice_id": "invoice", "payment_id": "payment", "order_id": "order", "product_id": "product",
     "plan_id": "plan", "subscription_id": "subscription", "promotion_id": "promotion", "code": "promotion_code",
+    "service_id": "service", "staff_id": "user", "staff_ids": "user", "booking_id": "booking",
+    "class_session_id": "class_session", "entry_id": "waitlist_entry",
 }  # fmt: skip
 
 
@@ -170,6 +173,7 @@ async def world(app: App, owner: Owner) -> World:
     spare = _ok(await call(app, key, "create_api_key", {"name": "spare"}))
     preview = _ok(await call(app, key, "preview_member_import", {"rows": [{"name": "Cy Third", "tags": "a,b"}]}))
     money = await money_world(app, key, first["id"])
+    bookings = await bookings_world(app, key, [first["id"], second["id"]], staff.user_id)
     cursors = []
     for tool, args in [
         ("search_members", {}),
@@ -192,6 +196,7 @@ async def world(app: App, owner: Owner) -> World:
         "cursor": cursors,
         "tool": sorted(SPECS),
         **money,
+        **bookings,
     }
     return World(owner, ids)
 
@@ -227,6 +232,46 @@ async def money_world(app: App, key: str, member_id: str) -> dict[str, list[str]
         "subscription": [subscription["id"]],
         "promotion": [promotion["id"]],
         "promotion_code": ["FUZZ10"],
+    }
+
+
+async def bookings_world(app: App, key: str, member_ids: list[str], staff_id: str) -> dict[str, list[str]]:
+    """Opening hours, an appointment service and a class service delivered by the staff member, a booking, a full
+    class session with a waiting customer: the bookings domains' records the fuzzed calls aim at."""
+
+    async def made(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        return _ok(await call(app, key, tool, args))
+
+    week = {day: [{"open": "07:00", "close": "21:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    await made("set_business_hours", {"weekly": week})
+    service = await made(
+        "create_service",
+        {"name": "Massage", "duration_minutes": 60, "unit_amount": 5000, "buffer_after_minutes": 15,
+         "staff_ids": [staff_id]},
+    )  # fmt: skip
+    yoga = await made(
+        "create_service",
+        {"name": "Yoga", "duration_minutes": 60, "unit_amount": 1500, "capacity": 2, "staff_ids": [staff_id]},
+    )
+    day = datetime.now(UTC).date() + timedelta(days=3)
+    booking = await made(
+        "create_booking",
+        {"member_id": member_ids[0], "service_id": service["id"], "starts_at": f"{day}T09:00:00Z",
+         "staff_id": staff_id},
+    )  # fmt: skip
+    sessions = await made(
+        "schedule_class_session",
+        {"service_id": yoga["id"], "staff_id": staff_id, "starts_at": f"{day}T14:00:00Z", "capacity": 1},
+    )
+    session_id = sessions["sessions"][0]["id"]
+    seat = {"member_id": member_ids[0], "service_id": yoga["id"], "class_session_id": session_id}
+    await made("create_booking", seat)
+    entry = await made("join_waitlist", {"member_id": member_ids[1], "class_session_id": session_id})
+    return {
+        "service": [service["id"], yoga["id"]],
+        "booking": [booking["id"]],
+        "class_session": [session_id],
+        "waitlist_entry": [entry["entry_id"]],
     }
 
 
