@@ -39,7 +39,6 @@ from favmcp.domains.bookings.schemas import (
     HistoryEntry,
     ListBookingsInput,
     Named,
-    PaymentDetail,
     RescheduleBookingInput,
     StaffUtilisation,
     StatusCounts,
@@ -68,9 +67,9 @@ def _reason(error: FavError) -> str | None:
 
 @tool(domain=DOMAIN_NAME, title="Create booking", hints="W", scope="bookings:write")
 async def create_booking(ctx: ToolContext, args: CreateBookingInput) -> BookingPublic:
-    """Book a customer: an appointment at starts_at (with staff_id, or the first free staff member), or a seat
-    in a class session (class_session_id). Refuses, with details.reason: staff_busy, customer_busy, full
-    (join_waitlist), outside_hours, closed, time_off, too_soon, too_far, membership_required, no_credit."""
+    """Book a customer: an appointment at starts_at (staff_id, or any free staff), or a class seat
+    (class_session_id). Refusals give details.reason: staff_busy, customer_busy, full, outside_hours, closed,
+    time_off, too_soon, too_far, membership_required, no_credit."""
     svc = await services.load_bookable(ctx, args.service_id)
     placement.ensure_kind(svc, class_session_id=args.class_session_id)
     session = None
@@ -163,9 +162,8 @@ def _movable(booking: Booking) -> None:
 
 @tool(domain=DOMAIN_NAME, title="Reschedule booking", hints="W I", scope="bookings:write")
 async def reschedule_booking(ctx: ToolContext, args: RescheduleBookingInput) -> BookingPublic:
-    """Move a pending or confirmed booking: an appointment to a new starts_at (staff_id to change staff), a class
-    seat to another session of the class. Same rules and refusals as create_booking; the new time is held before
-    the old is let go, and a refusal leaves the booking as it was. The same time again changes nothing."""
+    """Move a pending or confirmed booking to a new starts_at (optional staff_id) or, for a class seat, another
+    session. Same rules and refusals as create_booking; a refusal leaves the booking as it was."""
     found = await service.load(ctx, args.booking_id)
     if found.class_session_id is not None and args.class_session_id is not None:
         for session_id in sorted({found.class_session_id, args.class_session_id}):  # sessions before customers
@@ -309,7 +307,6 @@ async def get_booking_detail(ctx: ToolContext, args: BookingInput) -> BookingDet
             change="created",
             from_state=None,
             detail=None,
-            tool="create_booking",
             actor_user_id=booking.created_by,
         )
     ]
@@ -324,7 +321,6 @@ async def get_booking_detail(ctx: ToolContext, args: BookingInput) -> BookingDet
             change=m.to_state,
             from_state=m.from_state,
             detail=None,
-            tool=m.tool,
             actor_user_id=m.actor_user_id,
         )
         for m in moves
@@ -342,7 +338,6 @@ async def get_booking_detail(ctx: ToolContext, args: BookingInput) -> BookingDet
             change="rescheduled",
             from_state=None,
             detail=f"from {e.payload.get('previous_starts_at')} to {e.payload.get('starts_at')}",
-            tool=e.tool,
             actor_user_id=None,
         )
         for e in moved
@@ -357,13 +352,7 @@ async def get_booking_detail(ctx: ToolContext, args: BookingInput) -> BookingDet
         customer_note=untrusted(booking.customer_note),
         cancel_reason=booking.cancel_reason,
         reschedule_count=booking.reschedule_count,
-        payment_detail=PaymentDetail(
-            method=booking.payment,
-            credit_reservation_id=booking.credit_reservation_id,
-            fee_amount=booking.fee_amount,
-            fee_invoice_id=booking.fee_invoice_id,
-            currency=booking.currency,
-        ),
+        credit_reservation_id=booking.credit_reservation_id,
         history=history,
     )
 
