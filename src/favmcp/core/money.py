@@ -56,7 +56,7 @@ MAX_AMOUNT = 2**53 - 1
 _DECIMAL = re.compile(r"(?P<minus>-?)(?P<whole>[0-9]{1,18})(?:\.(?P<fraction>[0-9]+))?")
 PERCENT_PLACES = 4
 _PERCENT = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"  # 0 to 100, up to PERCENT_PLACES decimals
-_PERCENT_TEXT = 'A percentage as a decimal string, e.g. "21" or "8.875".'
+_PERCENT_TEXT = 'Percent as a string, e.g. "21" or "8.875".'
 
 
 def minor_units(currency: str) -> int:
@@ -459,10 +459,10 @@ class MoneyAmount(BaseModel):
 # Amounts in tool arguments: whole minor units, beside the document's currency (Stripe's shape). Floats and numeric
 # strings are refused (strict), so 12.5 never becomes 12 or 1250 by guesswork.
 Amount = Annotated[
-    int, Field(strict=True, ge=0, le=MAX_AMOUNT, description="Minor units of the currency: 1250 is 12.50 EUR.")
+    int, Field(strict=True, ge=0, le=MAX_AMOUNT, description="Minor units: 1250 is 12.50 EUR.")
 ]
 PositiveAmount = Annotated[
-    int, Field(strict=True, ge=1, le=MAX_AMOUNT, description="Minor units of the currency: 1250 is 12.50 EUR.")
+    int, Field(strict=True, ge=1, le=MAX_AMOUNT, description="Minor units: 1250 is 12.50 EUR.")
 ]
 
 

@@ -164,6 +164,10 @@ def compact_schema(model: type[BaseModel], *, listing: bool = False) -> dict[str
         for name, prop in properties.items():
             properties[name] = _lean(prop, defs, keep_null=name in clearable)
         lean = _lean({k: v for k, v in schema.items() if k != "properties"}, defs, keep_null=True)
+        if listing and "idempotency_key" in properties:
+            # Every write tool has it and it means the same everywhere (the catalog's convention): a listing
+            # names it, describe_tool explains it.
+            properties["idempotency_key"] = {"type": "string"}
         lean["properties"] = properties
         noise = _short_text_bound if listing else None
     else:
@@ -178,8 +182,15 @@ def compact_schema(model: type[BaseModel], *, listing: bool = False) -> dict[str
 SHORT_TEXT = 500
 
 
+# Number bounds from this on are left out too: they only keep out what no real value reaches (an amount past
+# 2**53 - 1 minor units), and a listing pays for every digit.
+HUGE_NUMBER = 2**31
+
+
 def _short_text_bound(key: str, value: Any) -> bool:
-    return key in ("minLength", "maxLength") and value < SHORT_TEXT
+    return (key in ("minLength", "maxLength") and value < SHORT_TEXT) or (
+        key == "maximum" and isinstance(value, int) and value >= HUGE_NUMBER
+    )
 
 
 def _answer_noise(key: str, value: Any) -> bool:

@@ -9,12 +9,13 @@ from pydantic import BaseModel, Field
 
 from favmcp.core.money import Amount, CurrencyCode, Percent
 from favmcp.core.pagination import Page, PageParams
-from favmcp.domains.bookings.schemas import ServiceId, StaffId
+from favmcp.domains.bookings.schemas import ServiceId
 from favmcp.domains.services.models import ServiceStatus
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
-Duration = Annotated[int, Field(ge=5, le=1440, description="Minutes, 5 to 1440.")]
-Buffer = Annotated[int, Field(ge=0, le=240, description="Minutes the staff member is kept free, 0 to 240.")]
+Duration = Annotated[int, Field(ge=5, le=1440)]
+UserRef = Annotated[str, Field(min_length=1, max_length=40)]  # a user id (usr_...), said once by the list
+Buffer = Annotated[int, Field(ge=0, le=240, description="Minutes kept free for the staff member.")]
 Capacity = Annotated[int, Field(ge=1, le=1000, description="1 = appointment; 2 to 1000 = class seats per session.")]
 
 
@@ -29,7 +30,7 @@ class CreateServiceInput(WriteInput):
     buffer_after_minutes: Buffer = 0
     capacity: Capacity = 1
     members_only: bool = Field(default=False, description="Booking needs an active membership.")
-    staff_ids: list[StaffId] | None = Field(default=None, max_length=200, description="Who delivers it.")
+    staff_ids: list[UserRef] | None = Field(default=None, max_length=200, description="Who delivers it.")
 
 
 class ListServicesInput(ToolInput, PageParams):
@@ -63,7 +64,7 @@ class ArchiveServiceInput(WriteInput):
 
 class AssignStaffInput(WriteInput):
     service_id: ServiceId
-    staff_ids: list[StaffId] = Field(max_length=200, description="The whole set; replaces the current one.")
+    staff_ids: list[UserRef] = Field(max_length=200, description="The whole set; replaces the current one.")
 
 
 class ServicePublic(BaseModel):
