@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -416,3 +417,40 @@ def test_tool_inputs_refuse_unknown_fields() -> None:
     for spec in all_specs():
         assert issubclass(spec.input_model, ToolInput)
         assert spec.input_schema().get("additionalProperties") is False, spec.name
+
+
+class CrossLockInput(WriteInput):
+    first: str
+    second: str
+
+
+ATTEMPTS: dict[str, int] = {}
+BOTH_HOLD_THEIR_FIRST = asyncio.Barrier(2)
+
+
+@tool(domain="members", title="Cross lock", hints="W", scope="members:write")
+async def cross_lock(ctx: ToolContext, args: CrossLockInput) -> BoomOutput:
+    """Locks two customers in the order given; the first attempts of two calls wait for each other in between."""
+    ATTEMPTS[args.first] = ATTEMPTS.get(args.first, 0) + 1
+    await ctx.db.get(Member, args.first, lock=True)
+    if ATTEMPTS[args.first] == 1:
+        await BOTH_HOLD_THEIR_FIRST.wait()
+    await ctx.db.get(Member, args.second, lock=True)
+    return BoomOutput(ok=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_deadlock_victim_runs_again_and_both_calls_succeed(app: App, owner: Owner) -> None:
+    with_cross = Platform([*platform().domains, Domain(name="cross", tools=[cross_lock])])
+    runner = Runner(with_cross, app.db, app.settings, clock=app.runner.clock)
+    a, b = [
+        (await call(app, owner.key, "create_member", {"name": name, "email": f"{name}.{new_id('x')}@example.com"}))
+        for name in ("ann", "bob")
+    ]
+    ids = [a.data["id"], b.data["id"]]
+    results = await gather(
+        runner.call("cross_lock", {"first": ids[0], "second": ids[1]}, credential=owner.key),
+        runner.call("cross_lock", {"first": ids[1], "second": ids[0]}, credential=owner.key),
+    )
+    assert all(r.ok for r in results), [r.data for r in results]
+    assert sorted(ATTEMPTS[i] for i in ids) == [1, 2], "Postgres picked one victim; it ran once more"

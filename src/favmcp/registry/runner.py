@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -42,6 +42,8 @@ T = TypeVar("T")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 CONTROL_FIELDS = {"idempotency_key", "confirmation_token"}
+WRITE_ATTEMPTS = 3
+RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 @dataclass
@@ -284,11 +286,22 @@ class Runner:
         trace: Trace,
         prepared: Any = None,
     ) -> CallResult:
-        """One transaction: the handler, its events, its audit row and its idempotency record commit together."""
-        async with self._unit_of_work() as session:
-            ctx = self._context(lambda: session, caller, spec, now, request_id, client_address)
-            ctx.prepared = prepared
-            return await self._mutate(spec, ctx, args, trace)
+        """One transaction: the handler, its events, its audit row and its idempotency record commit together.
+
+        A transaction Postgres chose as a deadlock victim (or could not serialise) changed nothing: it runs again
+        from the start, a few times, as Postgres advises; the retry is logged, so a lock order to fix shows up."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                async with self._unit_of_work() as session:
+                    ctx = self._context(lambda: session, caller, spec, now, request_id, client_address)
+                    ctx.prepared = prepared
+                    return await self._mutate(spec, ctx, args, trace)
+            except DBAPIError as exc:
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                if attempt == WRITE_ATTEMPTS or sqlstate not in RETRYABLE_SQLSTATES:
+                    raise
+                log.warning("write_retried", request_id=request_id, tool=spec.name, sqlstate=sqlstate)
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def _unit_of_work(self) -> AsyncIterator[AsyncSession]:
