@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, delete, exists, func, update
+from sqlalchemy import CompoundSelect, Select, and_, delete, exists, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -88,8 +88,8 @@ class WorkspaceDB:
     async def first(self, stmt: SelectOfScalar[M]) -> M | None:
         return (await self._session.execute(stmt.limit(1))).scalars().first()
 
-    async def rows(self, stmt: Select[Any]) -> list[Any]:
-        """Tuples of a `select_columns` query."""
+    async def rows(self, stmt: Select[Any] | CompoundSelect[Any]) -> list[Any]:
+        """Tuples of a `select_columns` query (or a UNION of them)."""
         return list((await self._session.execute(stmt)).all())
 
     async def get(self, model: type[M], ident: str, *, lock: bool = False, fresh: bool = False) -> M | None:

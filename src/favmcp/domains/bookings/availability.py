@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import and_, func, or_, select, union_all
+from sqlalchemy import and_, func, or_
 from sqlmodel import col
 
 from favmcp.core.errors import FavError, FieldError, invalid_state, validation_failed
@@ -307,8 +307,7 @@ async def load_busy(db: WorkspaceDB, user_ids: Sequence[str], start: datetime, e
             col(ClassSession.blocked_from) < end + margin,
             col(ClassSession.blocked_until) > start - margin,
         )
-        both = union_all(bookings, sessions).subquery()
-        found = await db.rows(select(both.c.staff_user_id, both.c.blocked_from, both.c.blocked_until))
+        found = await db.rows(bookings.union_all(sessions))
         for user_id, a, b in found:
             blocked[user_id].append((a, b))
     return {user_id: Timeline(found) for user_id, found in blocked.items()}
