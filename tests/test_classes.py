@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlmodel import col, select
 
 from favmcp.app import App
@@ -375,11 +374,6 @@ async def test_cancelling_a_session_charges_no_fee_and_gives_credits_back(
     assert error_code(late) == "invalid_state"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="members.service.move_links (OnMerge.move_set) inserts before deleting: rows keyed by id clash with "
-    "themselves and are all dropped; deleting first, then insert_or_ignore, keeps them (left to the lead)",
-)
 async def test_merge_moves_waiting_places(app: App, owner: Owner, clock: FakeClock) -> None:
     service = await klass(app, owner)
     one = await one_session(app, owner, service["id"], later(clock, days=2), capacity=1)

@@ -29,6 +29,7 @@ from favmcp.effects.models import OutboxMessage
 from favmcp.effects.outbox import open_body
 from favmcp.registry.context import ToolContext
 from tests.smtp_server import running_smtp_server
+from tests.staff_kit import insert_booking, insert_service
 from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, signup, unique_email
 
 T = TypeVar("T")
@@ -554,8 +555,14 @@ async def test_the_member_profile_shows_unpaid_invoices_to_those_who_may_see_rev
     shown = [(i["id"], i["amount_remaining"], i["currency"]) for i in money["open_invoices"]]
     assert shown == [(later["id"], later["total"], "EUR"), (first["id"], first["total"] - 100, "EUR")]
     staff = await join(app, owner, "staff")
+    service_id = await insert_service(app, owner.workspace_id)
+    starts_at = app.runner.clock.now() + timedelta(days=1)
+    await insert_booking(
+        app, owner.workspace_id, member_id=member_id, staff_user_id=staff.user_id, service_id=service_id,
+        starts_at=starts_at,
+    )  # fmt: skip
     seen = await call(app, staff.key, "get_member_profile", {"member_id": member_id})
-    assert seen.ok and seen.data["money"] is None, "staff see no revenue"
+    assert seen.ok and seen.data["money"] is None, "staff see no revenue, even of their own customers"
 
 
 async def test_list_invoices_filters_by_status_member_and_days(app: App, owner: Owner, clock: FakeClock) -> None:

@@ -281,7 +281,8 @@ async def place(
     )
     await insert(ctx, booking)
     if use_credit:
-        reservation = await credits.reserve_credit(ctx, member.id, booking.id)
+        # The whole workspace: a staff member may book a customer who is not theirs yet (or for a colleague).
+        reservation = await credits.reserve_credit(ctx.unfiltered(), member.id, booking.id)
         if reservation is None:
             raise conflict(
                 f"Customer {member.id} has no class-pack credit left to pay for this booking.",

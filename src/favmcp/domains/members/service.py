@@ -233,10 +233,12 @@ async def move_links(ctx: ToolContext, from_id: str, to_id: str) -> None:
         if link.on_merge is OnMerge.move:
             await ctx.db.update(link.model, _of(link, from_id), values={link.column: to_id})
         elif link.on_merge is OnMerge.move_set:
+            # Delete first: a row keyed by its own id would clash with itself. What then clashes with the
+            # survivor's own rows (a tag both have, a place in the same waitlist) is dropped.
             rows = await ctx.db.all(ctx.db.select(link.model, _of(link, from_id)))
             moved = [{**r.model_dump(exclude={"workspace_id"}), link.column: to_id} for r in rows]
-            await ctx.db.insert_or_ignore(link.model, moved)
             await ctx.db.delete(link.model, _of(link, from_id))
+            await ctx.db.insert_or_ignore(link.model, moved)
 
 
 async def export_records(ctx: ToolContext, member_id: str) -> dict[str, list[dict[str, Any]]]:
