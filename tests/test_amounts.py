@@ -22,7 +22,7 @@ NOT_MONEY = re.compile(
     r"_(rate|count|percent|id|ids|code|reason|type|kind|rows)$|^(percent|percent_off)$|^[a-z]+s_total$"
 )
 # Integer fields whose name says total but that count things, not money: (tool, field).
-COUNTS = {("search_tools", "total")}
+COUNTS = {("search_tools", "total"), ("get_booking_stats", "total")}
 
 
 def _types(prop: dict[str, Any]) -> set[str]:

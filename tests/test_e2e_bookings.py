@@ -145,4 +145,4 @@ async def test_the_booking_app_from_services_to_stats(database_url: str, tmp_pat
         counted = Counter(b["status"] for b in listed["items"])
         assert {k: v for k, v in stats["by_status"].items() if v} == dict(counted)
         assert stats["total"] == len(listed["items"]) == 5
-        assert stats["no_show_rate"] == 1.0  # one no-show, nothing completed
+        assert stats["no_show_rate"] == "100.0"  # one no-show, nothing completed

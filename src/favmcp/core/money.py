@@ -458,12 +458,8 @@ class MoneyAmount(BaseModel):
 
 # Amounts in tool arguments: whole minor units, beside the document's currency (Stripe's shape). Floats and numeric
 # strings are refused (strict), so 12.5 never becomes 12 or 1250 by guesswork.
-Amount = Annotated[
-    int, Field(strict=True, ge=0, le=MAX_AMOUNT, description="Minor units: 1250 is 12.50 EUR.")
-]
-PositiveAmount = Annotated[
-    int, Field(strict=True, ge=1, le=MAX_AMOUNT, description="Minor units: 1250 is 12.50 EUR.")
-]
+Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT, description="Minor units: 1250 is 12.50 EUR.")]
+PositiveAmount = Annotated[int, Field(strict=True, ge=1, le=MAX_AMOUNT, description="Minor units: 1250 is 12.50 EUR.")]
 
 
 def _currency_code(value: str) -> str:

@@ -161,7 +161,7 @@ class StaffUtilisation(BaseModel):
     name: str | None
     booked_minutes: int = Field(description="Confirmed, checked-in and completed appointments.")
     available_minutes: int = Field(description="Opening and working hours less closures and time off.")
-    utilisation: float | None = Field(description="booked / available (null when nothing available).")
+    utilisation: str | None = Field(description='Percent booked of available, e.g. "62.5"; null when none available.')
 
 
 class BookingStats(BaseModel):
@@ -169,7 +169,9 @@ class BookingStats(BaseModel):
     starts_to: datetime = Field(description="The local midnight after to_date: list_bookings' starts_to.")
     total: int
     by_status: StatusCounts
-    no_show_rate: float | None = Field(description="no_show / (completed + no_show); null when both 0.")
+    no_show_rate: str | None = Field(
+        description='Percent no_show / (completed + no_show), e.g. "12.5"; null when both 0.'
+    )
     staff: list[StaffUtilisation]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -392,6 +393,13 @@ async def list_bookings(ctx: ToolContext, args: ListBookingsInput) -> BookingPag
 BOOKED = (BookingStatus.confirmed, BookingStatus.checked_in, BookingStatus.completed)
 
 
+def percent(part: int, whole: int) -> str | None:
+    """part / whole as a percent with one decimal (half up), as text: answers carry no floats."""
+    if not whole:
+        return None
+    return str((Decimal(part) * 100 / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
 @tool(domain=DOMAIN_NAME, title="Get booking stats", hints="R I", scope="bookings:read")
 async def get_booking_stats(ctx: ToolContext, args: BookingStatsInput) -> BookingStats:
     """For local dates from_date..to_date (inclusive, <= 92 days): bookings starting then by status, the no-show
@@ -439,7 +447,7 @@ async def get_booking_stats(ctx: ToolContext, args: BookingStatsInput) -> Bookin
             name=users[user_id].name if user_id in users else None,
             booked_minutes=booked[user_id],
             available_minutes=available.get(user_id, 0),
-            utilisation=round(booked[user_id] / available[user_id], 4) if available.get(user_id) else None,
+            utilisation=percent(booked[user_id], available.get(user_id, 0)),
         )
         for user_id in ordered
     ]
@@ -448,7 +456,7 @@ async def get_booking_stats(ctx: ToolContext, args: BookingStatsInput) -> Bookin
         starts_to=end,
         total=sum(counts.values()),
         by_status=by_status,
-        no_show_rate=round(by_status.no_show / attended, 4) if attended else None,
+        no_show_rate=percent(by_status.no_show, attended),
         staff=staff,
     )
 
