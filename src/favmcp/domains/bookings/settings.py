@@ -81,22 +81,22 @@ async def get_booking_settings(ctx: ToolContext, args: GetBookingSettingsInput) 
 async def update_booking_settings(ctx: ToolContext, args: UpdateBookingSettingsInput) -> BookingSettingsPublic:
     """Change booking rules; fields left out stay, fee_currency null means the workspace currency. Applies to new
     bookings, cancellations and no-shows from now on."""
-    found = await ctx.db.first(ctx.db.select(BookingSettings))
-    current = found or await load_settings(ctx)
     given = args.model_dump(exclude_unset=True, exclude={"idempotency_key"})
     if "fee_tax_rate" in given:
         given["fee_tax_rate"] = str(args.fee_tax_rate)
-    changes = {k: v for k, v in given.items() if getattr(current, k) != v}
-    if found is not None and not changes:
-        return await _public(ctx, found, True)  # nothing to change: the same answer, nothing written
-    values = {name: getattr(current, name) for name in FIELDS} | changes | {"updated_at": ctx.now}
-    await ctx.db.upsert(
-        BookingSettings,
-        {"workspace_id": ctx.workspace_id, **values},
-        key=["workspace_id"],
-        changes=[*sorted(changes), "updated_at"],
+    # The row first (the defaults, if it was never saved), then its lock: concurrent updates take turns, and each
+    # compares with what the one before it saved, so the row ends as one caller's whole change, never a mix.
+    defaults = await load_settings(ctx)
+    await ctx.db.insert_or_ignore(
+        BookingSettings, [{name: getattr(defaults, name) for name in FIELDS} | {"updated_at": ctx.now}]
     )
+    current = await ctx.db.first(
+        ctx.db.select(BookingSettings).with_for_update().execution_options(populate_existing=True)
+    )
+    assert current is not None
+    changes = {k: v for k, v in given.items() if getattr(current, k) != v}
     if changes:
+        await ctx.db.update(BookingSettings, values=changes | {"updated_at": ctx.now})
         ctx.record_change(fields=sorted(changes))
     saved = await ctx.db.first(ctx.db.select(BookingSettings).execution_options(populate_existing=True))
     assert saved is not None
