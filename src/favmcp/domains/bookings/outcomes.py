@@ -13,14 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from sqlmodel import col
 
 from favmcp.core.errors import invalid_state
 from favmcp.core.money import Money, Percent
-from favmcp.domains.bookings import service
+from favmcp.domains.bookings import placement, service
 from favmcp.domains.bookings.events import BookingCancelled, BookingCheckedIn, BookingCompleted, BookingNoShow
 from favmcp.domains.bookings.lifecycle import BOOKING_LIFECYCLE
 from favmcp.domains.bookings.models import Booking, BookingPayment, BookingStatus
@@ -138,8 +137,7 @@ async def _waiting(ctx: ToolContext, session_id: str | None) -> bool:
 async def _label(ctx: ToolContext, booking: Booking) -> str:
     """The service and the local start, for a fee line and the timeline: "Massage 2026-03-14 10:30"."""
     name = (await services.load(ctx, booking.service_id)).name
-    zone = ZoneInfo((await ctx.db.workspace()).timezone)
-    return f"{name} {booking.starts_at.astimezone(zone):%Y-%m-%d %H:%M}"
+    return f"{name} {await placement.local_label(ctx, booking.starts_at)}"
 
 
 async def _charge(ctx: ToolContext, booking: Booking, penalty: Penalty, what: str) -> dict[str, Any]:

@@ -59,17 +59,7 @@ async def load_bookable(ctx: ToolContext, service_id: str) -> Service:
 
 async def staff_of(ctx: ToolContext, service_id: str) -> list[str]:
     """The active team members who deliver the service, by id."""
-    stmt = (
-        ctx.db.unfiltered.select_columns(ServiceStaff, col(ServiceStaff.user_id))
-        .join(User, col(User.id) == col(ServiceStaff.user_id))
-        .where(
-            col(ServiceStaff.service_id) == service_id,
-            col(User.status) == UserStatus.active,
-            ctx.db.owns(User),
-        )
-        .order_by(col(ServiceStaff.user_id))
-    )
-    return [row[0] for row in await ctx.db.unfiltered.rows(stmt)]
+    return (await staff_by_service(ctx, [service_id]))[service_id]
 
 
 async def ensure_delivers(ctx: ToolContext, service: Service, user_id: str) -> None:
