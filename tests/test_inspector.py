@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,5 +192,52 @@ async def test_inspector_accepts_the_money_answers_against_their_output_schemas(
             profile = result_of(client.runs[3])["structuredContent"]
             owed = sorted(i["amount_remaining"] for i in profile["money"]["open_invoices"])
             assert owed == [10890 - 5000, 12000], "the part-paid invoice and the pack's first invoice"
+        finally:
+            print("\n\n".join(run.transcript() for run in client.runs))
+
+
+async def test_inspector_accepts_the_bookings_answers_and_shows_their_refusals(
+    inspector: list[str], database_url: str, tmp_path: Path, app: App, owner: Owner
+) -> None:
+    """The bookings domains' answers (slots, a booking with its history, a roster, stats, a profile with upcoming
+    bookings) pass the Inspector's outputSchema check whole, and a refused booking reaches it as our error."""
+    week = {day: [{"open": "00:00", "close": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    assert (await call(app, owner.key, "set_business_hours", {"weekly": week})).ok
+    staff = {"staff_ids": [owner.user_id]}
+    massage = await call(app, owner.key, "create_service", {"name": "Massage", "duration_minutes": 60,
+                                                            "unit_amount": 6000, **staff})  # fmt: skip
+    yoga = await call(app, owner.key, "create_service", {"name": "Yoga", "duration_minutes": 60, "unit_amount": 1500,
+                                                         "capacity": 2, **staff})  # fmt: skip
+    member = await call(app, owner.key, "create_member", {"name": "Ann Booked", "email": "ann.booked@example.com"})
+    day = (app.runner.clock.now() + timedelta(days=2)).date()
+    appointment = {"member_id": member.data["id"], "service_id": massage.data["id"], "starts_at": f"{day}T09:00:00Z"}
+    booking = await call(app, owner.key, "create_booking", appointment)
+    session = await call(app, owner.key, "schedule_class_session", {"service_id": yoga.data["id"],
+                         "staff_id": owner.user_id, "starts_at": f"{day}T18:00:00Z"})  # fmt: skip
+    assert booking.ok and session.ok, (booking.data, session.data)
+    session_id = session.data["sessions"][0]["id"]
+    (tmp_path / "inspector").mkdir()
+    async with http_server(server_env(database_url, tmp_path), tmp_path / "server.log") as server:
+        client = Inspector(inspector, server, tmp_path / "inspector")
+        try:
+            for tool, args in [
+                ("get_available_slots", {"service_id": massage.data["id"], "from_date": str(day), "to_date": str(day)}),
+                ("get_booking_detail", {"booking_id": booking.data["id"]}),
+                ("get_class_roster", {"class_session_id": session_id}),
+                ("get_booking_stats", {"from_date": str(day), "to_date": str(day)}),
+                ("get_member_profile", {"member_id": member.data["id"]}),
+            ]:
+                run = await client.call("modern", owner.key, tool, **args)
+                shown = result_of(run)
+                assert run.returncode == 0 and not shown.get("isError"), run.transcript()
+                assert shown["structuredContent"], run.transcript()
+            profile = result_of(client.runs[4])["structuredContent"]
+            assert [b["id"] for b in profile["upcoming_bookings"]] == [booking.data["id"]]
+            clash = await client.call("modern", owner.key, "create_booking", **{**appointment, "member_id":
+                                      member.data["id"]})  # fmt: skip
+            refused = result_of(clash)
+            assert refused.get("isError"), clash.transcript()
+            error = json.loads(refused["content"][0]["text"])
+            assert error["code"] == "conflict" and error["details"]["reason"] in ("staff_busy", "customer_busy")
         finally:
             print("\n\n".join(run.transcript() for run in client.runs))
