@@ -32,6 +32,8 @@ DOMAINS = (
     "services",
     "bookings",
     "classes",
+    "loyalty",
+    "tiers",
 )
 
 

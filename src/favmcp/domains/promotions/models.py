@@ -73,6 +73,8 @@ class Promotion(SQLModel, table=True):
     max_redemptions: int | None = None
     max_per_customer: int | None = None
     times_redeemed: int = Field(default=0)
+    # Set on a loyalty voucher: the one customer who may use the code.
+    member_id: str | None = Field(default=None, foreign_key="members.id", max_length=40)
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
     deactivated_at: datetime | None = utc_field(nullable=True)

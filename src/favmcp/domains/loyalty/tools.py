@@ -1,0 +1,46 @@
+"""Loyalty: the program, the points ledger (earn, redeem, adjust, expire), rewards and their vouchers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from favmcp.core.links import MemberLink, OnErase, OnMerge
+from favmcp.domains.bookings.events import BookingCompleted
+from favmcp.domains.loyalty import earning, merge, points, profile, rewards
+from favmcp.domains.loyalty.events import EVENTS
+from favmcp.domains.loyalty.models import LoyaltyAccount, PointsEntry, PointsLot, Voucher
+from favmcp.domains.members.events import MemberMerged
+from favmcp.domains.orders.events import OrderPaid
+from favmcp.domains.payments.events import PaymentRefunded, PaymentSucceeded
+from favmcp.registry.domain import Domain
+
+DOMAIN_NAME = "loyalty"
+
+
+def _export(row: Any) -> dict[str, Any]:
+    return {k: v for k, v in row.model_dump(mode="json").items() if k != "workspace_id"}
+
+
+# The account is not moved: the merge subscriber (loyalty.merge) folds the duplicate's balance and tier into the
+# survivor's account and removes the duplicate's. The ledger, the lots and the vouchers move. None of them holds personal data: an erase keeps them.
+MEMBER_LINKS = [
+    MemberLink("loyalty_account", LoyaltyAccount, "member_id", OnMerge.keep, OnErase.keep, export=_export),
+    MemberLink("points_entries", PointsEntry, "member_id", OnMerge.move, OnErase.keep, export=_export),
+    MemberLink("points_lots", PointsLot, "member_id", OnMerge.move, OnErase.keep, export=_export),
+    MemberLink("vouchers", Voucher, "member_id", OnMerge.move, OnErase.keep, export=_export),
+]
+
+DOMAIN = Domain(
+    name=DOMAIN_NAME,
+    tools=[*points.TOOLS, *rewards.TOOLS],
+    member_links=MEMBER_LINKS,
+    events=EVENTS,
+    subscribers={
+        BookingCompleted: [earning.on_booking_completed],
+        PaymentSucceeded: [earning.on_payment_succeeded],
+        PaymentRefunded: [earning.on_payment_refunded],
+        OrderPaid: [earning.on_order_paid],
+        MemberMerged: [merge.on_member_merged],
+    },
+    member_profile=profile.loyalty_profile,
+)
