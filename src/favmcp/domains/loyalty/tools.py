@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from favmcp.core.links import MemberLink, OnErase, OnMerge
@@ -12,7 +13,7 @@ from favmcp.domains.loyalty.models import LoyaltyAccount, PointsEntry, PointsLot
 from favmcp.domains.members.events import MemberMerged
 from favmcp.domains.orders.events import OrderPaid
 from favmcp.domains.payments.events import PaymentRefunded, PaymentSucceeded
-from favmcp.registry.domain import Domain
+from favmcp.registry.domain import Domain, Job
 
 DOMAIN_NAME = "loyalty"
 
@@ -43,4 +44,5 @@ DOMAIN = Domain(
         MemberMerged: [merge.on_member_merged],
     },
     member_profile=profile.loyalty_profile,
+    jobs=[Job("points_expiry", timedelta(hours=1), points.hourly_expiry)],
 )

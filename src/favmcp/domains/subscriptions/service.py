@@ -54,6 +54,14 @@ async def load_plan(ctx: ToolContext, plan_id: str, *, lock: bool = False) -> Pl
     return plan
 
 
+async def plan_of_invoice(ctx: ToolContext, invoice_id: str) -> str | None:
+    """The plan whose subscription billed this invoice (None: not a subscription's invoice). For loyalty's spend
+    rules limited to one plan."""
+    db = ctx.db.unfiltered
+    period = await db.first(db.select(SubscriptionPeriod, col(SubscriptionPeriod.invoice_id) == invoice_id))
+    return period.plan_id if period is not None else None
+
+
 async def load_to_bill(ctx: ToolContext, subscription_id: str) -> Subscription:
     """A subscription locked for work that may invoice its customer: the customer's row first, then the
     subscription's, the order billing and payments take (see run_billing)."""
