@@ -40,6 +40,7 @@ Reason = Literal[
     "below_minimum",
     "limit_reached",
     "customer_limit_reached",
+    "other_customer",
 ]
 
 
@@ -68,6 +69,7 @@ class CreatePromotionInput(WriteInput):
 
 class ListPromotionsInput(ToolInput, PageParams):
     status: PromotionStatus | Literal["all"] = "all"
+    vouchers: bool = Field(default=False, description="List loyalty vouchers (one customer's codes) instead.")
 
 
 class ValidatePromotionInput(ToolInput):
@@ -107,6 +109,7 @@ class PromotionPublic(BaseModel):
     ends_at: datetime | None
     max_redemptions: int | None
     max_per_customer: int | None
+    member_id: str | None = Field(description="A loyalty voucher's customer, the only one who may use it.")
     times_redeemed: int = Field(description="Uses that count (a cancelled order's use is given back).")
     remaining: int | None = Field(description="Uses left; null when unlimited.")
     discount_given: int = Field(description="Sum of the discounts of the uses that count.")

@@ -1,8 +1,12 @@
 """Promotion codes: what a code would give, and redeeming and releasing it for an order or an invoice.
 
-The contract other domains call: `redeem` and `release` (and `Discount`). Limits are counted in the database: a
-redemption locks its promotion row (redeemers of one code take turns, so the per-customer count is exact) and
-claims a use with a conditional UPDATE that never passes max_redemptions.
+The contract other domains call: `redeem` and `release` (and `Discount`); loyalty issues and withdraws member-only
+codes (`issue_member_code`, `withdraw_unused`). Limits are counted in the database: a redemption locks its
+promotion row (redeemers of one code take turns, so the per-customer count is exact) and claims a use with a
+conditional UPDATE that never passes max_redemptions.
+
+A code with `member_id` (a loyalty voucher) is for that customer only. Promotions are read and written without
+the staff viewer's filter (a code is workspace-wide; a voucher's row is linked to its customer for merges).
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from favmcp.core.errors import ErrorCode, FavError, FieldError
 from favmcp.core.ids import new_id
 from favmcp.core.money import Money, Percent, round_half_up
+from favmcp.domains.promotions.lifecycle import PROMOTION_LIFECYCLE
 from favmcp.domains.promotions.models import (
     AppliesTo,
     DiscountKind,
@@ -42,7 +48,13 @@ REASONS: dict[str, ErrorCode] = {
     "limit_reached": ErrorCode.conflict,
     "customer_limit_reached": ErrorCode.conflict,
     "already_redeemed": ErrorCode.conflict,
+    "other_customer": ErrorCode.validation_failed,
 }
+
+# Member-only codes: a prefix, then characters that cannot be misread (no I, L, O, U; as in the ids).
+MEMBER_CODE_PREFIX = "RW-"
+MEMBER_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+MEMBER_CODE_LENGTH = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +90,16 @@ def refused(refusal: Refusal, code: str, promotion_id: str | None = None) -> Fav
 async def find(ctx: ToolContext, code: str) -> Promotion | None:
     """The newest promotion with this code: the active one if there is one (a code is taken again only after its
     promotion is deactivated), else the latest inactive one (to say it is inactive), else None."""
-    stmt = ctx.db.select(Promotion, col(Promotion.code) == normalise_code(code))
-    return await ctx.db.first(stmt.order_by(col(Promotion.id).desc()))
+    db = ctx.db.unfiltered
+    stmt = db.select(Promotion, col(Promotion.code) == normalise_code(code))
+    return await db.first(stmt.order_by(col(Promotion.id).desc()))
+
+
+def member_only(promotion: Promotion, member_id: str) -> Refusal | None:
+    """A member-only code (a loyalty voucher) refuses every other customer."""
+    if promotion.member_id is not None and promotion.member_id != member_id:
+        return Refusal("other_customer", f"The code {promotion.code} belongs to another customer.")
+    return None
 
 
 def discount_of(promotion: Promotion, subtotal: Money) -> Money:
@@ -148,8 +168,8 @@ async def evaluate(
     promotion = await find(ctx, code)
     if promotion is None:
         return None, None, Refusal("not_found", f"There is no promotion code {normalise_code(code)}.")
-    why = check(promotion, now=ctx.now, subtotal=subtotal, applies_to=applies_to) or total_limit(promotion)
-    why = why or customer_limit(promotion, await used_by(ctx, promotion.id, member_id))
+    why = member_only(promotion, member_id) or check(promotion, now=ctx.now, subtotal=subtotal, applies_to=applies_to)
+    why = why or total_limit(promotion) or customer_limit(promotion, await used_by(ctx, promotion.id, member_id))
     if why is not None:
         return promotion, None, why
     return promotion, discount_of(promotion, subtotal), None
@@ -171,16 +191,17 @@ async def redeem(ctx: ToolContext, *, code: str, member_id: str, subtotal: Money
     found = await find(ctx, code)
     if found is None:
         raise refused(Refusal("not_found", f"There is no promotion code {normalise_code(code)}."), code)
-    promotion = await ctx.db.get(Promotion, found.id, lock=True)
+    db = ctx.db.unfiltered
+    promotion = await db.get(Promotion, found.id, lock=True)
     if promotion is None:
         raise refused(Refusal("not_found", f"There is no promotion code {normalise_code(code)}."), code)
-    why = check(promotion, now=ctx.now, subtotal=subtotal, applies_to=applies_to)
+    why = member_only(promotion, member_id) or check(promotion, now=ctx.now, subtotal=subtotal, applies_to=applies_to)
     if why is None and await _holds(ctx, promotion.id, target):
         why = Refusal("already_redeemed", f"The code {promotion.code} is already applied to {target}.")
     why = why or customer_limit(promotion, await used_by(ctx, promotion.id, member_id))
     if why is not None:
         raise refused(why, promotion.code, promotion.id)
-    claimed = await ctx.db.update_returning(
+    claimed = await db.update_returning(
         Promotion,
         col(Promotion.id) == promotion.id,
         col(Promotion.status) == PromotionStatus.active,
@@ -188,7 +209,7 @@ async def redeem(ctx: ToolContext, *, code: str, member_id: str, subtotal: Money
         values={"times_redeemed": col(Promotion.times_redeemed) + 1},
     )
     if not claimed:
-        await ctx.db.refresh(promotion)
+        await db.refresh(promotion)
         raise refused(total_limit(promotion) or Refusal("inactive", "The code is no longer active."), promotion.code)
     amount = discount_of(promotion, subtotal)
     ctx.db.add(
@@ -232,7 +253,7 @@ async def release(ctx: ToolContext, target: str) -> None:
             values={"status": RedemptionStatus.released, "released_at": ctx.now},
         )
         if won:
-            await ctx.db.update(
+            await ctx.db.unfiltered.update(
                 Promotion,
                 col(Promotion.id) == redemption.promotion_id,
                 col(Promotion.times_redeemed) > 0,
@@ -262,3 +283,86 @@ async def usage(ctx: ToolContext, promotion_ids: list[str]) -> dict[str, dict[st
         if key == "redeemed":
             out[pid]["discount"] = int(amount or 0)
     return out
+
+
+def _member_code(ctx: ToolContext) -> str:
+    # 18 random digits (about 60 bits) read as base 32: 10 characters of 50 bits, spread evenly enough.
+    n = int(ctx.random.digits(18))
+    chars = []
+    for _ in range(MEMBER_CODE_LENGTH):
+        n, r = divmod(n, len(MEMBER_CODE_ALPHABET))
+        chars.append(MEMBER_CODE_ALPHABET[r])
+    return MEMBER_CODE_PREFIX + "".join(chars)
+
+
+async def issue_member_code(
+    ctx: ToolContext,
+    *,
+    member_id: str,
+    currency: str,
+    percent_off: str | None = None,
+    amount_off: int | None = None,
+    ends_at: datetime | None = None,
+) -> Promotion:
+    """A fresh, unguessable single-use code for one customer only (a loyalty voucher): percent_off or amount_off,
+    for orders and invoices, valid until ends_at (None: no end)."""
+    assert (percent_off is None) != (amount_off is None)
+    db = ctx.db.unfiltered
+    for attempt in range(5):
+        promotion = Promotion(
+            id=new_id("prm"),
+            workspace_id=ctx.workspace_id,
+            code=_member_code(ctx),
+            kind=DiscountKind.percent if percent_off is not None else DiscountKind.fixed,
+            percent_off=percent_off,
+            amount_off=amount_off,
+            currency=currency,
+            applies_to=AppliesTo.both,
+            ends_at=ends_at,
+            max_redemptions=1,
+            max_per_customer=1,
+            member_id=member_id,
+            created_at=ctx.now,
+            updated_at=ctx.now,
+        )
+        try:
+            async with db.savepoint():
+                db.add(promotion)
+                await db.flush()
+        except IntegrityError:  # the code is an active one already (about one in 10^15): draw again
+            if attempt == 4:
+                raise
+            continue
+        return promotion
+    raise AssertionError("unreachable")
+
+
+async def withdraw_unused(ctx: ToolContext, promotion_id: str) -> bool:
+    """Take back a member-only code that was never used: under its row lock (a redemption takes the same lock), a
+    code with no use that counts is deactivated and True returned; a used code (times_redeemed > 0) is final:
+    False. An unused code deactivated earlier is withdrawn as it is."""
+    db = ctx.db.unfiltered
+    promotion = await db.get(Promotion, promotion_id, lock=True)
+    if promotion is None or promotion.times_redeemed > 0:
+        return False
+    if promotion.status == PromotionStatus.active:
+        await ctx.transition(
+            PROMOTION_LIFECYCLE,
+            Promotion,
+            promotion.id,
+            PromotionStatus.inactive,
+            values={"deactivated_at": ctx.now, "updated_at": ctx.now},
+            db=db,
+        )
+    return True
+
+
+async def times_redeemed(ctx: ToolContext, promotion_ids: list[str]) -> dict[str, int]:
+    """Uses that count, per promotion (a member-only code with one is used)."""
+    if not promotion_ids:
+        return {}
+    db = ctx.db.unfiltered
+    stmt = db.select_columns(Promotion, col(Promotion.id), col(Promotion.times_redeemed)).where(
+        col(Promotion.id).in_(promotion_ids)
+    )
+    return {pid: int(n) for pid, n in await db.rows(stmt)}

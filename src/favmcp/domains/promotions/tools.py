@@ -87,8 +87,9 @@ async def create_promotion(ctx: ToolContext, args: CreatePromotionInput) -> Prom
 
 
 async def _ensure_code_free(ctx: ToolContext, code: str) -> None:
-    stmt = ctx.db.select(Promotion, col(Promotion.code) == code, col(Promotion.status) == PromotionStatus.active)
-    existing = await ctx.db.first(stmt)
+    db = ctx.db.unfiltered
+    stmt = db.select(Promotion, col(Promotion.code) == code, col(Promotion.status) == PromotionStatus.active)
+    existing = await db.first(stmt)
     if existing is not None:
         raise conflict(
             f"The code {code} is already an active promotion: {existing.id}.",
@@ -100,7 +101,11 @@ async def _ensure_code_free(ctx: ToolContext, code: str) -> None:
 @tool(domain=DOMAIN_NAME, title="List promotions", hints="R I", scope="orders:read")
 async def list_promotions(ctx: ToolContext, args: ListPromotionsInput) -> PromotionPage:
     """Promotion codes, newest first, with their terms, uses, uses left and discount given."""
-    stmt = ctx.db.select(Promotion)
+    # Marketing codes are the workspace's; a voucher is its customer's (a staff user sees their customers' only).
+    if args.vouchers:
+        stmt = ctx.db.select(Promotion, col(Promotion.member_id).is_not(None))
+    else:
+        stmt = ctx.db.unfiltered.select(Promotion, col(Promotion.member_id).is_(None))
     if args.status != "all":
         stmt = stmt.where(col(Promotion.status) == args.status)
     rows, cursor = await ctx.db.page(stmt, col(Promotion.id), args)
@@ -139,7 +144,8 @@ async def validate_promotion(ctx: ToolContext, args: ValidatePromotionInput) -> 
 async def deactivate_promotion(ctx: ToolContext, args: DeactivatePromotionInput) -> PromotionPublic:
     """Stop a promotion code: later orders and invoices cannot use it; discounts given stay. The code is free
     for a new promotion."""
-    promotion = await ctx.db.get(Promotion, args.promotion_id)
+    db = ctx.db.unfiltered
+    promotion = await db.get(Promotion, args.promotion_id)
     if promotion is None:
         raise not_found("promotion", args.promotion_id, hint=service.FIND)
     moved = await ctx.transition(
@@ -148,10 +154,11 @@ async def deactivate_promotion(ctx: ToolContext, args: DeactivatePromotionInput)
         promotion.id,
         PromotionStatus.inactive,
         values={"deactivated_at": ctx.now, "updated_at": ctx.now},
+        db=db,
     )
     if moved:
         ctx.record_change(promotion_id=promotion.id)
-    await ctx.db.refresh(promotion)
+    await db.refresh(promotion)
     return await public(ctx, promotion)
 
 
@@ -169,6 +176,8 @@ def _redemption(row: Redemption) -> dict[str, object]:
 
 
 MEMBER_LINKS = [
+    # A loyalty voucher's code follows its customer: a merged customer keeps their vouchers (no personal data).
+    MemberLink("voucher_codes", Promotion, "member_id", OnMerge.move, OnErase.keep),
     # No personal data on a redemption: erase keeps it as it is, under the pseudonymous member id.
     MemberLink("promotion_redemptions", Redemption, "member_id", OnMerge.move, OnErase.keep, export=_redemption),
 ]
