@@ -17,7 +17,7 @@ from favmcp.domains.loyalty import earning, points
 from favmcp.domains.loyalty.models import LoyaltyAccount, PointsEntry, PointsLot
 from favmcp.domains.tiers.models import MembershipTier
 from favmcp.registry.context import ToolContext
-from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, signup, unique_email
+from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, signup, unique_email
 
 N = 16
 
@@ -376,3 +376,41 @@ async def test_a_disabled_program_earns_nothing_by_itself(app: App, owner: Owner
     await ok(app, owner, "earn_loyalty_points", {"member_id": member, "points": 5, "reason": "by hand still works"})
     await refund(app, owner, paid["id"])
     assert [e.points for e in await entries(app, member)] == [5], "nothing was earned, so nothing is reversed"
+
+
+async def test_a_spend_rule_for_one_plan_earns_only_on_its_invoices(app: App, owner: Owner) -> None:
+    plans = [
+        await ok(app, owner, "create_plan", {"kind": "membership", "name": n, "unit_amount": 5000, "interval": "month"})
+        for n in ("Gold", "Silver")
+    ]
+    rule = {"kind": "spend", "points": 2, "currency": "EUR", "plan_id": plans[0]["id"]}
+    await program(app, owner, earn_rules=[rule])
+    member = await new_member(app, owner)
+    for plan in plans:
+        sub = await ok(app, owner, "subscribe_member", {"member_id": member, "plan_id": plan["id"]})
+        seen = await ok(app, owner, "get_invoice", {"invoice_id": sub["latest_invoice_id"]})
+        await pay(app, owner, seen["amount_remaining"], member, invoice_id=sub["latest_invoice_id"])
+    await pay(app, owner, 5000, member)  # an invoice of no plan
+    [earned] = await entries(app, member)
+    assert earned.points == 100, "2 points per EUR on the Gold plan's 50 EUR only"
+
+
+async def test_staff_see_the_points_of_the_customers_they_see_and_cannot_change_them(
+    app: App, owner: Owner, clock: FakeClock
+) -> None:
+    from tests.test_booking_outcomes import book, new_service
+
+    staff = await join(app, owner)
+    theirs, other = await new_member(app, owner), await new_member(app, owner)
+    service = await new_service(app, owner)
+    await book(app, owner, theirs, service, clock.now() + timedelta(days=1), staff_user_id=staff.user_id)
+    for m in (theirs, other):
+        await ok(app, owner, "earn_loyalty_points", {"member_id": m, "points": 5, "reason": "thanks"})
+    seen = await call(app, staff.key, "get_points_balance", {"member_id": theirs})
+    assert seen.ok and seen.data["points"] == 5
+    assert error_code(await call(app, staff.key, "get_points_balance", {"member_id": other})) == "not_found"
+    listed = await call(app, staff.key, "list_points_transactions", {})
+    assert listed.ok and [e["member_id"] for e in listed.data["items"]] == [theirs]
+    # Staff hold loyalty:read only (auth/scopes.py): they read points, a manager or above changes them.
+    earn = await call(app, staff.key, "earn_loyalty_points", {"member_id": theirs, "points": 5, "reason": "thanks"})
+    assert error_code(earn) == "forbidden"
