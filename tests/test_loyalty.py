@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from favmcp.app import App
 from favmcp.core.ids import new_id
 from favmcp.domains.bookings.events import BookingCompleted
-from favmcp.domains.loyalty import earning, points
+from favmcp.domains.loyalty import earning
 from favmcp.domains.loyalty.models import LoyaltyAccount, PointsEntry, PointsLot
 from favmcp.domains.tiers.models import MembershipTier
 from favmcp.registry.context import ToolContext
@@ -236,8 +236,11 @@ async def test_redemption_takes_the_soonest_expiring_first_and_expiry_writes_off
     assert (nothing["lots"], nothing["points"], nothing["members"]) == (0, 0, 0)
     clock.advance(days=21)  # past start+30d: both dated lots expired; the first has nothing left
 
+    [expiry_job] = [j for j in app.runner.platform.jobs if j.name == "points_expiry"]
+    assert expiry_job.every == timedelta(hours=1)
+
     async def job(ctx: ToolContext) -> None:
-        await points.hourly_expiry(ctx)
+        await expiry_job.run(ctx)
 
     outs = await gather(
         *[call(app, owner.key, "expire_points", {"member_id": member} if i % 2 else {}) for i in range(N)],

@@ -67,8 +67,8 @@ def _program_public(found: LoyaltyProgram, saved: bool) -> LoyaltyProgramPublic:
 
 @tool(domain=DOMAIN_NAME, title="Get loyalty program", hints="R I", scope="loyalty:read")
 async def get_loyalty_program(ctx: ToolContext, args: GetLoyaltyProgramInput) -> LoyaltyProgramPublic:
-    """The loyalty program: whether it is on, its earn rules (per visit, per currency unit paid, per product
-    bought), when points expire, the minimum redemption and what tiers are based on."""
+    """The loyalty program: on or off, earn rules (per visit, per currency unit paid, per product), points
+    expiry, the minimum redemption, the tier basis."""
     found = await ctx.db.first(ctx.db.select(LoyaltyProgram))
     return _program_public(found or await load_program(ctx), found is not None)
 
@@ -93,9 +93,8 @@ async def _check_rules(ctx: ToolContext, rules: list[VisitRule | SpendRule | Pro
 
 @tool(domain=DOMAIN_NAME, title="Update loyalty program", hints="W I", scope="loyalty:admin")
 async def update_loyalty_program(ctx: ToolContext, args: UpdateLoyaltyProgramInput) -> LoyaltyProgramPublic:
-    """Change the program; fields left out stay, earn_rules replaces the whole list, expiry_days null means
-    points never expire. Applies to what is earned from now on. Refuses rules naming unknown services, plans or
-    products."""
+    """Change the program; fields left out stay, earn_rules replaces the list. Refuses rules naming unknown
+    services, plans or products."""
     given = args.model_dump(exclude_unset=True, exclude={"idempotency_key"}, mode="json")
     if args.earn_rules is not None:
         await _check_rules(ctx, args.earn_rules)
@@ -143,8 +142,7 @@ async def _progress(ctx: ToolContext, member_id: str, program: LoyaltyProgram) -
 
 @tool(domain=DOMAIN_NAME, title="Get points balance", hints="R I", scope="loyalty:read")
 async def get_points_balance(ctx: ToolContext, args: MemberInput) -> PointsBalance:
-    """A customer's points, those expiring in the next 30 days, and their tier with what the next one needs. A
-    merged customer's id answers for the survivor."""
+    """A customer's points, those expiring in the next 30 days, and their tier with what the next one needs."""
     member, _ = await members.load(ctx, args.member_id)
     acct = await ledger.find_account(ctx, member.id)
     soon = ctx.db.select_columns(
@@ -189,8 +187,8 @@ async def _moved(ctx: ToolContext, entry: PointsEntry, balance: int) -> PointsMo
 
 @tool(domain=DOMAIN_NAME, title="Earn loyalty points", hints="W I", scope="loyalty:write")
 async def earn_loyalty_points(ctx: ToolContext, args: EarnPointsInput) -> PointsMoved:
-    """Credit points to a customer by hand (a goodwill gesture, a referral), with a reason; no tier multiplier.
-    They expire under the program's expiry. Send an idempotency_key so a retry never credits twice."""
+    """Credit points to a customer by hand, with a reason (no tier multiplier). Send an idempotency_key: a retry
+    never credits twice."""
     member = await members.load_for_write(ctx, args.member_id)
     entry = await earning.earn(ctx, member.id, args.points, source=None, reason=args.reason, multiply=False)
     assert entry is not None  # no source: always a new entry
@@ -200,8 +198,8 @@ async def earn_loyalty_points(ctx: ToolContext, args: EarnPointsInput) -> Points
 
 @tool(domain=DOMAIN_NAME, title="Redeem loyalty points", hints="W", scope="loyalty:write")
 async def redeem_loyalty_points(ctx: ToolContext, args: RedeemPointsInput) -> PointsMoved:
-    """Take points from a customer (spent directly), soonest-expiring first. Refuses fewer than the program's
-    min_redeem_points and more than the balance (conflict insufficient_points). For a reward use redeem_reward."""
+    """Spend a customer's points, soonest-expiring first. Refuses fewer than min_redeem_points and more than the
+    balance. For a reward use redeem_reward."""
     member = await members.load_for_write(ctx, args.member_id)
     program = await load_program(ctx)
     if args.points < program.min_redeem_points:
@@ -216,8 +214,7 @@ async def redeem_loyalty_points(ctx: ToolContext, args: RedeemPointsInput) -> Po
 
 @tool(domain=DOMAIN_NAME, title="Adjust loyalty points", hints="W", scope="loyalty:admin")
 async def adjust_loyalty_points(ctx: ToolContext, args: AdjustPointsInput) -> PointsMoved:
-    """Correct a customer's points up or down, with a mandatory reason. Up: new points with the program's expiry;
-    down: refused beyond the balance (conflict insufficient_points)."""
+    """Correct a customer's points up or down, with a reason; refuses taking more than the balance."""
     if args.points == 0:
         raise validation_failed("An adjustment moves points.", [FieldError(field="points", message="not 0")])
     member = await members.load_for_write(ctx, args.member_id)
@@ -239,8 +236,8 @@ async def adjust_loyalty_points(ctx: ToolContext, args: AdjustPointsInput) -> Po
 
 @tool(domain=DOMAIN_NAME, title="List points transactions", hints="R I", scope="loyalty:read")
 async def list_points_transactions(ctx: ToolContext, args: ListPointsTransactionsInput) -> PointsEntryPage:
-    """The points ledger, newest first: one customer's (member_id) or the workspace's; filters kind and created in
-    [created_from, created_before). The balance is the sum (get_points_balance)."""
+    """The points ledger, newest first, of one customer or the workspace; filters kind and created in
+    [created_from, created_before)."""
     stmt = ctx.db.select(PointsEntry)
     if args.member_id is not None:
         member, _ = await members.load(ctx, args.member_id)
@@ -285,8 +282,8 @@ async def run_expiry(ctx: ToolContext, up_to: datetime, member_id: str | None = 
 
 @tool(domain=DOMAIN_NAME, title="Expire points", hints="W I", scope="loyalty:admin")
 async def expire_points(ctx: ToolContext, args: ExpirePointsInput) -> ExpiryCounts:
-    """Write off points whose expiry passed by up_to (default now), optionally for one customer: one expire entry
-    per expired earn, never twice. Runs hourly by itself."""
+    """Write off points whose expiry passed by up_to (default now), optionally for one customer; each expired
+    earn once. Runs hourly by itself."""
     up_to = args.up_to or ctx.now
     if up_to > ctx.now:
         raise validation_failed(

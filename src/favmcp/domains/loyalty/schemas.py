@@ -20,7 +20,7 @@ Points = Annotated[int, Field(strict=True, ge=1, le=MAX_POINTS)]
 
 
 class LoyaltyProgramPublic(BaseModel):
-    enabled: bool = Field(description="False: bookings, payments and orders earn nothing.")
+    enabled: bool = Field(description="False: nothing earns by itself.")
     earn_rules: list[EarnRule]
     expiry_days: int | None = Field(description="Earned points expire after this; null: never.")
     min_redeem_points: int
@@ -37,8 +37,8 @@ class UpdateLoyaltyProgramInput(UpdateInput):
     not_clearable = frozenset({"enabled", "earn_rules", "min_redeem_points", "tier_basis"})
 
     enabled: bool | None = None
-    earn_rules: list[EarnRule] | None = Field(default=None, max_length=MAX_RULES, description="Replaces the list.")
-    expiry_days: int | None = Field(default=None, ge=1, le=3650, description="Null: points never expire.")
+    earn_rules: list[EarnRule] | None = Field(default=None, max_length=MAX_RULES)
+    expiry_days: int | None = Field(default=None, ge=1, le=3650, description="Null: never expire.")
     min_redeem_points: int | None = Field(default=None, ge=1, le=MAX_POINTS)
     tier_basis: TierBasis | None = None
 
@@ -89,10 +89,10 @@ class PointsEntryPublic(BaseModel):
     member_id: str
     kind: EntryKind
     points: int = Field(description="Signed.")
-    source: str | None = Field(description="What it is for: booking:<id>, payment:<id>, refund:<id>, lot:<id>...")
+    source: str | None = Field(description="e.g. booking:<id>, payment:<id>, refund:<id>")
     reason: str | None
     expires_at: datetime | None = Field(description="An earn's expiry.")
-    shortfall: int = Field(description="A reversal's points it could not take (already spent).")
+    shortfall: int = Field(description="A reversal's points already spent.")
     actor: str = Field(description="A user id or system.")
     created_at: datetime
 
