@@ -329,9 +329,12 @@ async def test_payments_earn_with_floor_times_the_tier_and_refunds_reverse_in_pr
 
     await app.runner.run_system(owner.workspace_id, "test", tier)
     gold = await new_member(app, owner)
+    before = (await ok(app, owner, "get_points_balance", {"member_id": gold}))["tier"]
+    assert (before["tier_id"], before["next_tier_name"], before["needed"], before["standing"]) == (None, "Gold", 10, 0)
     await ok(app, owner, "earn_loyalty_points", {"member_id": gold, "points": 10, "reason": "start"})
     progress = (await ok(app, owner, "get_points_balance", {"member_id": gold}))["tier"]
     assert progress["tier_name"] == "Gold" and progress["standing"] == 10 and not progress["manual"]
+    assert progress["next_tier_id"] is None and progress["needed"] is None, "reaching the threshold exactly qualifies"
     await ok(app, owner, "earn_loyalty_points", {"member_id": gold, "points": 3, "reason": "manual, no multiplier"})
     assert await balance(app, owner, gold) == 13
     multiplied = await pay(app, owner, 4599, gold)
