@@ -84,6 +84,14 @@ def _voucher_public(voucher: Voucher, promotion: Promotion) -> VoucherPublic:
     )
 
 
+async def member_vouchers(ctx: ToolContext, member_id: str, limit: int = 20) -> list[VoucherPublic]:
+    """A customer's vouchers, newest first, each saying whether it was used (for a profile or a balance)."""
+    stmt = ctx.db.select(Voucher, col(Voucher.member_id) == member_id).order_by(col(Voucher.id).desc()).limit(limit)
+    vouchers = await ctx.db.all(stmt)
+    codes = await promotions.load_many(ctx, [v.promotion_id for v in vouchers])
+    return [_voucher_public(v, codes[v.promotion_id]) for v in vouchers]
+
+
 async def _load(ctx: ToolContext, reward_id: str) -> Reward:
     reward = await ctx.db.get(Reward, reward_id, fresh=True)
     if reward is None:
@@ -139,9 +147,9 @@ def _terms_errors(args: CreateRewardInput) -> list[FieldError]:
 
 @tool(domain=DOMAIN_NAME, title="Create reward", hints="W", scope="loyalty:admin")
 async def create_reward(ctx: ToolContext, args: CreateRewardInput) -> RewardPublic:
-    """Add a reward points buy: kind free_service (service_id: a voucher worth its price), free_product
-    (product_id) or discount (percent_off, or amount_off and currency), with points_cost, optional stock and
-    voucher validity. Refuses terms that do not fit the kind."""
+    """Add a reward: free_service (service_id; a voucher worth its price), free_product (product_id) or discount
+    (percent_off, or amount_off and currency), for points_cost points; optional stock and voucher validity.
+    Refuses terms that do not fit the kind."""
     errors = _terms_errors(args)
     if errors:
         raise validation_failed(f"These fields do not fit a {args.kind} reward.", errors)

@@ -357,12 +357,9 @@ async def withdraw_unused(ctx: ToolContext, promotion_id: str) -> bool:
     return True
 
 
-async def times_redeemed(ctx: ToolContext, promotion_ids: list[str]) -> dict[str, int]:
-    """Uses that count, per promotion (a member-only code with one is used)."""
+async def load_many(ctx: ToolContext, promotion_ids: list[str]) -> dict[str, Promotion]:
+    """Promotions by id (a member-only code is used once its times_redeemed is above 0)."""
     if not promotion_ids:
         return {}
     db = ctx.db.unfiltered
-    stmt = db.select_columns(Promotion, col(Promotion.id), col(Promotion.times_redeemed)).where(
-        col(Promotion.id).in_(promotion_ids)
-    )
-    return {pid: int(n) for pid, n in await db.rows(stmt)}
+    return {p.id: p for p in await db.all(db.select(Promotion, col(Promotion.id).in_(promotion_ids)))}
