@@ -331,3 +331,5 @@ async def test_a_merged_customer_keeps_their_vouchers(app: App, owner: Owner) ->
     used = await invoice_with(app, owner, survivor, voucher["code"])
     assert used.ok and used.data["discount"] == 1000, used.data
     assert await balance(app, survivor) == 150
+    gone = await refused(app, owner, "redeem_reward", {"member_id": duplicate, "reward_id": ten["id"]}, "invalid_state")
+    assert gone["details"]["survivor_id"] == survivor, "a merged customer redeems nothing"
