@@ -145,6 +145,13 @@ class UpcomingBooking(BaseModel):
     status: str
 
 
+class MemberLoyalty(BaseModel):
+    points: int = Field(default=0, description="Points balance.")
+    tier_id: str | None = None
+    tier_name: str | None = None
+    manual: bool = Field(default=False, description="Tier set by hand.")
+
+
 class MemberProfile(MemberPublic):
     """The customer 360; later domains add bookings, points and the like."""
 
@@ -157,6 +164,7 @@ class MemberProfile(MemberPublic):
     events_total: int = Field(description="All timeline events; page through them with get_member_timeline.")
     money: MemberMoney | None = Field(description="Null unless the key has invoices:read (staff see no revenue).")
     upcoming_bookings: list[UpcomingBooking] = Field(default_factory=list, description="Soonest first, at most 5.")
+    loyalty: MemberLoyalty = Field(default_factory=MemberLoyalty)
 
 
 class ConsentInput(BaseModel):
@@ -201,6 +209,7 @@ class SearchMembersInput(ToolInput, PageParams):
     min_spend: Amount | None = Field(default=None, description="Lifetime spend at least this (needs invoices:read).")
     max_spend: Amount | None = Field(default=None, description="Lifetime spend at most this (needs invoices:read).")
     currency: CurrencyCode | None = Field(default=None, description="Of min_spend/max_spend: the workspace's.")
+    tier_id: str | None = Field(default=None, max_length=40, description="Only customers in this tier now.")
 
 
 class MemberSummary(BaseModel):

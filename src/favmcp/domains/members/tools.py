@@ -15,6 +15,7 @@ from favmcp.core.ids import new_id
 from favmcp.core.links import OnErase, OnMerge
 from favmcp.core.money import CurrencyMismatchError
 from favmcp.core.text import escape_like
+from favmcp.domains.loyalty.models import LoyaltyAccount
 from favmcp.domains.members import imports, service
 from favmcp.domains.members.events import EVENTS, MemberCreated, MemberErased, MemberMerged, MemberUpdated
 from favmcp.domains.members.links import MEMBER_LINKS
@@ -63,6 +64,7 @@ from favmcp.domains.members.schemas import (
     UpdateMemberInput,
     note_public,
 )
+from favmcp.domains.tiers.standing import in_effect
 from favmcp.registry.context import ToolContext
 from favmcp.registry.domain import Domain
 from favmcp.registry.spec import tool
@@ -188,6 +190,10 @@ async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPa
             stmt = stmt.where(col(Member.lifetime_spend) >= args.min_spend)
         if args.max_spend is not None:
             stmt = stmt.where(col(Member.lifetime_spend) <= args.max_spend)
+    if args.tier_id:
+        stmt = stmt.where(
+            db.exists(LoyaltyAccount, col(LoyaltyAccount.member_id) == col(Member.id), in_effect() == args.tier_id)
+        )
     page, cursor = await db.page_rows(stmt, col(Member.id), args)
     items = [
         MemberSummary.model_validate({**m.model_dump(), "tags": sorted(t.split(" ")) if t else []}) for m, t in page

@@ -11,11 +11,11 @@ from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlmodel import col
 
 from favmcp.domains.loyalty.models import EntryKind, LoyaltyAccount, LoyaltyProgram, PointsEntry, TierBasis
-from favmcp.domains.members.models import Member
+from favmcp.domains.members.models import Member, MemberStatus
 from favmcp.domains.tiers.events import TierChanged
 from favmcp.domains.tiers.models import MembershipTier
 from favmcp.registry.context import ToolContext
@@ -46,6 +46,30 @@ async def standing(ctx: ToolContext, member_id: str, program: LoyaltyProgram) ->
     return int(rows[0][0])
 
 
+async def standings(ctx: ToolContext, program: LoyaltyProgram) -> dict[str, int]:
+    """`standing` of every customer with an account (and, on the spend basis, every active customer who has
+    spent), in one query: what the daily evaluation compares before it locks anyone."""
+    db = ctx.db.unfiltered
+    if program.tier_basis == TierBasis.lifetime_spend:
+        has_account = db.exists(LoyaltyAccount, col(LoyaltyAccount.member_id) == col(Member.id))
+        stmt = db.select_columns(Member, col(Member.id), col(Member.lifetime_spend)).where(
+            has_account | ((col(Member.status) == MemberStatus.active) & (col(Member.lifetime_spend) > 0))
+        )
+        return {m: int(spend) for m, spend in await db.rows(stmt)}
+    earned = (
+        db.select_columns(PointsEntry, col(PointsEntry.member_id), func.sum(col(PointsEntry.points)))
+        .where(
+            col(PointsEntry.kind).in_([EntryKind.earn, EntryKind.reversal]),
+            col(PointsEntry.created_at) > ctx.now - WINDOW,
+            (col(PointsEntry.kind) == EntryKind.earn) | (col(PointsEntry.points) < 0),
+        )
+        .group_by(col(PointsEntry.member_id))
+    )
+    figures = {m: int(total) for m, total in await db.rows(earned)}
+    accounts = await db.rows(db.select_columns(LoyaltyAccount, col(LoyaltyAccount.member_id)))
+    return {m: figures.get(m, 0) for (m,) in accounts}
+
+
 def qualifying(tiers: list[MembershipTier], figure: int) -> MembershipTier | None:
     """The highest tier whose threshold the figure reaches (reaching it exactly qualifies)."""
     reached = [t for t in tiers if figure >= t.threshold]
@@ -54,6 +78,11 @@ def qualifying(tiers: list[MembershipTier], figure: int) -> MembershipTier | Non
 
 def effective_tier_id(acct: LoyaltyAccount) -> str | None:
     return acct.manual_tier_id or acct.tier_id
+
+
+def in_effect() -> ColumnElement[str | None]:
+    """effective_tier_id as a column expression over LoyaltyAccount (filters and counts)."""
+    return func.coalesce(col(LoyaltyAccount.manual_tier_id), col(LoyaltyAccount.tier_id))
 
 
 async def _set_automatic(ctx: ToolContext, acct: LoyaltyAccount, tier: MembershipTier | None) -> None:
