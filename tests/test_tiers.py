@@ -5,6 +5,7 @@ the profile and in search, and a merge that sums the points and keeps the higher
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import col, select
@@ -12,10 +13,10 @@ from sqlmodel import col, select
 from favmcp.app import App
 from favmcp.domains.loyalty import earning, ledger
 from favmcp.domains.loyalty.models import EntryKind, LoyaltyAccount, LoyaltyProgram, PointsEntry, PointsLot, TierBasis
-from favmcp.domains.tiers.tools import evaluate_all
+from favmcp.domains.tiers.tools import DOMAIN, evaluate_all
 from favmcp.registry.context import ToolContext
 from favmcp.registry.models import EventRecord
-from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, unique_email
+from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, unique_email
 from tests.test_payments import open_invoice, record
 
 N = 12
@@ -45,7 +46,8 @@ async def earn(app: App, owner: Owner, member_id: str, points: int, *, multiply:
 
 
 async def evaluate(app: App, owner: Owner) -> int:
-    """The daily job's run, as the worker runs it."""
+    """The daily job's run, as the worker runs it (its own run, counting what changed)."""
+    assert [(j.name, j.every) for j in DOMAIN.jobs] == [("tier_evaluation", timedelta(days=1))]
     return await app.runner.run_system(owner.workspace_id, "job:tier_evaluation", evaluate_all)
 
 
@@ -259,6 +261,15 @@ async def test_a_manual_tier_survives_evaluations_until_cleared(app: App, owner:
     nobody_there = await call(app, owner.key, "enrol_membership", {"member_id": "mem_nope", "tier_id": silver})
     assert error_code(nobody_there) == "not_found"
 
+    # Staff read the ladder, counting only the customers they see (none here); they do not set tiers.
+    counts = {t["id"]: t["customers"] for t in (await ok(app, owner, "list_membership_tiers"))["items"]}
+    assert counts == {silver: 2, gold: 0}
+    staff = await join(app, owner)
+    seen = await call(app, staff.key, "list_membership_tiers")
+    assert seen.ok and [t["customers"] for t in seen.data["items"]] == [0, 0]
+    by_staff = await call(app, staff.key, "enrol_membership", {"member_id": other, "tier_id": gold})
+    assert error_code(by_staff) == "forbidden"
+
 
 async def test_merge_sums_the_points_and_keeps_the_higher_tier(app: App, owner: Owner) -> None:
     silver, gold = await tier(app, owner, "Silver", 100), await tier(app, owner, "Gold", 1000)
@@ -290,3 +301,23 @@ async def test_merge_sums_the_points_and_keeps_the_higher_tier(app: App, owner: 
 
     assert await app.runner.run_system(owner.workspace_id, "test", redeem_all) == 0
     assert (await loyalty(app, owner, survivor))["points"] == 0
+
+    # A lower manual tier of the duplicate never pulls the survivor's higher automatic tier down.
+    high, low = await new_member(app, owner, "High"), await new_member(app, owner, "Low")
+    await earn(app, owner, high, 1000)
+    await ok(app, owner, "enrol_membership", {"member_id": low, "tier_id": silver})
+    merged = await confirmed(app, owner.key, "merge_members", {"survivor_id": high, "duplicate_id": low})
+    assert merged.ok, merged.data
+    assert await loyalty(app, owner, high) == {"points": 1000, "tier_id": gold, "tier_name": "Gold", "manual": False}
+    # And a survivor's own manual tier stays when it is the higher one in effect.
+    kept, other = await new_member(app, owner, "Kept"), await new_member(app, owner, "Other")
+    await ok(app, owner, "enrol_membership", {"member_id": kept, "tier_id": gold})
+    await earn(app, owner, other, 100)
+    merged = await confirmed(app, owner.key, "merge_members", {"survivor_id": kept, "duplicate_id": other})
+    assert merged.ok, merged.data
+    assert await loyalty(app, owner, kept) == {"points": 100, "tier_id": gold, "tier_name": "Gold", "manual": True}
+    changes = [e for e in await tier_events(app, owner) if e["member_id"] in (high, kept)]
+    assert changes == [
+        {"member_id": high, "previous_tier_id": None, "tier_id": gold, "manual": False},
+        {"member_id": kept, "previous_tier_id": None, "tier_id": gold, "manual": True},
+    ], "no change of the tier in effect, no event"
