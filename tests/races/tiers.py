@@ -8,9 +8,10 @@ import uuid
 from sqlmodel import col
 
 from favmcp.domains.loyalty import earning
+from favmcp.domains.loyalty.models import LoyaltyAccount, PointsEntry
 from favmcp.registry.context import ToolContext
 from favmcp.registry.models import EventRecord
-from tests.race_kit import N, Outcome, Scenario, Stage, as_owner, changed_by, member, ok, oks, rows
+from tests.race_kit import RACER, Call, N, Outcome, Scenario, Stage, as_owner, changed_by, member, ok, oks, rows, tokens
 
 
 async def setup_nothing(s: Stage) -> None:
@@ -40,15 +41,43 @@ async def check_one_threshold(s: Stage, outs: list[Outcome]) -> None:
     assert len(await changed_by(s, outs)) == 1, "moved once"
 
 
+async def earned(s: Stage, member_id: str, points: int) -> None:
+    async def work(ctx: ToolContext) -> None:
+        await earning.earn(ctx, member_id, points, source=f"race:{member_id}", multiply=False)
+
+    await s.app.runner.run_system(s.owner.workspace_id, "test", work)
+
+
 async def setup_member_in_silver(s: Stage) -> None:
     s.silver = (await ok(s, "create_membership_tier", {"name": "Silver", "threshold": 10}))["id"]
     s.gold = (await ok(s, "create_membership_tier", {"name": "Gold", "threshold": 1000}))["id"]
     s.member = await member(s)
+    await earned(s, s.member, 50)
 
-    async def work(ctx: ToolContext) -> None:
-        await earning.earn(ctx, s.member, 50, source="race:tiers", multiply=False)
 
-    await s.app.runner.run_system(s.owner.workspace_id, "test", work)
+async def setup_enrol_racing_merge(s: Stage) -> None:
+    await setup_member_in_silver(s)
+    s.duplicate = await member(s, "Duplicate")
+    await earned(s, s.duplicate, 20)
+    [s.token] = await tokens(s, "merge_members", {"survivor_id": s.member, "duplicate_id": s.duplicate}, 1)
+
+
+def enrol_racing_merge(s: Stage, i: int) -> Call:
+    if i == RACER:
+        merge = {"survivor_id": s.member, "duplicate_id": s.duplicate, "confirmation_token": s.token}
+        return as_owner(s, "merge_members", merge)
+    return as_owner(s, "enrol_membership", {"member_id": s.duplicate, "tier_id": s.gold if i % 2 else None})
+
+
+async def check_enrol_racing_merge(s: Stage, outs: list[Outcome]) -> None:
+    assert outs[RACER].ok, outs[RACER].result.data
+    assert all(o.code == "invalid_state" and o.details["survivor_id"] == s.member for o in outs if not o.ok)
+    accounts = await rows(s, LoyaltyAccount, col(LoyaltyAccount.workspace_id) == s.owner.workspace_id)
+    assert [(a.member_id, a.balance) for a in accounts] == [(s.member, 70)], "no account left on the merged id"
+    entries = await rows(s, PointsEntry, col(PointsEntry.member_id) == s.member)
+    assert sum(e.points for e in entries) == 70
+    now = (await ok(s, "get_member_profile", {"member_id": s.member}))["loyalty"]
+    assert now["points"] == 70 and now["tier_id"] in (s.silver, s.gold) and now["manual"] == (now["tier_id"] == s.gold)
 
 
 async def check_one_event_per_change(s: Stage, outs: list[Outcome]) -> None:
@@ -86,5 +115,12 @@ SCENARIOS: dict[str, Scenario] = {
         setup_member_in_silver,
         lambda s, i: as_owner(s, "enrol_membership", {"member_id": s.member, "tier_id": s.gold if i % 2 else None}),
         check_one_event_per_change,
+    ),
+    "enrol_membership racing merge_members of that customer": Scenario(
+        "enrol_membership",
+        setup_enrol_racing_merge,
+        enrol_racing_merge,
+        check_enrol_racing_merge,
+        frozenset({"invalid_state"}),
     ),
 }
