@@ -37,7 +37,11 @@ async def tier(app: App, owner: Owner, name: str, threshold: int, **fields: Any)
 
 
 async def earn(app: App, owner: Owner, member_id: str, points: int, *, multiply: bool = False) -> None:
-    """Points earned as an earning subscriber earns them (its own source, promotion after)."""
+    """Points earned by hand (earn_loyalty_points: no multiplier), or as an earning subscriber earns them (times
+    the tier's multiplier); the tier is promoted after either."""
+    if not multiply:
+        await ok(app, owner, "earn_loyalty_points", {"member_id": member_id, "points": points, "reason": "test"})
+        return
 
     async def work(ctx: ToolContext) -> None:
         await earning.earn(ctx, member_id, points, source=f"test:{uuid.uuid4().hex}", multiply=multiply)
@@ -193,15 +197,19 @@ async def test_spend_basis_edge(app: App, owner: Owner) -> None:
     for member_id, amount in ((below, 9999), (exact, 10000)):
         invoice = await open_invoice(app, owner, amount, member_id=member_id)
         await record(app, owner, amount, invoice_id=invoice["id"])
-    await evaluate(app, owner)  # whether or not the payment promoted already, the job settles it
-    assert await tier_of(app, owner, exact) == vip, "a spend exactly at the threshold qualifies"
+    assert await tier_of(app, owner, exact) == vip, "a spend exactly at the threshold qualifies, at the payment"
     assert await tier_of(app, owner, below) is None
+    assert await evaluate(app, owner) == 0, "the payment promoted already"
     invoice = await open_invoice(app, owner, 1, member_id=below)
-    await record(app, owner, 1, invoice_id=invoice["id"])
-    await evaluate(app, owner)
+    payment = await record(app, owner, 1, invoice_id=invoice["id"])
     assert await tier_of(app, owner, below) == vip
     found = await ok(app, owner, "search_members", {"tier_id": vip})
     assert sorted(m["id"] for m in found["items"]) == sorted([below, exact])
+    refunded = await confirmed(app, owner.key, "refund_payment", {"payment_id": payment["id"], "idempotency_key": "r1"})
+    assert refunded.ok, refunded.data
+    assert await tier_of(app, owner, below) == vip, "a refund lowers the spend; the tier drops only at the evaluation"
+    assert await evaluate(app, owner) == 1
+    assert await tier_of(app, owner, below) is None and await tier_of(app, owner, exact) == vip
 
 
 async def test_a_manual_tier_survives_evaluations_until_cleared(app: App, owner: Owner, clock: FakeClock) -> None:
