@@ -47,13 +47,15 @@ async def standing(ctx: ToolContext, member_id: str, program: LoyaltyProgram) ->
 
 
 async def standings(ctx: ToolContext, program: LoyaltyProgram) -> dict[str, int]:
-    """`standing` of every customer with an account (and, on the spend basis, every active customer who has
-    spent), in one query: what the daily evaluation compares before it locks anyone."""
+    """`standing` of every active customer with an account (and, on the spend basis, every active customer who
+    has spent), in two queries at most: what the daily evaluation compares before it locks anyone. Merged and
+    erased customers are left as they are."""
     db = ctx.db.unfiltered
+    active = col(Member.status) == MemberStatus.active
     if program.tier_basis == TierBasis.lifetime_spend:
         has_account = db.exists(LoyaltyAccount, col(LoyaltyAccount.member_id) == col(Member.id))
         stmt = db.select_columns(Member, col(Member.id), col(Member.lifetime_spend)).where(
-            has_account | ((col(Member.status) == MemberStatus.active) & (col(Member.lifetime_spend) > 0))
+            active, has_account | (col(Member.lifetime_spend) > 0)
         )
         return {m: int(spend) for m, spend in await db.rows(stmt)}
     earned = (
@@ -66,8 +68,10 @@ async def standings(ctx: ToolContext, program: LoyaltyProgram) -> dict[str, int]
         .group_by(col(PointsEntry.member_id))
     )
     figures = {m: int(total) for m, total in await db.rows(earned)}
-    accounts = await db.rows(db.select_columns(LoyaltyAccount, col(LoyaltyAccount.member_id)))
-    return {m: figures.get(m, 0) for (m,) in accounts}
+    accounts = db.select_columns(LoyaltyAccount, col(LoyaltyAccount.member_id)).where(
+        db.exists(Member, col(Member.id) == col(LoyaltyAccount.member_id), active)
+    )
+    return {m: figures.get(m, 0) for (m,) in await db.rows(accounts)}
 
 
 def qualifying(tiers: list[MembershipTier], figure: int) -> MembershipTier | None:
