@@ -122,7 +122,7 @@ ID_POOLS = {
     "invoice_id": "invoice", "payment_id": "payment", "order_id": "order", "product_id": "product",
     "plan_id": "plan", "subscription_id": "subscription", "promotion_id": "promotion", "code": "promotion_code",
     "service_id": "service", "staff_id": "user", "staff_ids": "user", "booking_id": "booking",
-    "class_session_id": "class_session", "entry_id": "waitlist_entry",
+    "class_session_id": "class_session", "entry_id": "waitlist_entry", "reward_id": "reward", "tier_id": "tier",
 }  # fmt: skip
 
 
@@ -145,6 +145,7 @@ def _ok(result: CallResult) -> dict[str, Any]:
 
 MONEY_POOLS = {"invoice", "payment", "order", "product", "plan", "subscription", "promotion", "promotion_code"}
 BOOKING_POOLS = {"service", "booking", "class_session", "waitlist_entry"}
+LOYALTY_POOLS = {"reward", "tier"}
 
 
 def pools_of(tool: str) -> set[str]:
@@ -187,6 +188,8 @@ async def world(app: App, owner: Owner, request: pytest.FixtureRequest) -> World
     bookings = (
         await bookings_world(app, key, [first["id"], second["id"]], staff.user_id) if needs & BOOKING_POOLS else {}
     )
+    in_loyalty = SPECS[request.node.callspec.params["tool"]].domain in {"loyalty", "tiers"}
+    loyalty = await loyalty_world(app, key, first["id"]) if needs & LOYALTY_POOLS or in_loyalty else {}
     cursors = []
     for tool, args in [
         ("search_members", {}),
@@ -210,6 +213,7 @@ async def world(app: App, owner: Owner, request: pytest.FixtureRequest) -> World
         "tool": sorted(SPECS),
         **money,
         **bookings,
+        **loyalty,
     }
     return World(owner, ids)
 
@@ -286,6 +290,23 @@ async def bookings_world(app: App, key: str, member_ids: list[str], staff_id: st
         "class_session": [session_id],
         "waitlist_entry": [entry["entry_id"]],
     }
+
+
+async def loyalty_world(app: App, key: str, member_id: str) -> dict[str, list[str]]:
+    """Two tiers, a customer with points in the higher one, a reward and a voucher of it: the loyalty records the
+    fuzzed calls aim at."""
+
+    async def made(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        return _ok(await call(app, key, tool, args))
+
+    silver = await made("create_membership_tier", {"name": "Silver", "threshold": 100, "earn_multiplier": "1.5"})
+    gold = await made("create_membership_tier", {"name": "Gold", "threshold": 1000})
+    await made("earn_loyalty_points", {"member_id": member_id, "points": 1500, "reason": "welcome"})
+    reward = await made(
+        "create_reward", {"name": "Ten off", "kind": "discount", "percent_off": "10", "points_cost": 200, "stock": 5}
+    )
+    await made("redeem_reward", {"member_id": member_id, "reward_id": reward["id"]})
+    return {"tier": [silver["id"], gold["id"]], "reward": [reward["id"]]}
 
 
 # -- strategies ------------------------------------------------------------------------------------------------

@@ -217,6 +217,46 @@ MALFORMED: dict[str, list[dict[str, Any]]] = {
     "cancel_class_session": [{"class_session_id": ""}],
     "join_waitlist": [{"member_id": "mem_a"}, {"class_session_id": "cls_a"}],
     "leave_waitlist": [{"entry_id": ""}, {"member_id": 5, "class_session_id": "cls_a"}],
+    "get_loyalty_program": [{"member_id": "mem_a"}],
+    "update_loyalty_program": [
+        {"expiry_days": 0},
+        {"earn_rules": [{"kind": "visit", "points": 0}]},
+        {"earn_rules": [{"kind": "spend", "points": 1}]},
+        {"earn_rules": [{"kind": "stars", "points": 1}]},
+        {"tier_basis": "visits"},
+    ],
+    "get_points_balance": [{}, {"member_id": ""}],
+    "earn_loyalty_points": [
+        {"member_id": "mem_a", "points": 10},
+        {"member_id": "mem_a", "points": 0, "reason": "gift"},
+        {"member_id": "mem_a", "points": "10", "reason": "gift"},
+    ],
+    "redeem_loyalty_points": [{"member_id": "mem_a"}, {"member_id": "mem_a", "points": -5}],
+    "adjust_loyalty_points": [
+        {"member_id": "mem_a", "points": 5},
+        {"member_id": "mem_a", "points": 5, "reason": ""},
+        {"member_id": "mem_a", "points": 10**9, "reason": "typo fix"},
+    ],
+    "list_points_transactions": [{"kind": "gift"}, {"limit": 0}],
+    "expire_points": [{"up_to": "tomorrow"}],
+    "list_rewards": [{"status": "gone"}],
+    "create_reward": [
+        {"name": "Free coffee", "kind": "discount"},
+        {"name": "Free coffee", "kind": "voucher", "points_cost": 100},
+        {"name": "", "kind": "discount", "percent_off": "10", "points_cost": 100},
+        {"name": "Free coffee", "kind": "discount", "percent_off": "10", "points_cost": 0},
+    ],
+    "archive_reward": [{}, {"reward_id": "rwd_a", "withdraw_unused": "maybe"}],
+    "redeem_reward": [{"member_id": "mem_a"}, {"reward_id": "rwd_a"}],
+    "list_membership_tiers": [{"limit": 5}],
+    "create_membership_tier": [
+        {"name": "Gold"},
+        {"name": "Gold", "threshold": -1},
+        {"name": "Gold", "threshold": 100, "earn_multiplier": "11"},
+        {"name": "Gold", "threshold": 100, "earn_multiplier": 1.5},
+    ],
+    "update_membership_tier": [{}, {"tier_id": "tier_a", "name": None}, {"tier_id": "tier_a", "threshold": -5}],
+    "enrol_membership": [{"member_id": "mem_a"}, {"tier_id": "tier_a"}],
 }
 
 
