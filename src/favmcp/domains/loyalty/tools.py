@@ -23,7 +23,8 @@ def _export(row: Any) -> dict[str, Any]:
 
 
 # The account is not moved: the merge subscriber (loyalty.merge) folds the duplicate's balance and tier into the
-# survivor's account and removes the duplicate's. The ledger, the lots and the vouchers move. None of them holds personal data: an erase keeps them.
+# survivor's account and removes the duplicate's. The ledger, the lots and the vouchers move. None of them holds
+# personal data: an erase keeps them.
 MEMBER_LINKS = [
     MemberLink("loyalty_account", LoyaltyAccount, "member_id", OnMerge.keep, OnErase.keep, export=_export),
     MemberLink("points_entries", PointsEntry, "member_id", OnMerge.move, OnErase.keep, export=_export),

@@ -39,7 +39,7 @@ class CreateTierInput(WriteInput):
     name: TierName
     threshold: Threshold
     earn_multiplier: Multiplier = "1"
-    discount_percent: Percent | None = None
+    discount_percent: Percent | None = Field(default=None, description="A stated benefit; not applied by itself.")
     benefits: Benefits | None = None
 
 
