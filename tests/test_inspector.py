@@ -241,3 +241,49 @@ async def test_inspector_accepts_the_bookings_answers_and_shows_their_refusals(
             assert error["code"] == "conflict" and error["details"]["reason"] in ("staff_busy", "customer_busy")
         finally:
             print("\n\n".join(run.transcript() for run in client.runs))
+
+
+async def test_inspector_accepts_the_loyalty_answers_and_shows_their_refusals(
+    inspector: list[str], database_url: str, tmp_path: Path, app: App, owner: Owner
+) -> None:
+    """The loyalty and tiers answers (the program, a balance with tier progress, the ledger, the rewards, a voucher,
+    the ladder, a profile with points) pass the Inspector's outputSchema check whole, and a redemption beyond the
+    balance reaches it as our error."""
+
+    async def made(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        result = await call(app, owner.key, tool, args)
+        assert result.ok, (tool, result.data)
+        return result.data
+
+    await made("update_loyalty_program", {"earn_rules": [{"kind": "visit", "points": 50}], "expiry_days": 90})
+    await made("create_membership_tier", {"name": "Silver", "threshold": 100, "earn_multiplier": "1.5"})
+    member = await made("create_member", {"name": "Ann Loyal", "email": "ann.loyal@example.com"})
+    await made("earn_loyalty_points", {"member_id": member["id"], "points": 300, "reason": "welcome"})
+    reward = await made("create_reward", {"name": "Ten off", "kind": "discount", "percent_off": "10",
+                                          "points_cost": 100, "stock": 3})  # fmt: skip
+    (tmp_path / "inspector").mkdir()
+    async with http_server(server_env(database_url, tmp_path), tmp_path / "server.log") as server:
+        client = Inspector(inspector, server, tmp_path / "inspector")
+        try:
+            for tool, args in [
+                ("get_loyalty_program", {}),
+                ("redeem_reward", {"member_id": member["id"], "reward_id": reward["id"]}),
+                ("get_points_balance", {"member_id": member["id"]}),
+                ("list_points_transactions", {"member_id": member["id"]}),
+                ("list_rewards", {}),
+                ("list_membership_tiers", {}),
+                ("get_member_profile", {"member_id": member["id"]}),
+            ]:
+                run = await client.call("modern", owner.key, tool, **args)
+                shown = result_of(run)
+                assert run.returncode == 0 and not shown.get("isError"), run.transcript()
+                assert shown["structuredContent"], run.transcript()
+            balance = result_of(client.runs[2])["structuredContent"]
+            assert balance["points"] == 200 and balance["tier"]["tier_name"] == "Silver"
+            beyond = await client.call(
+                "modern", owner.key, "redeem_loyalty_points", member_id=member["id"], points="500"
+            )
+            error = refusal(beyond, "conflict")
+            assert error["details"]["reason"] == "insufficient_points"
+        finally:
+            print("\n\n".join(run.transcript() for run in client.runs))
