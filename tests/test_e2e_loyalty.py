@@ -97,6 +97,8 @@ async def test_visits_payments_tier_reward_and_voucher_agree(database_url: str, 
         )
         voucher = await tool("redeem_reward", {"member_id": ann["id"], "reward_id": reward["id"]})
         assert (voucher["amount_off"], voucher["currency"], voucher["used"]) == (CUT_PRICE, "EUR", False)
+        held = (await tool("get_points_balance", {"member_id": ann["id"]}))["vouchers"]
+        assert [v["code"] for v in held] == [voucher["code"]]
         assert await points_agree(ann["id"]) == SILVER_AT + 90 - 250
 
         visit_line = {"description": "Cut", "quantity": 1, "unit_amount": CUT_PRICE, "tax_rate": "0"}
@@ -112,6 +114,7 @@ async def test_visits_payments_tier_reward_and_voucher_agree(database_url: str, 
             "conflict",
         )
         assert reused["details"]["reason"] == "customer_limit_reached"
+        assert (await tool("get_points_balance", {"member_id": ann["id"]}))["vouchers"] == [], "a used one is gone"
         kinds = [e["kind"] for e in (await tool("list_points_transactions", {"member_id": ann["id"]}))["items"]]
         assert sorted(kinds) == ["earn", "earn", "earn", "earn", "redeem"]
         assert await points_agree(ann["id"]) == SILVER_AT + 90 - 250

@@ -16,7 +16,7 @@ from sqlalchemy import func
 from sqlmodel import col
 
 from favmcp.core.errors import FieldError, validation_failed
-from favmcp.domains.loyalty import earning, ledger
+from favmcp.domains.loyalty import earning, ledger, rewards
 from favmcp.domains.loyalty.models import EntryKind, LoyaltyProgram, PointsEntry, PointsLot
 from favmcp.domains.loyalty.program import ProductRule, SpendRule, VisitRule, load_program
 from favmcp.domains.loyalty.schemas import (
@@ -159,6 +159,7 @@ async def get_points_balance(ctx: ToolContext, args: MemberInput) -> PointsBalan
         points_expiring=int(expiring),
         expiring_first_at=first_at,
         tier=await _progress(ctx, member.id, await load_program(ctx)),
+        vouchers=await rewards.member_vouchers(ctx, member.id, usable_only=True),
     )
 
 

@@ -84,12 +84,21 @@ def _voucher_public(voucher: Voucher, promotion: Promotion) -> VoucherPublic:
     )
 
 
-async def member_vouchers(ctx: ToolContext, member_id: str, limit: int = 20) -> list[VoucherPublic]:
-    """A customer's vouchers, newest first, each saying whether it was used (for a profile or a balance)."""
-    stmt = ctx.db.select(Voucher, col(Voucher.member_id) == member_id).order_by(col(Voucher.id).desc()).limit(limit)
-    vouchers = await ctx.db.all(stmt)
+async def member_vouchers(
+    ctx: ToolContext, member_id: str, limit: int = 20, *, usable_only: bool = False
+) -> list[VoucherPublic]:
+    """A customer's vouchers, newest first, each saying whether it was used; usable_only: those issued, not
+    expired and not used (for get_points_balance)."""
+    stmt = ctx.db.select(Voucher, col(Voucher.member_id) == member_id)
+    if usable_only:
+        stmt = stmt.where(
+            col(Voucher.status) == VoucherStatus.issued,
+            or_(col(Voucher.expires_at).is_(None), col(Voucher.expires_at) > ctx.now),
+        )
+    vouchers = await ctx.db.all(stmt.order_by(col(Voucher.id).desc()).limit(limit))
     codes = await promotions.load_many(ctx, [v.promotion_id for v in vouchers])
-    return [_voucher_public(v, codes[v.promotion_id]) for v in vouchers]
+    found = [_voucher_public(v, codes[v.promotion_id]) for v in vouchers]
+    return [v for v in found if not (usable_only and v.used)]
 
 
 async def _load(ctx: ToolContext, reward_id: str) -> Reward:

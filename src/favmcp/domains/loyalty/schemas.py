@@ -11,6 +11,7 @@ from favmcp.core.pagination import Page, PageParams
 from favmcp.core.times import UtcDateTime
 from favmcp.domains.loyalty.models import EntryKind, TierBasis
 from favmcp.domains.loyalty.program import EarnRule
+from favmcp.domains.loyalty.reward_schemas import VoucherPublic
 from favmcp.domains.members.schemas import MemberId
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
@@ -64,6 +65,7 @@ class PointsBalance(BaseModel):
     points_expiring: int = Field(description="Of them, expiring in the next 30 days.")
     expiring_first_at: datetime | None = Field(description="When the soonest of those expire.")
     tier: TierProgress
+    vouchers: list[VoucherPublic] = Field(description="Reward vouchers usable now, newest first.")
 
 
 class EarnPointsInput(WriteInput):
