@@ -570,7 +570,7 @@ async def test_list_invoices_filters_by_status_member_and_days(app: App, owner: 
     first = await draft(app, owner, member_id)
     clock.advance(days=2)
     second = await open_invoice(app, owner, member_id=member_id)
-    day = clock.now().astimezone(UTC).date()
+    day = clock.now().astimezone(ZoneInfo("Europe/Amsterdam")).date()  # days are the workspace's, not UTC's
     assert [i["id"] for i in (await ok(app, owner, "list_invoices", {"status": "open"}))["items"]] == [second["id"]]
     recent = await ok(app, owner, "list_invoices", {"created_from": (day - timedelta(days=1)).isoformat()})
     assert [i["id"] for i in recent["items"]] == [second["id"]]
