@@ -34,6 +34,8 @@ DOMAINS = (
     "classes",
     "loyalty",
     "tiers",
+    "content",
+    "reports",
 )
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from favmcp.db.types import json_field, utc_field
@@ -15,9 +16,12 @@ class Workspace(SQLModel, table=True):
     """A business, the tenant: its id is the workspace_id every other row carries."""
 
     __tablename__ = "workspaces"
+    __table_args__ = (Index("uq_workspaces_handle", "handle", unique=True),)
 
     id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=200)
+    # The public name in URLs (/public/{handle}/posts): lower-case letters, digits and dashes, unique.
+    handle: str | None = Field(default=None, max_length=60)
     industry: str | None = Field(default=None, max_length=80)
     country: str | None = Field(default=None, max_length=2)
     timezone: str = Field(default="UTC", max_length=64)

@@ -1,0 +1,10 @@
+"""Reports: headline figures, revenue, no-shows, inactive members, campaigns and memberships, in the workspace's
+timezone over half-open ranges, each reproducible from the list tools."""
+
+from __future__ import annotations
+
+from favmcp.registry.domain import Domain
+
+DOMAIN_NAME = "reports"
+
+DOMAIN = Domain(name=DOMAIN_NAME, tools=[])
