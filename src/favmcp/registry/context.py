@@ -47,6 +47,14 @@ class ExecutionResult:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Image:
+    """A picture a read tool returns beside its structured data (a report's chart), for clients that show images."""
+
+    mime_type: str
+    data: bytes
+
+
 @dataclass
 class ToolContext:
     # Called on first use of `session`: a read whose handler never reaches the database opens no session.
@@ -73,6 +81,8 @@ class ToolContext:
     executor: Callable[[ToolContext, ApprovalRequest], Awaitable[ExecutionResult]] | None = field(
         default=None, repr=False
     )
+    # Pictures a read tool returns beside its data (attach_image); the data stays the answer.
+    images: list[Image] = field(default_factory=list, repr=False)
 
     async def execute_approved(self, request: ApprovalRequest) -> ExecutionResult:
         assert self.executor is not None, "only the runner's calls can execute approved requests"
@@ -116,6 +126,10 @@ class ToolContext:
     def unscoped(self) -> Unscoped:
         """For public tools, before a workspace is known: signup, invite tokens, one-time codes."""
         return Unscoped(self.session, self.settings, self.random, self.now, self.client_address)
+
+    def attach_image(self, data: bytes, mime_type: str = "image/png") -> None:
+        """Return a picture beside the answer (MCP image content); only read tools' pictures reach the client."""
+        self.images.append(Image(mime_type, data))
 
     def record_change(self, **what: Any) -> None:
         """Say what changed, for the audit row (ids and field names, never personal data)."""

@@ -30,7 +30,7 @@ from favmcp.core.times import format_utc
 from favmcp.db.engine import Database
 from favmcp.effects import approvals
 from favmcp.registry import confirm
-from favmcp.registry.context import ExecutionResult, ToolContext
+from favmcp.registry.context import ExecutionResult, Image, ToolContext
 from favmcp.registry.domain import Platform
 from favmcp.registry.models import AuditEvent, IdempotencyRecord
 from favmcp.registry.registry import Registry
@@ -72,6 +72,8 @@ class CallResult:
     adopted_key: str | None = None
     # A held call the caller may approve themselves right now (approvals:decide, policy allows): (id, summary).
     self_approvable: tuple[str, str] | None = None
+    # Pictures beside the data (a read tool's chart), shown by clients that show images.
+    images: tuple[Image, ...] = ()
 
     @property
     def error(self) -> ErrorBody | None:
@@ -266,7 +268,8 @@ class Runner:
         else:
             ctx = self._context(self.db.read_sessions, caller, spec, now, request_id, client_address)
             try:
-                result = CallResult(True, self._dump(spec, await spec.handler(ctx, args)), request_id)
+                data = self._dump(spec, await spec.handler(ctx, args))
+                result = CallResult(True, data, request_id, images=tuple(ctx.images))
             finally:
                 await ctx.close_session()
         # Its own short transaction: inside the call's it could deadlock with a call that revokes this key.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -62,15 +63,20 @@ ERROR_META = "favmcp/error"
 
 
 def to_call_tool_result(result: CallResult) -> types.CallToolResult:
-    """Success: structuredContent matching the outputSchema, mirrored as JSON text.
+    """Success: structuredContent matching the outputSchema, mirrored as JSON text, then any pictures the tool
+    attached (a report's chart) as image content.
 
     A refusal carries no structuredContent: clients built on the TypeScript SDK check structuredContent against
     the outputSchema even on isError results and would replace the error with a schema complaint. The error
     object is the JSON of the single text block and is repeated in _meta["favmcp/error"].
     """
     if result.ok:
+        pictures = [
+            types.ImageContent(type="image", data=base64.b64encode(image.data).decode(), mime_type=image.mime_type)
+            for image in result.images
+        ]
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=json.dumps(result.data, ensure_ascii=False))],
+            content=[types.TextContent(type="text", text=json.dumps(result.data, ensure_ascii=False)), *pictures],
             structured_content=result.data,
         )
     error = result.data["error"]
