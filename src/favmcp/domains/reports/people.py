@@ -1,0 +1,234 @@
+"""Reports about people: no-shows and late cancellations, members gone quiet, campaign results.
+
+Every figure is one a caller can count again with the list tools: bookings by their start in the range
+(list_bookings over the answer's starts_from/starts_to), members with their bookings and orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, case, func, or_
+from sqlmodel import SQLModel, col
+
+from favmcp.auth import scopes
+from favmcp.auth.models import User
+from favmcp.core.pagination import decode_cursor, encode_cursor
+from favmcp.db.scoped import column
+from favmcp.domains.bookings.models import Booking, BookingStatus
+from favmcp.domains.bookings.tools import percent
+from favmcp.domains.loyalty.models import LoyaltyAccount
+from favmcp.domains.members.models import Member, MemberStatus
+from favmcp.domains.members.tools import MONEY_SCOPE
+from favmcp.domains.orders.models import Order
+from favmcp.domains.reports import periods
+from favmcp.domains.reports.charts import render
+from favmcp.domains.reports.people_schemas import (
+    CampaignReport,
+    CampaignReportInput,
+    InactiveMember,
+    InactiveMembersInput,
+    InactiveMembersPage,
+    NoShowReport,
+    NoShowReportInput,
+    OutcomeRow,
+    Outcomes,
+)
+from favmcp.domains.services.models import Service
+from favmcp.domains.tiers.models import MembershipTier
+from favmcp.domains.tiers.standing import in_effect
+from favmcp.registry.context import ToolContext
+from favmcp.registry.spec import ToolSpec, tool
+
+DOMAIN_NAME = "reports"
+SCOPE = "reports:read"
+
+
+# -- no-shows --------------------------------------------------------------------------------------------------------
+
+
+def _tally() -> tuple[Any, Any, Any]:
+    """Completed, no-show and late-cancelled bookings, as sums over the selected rows."""
+
+    def count_of(condition: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    return (
+        count_of(col(Booking.status) == BookingStatus.completed),
+        count_of(col(Booking.status) == BookingStatus.no_show),
+        count_of(and_(col(Booking.status) == BookingStatus.cancelled, col(Booking.late_cancel).is_(True))),
+    )
+
+
+def _outcomes(completed: int, no_show: int, late: int) -> dict[str, Any]:
+    completed, no_show, late = int(completed), int(no_show), int(late)
+    return {
+        "completed": completed,
+        "no_show": no_show,
+        "late_cancelled": late,
+        "no_show_rate": percent(no_show, completed + no_show),
+    }
+
+
+async def _breakdown(
+    ctx: ToolContext, key: Any, names_of: type[SQLModel], in_range: Sequence[Any], top: int
+) -> list[OutcomeRow]:
+    """The `top` values of `key` with the most no-shows (then late cancellations), with their names."""
+    completed, no_show, late = _tally()
+    stmt = (
+        ctx.db.select_columns(Booking, key, completed, no_show, late)
+        .where(*in_range)
+        .group_by(key)
+        .having((no_show + late) > 0)
+        .order_by(no_show.desc(), late.desc(), key)
+        .limit(top)
+    )
+    rows = await ctx.db.rows(stmt)
+    ids = [row[0] for row in rows]
+    everyone = ctx.db.unfiltered
+    ident = col(column(names_of, "id"))
+    names = dict(
+        await everyone.rows(everyone.select_columns(names_of, ident, column(names_of, "name")).where(ident.in_(ids)))
+    )
+    return [OutcomeRow(id=i, name=names.get(i), **_outcomes(c, n, lc)) for i, c, n, lc in rows]
+
+
+@tool(domain=DOMAIN_NAME, title="No-show report", hints="R I", scope=SCOPE)
+async def no_show_report(ctx: ToolContext, args: NoShowReportInput) -> NoShowReport:
+    """Completed, no-show and late-cancelled bookings starting in local dates from_date..to_date, in total and for
+    the top customers, services and staff by no-shows, with the no-show rate. Counts match list_bookings over
+    starts_from/starts_to."""
+    tz = ZoneInfo((await ctx.db.workspace()).timezone)
+    start, end = periods.bounds(args.from_date, args.to_date, tz)
+    in_range = (col(Booking.starts_at) >= start, col(Booking.starts_at) < end)
+    totals = (await ctx.db.rows(ctx.db.select_columns(Booking, *_tally()).where(*in_range)))[0]
+    report = NoShowReport(
+        starts_from=start,
+        starts_to=end,
+        total=Outcomes(**_outcomes(*totals)),
+        by_customer=await _breakdown(ctx, col(Booking.member_id), Member, in_range, args.top),
+        by_service=await _breakdown(ctx, col(Booking.service_id), Service, in_range, args.top),
+        by_staff=await _breakdown(ctx, col(Booking.staff_user_id), User, in_range, args.top),
+    )
+    if args.chart:
+        rows = report.by_service
+        ctx.attach_image(
+            render(
+                f"No-shows and late cancellations by service, {args.from_date} to {args.to_date}",
+                [r.name or r.id for r in rows],
+                {"no-shows": [r.no_show for r in rows], "late cancellations": [r.late_cancelled for r in rows]},
+                unit="bookings",
+            )
+        )
+    return report
+
+
+# -- inactive members ------------------------------------------------------------------------------------------------
+
+
+def _latest(a: Any, b: Any) -> Any:
+    """The later of two nullable moments (NULL only when both are), the same on SQLite and Postgres."""
+    return case((a.is_(None), b), (b.is_(None), a), (a > b, a), else_=b)
+
+
+# Days-since-last-visit bands of the chart (of the page answered).
+BANDS = ((90, "< 90 days"), (180, "90-179"), (365, "180-364"))
+
+
+@tool(domain=DOMAIN_NAME, title="Inactive members report", hints="R I", scope=SCOPE)
+async def inactive_members_report(ctx: ToolContext, args: InactiveMembersInput) -> InactiveMembersPage:
+    """Active customers with no completed booking and no paid order in the last `days` days (optionally only a
+    tier's), never-seen and longest-quiet first, with last visit, tier and lifetime spend (needs invoices:read)."""
+    db = ctx.db
+    since = ctx.now - timedelta(days=args.days)
+    last_booking = (
+        db.select_columns(Booking, func.max(col(Booking.starts_at)))
+        .where(col(Booking.member_id) == col(Member.id), col(Booking.status) == BookingStatus.completed)
+        .scalar_subquery()
+    )
+    last_order = (
+        db.select_columns(Order, func.max(col(Order.paid_at)))
+        .where(col(Order.member_id) == col(Member.id), col(Order.paid_at).is_not(None))
+        .scalar_subquery()
+    )
+    last = _latest(last_booking, last_order)
+    tier = in_effect()
+    stmt = (
+        db.select_columns(Member, col(Member.id), col(Member.name), col(Member.lifetime_spend), last, tier)
+        .outerjoin(LoyaltyAccount, and_(col(LoyaltyAccount.member_id) == col(Member.id), db.owns(LoyaltyAccount)))
+        .where(col(Member.status) == MemberStatus.active, or_(last.is_(None), last < since))
+    )
+    if args.tier_id:
+        stmt = stmt.where(tier == args.tier_id)
+    if args.cursor:
+        after = decode_cursor(args.cursor)
+        after_id, after_at = str(after.get("id", "")), str(after.get("at", ""))
+        if after_at:
+            moment = datetime.fromisoformat(after_at)
+            stmt = stmt.where(last.is_not(None), or_(last > moment, and_(last == moment, col(Member.id) > after_id)))
+        else:
+            stmt = stmt.where(or_(last.is_not(None), col(Member.id) > after_id))
+    never_first = case((last.is_(None), 0), else_=1)
+    rows = await db.rows(stmt.order_by(never_first, last, col(Member.id)).limit(args.limit + 1))
+    cursor = None
+    if len(rows) > args.limit:
+        rows = rows[: args.limit]
+        final = rows[-1]
+        cursor = encode_cursor({"id": final[0], "at": final[3].isoformat() if final[3] else ""})
+    ladder = db.select_columns(MembershipTier, col(MembershipTier.id), col(MembershipTier.name))
+    tier_names = dict(await db.rows(ladder))
+    money = scopes.grants(ctx.caller.scopes, MONEY_SCOPE)
+    currency = (await db.workspace()).currency if money else None
+    items = [
+        InactiveMember(
+            member_id=member_id,
+            name=name,
+            last_visit_at=at,
+            days_inactive=(ctx.now - at).days if at is not None else None,
+            tier_id=tier_id,
+            tier_name=tier_names.get(tier_id) if tier_id else None,
+            lifetime_spend=int(spend) if money else None,
+            currency=currency,
+        )
+        for member_id, name, spend, at, tier_id in rows
+    ]
+    if args.chart:
+        bands = {label: 0 for _, label in BANDS} | {"365+ days": 0, "never": 0}
+        for item in items:
+            if item.days_inactive is None:
+                bands["never"] += 1
+            else:
+                bands[next((label for days, label in BANDS if item.days_inactive < days), "365+ days")] += 1
+        ctx.attach_image(
+            render(
+                f"Inactive customers by time since last visit (this page of {len(items)})",
+                list(bands),
+                {"customers": list(bands.values())},
+                unit="customers",
+            )
+        )
+    return InactiveMembersPage(items=items, next_cursor=cursor, has_more=cursor is not None, inactive_since=since)
+
+
+# -- campaigns -------------------------------------------------------------------------------------------------------
+
+NO_CAMPAIGNS = (
+    "Campaigns do not exist yet (the messaging tools will send them); once they do, each row shows reach, delivered, "
+    "replies, and the bookings and revenue attributed to the campaign."
+)
+
+
+@tool(domain=DOMAIN_NAME, title="Campaign performance report", hints="R I", scope=SCOPE)
+async def campaign_performance_report(ctx: ToolContext, args: CampaignReportInput) -> CampaignReport:
+    """Campaigns side by side: reach, delivered, replies, and bookings and revenue attributed. Until campaigns
+    exist the list is empty and `note` says so."""
+    report = CampaignReport(items=[], note=NO_CAMPAIGNS)
+    if args.chart:
+        ctx.attach_image(render("Campaign performance (no campaigns yet)", [], {"reach": []}, unit="people"))
+    return report
+
+
+TOOLS: list[ToolSpec] = [no_show_report, inactive_members_report, campaign_performance_report]
