@@ -98,9 +98,8 @@ async def _breakdown(
 
 @tool(domain=DOMAIN_NAME, title="No-show report", hints="R I", scope=SCOPE)
 async def no_show_report(ctx: ToolContext, args: NoShowReportInput) -> NoShowReport:
-    """Completed, no-show and late-cancelled bookings starting in local dates from_date..to_date, in total and for
-    the top customers, services and staff by no-shows, with the no-show rate. Counts match list_bookings over
-    starts_from/starts_to."""
+    """No-shows, late cancellations and completed bookings starting in local dates from_date..to_date: totals and
+    the top customers, services and staff, with no-show rates. Counts match list_bookings."""
     tz = ZoneInfo((await ctx.db.workspace()).timezone)
     start, end = periods.bounds(args.from_date, args.to_date, tz)
     in_range = (col(Booking.starts_at) >= start, col(Booking.starts_at) < end)
@@ -140,8 +139,8 @@ BANDS = ((90, "< 90 days"), (180, "90-179"), (365, "180-364"))
 
 @tool(domain=DOMAIN_NAME, title="Inactive members report", hints="R I", scope=SCOPE)
 async def inactive_members_report(ctx: ToolContext, args: InactiveMembersInput) -> InactiveMembersPage:
-    """Active customers with no completed booking and no paid order in the last `days` days (optionally only a
-    tier's), never-seen and longest-quiet first, with last visit, tier and lifetime spend (needs invoices:read)."""
+    """Active customers with no completed booking or paid order in `days` days, never-seen then longest-quiet
+    first, with last visit, tier and lifetime spend (invoices:read)."""
     db = ctx.db
     since = ctx.now - timedelta(days=args.days)
     last_booking = (
@@ -223,8 +222,8 @@ NO_CAMPAIGNS = (
 
 @tool(domain=DOMAIN_NAME, title="Campaign performance report", hints="R I", scope=SCOPE)
 async def campaign_performance_report(ctx: ToolContext, args: CampaignReportInput) -> CampaignReport:
-    """Campaigns side by side: reach, delivered, replies, and bookings and revenue attributed. Until campaigns
-    exist the list is empty and `note` says so."""
+    """Campaigns side by side: reach, delivered, replies, bookings and revenue attributed. Empty, with a `note`,
+    until campaigns exist."""
     report = CampaignReport(items=[], note=NO_CAMPAIGNS)
     if args.chart:
         ctx.attach_image(render("Campaign performance (no campaigns yet)", [], {"reach": []}, unit="people"))

@@ -11,13 +11,13 @@ from favmcp.core.times import CalendarDate
 from favmcp.domains.reports.periods import MAX_RANGE_DAYS
 from favmcp.registry.spec import ToolInput
 
-CHART = "Also return a PNG chart (needs favmcp[charts])."
+CHART = "Add a PNG chart (favmcp[charts])."
 RATE = 'Percent no_show / (completed + no_show), one decimal rounded half up, e.g. "12.5"; null when both are 0.'
 
 
 class DateRange(ToolInput):
     from_date: CalendarDate = Field(description="First local date.")
-    to_date: CalendarDate = Field(description=f"Last local date (inclusive); at most {MAX_RANGE_DAYS} days.")
+    to_date: CalendarDate = Field(description="Last local date (inclusive).")
     chart: bool = Field(default=False, description=CHART)
 
     @model_validator(mode="after")
@@ -55,8 +55,8 @@ class NoShowReport(BaseModel):
 
 
 class InactiveMembersInput(ToolInput, PageParams):
-    days: int = Field(ge=1, le=3650, description="No completed booking and no paid order in this many days.")
-    tier_id: str | None = Field(default=None, max_length=40, description="Only customers in this tier now.")
+    days: int = Field(ge=1, le=3650, description="Days without a completed booking or paid order.")
+    tier_id: str | None = Field(default=None, max_length=40, description="Only this tier (in effect now).")
     chart: bool = Field(default=False, description=CHART)
 
 
