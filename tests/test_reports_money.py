@@ -156,8 +156,60 @@ async def test_revenue_by_week_across_dst_with_refunds_voids_and_breakdown(
     assert blind.data["new_customers"] == 4
 
 
-async def test_membership_report_matches_list_subscriptions(app: App, owner: Owner, clock: FakeClock) -> None:
-    report = await ok(app, owner, "membership_report", RANGE)
-    subscriptions = await listed(app, owner, "list_subscriptions", {})
-    assert report["all_plans"]["active"] == sum(1 for s in subscriptions if s["status"] == "active")
-    assert report["all_plans"]["monthly_recurring_amount"] == 0
+async def test_membership_report_and_plan_revenue_match_list_subscriptions(
+    app: App, owner: Owner, clock: FakeClock
+) -> None:
+    clock.current = at("2026-11-10T10:00:00")
+    terms = {"month": 5000, "week": 1000, "year": 12000}
+    plans = {
+        interval: await ok(
+            app,
+            owner,
+            "create_plan",
+            {"kind": "membership", "name": interval, "unit_amount": amount, "interval": interval},
+        )
+        for interval, amount in terms.items()
+    }
+    subs = []
+    for interval in ("month", "month", "month", "week", "year"):
+        sub = await ok(
+            app, owner, "subscribe_member", {"member_id": await member(app, owner), "plan_id": plans[interval]["id"]}
+        )
+        await pay(app, owner, terms[interval], invoice_id=sub["latest_invoice_id"])
+        subs.append(sub)
+    await ok(app, owner, "pause_subscription", {"subscription_id": subs[1]["id"]})
+    assert (await confirmed(app, owner.key, "cancel_subscription", {"subscription_id": subs[2]["id"]})).ok
+    await ok(app, owner, "subscribe_member", {"member_id": await member(app, owner), "plan_id": plans["year"]["id"]})
+
+    month = {"from_date": "2026-11-01", "to_date": "2026-11-30"}
+    report = await ok(app, owner, "membership_report", month)
+    listed_subs = await listed(app, owner, "list_subscriptions", {})
+    by_plan = {r["plan_id"]: r for r in report["plans"]}
+    for interval, plan in plans.items():
+        mine = [s for s in listed_subs if s["plan_id"] == plan["id"] and s["status"] != "incomplete"]
+        row = by_plan[plan["id"]]
+        in_force = [s for s in mine if s["status"] in ("active", "trialing", "past_due")]
+        assert row["active"] == len(in_force), interval
+        assert row["new"] == len(mine)  # all made in the range
+        assert row["paused"] == sum(s["status"] == "paused" for s in mine)
+        assert row["cancelled"] == sum(s["status"] == "cancelled" for s in mine)
+        assert row["past_due"] == sum(s["status"] == "past_due" for s in mine)
+    assert {i: by_plan[p["id"]]["monthly_recurring_amount"] for i, p in plans.items()} == {
+        "month": 5000,  # one of three in force: one paused, one cancelled
+        "week": 4333,  # 1000 x 52 / 12 = 4333.33, rounded half up
+        "year": 1000,  # 12000 / 12; the unpaid (incomplete) one is not counted
+    }
+    total = report["all_plans"]
+    assert (total["active"], total["paused"], total["cancelled"], total["monthly_recurring_amount"]) == (
+        3,
+        1,
+        1,
+        10333,
+    )
+
+    revenue = await ok(app, owner, "revenue_report", {**month, "group_by": "month"})
+    payments = await listed(app, owner, "list_payments", {"paid_from": revenue["starts_at"]})
+    assert revenue["net_amount"] == sum(p["amount"] for p in payments) == 3 * 5000 + 1000 + 12000
+    shares = {(s["kind"], s["id"]): s["net_amount"] for s in revenue["breakdown"]}
+    assert shares == {("plan", plans["month"]["id"]): 15000, ("plan", plans["week"]["id"]): 1000,
+                      ("plan", plans["year"]["id"]): 12000}  # fmt: skip
