@@ -12,6 +12,7 @@ from favmcp.core.errors import ErrorCode, FavError, conflict
 from favmcp.core.ids import new_id
 from favmcp.db.scoped import WorkspaceDB
 from favmcp.db.tenancy import Workspace
+from favmcp.domains.content.service import slugify
 from favmcp.domains.onboarding.events import WorkspaceCreated
 from favmcp.domains.onboarding.schemas import (
     AcceptInviteRequestInput,
@@ -64,6 +65,7 @@ async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> N
     workspace = Workspace(
         id=new_id("ws"),
         name=p["organisation_name"],
+        handle=_handle(ctx, p["organisation_name"]),
         industry=p.get("industry"),
         country=p.get("country"),
         timezone=p["timezone"],
@@ -84,6 +86,12 @@ async def register_organisation_verify(ctx: ToolContext, args: VerifyInput) -> N
     ctx.record_change(workspace_id=workspace.id, user_id=owner.id)
     ctx.emit(WorkspaceCreated(workspace_id=workspace.id, owner_user_id=owner.id), workspace_id=workspace.id)
     return _hand_over_key(ctx, db, owner, "First owner key", "Workspace created.")
+
+
+def _handle(ctx: ToolContext, name: str) -> str:
+    """The public name in URLs: the business name slugified, and a random suffix that makes it unique."""
+    suffix = ctx.random.token(6).lower()[:6]  # letters and digits
+    return f"{slugify(name, 50) or 'site'}-{suffix}"
 
 
 def _hand_over_key(ctx: ToolContext, db: WorkspaceDB, user: User, key_name: str, greeting: str) -> NewKeyResult:

@@ -83,9 +83,16 @@ class PaymentProviderPublic(BaseModel):
     webhook_configured: bool
 
 
+Handle = Annotated[
+    str,
+    Field(min_length=3, max_length=60, pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", description="a-z, 0-9, dashes."),
+]
+
+
 class WorkspacePublic(BaseModel):
     id: str
     name: str
+    handle: str | None = Field(description="The public name in /public/{handle}/posts URLs.")
     industry: str | None
     country: str | None
     timezone: str
@@ -106,9 +113,10 @@ class GetWorkspaceInput(ToolInput):
 
 
 class UpdateWorkspaceInput(UpdateInput):
-    not_clearable = frozenset({"name", "timezone", "currency", "locale", "prices_include_tax"})
+    not_clearable = frozenset({"name", "handle", "timezone", "currency", "locale", "prices_include_tax"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    handle: Handle | None = Field(default=None, description="Unique; old public URLs stop working.")
     industry: str | None = Field(default=None, max_length=80)
     country: CountryCode | None = None
     timezone: TimezoneName | None = None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 from favmcp.core.contact import phone_argument
+from favmcp.core.errors import conflict
 from favmcp.db.tenancy import Workspace
 from favmcp.domains.payments import provider
 from favmcp.domains.workspace.schemas import (
@@ -36,7 +39,8 @@ async def get_workspace(ctx: ToolContext, args: GetWorkspaceInput) -> WorkspaceP
 @tool(domain=DOMAIN_NAME, title="Update workspace profile", hints="W I", scope="workspace:admin")
 async def update_workspace(ctx: ToolContext, args: UpdateWorkspaceInput) -> WorkspacePublic:
     """Change workspace profile fields: fields left out stay, null clears. Refuses unknown timezones, currencies
-    and countries. Opening hours: set_business_hours."""
+    and countries, and a handle in use (a new handle retires the old public URLs). Opening hours:
+    set_business_hours."""
     ws = await ctx.db.workspace(lock=True)
     fields = args.model_dump(exclude_unset=True, exclude={"idempotency_key", "payment_provider"})
     if fields.get("contact_phone") is not None:
@@ -51,6 +55,16 @@ async def update_workspace(ctx: ToolContext, args: UpdateWorkspaceInput) -> Work
             changed["payment_provider"] = provider.seal_provider(ctx.settings, keys) if keys else None
     for name, value in changed.items():
         setattr(ws, name, value)
+    if "handle" in changed:
+        try:
+            async with ctx.db.savepoint():
+                await ctx.db.flush()
+        except IntegrityError:
+            raise conflict(
+                f"The handle {changed['handle']!r} is taken.",
+                hint="Choose another handle.",
+                details={"reason": "handle_taken", "field": "handle"},
+            ) from None
     if changed:
         ws.updated_at = ctx.now
         ctx.record_change(fields=sorted(changed))
