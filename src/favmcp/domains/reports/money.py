@@ -169,9 +169,9 @@ def _chart(ctx: ToolContext, title: str, labels: list[str], series: dict[str, li
 
 @tool(domain=DOMAIN_NAME, title="Revenue report", hints="R I", scope=SCOPE)
 async def revenue_report(ctx: ToolContext, args: RevenueInput) -> RevenueReport:
-    """Payments less refunds by local day, ISO week or month (dated when money moved; voided invoices never count),
-    and split by service, plan, product and other (each payment over its invoice or order lines in proportion).
-    Matches list_payments and list_refunds. Amounts are null without invoices:read."""
+    """Payments less refunds by local day, ISO week or month, dated when money moved (void invoices never count),
+    and by service, plan, product and other (each payment split over its document's lines). Money needs
+    invoices:read."""
     tz, start, end, currency = await _range(ctx, args)
     items = periods.buckets(args.from_date, args.to_date, args.group_by, tz)
     money = sees_money(ctx)
@@ -254,9 +254,9 @@ def round_half_up(value: Fraction) -> int:
 
 @tool(domain=DOMAIN_NAME, title="Membership report", hints="R I", scope=SCOPE)
 async def membership_report(ctx: ToolContext, args: RangeInput) -> MembershipReport:
-    """Memberships per plan and in all: in force (active, trialing, past due) at the end of the range, new and
-    cancelled in the range, paused and past due now, and monthly recurring revenue of those in force (weekly
-    x52/12, yearly /12; exact, rounded half up once per plan; the total sums the plans). Money needs invoices:read."""
+    """Memberships per plan and in all: in force (active, trialing, past due) at the range's end, new and
+    cancelled in it, paused and past due now, monthly recurring revenue (week x52/12, year /12, rounded half up
+    per plan). Money needs invoices:read."""
     _, start, end, currency = await _range(ctx, args)
     money = sees_money(ctx)
     stmt = ctx.db.select_columns(

@@ -46,12 +46,12 @@ class RevenueShare(BaseModel):
 
 
 class RangeBounds(BaseModel):
-    starts_at: datetime = Field(description="from_date's local midnight: list_payments' paid_from.")
-    ends_at: datetime = Field(description="The local midnight after to_date (excluded).")
+    starts_at: datetime = Field(description="from_date's local midnight.")
+    ends_at: datetime = Field(description="The local midnight after to_date.")
 
 
 class RevenueReport(RangeBounds):
-    net_amount: int | None = Field(description="Payments less refunds; null without invoices:read.")
+    net_amount: int | None
     currency: str
     rows: list[RevenueRow]
     breakdown: list[RevenueShare] = Field(description="Sums to net_amount.")
@@ -70,7 +70,7 @@ class DashboardStats(RangeBounds):
 
 class PlanMembership(BaseModel):
     plan_id: str | None = Field(description="Null on the total row.")
-    active: int = Field(description="In force at the end of the range.")
+    active: int
     new: int
     paused: int
     past_due: int
