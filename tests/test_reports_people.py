@@ -180,6 +180,7 @@ async def test_inactive_members_are_what_the_list_tools_show(app: App, owner: Ow
     service = await new_service(app, owner, "Massage")
     names = ("old visit", "recent visit", "never", "recent order", "old order", "no-show only", "merged", "erased")
     old, recent, never, ordered, old_order, no_show, merged, erased = [await new_member(app, owner, n) for n in names]
+    returned = await new_member(app, owner, "cancelled order")
     survivor = await new_member(app, owner, "survivor")
     now = clock.current
     c = BookingStatus.completed
@@ -198,16 +199,19 @@ async def test_inactive_members_are_what_the_list_tools_show(app: App, owner: Ow
     )
     product = await ok(app, owner.key, "create_product", {"name": "Oil", "unit_amount": 1500, "initial_stock": 10})
 
-    async def paid_order(member_id: str, days_ago: int) -> None:
+    async def paid_order(member_id: str, days_ago: int) -> str:
         clock.current = now - timedelta(days=days_ago)
         args = {"member_id": member_id, "lines": [{"product_id": product["id"], "quantity": 1}]}
         made = await ok(app, owner.key, "create_order", args)
         pay = {"order_id": made["id"], "amount": made["total"], "method": "cash", "idempotency_key": uuid4().hex}
         await ok(app, owner.key, "record_payment", pay)
         clock.current = now
+        return str(made["id"])
 
     await paid_order(ordered, 5)
     await paid_order(old_order, 50)
+    cancelled = await confirmed(app, owner.key, "cancel_order", {"order_id": await paid_order(returned, 3)})
+    assert cancelled.ok, cancelled.data  # paid, then cancelled with a refund due: no visit
     await confirmed(app, owner.key, "merge_members", {"survivor_id": survivor, "duplicate_id": merged})
     await confirmed(app, owner.key, "delete_member", {"member_id": erased})
     gold = await ok(app, owner.key, "create_membership_tier", {"name": "Gold", "threshold": 100000})
@@ -268,7 +272,7 @@ async def test_inactive_members_are_what_the_list_tools_show(app: App, owner: Ow
             break
     assert answered(pages) == expected
     listed = [i["member_id"] for i in pages]
-    assert listed[0] == never and set(listed) == {never, old, old_order, no_show}
+    assert listed[0] == never and set(listed) == {never, returned, old, old_order, no_show}
     assert merged not in listed and erased not in listed and recent not in listed and ordered not in listed
     spend = {i["member_id"]: i["lifetime_spend"] for i in pages}
     assert spend[old_order] == 1500 and spend[never] == 0

@@ -23,7 +23,7 @@ from favmcp.domains.bookings.tools import percent
 from favmcp.domains.loyalty.models import LoyaltyAccount
 from favmcp.domains.members.models import Member, MemberStatus
 from favmcp.domains.members.tools import MONEY_SCOPE
-from favmcp.domains.orders.models import Order
+from favmcp.domains.orders.models import Order, OrderStatus
 from favmcp.domains.reports import periods
 from favmcp.domains.reports.charts import render
 from favmcp.domains.reports.people_schemas import (
@@ -45,6 +45,7 @@ from favmcp.registry.spec import ToolSpec, tool
 
 DOMAIN_NAME = "reports"
 SCOPE = "reports:read"
+PAID = (OrderStatus.paid, OrderStatus.fulfilled)  # a paid order later cancelled (refund due) is no visit
 
 
 # -- no-shows --------------------------------------------------------------------------------------------------------
@@ -143,20 +144,26 @@ async def inactive_members_report(ctx: ToolContext, args: InactiveMembersInput) 
     first, with last visit, tier and lifetime spend (invoices:read)."""
     db = ctx.db
     since = ctx.now - timedelta(days=args.days)
-    last_booking = (
-        db.select_columns(Booking, func.max(col(Booking.starts_at)))
-        .where(col(Booking.member_id) == col(Member.id), col(Booking.status) == BookingStatus.completed)
-        .scalar_subquery()
+    # Each customer's latest completed booking and latest paid order, aggregated once and joined (a correlated
+    # subquery per row would run again wherever `last` appears: in the filter, the order and the answer).
+    visits = (
+        db.select_columns(Booking, col(Booking.member_id), func.max(col(Booking.starts_at)).label("at"))
+        .where(col(Booking.status) == BookingStatus.completed)
+        .group_by(col(Booking.member_id))
+        .subquery("visits")
     )
-    last_order = (
-        db.select_columns(Order, func.max(col(Order.paid_at)))
-        .where(col(Order.member_id) == col(Member.id), col(Order.paid_at).is_not(None))
-        .scalar_subquery()
+    bought = (
+        db.select_columns(Order, col(Order.member_id), func.max(col(Order.paid_at)).label("at"))
+        .where(col(Order.status).in_(PAID), col(Order.paid_at).is_not(None))
+        .group_by(col(Order.member_id))
+        .subquery("bought")
     )
-    last = _latest(last_booking, last_order)
+    last = _latest(visits.c.at, bought.c.at)
     tier = in_effect()
     stmt = (
         db.select_columns(Member, col(Member.id), col(Member.name), col(Member.lifetime_spend), last, tier)
+        .outerjoin(visits, visits.c.member_id == col(Member.id))
+        .outerjoin(bought, bought.c.member_id == col(Member.id))
         .outerjoin(LoyaltyAccount, and_(col(LoyaltyAccount.member_id) == col(Member.id), db.owns(LoyaltyAccount)))
         .where(col(Member.status) == MemberStatus.active, or_(last.is_(None), last < since))
     )

@@ -80,6 +80,12 @@ class CampaignReportInput(ToolInput):
     to_date: CalendarDate | None = Field(default=None, description="Up to this local date (inclusive).")
     chart: bool = Field(default=False, description=CHART)
 
+    @model_validator(mode="after")
+    def _range(self) -> CampaignReportInput:
+        if self.from_date and self.to_date and self.to_date < self.from_date:
+            raise ValueError("to_date must not be before from_date")
+        return self
+
 
 class CampaignResult(BaseModel):
     campaign_id: str
