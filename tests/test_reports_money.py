@@ -207,9 +207,21 @@ async def test_membership_report_and_plan_revenue_match_list_subscriptions(
         10333,
     )
 
+    # A two-line invoice paid in part: the payment is split over its lines in proportion (3000:1000).
+    mat = await ok(app, owner, "create_product", {"name": "Mat", "unit_amount": 3000, "track_stock": False})
+    lines = [
+        {"description": "Mat", "unit_amount": 3000, "quantity": 1, "tax_rate": "0", "product_id": mat["id"]},
+        {"description": "Towel", "unit_amount": 1000, "quantity": 1, "tax_rate": "0"},
+    ]
+    made = await ok(app, owner, "create_invoice", {"member_id": await member(app, owner), "lines": lines})
+    await ok(app, owner, "finalize_invoice", {"invoice_id": made["id"]})
+    await pay(app, owner, 2001, invoice_id=made["id"])
+
     revenue = await ok(app, owner, "revenue_report", {**month, "group_by": "month"})
     payments = await listed(app, owner, "list_payments", {"paid_from": revenue["starts_at"]})
-    assert revenue["net_amount"] == sum(p["amount"] for p in payments) == 3 * 5000 + 1000 + 12000
+    assert revenue["net_amount"] == sum(p["amount"] for p in payments) == 3 * 5000 + 1000 + 12000 + 2001
     shares = {(s["kind"], s["id"]): s["net_amount"] for s in revenue["breakdown"]}
     assert shares == {("plan", plans["month"]["id"]): 15000, ("plan", plans["week"]["id"]): 1000,
-                      ("plan", plans["year"]["id"]): 12000}  # fmt: skip
+                      ("plan", plans["year"]["id"]): 12000, ("product", mat["id"]): 1501,
+                      ("other", None): 500}  # fmt: skip
+    assert sum(shares.values()) == revenue["net_amount"]

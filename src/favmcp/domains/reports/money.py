@@ -109,18 +109,57 @@ def _key(service_id: str | None, product_id: str | None, plan_id: str | None) ->
 
 async def _breakdown(ctx: ToolContext, start: datetime, end: datetime, currency: str) -> dict[Any, int]:
     """Each document's payments (and, apart, refunds) in the range split over its lines by their gross, with
-    core.money.allocate: whole minor units that add up to the document's money exactly."""
+    core.money.allocate: whole minor units that add up to the document's money exactly. A one-line document's
+    money all goes to its line, so those are summed in SQL per line key; only longer documents are split here."""
+    one_line_invoices = (
+        ctx.db.select_columns(
+            InvoiceLine,
+            col(InvoiceLine.invoice_id).label("doc_id"),
+            func.min(col(InvoiceLine.service_id)).label("service_id"),
+            func.min(col(InvoiceLine.product_id)).label("product_id"),
+            func.min(col(InvoiceLine.plan_id)).label("plan_id"),
+        )
+        .group_by(col(InvoiceLine.invoice_id))
+        .having(func.count() == 1)
+        .subquery()
+    )
+    one_line_orders = (
+        ctx.db.select_columns(
+            OrderLine, col(OrderLine.order_id).label("doc_id"), func.min(col(OrderLine.product_id)).label("product_id")
+        )
+        .group_by(col(OrderLine.order_id))
+        .having(func.count() == 1)
+        .subquery()
+    )
+    shares: dict[Any, int] = defaultdict(int)
     docs: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for model, where, slot in (
-        (Payment, _payments(ctx, start, end, currency), 0),
-        (Refund, _refunds(start, end, currency), 1),
+    for model, where, sign in (
+        (Payment, _payments(ctx, start, end, currency), 1),
+        (Refund, _refunds(start, end, currency), -1),
     ):
-        stmt = ctx.db.select_columns(model, col(model.invoice_id), col(model.order_id), func.sum(col(model.amount)))
-        for invoice_id, order_id, amount in await ctx.db.rows(
-            stmt.where(*where).group_by(col(model.invoice_id), col(model.order_id))
+        amount = func.sum(col(model.amount))
+        inv = one_line_invoices.c
+        stmt = ctx.db.select_columns(model, inv.service_id, inv.product_id, inv.plan_id, amount)
+        stmt = stmt.join(one_line_invoices, inv.doc_id == col(model.invoice_id)).where(*where)
+        for service_id, product_id, plan_id, total in await ctx.db.rows(
+            stmt.group_by(inv.service_id, inv.product_id, inv.plan_id)
+        ):
+            shares[_key(service_id, product_id, plan_id)] += sign * int(total)
+        ordered = one_line_orders.c
+        stmt = ctx.db.select_columns(model, ordered.product_id, amount)
+        stmt = stmt.join(one_line_orders, ordered.doc_id == col(model.order_id)).where(*where)
+        for product_id, total in await ctx.db.rows(stmt.group_by(ordered.product_id)):
+            shares[("product", product_id)] += sign * int(total)
+        longer = (
+            ~func.coalesce(col(model.invoice_id), "").in_(_one_line(ctx, InvoiceLine, InvoiceLine.invoice_id)),
+            ~func.coalesce(col(model.order_id), "").in_(_one_line(ctx, OrderLine, OrderLine.order_id)),
+        )
+        stmt = ctx.db.select_columns(model, col(model.invoice_id), col(model.order_id), amount)
+        for invoice_id, order_id, total in await ctx.db.rows(
+            stmt.where(*where, *longer).group_by(col(model.invoice_id), col(model.order_id))
         ):
             doc = ("invoice", invoice_id) if invoice_id else ("order", order_id) if order_id else ("none", "")
-            docs[doc][slot] += int(amount)
+            docs[doc][0 if sign > 0 else 1] += int(total)
     lines: dict[tuple[str, str], list[tuple[tuple[str, str | None], int]]] = defaultdict(list)
     invoice_ids = [i for kind, i in docs if kind == "invoice"]
     order_ids = [i for kind, i in docs if kind == "order"]
@@ -145,7 +184,6 @@ async def _breakdown(ctx: ToolContext, start: datetime, end: datetime, currency:
             stmt.where(col(OrderLine.order_id).in_(chunk)).order_by(col(OrderLine.order_id), col(OrderLine.position))
         ):
             lines[("order", order_id)].append((("product", product_id), int(total)))
-    shares: dict[Any, int] = defaultdict(int)
     for doc, (paid, refunded) in docs.items():
         doc_lines = lines.get(doc) or [(("other", None), 1)]
         weights = [max(weight, 0) for _, weight in doc_lines]
@@ -154,6 +192,11 @@ async def _breakdown(ctx: ToolContext, start: datetime, end: datetime, currency:
         for (key, _), p, r in zip(doc_lines, allocate(paid, weights), allocate(refunded, weights), strict=True):
             shares[key] += p - r
     return shares
+
+
+def _one_line(ctx: ToolContext, model: Any, doc_id: Any) -> Any:
+    """The ids of documents with exactly one line."""
+    return ctx.db.select_columns(model, col(doc_id)).group_by(col(doc_id)).having(func.count() == 1)
 
 
 def _chunks(ids: list[str], size: int = 5000) -> Iterable[list[str]]:
