@@ -25,9 +25,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,22 +77,41 @@ def ok(result: Any) -> dict[str, Any]:
     return dict(result.data)
 
 
-def rows_of(objects: Iterable[Any]) -> list[dict[str, Any]]:
-    """Model objects as column dicts (their defaults filled in), for one executemany."""
-    return [{c.name: getattr(o, c.name) for c in o.__table__.columns} for o in objects]
+class Loader:
+    """Bulk rows for one table: each row is a template (a model object with its defaults) with a few fields changed.
+    Postgres: COPY (asyncpg's copy_records_to_table); SQLite: executemany, in batches of BATCH rows."""
+
+    def __init__(self, app: App, template: Any) -> None:
+        self.app, self.table = app, template.__table__
+        self.columns = [c.name for c in self.table.columns]
+        self.base = {name: _plain(getattr(template, name)) for name in self.columns}
+        self.batch: list[dict[str, Any]] = []
+
+    async def add(self, **fields: Any) -> None:
+        self.batch.append({**self.base, **{k: _plain(v) for k, v in fields.items()}})
+        if len(self.batch) >= BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        rows, self.batch = self.batch, []
+        if not rows:
+            return
+        async with self.app.db.transaction() as session:
+            connection = await session.connection()
+            if connection.dialect.name == "postgresql":
+                raw = (await connection.get_raw_connection()).driver_connection
+                records = [tuple(row[c] for c in self.columns) for row in rows]
+                await raw.copy_records_to_table(self.table.name, records=records, columns=self.columns)
+            else:
+                await session.execute(insert(self.table), rows)
 
 
-async def bulk(app: App, model: Any, objects: Iterable[Any]) -> None:
-    batch: list[Any] = []
-    for obj in objects:
-        batch.append(obj)
-        if len(batch) >= BATCH:
-            async with app.db.transaction() as session:
-                await session.execute(insert(model), rows_of(batch))
-            batch = []
-    if batch:
-        async with app.db.transaction() as session:
-            await session.execute(insert(model), rows_of(batch))
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
 
 
 async def seed(app: App, scale: float) -> dict[str, Any]:
@@ -106,6 +125,7 @@ async def seed(app: App, scale: float) -> dict[str, Any]:
         (await call("create_service", {"name": f"Service {i}", "duration_minutes": 60, "unit_amount": 5000}))["id"]
         for i in range(5)
     ]
+    intervals = ("month", "month", "week", "year", "month")
     plans = [
         (
             await call(
@@ -113,7 +133,7 @@ async def seed(app: App, scale: float) -> dict[str, Any]:
                 {"kind": "membership", "name": f"Plan {i}", "unit_amount": 2900 + 1000 * i, "interval": interval},
             )
         )["id"]
-        for i, interval in enumerate(("month", "month", "week", "year", "month"))
+        for i, interval in enumerate(intervals)
     ]
     products = [
         (await call("create_product", {"name": f"Product {i}", "unit_amount": 1500, "track_stock": False}))["id"]
@@ -139,112 +159,101 @@ async def seed(app: App, scale: float) -> dict[str, Any]:
                  created_at=now)
             for i, uid in enumerate(staff)
         )  # fmt: skip
-    members = [new_id("mem") for _ in range(n["members"])]
     progress(f"{n['members']} members")
-    await bulk(
-        app,
-        Member,
-        (
-            Member(id=m, workspace_id=ws, name=f"Member {i}", email=f"m{i}@bench.example", created_at=(t := past()),
-                   updated_at=t, last_activity_at=t)
-            for i, m in enumerate(members)
-        ),
-    )  # fmt: skip
+    members = [new_id("mem") for _ in range(n["members"])]
+    load = Loader(app, Member(id="", workspace_id=ws, name="", created_at=now, updated_at=now, last_activity_at=now))
+    for i, m in enumerate(members):
+        t = past()
+        await load.add(id=m, name=f"Member {i}", email=f"m{i}@bench.example", created_at=t, updated_at=t,
+                       last_activity_at=t)  # fmt: skip
+    await load.flush()
     progress(f"{n['bookings']} bookings")
     statuses = [BookingStatus.completed] * 80 + [BookingStatus.no_show] * 8 + [BookingStatus.cancelled] * 12
-
-    def booking() -> Booking:
+    load = Loader(
+        app,
+        Booking(id="", workspace_id=ws, member_id="", service_id="", staff_user_id="", status=BookingStatus.completed,
+                starts_at=now, ends_at=now, blocked_from=now, blocked_until=now, unit_amount=5000, currency="EUR",
+                created_at=now, updated_at=now),
+    )  # fmt: skip
+    for _ in range(n["bookings"]):
         starts = past()
-        return Booking(
-            id=new_id("bkg"), workspace_id=ws, member_id=rnd.choice(members), service_id=rnd.choice(services),
-            staff_user_id=rnd.choice(staff), status=rnd.choice(statuses), starts_at=starts,
-            ends_at=starts + timedelta(hours=1), blocked_from=starts, blocked_until=starts + timedelta(hours=1),
-            unit_amount=5000, currency="EUR", created_at=starts - timedelta(days=3),
-            updated_at=starts,
+        ends = starts + timedelta(hours=1)
+        await load.add(
+            id=new_id("bkg"), member_id=rnd.choice(members), service_id=rnd.choice(services),
+            staff_user_id=rnd.choice(staff), status=rnd.choice(statuses), starts_at=starts, ends_at=ends,
+            blocked_from=starts, blocked_until=ends, created_at=starts - timedelta(days=3), updated_at=starts,
         )  # fmt: skip
-
-    await bulk(app, Booking, (booking() for _ in range(n["bookings"])))
+    await load.flush()
     progress(f"{n['invoices']} invoices, {n['orders']} orders, their payments, {n['refunds']} refunds")
-    invoices: list[Invoice] = []
-    lines: list[InvoiceLine] = []
-    payments: list[Payment] = []
+    payments: list[dict[str, Any]] = []
+    invoices = Loader(app, Invoice(id="", workspace_id=ws, member_id="", status=InvoiceStatus.paid, currency="EUR",
+                                   created_at=now, updated_at=now))  # fmt: skip
+    lines = Loader(app, InvoiceLine(id="", workspace_id=ws, invoice_id="", position=0, description="Line", quantity=1,
+                                    unit_amount=0, tax_rate="0", currency="EUR", net=0, tax=0, gross=0))  # fmt: skip
     for i in range(n["invoices"]):
         paid_at = past()
         amount = rnd.choice((2900, 5000, 6500, 12000))
-        inv = new_id("inv")
-        invoices.append(
-            Invoice(id=inv, workspace_id=ws, member_id=rnd.choice(members), status=InvoiceStatus.paid,
-                    number=f"B-{i}", currency="EUR", subtotal=amount, total=amount, amount_paid=amount,
-                    created_at=paid_at, updated_at=paid_at, finalized_at=paid_at, paid_at=paid_at,
-                    due_date=paid_at.date())
-        )  # fmt: skip
+        inv, member = new_id("inv"), rnd.choice(members)
+        await invoices.add(id=inv, member_id=member, number=f"B-{i}", subtotal=amount, total=amount,
+                           amount_paid=amount, created_at=paid_at, updated_at=paid_at, finalized_at=paid_at,
+                           paid_at=paid_at, due_date=paid_at.date())  # fmt: skip
         kind = i % 5
-        lines.append(
-            InvoiceLine(id=new_id("inl"), workspace_id=ws, invoice_id=inv, position=0, description="Line",
-                        quantity=1, unit_amount=amount, tax_rate="0", currency="EUR", net=amount, tax=0,
-                        gross=amount, service_id=rnd.choice(services) if kind < 3 else None,
-                        plan_id=rnd.choice(plans) if kind == 3 else None)
-        )  # fmt: skip
-        payments.append(
-            Payment(id=new_id("pay"), workspace_id=ws, member_id=invoices[-1].member_id, invoice_id=inv,
-                    method="card_terminal", status=PaymentStatus.succeeded, currency="EUR", amount=amount,
-                    amount_applied=amount, paid_at=paid_at, created_at=paid_at)
-        )  # fmt: skip
-    orders: list[Order] = []
-    order_lines: list[OrderLine] = []
+        await lines.add(id=new_id("inl"), invoice_id=inv, unit_amount=amount, net=amount, gross=amount,
+                        service_id=rnd.choice(services) if kind < 3 else None,
+                        plan_id=rnd.choice(plans) if kind == 3 else None)  # fmt: skip
+        payments.append({"id": new_id("pay"), "member_id": member, "invoice_id": inv, "amount": amount,
+                         "amount_applied": amount, "paid_at": paid_at, "created_at": paid_at})  # fmt: skip
+    await invoices.flush()
+    await lines.flush()
+    orders = Loader(app, Order(id="", workspace_id=ws, member_id="", status=OrderStatus.paid, currency="EUR",
+                               subtotal=3000, discount=0, tax=0, total=3000, amount_paid=3000, created_at=now,
+                               updated_at=now))  # fmt: skip
+    order_lines = Loader(app, OrderLine(id="", workspace_id=ws, order_id="", position=0, product_id="",
+                                        name="Product", quantity=2, unit_amount=1500, currency="EUR", tax_rate="0",
+                                        discount=0, net=3000, tax=0, total=3000))  # fmt: skip
     for _ in range(n["orders"]):
         paid_at = past()
-        order = new_id("ord")
-        member = rnd.choice(members)
-        orders.append(
-            Order(id=order, workspace_id=ws, member_id=member, status=OrderStatus.paid, currency="EUR",
-                  subtotal=3000, discount=0, tax=0, total=3000, amount_paid=3000, created_at=paid_at,
-                  updated_at=paid_at, paid_at=paid_at)
-        )  # fmt: skip
-        order_lines.append(
-            OrderLine(id=new_id("orl"), workspace_id=ws, order_id=order, position=0, product_id=rnd.choice(products),
-                      name="Product", quantity=2, unit_amount=1500, currency="EUR", tax_rate="0", discount=0,
-                      net=3000, tax=0, total=3000)
-        )  # fmt: skip
-        payments.append(
-            Payment(id=new_id("pay"), workspace_id=ws, member_id=member, order_id=order, method="cash",
-                    status=PaymentStatus.succeeded, currency="EUR", amount=3000, amount_applied=3000,
-                    paid_at=paid_at, created_at=paid_at)
-        )  # fmt: skip
-    refunds: list[Refund] = []
+        order, member = new_id("ord"), rnd.choice(members)
+        await orders.add(id=order, member_id=member, created_at=paid_at, updated_at=paid_at, paid_at=paid_at)
+        await order_lines.add(id=new_id("orl"), order_id=order, product_id=rnd.choice(products))
+        payments.append({"id": new_id("pay"), "member_id": member, "order_id": order, "amount": 3000,
+                         "amount_applied": 3000, "paid_at": paid_at, "created_at": paid_at})  # fmt: skip
+    await orders.flush()
+    await order_lines.flush()
+    refunds = Loader(app, Refund(id="", workspace_id=ws, payment_id="", member_id="", status=RefundStatus.succeeded,
+                                 currency="EUR", amount=1, created_at=now))  # fmt: skip
+    refunded = []
     for payment in rnd.sample(payments, n["refunds"]):
-        back = payment.amount // 2
-        payment.status, payment.amount_refunded = PaymentStatus.partially_refunded, back
-        assert payment.paid_at is not None
-        settled = min(now, payment.paid_at + timedelta(days=rnd.randrange(1, 30)))
-        refunds.append(
-            Refund(id=new_id("ref"), workspace_id=ws, payment_id=payment.id, member_id=payment.member_id,
-                   invoice_id=payment.invoice_id, order_id=payment.order_id, status=RefundStatus.succeeded,
-                   currency="EUR", amount=back, created_at=settled, settled_at=settled)
-        )  # fmt: skip
-    for model, objects in (
-        (Invoice, invoices), (InvoiceLine, lines), (Order, orders), (OrderLine, order_lines),
-        (Payment, payments), (Refund, refunds),
-    ):  # fmt: skip
-        await bulk(app, model, objects)
+        back = payment["amount"] // 2
+        payment.update(status=PaymentStatus.partially_refunded, amount_refunded=back)
+        settled = min(now, payment["paid_at"] + timedelta(days=rnd.randrange(1, 30)))
+        refunded.append(dict(id=new_id("ref"), payment_id=payment["id"], member_id=payment["member_id"],
+                             invoice_id=payment.get("invoice_id"), order_id=payment.get("order_id"), amount=back,
+                             created_at=settled, settled_at=settled))  # fmt: skip
+    load = Loader(app, Payment(id="", workspace_id=ws, member_id="", method="card_terminal",
+                               status=PaymentStatus.succeeded, currency="EUR", amount=1, created_at=now))  # fmt: skip
+    for payment in payments:
+        await load.add(**payment)
+    await load.flush()
+    for refund in refunded:
+        await refunds.add(**refund)
+    await refunds.flush()
     progress(f"{n['subscriptions']} memberships")
     sub_statuses = [SubscriptionStatus.active] * 70 + [SubscriptionStatus.cancelled] * 20
     sub_statuses += [SubscriptionStatus.paused] * 5 + [SubscriptionStatus.past_due] * 5
-
-    def subscription(i: int) -> Subscription:
+    load = Loader(app, Subscription(id="", workspace_id=ws, member_id="", plan_id="", kind=PlanKind.membership,
+                                    status=SubscriptionStatus.active, unit_amount=0, currency="EUR", interval_count=1,
+                                    created_at=now, updated_at=now))  # fmt: skip
+    for i in range(n["subscriptions"]):
         created = past()
         status = rnd.choice(sub_statuses)
         cancelled = created + timedelta(days=30) if status == SubscriptionStatus.cancelled else None
         plan = i % len(plans)
-        return Subscription(
-            id=new_id("sub"), workspace_id=ws, member_id=rnd.choice(members), plan_id=plans[plan],
-            kind=PlanKind.membership, status=status, unit_amount=2900 + 1000 * plan, currency="EUR",
-            interval=("month", "month", "week", "year", "month")[plan], interval_count=1, anchor_at=created,
-            current_period_start=created, cancelled_at=cancelled, ended_at=cancelled, created_at=created,
-            updated_at=created,
-        )  # fmt: skip
-
-    await bulk(app, Subscription, (subscription(i) for i in range(n["subscriptions"])))
+        await load.add(id=new_id("sub"), member_id=rnd.choice(members), plan_id=plans[plan], status=status,
+                       unit_amount=2900 + 1000 * plan, interval=intervals[plan], anchor_at=created,
+                       current_period_start=created, cancelled_at=cancelled, ended_at=cancelled, created_at=created,
+                       updated_at=created)  # fmt: skip
+    await load.flush()
     async with app.db.transaction() as session:  # statistics as autovacuum would leave them after a bulk load
         await session.execute(text("ANALYZE"))
     today = now.astimezone(ZoneInfo(TIMEZONE)).date()
