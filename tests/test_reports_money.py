@@ -225,3 +225,8 @@ async def test_membership_report_and_plan_revenue_match_list_subscriptions(
                       ("plan", plans["year"]["id"]): 12000, ("product", mat["id"]): 1501,
                       ("other", None): 500}  # fmt: skip
     assert sum(shares.values()) == revenue["net_amount"]
+    charted = await call(app, owner.key, "revenue_report", {**month, "group_by": "week", "chart": True})
+    assert charted.ok and [i.mime_type for i in charted.images] == ["image/png"]
+    assert charted.images[0].data.startswith(b"\x89PNG") and charted.data["net_amount"] == revenue["net_amount"]
+    plain = await call(app, owner.key, "membership_report", month)
+    assert plain.ok and plain.images == () and plain.data == report
