@@ -12,6 +12,7 @@ import httpx
 from sqlmodel import col, select
 
 from favmcp.app import App
+from favmcp.core.pagination import encode_cursor
 from favmcp.domains.content.models import Post
 from favmcp.registry.jobs import Scheduler
 from tests.support import FakeClock, Owner, call, confirmed, error_code, signup
@@ -256,7 +257,13 @@ async def test_the_public_api_over_http(app: App, owner: Owner) -> None:
             assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found", missing
         assert [p["slug"] for p in (await http.get(f"/public/{theirs_handle}/posts")).json()["items"]] == ["theirs"]
         assert (await http.get(f"/public/{handle}/posts", params={"limit": "0"})).status_code == 400
-        assert (await http.get(f"/public/{handle}/posts", params={"cursor": "garbage"})).status_code == 400
+        for cursor, status in (
+            ("garbage", 400),
+            (encode_cursor({"id": "x"}), 400),
+            (encode_cursor({"at": "2020-01-01", "id": "x"}), 200),
+        ):
+            assert (await http.get(f"/public/{handle}/posts", params={"cursor": cursor})).status_code == status
+        assert (await http.get(f"/public/{handle}/posts", params={"tag": "50%"})).status_code == 400
 
         preflight = await http.options(
             f"/public/{handle}/posts",

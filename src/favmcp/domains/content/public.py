@@ -42,7 +42,7 @@ CORS = {
     "Access-Control-Allow-Headers": "If-None-Match",
     "Access-Control-Expose-Headers": "ETag",
 }
-CACHE = {"Cache-Control": "public, max-age=60", "Vary": "Origin"}
+CACHE = {"Cache-Control": "public, max-age=60"}
 
 
 class BadRequest(Exception):
@@ -107,7 +107,7 @@ def _query(request: Request) -> tuple[str | None, int, dict[str, Any] | None]:
     if q.get("cursor"):
         try:
             cursor = decode_cursor(q["cursor"][:500])
-            cursor["at"] = datetime.fromisoformat(cursor["at"])
+            cursor["at"] = utc(datetime.fromisoformat(cursor["at"]))
             str(cursor["id"])
         except (FavError, KeyError, ValueError, TypeError):
             raise BadRequest("cursor: pass next_cursor of a previous page unchanged") from None
