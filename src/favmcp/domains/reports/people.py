@@ -6,7 +6,7 @@ Every figure is one a caller can count again with the list tools: bookings by th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,27 +74,21 @@ def _outcomes(completed: int, no_show: int, late: int) -> dict[str, Any]:
     }
 
 
-async def _breakdown(
-    ctx: ToolContext, key: Any, names_of: type[SQLModel], in_range: Sequence[Any], top: int
-) -> list[OutcomeRow]:
-    """The `top` values of `key` with the most no-shows (then late cancellations), with their names."""
-    completed, no_show, late = _tally()
-    stmt = (
-        ctx.db.select_columns(Booking, key, completed, no_show, late)
-        .where(*in_range)
-        .group_by(key)
-        .having((no_show + late) > 0)
-        .order_by(no_show.desc(), late.desc(), key)
-        .limit(top)
-    )
-    rows = await ctx.db.rows(stmt)
-    ids = [row[0] for row in rows]
+async def _names(ctx: ToolContext, model: type[SQLModel], ids: list[str]) -> dict[str, str]:
     everyone = ctx.db.unfiltered
-    ident = col(column(names_of, "id"))
-    names = dict(
-        await everyone.rows(everyone.select_columns(names_of, ident, column(names_of, "name")).where(ident.in_(ids)))
-    )
-    return [OutcomeRow(id=i, name=names.get(i), **_outcomes(c, n, lc)) for i, c, n, lc in rows]
+    ident = col(column(model, "id"))
+    return dict(await everyone.rows(everyone.select_columns(model, ident, column(model, "name")).where(ident.in_(ids))))
+
+
+def _worst(tallies: dict[str, list[int]], top: int) -> list[tuple[str, list[int]]]:
+    """The `top` keys with the most no-shows, then late cancellations (then by id); none without either."""
+    kept = [(key, t) for key, t in tallies.items() if t[1] + t[2]]
+    return sorted(kept, key=lambda kt: (-kt[1][1], -kt[1][2], kt[0]))[:top]
+
+
+async def _rows(ctx: ToolContext, model: type[SQLModel], chosen: list[tuple[str, list[int]]]) -> list[OutcomeRow]:
+    names = await _names(ctx, model, [key for key, _ in chosen])
+    return [OutcomeRow(id=key, name=names.get(key), **_outcomes(*t)) for key, t in chosen]
 
 
 @tool(domain=DOMAIN_NAME, title="No-show report", hints="R I", scope=SCOPE)
@@ -104,14 +98,37 @@ async def no_show_report(ctx: ToolContext, args: NoShowReportInput) -> NoShowRep
     tz = ZoneInfo((await ctx.db.workspace()).timezone)
     start, end = periods.bounds(args.from_date, args.to_date, tz)
     in_range = (col(Booking.starts_at) >= start, col(Booking.starts_at) < end)
-    totals = (await ctx.db.rows(ctx.db.select_columns(Booking, *_tally()).where(*in_range)))[0]
+    completed, no_show, late = _tally()
+    # Two passes over the range: by (service, staff), few pairs, which also give the totals; and the customers with
+    # a no-show or late cancellation, the worst first, in SQL (there may be many).
+    pairs = ctx.db.select_columns(
+        Booking, col(Booking.service_id), col(Booking.staff_user_id), completed, no_show, late
+    ).where(*in_range)
+    total = [0, 0, 0]
+    by_service: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_staff: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for service_id, staff_id, *counts in await ctx.db.rows(
+        pairs.group_by(col(Booking.service_id), col(Booking.staff_user_id))
+    ):
+        for tally in (total, by_service[service_id], by_staff[staff_id]):
+            for i, n in enumerate(counts):
+                tally[i] += int(n)
+    customers = (
+        ctx.db.select_columns(Booking, col(Booking.member_id), completed, no_show, late)
+        .where(*in_range)
+        .group_by(col(Booking.member_id))
+        .having((no_show + late) > 0)
+        .order_by(no_show.desc(), late.desc(), col(Booking.member_id))
+        .limit(args.top)
+    )
+    worst = [(member_id, [int(c), int(n), int(lc)]) for member_id, c, n, lc in await ctx.db.rows(customers)]
     report = NoShowReport(
         starts_from=start,
         starts_to=end,
-        total=Outcomes(**_outcomes(*totals)),
-        by_customer=await _breakdown(ctx, col(Booking.member_id), Member, in_range, args.top),
-        by_service=await _breakdown(ctx, col(Booking.service_id), Service, in_range, args.top),
-        by_staff=await _breakdown(ctx, col(Booking.staff_user_id), User, in_range, args.top),
+        total=Outcomes(**_outcomes(*total)),
+        by_customer=await _rows(ctx, Member, worst),
+        by_service=await _rows(ctx, Service, _worst(by_service, args.top)),
+        by_staff=await _rows(ctx, User, _worst(by_staff, args.top)),
     )
     if args.chart:
         rows = report.by_service
