@@ -97,7 +97,11 @@ async def _by_bucket(ctx: ToolContext, model: Any, moment: Any, where: list[Any]
     return out
 
 
-def _key(service_id: str | None, product_id: str | None, plan_id: str | None) -> tuple[str, str | None]:
+def _key(*ids: str | None) -> tuple[str, str | None]:
+    """What a line earns for: its service, plan or product (an order line: its product), else other."""
+    if len(ids) == 1:
+        return ("product", ids[0]) if ids[0] else ("other", None)
+    service_id, product_id, plan_id = ids
     if service_id:
         return "service", service_id
     if plan_id:
@@ -110,93 +114,43 @@ def _key(service_id: str | None, product_id: str | None, plan_id: str | None) ->
 async def _breakdown(ctx: ToolContext, start: datetime, end: datetime, currency: str) -> dict[Any, int]:
     """Each document's payments (and, apart, refunds) in the range split over its lines by their gross, with
     core.money.allocate: whole minor units that add up to the document's money exactly. A one-line document's
-    money all goes to its line, so those are summed in SQL per line key; only longer documents are split here."""
-    one_line_invoices = (
-        ctx.db.select_columns(
-            InvoiceLine,
-            col(InvoiceLine.invoice_id).label("doc_id"),
-            func.min(col(InvoiceLine.service_id)).label("service_id"),
-            func.min(col(InvoiceLine.product_id)).label("product_id"),
-            func.min(col(InvoiceLine.plan_id)).label("plan_id"),
-        )
-        .group_by(col(InvoiceLine.invoice_id))
-        .having(func.count() == 1)
-        .subquery()
-    )
-    one_line_orders = (
-        ctx.db.select_columns(
-            OrderLine, col(OrderLine.order_id).label("doc_id"), func.min(col(OrderLine.product_id)).label("product_id")
-        )
-        .group_by(col(OrderLine.order_id))
-        .having(func.count() == 1)
-        .subquery()
-    )
+    money all goes to its line, so those are summed in SQL by line key; longer documents are split here."""
     shares: dict[Any, int] = defaultdict(int)
-    docs: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for model, where, sign in (
         (Payment, _payments(ctx, start, end, currency), 1),
         (Refund, _refunds(start, end, currency), -1),
     ):
-        amount = func.sum(col(model.amount))
-        inv = one_line_invoices.c
-        stmt = ctx.db.select_columns(model, inv.service_id, inv.product_id, inv.plan_id, amount)
-        stmt = stmt.join(one_line_invoices, inv.doc_id == col(model.invoice_id)).where(*where)
-        for service_id, product_id, plan_id, total in await ctx.db.rows(
-            stmt.group_by(inv.service_id, inv.product_id, inv.plan_id)
-        ):
-            shares[_key(service_id, product_id, plan_id)] += sign * int(total)
-        ordered = one_line_orders.c
-        stmt = ctx.db.select_columns(model, ordered.product_id, amount)
-        stmt = stmt.join(one_line_orders, ordered.doc_id == col(model.order_id)).where(*where)
-        for product_id, total in await ctx.db.rows(stmt.group_by(ordered.product_id)):
-            shares[("product", product_id)] += sign * int(total)
-        longer = (
-            ~func.coalesce(col(model.invoice_id), "").in_(_one_line(ctx, InvoiceLine, InvoiceLine.invoice_id)),
-            ~func.coalesce(col(model.order_id), "").in_(_one_line(ctx, OrderLine, OrderLine.order_id)),
-        )
-        stmt = ctx.db.select_columns(model, col(model.invoice_id), col(model.order_id), amount)
-        for invoice_id, order_id, total in await ctx.db.rows(
-            stmt.where(*where, *longer).group_by(col(model.invoice_id), col(model.order_id))
-        ):
-            doc = ("invoice", invoice_id) if invoice_id else ("order", order_id) if order_id else ("none", "")
-            docs[doc][0 if sign > 0 else 1] += int(total)
-    lines: dict[tuple[str, str], list[tuple[tuple[str, str | None], int]]] = defaultdict(list)
-    invoice_ids = [i for kind, i in docs if kind == "invoice"]
-    order_ids = [i for kind, i in docs if kind == "order"]
-    for chunk in _chunks(invoice_ids):
-        stmt = ctx.db.select_columns(
-            InvoiceLine,
-            col(InvoiceLine.invoice_id),
-            col(InvoiceLine.service_id),
-            col(InvoiceLine.product_id),
-            col(InvoiceLine.plan_id),
-            col(InvoiceLine.gross),
-        ).where(col(InvoiceLine.invoice_id).in_(chunk))
-        for invoice_id, service_id, product_id, plan_id, gross in await ctx.db.rows(
-            stmt.order_by(col(InvoiceLine.invoice_id), col(InvoiceLine.position))
-        ):
-            lines[("invoice", invoice_id)].append((_key(service_id, product_id, plan_id), int(gross)))
-    for chunk in _chunks(order_ids):
-        stmt = ctx.db.select_columns(
-            OrderLine, col(OrderLine.order_id), col(OrderLine.product_id), col(OrderLine.total)
-        )
-        for order_id, product_id, total in await ctx.db.rows(
-            stmt.where(col(OrderLine.order_id).in_(chunk)).order_by(col(OrderLine.order_id), col(OrderLine.position))
-        ):
-            lines[("order", order_id)].append((("product", product_id), int(total)))
-    for doc, (paid, refunded) in docs.items():
-        doc_lines = lines.get(doc) or [(("other", None), 1)]
-        weights = [max(weight, 0) for _, weight in doc_lines]
-        if not sum(weights):
-            weights = [1] * len(doc_lines)
-        for (key, _), p, r in zip(doc_lines, allocate(paid, weights), allocate(refunded, weights), strict=True):
-            shares[key] += p - r
+        for line, line_doc, doc, keys, weight in (
+            (InvoiceLine, InvoiceLine.invoice_id, model.invoice_id,
+             (InvoiceLine.service_id, InvoiceLine.product_id, InvoiceLine.plan_id), InvoiceLine.gross),
+            (OrderLine, OrderLine.order_id, model.order_id, (OrderLine.product_id,), OrderLine.total),
+        ):  # fmt: skip
+            longer = ctx.db.select_columns(line, col(line_doc)).group_by(col(line_doc)).having(func.count() > 1)
+            if model is Refund:  # few documents: look at theirs only (for payments, one pass over all is quicker)
+                longer = longer.where(col(line_doc).in_(ctx.db.select_columns(model, col(doc)).where(*where)))
+            single = (
+                ctx.db.select_columns(model, *map(col, keys), func.sum(col(model.amount)))
+                .join(line, col(line_doc) == col(doc))
+                .where(ctx.db.owns(line), *where, col(doc).not_in(longer))
+                .group_by(*map(col, keys))
+            )
+            for *ids, amount in await ctx.db.rows(single):
+                shares[_key(*ids)] += sign * int(amount)
+            per_doc = ctx.db.select_columns(model, col(doc), func.sum(col(model.amount)))
+            money = dict(await ctx.db.rows(per_doc.where(*where, col(doc).in_(longer)).group_by(col(doc))))
+            for chunk in _chunks(list(money)):
+                stmt = ctx.db.select_columns(line, col(line_doc), col(weight), *map(col, keys))
+                lines: dict[str, list[Any]] = defaultdict(list)
+                for doc_id, *rest in await ctx.db.rows(
+                    stmt.where(col(line_doc).in_(chunk)).order_by(col(line_doc), col(line.position))
+                ):
+                    lines[doc_id].append(rest)
+                for doc_id, rows in lines.items():
+                    weights = [max(int(r[0]), 0) for r in rows]
+                    parts = allocate(int(money[doc_id]), weights if sum(weights) else [1] * len(rows))
+                    for r, part in zip(rows, parts, strict=True):
+                        shares[_key(*r[1:])] += sign * part
     return shares
-
-
-def _one_line(ctx: ToolContext, model: Any, doc_id: Any) -> Any:
-    """The ids of documents with exactly one line."""
-    return ctx.db.select_columns(model, col(doc_id)).group_by(col(doc_id)).having(func.count() == 1)
 
 
 def _chunks(ids: list[str], size: int = 5000) -> Iterable[list[str]]:
@@ -232,6 +186,7 @@ async def revenue_report(ctx: ToolContext, args: RevenueInput) -> RevenueReport:
         net = sum(paid) - sum(back)
         order = {"service": 0, "plan": 1, "product": 2, "other": 3}
         split = await _breakdown(ctx, start, end, currency)
+        split[("other", None)] += net - sum(split.values())  # money on no document, or on one without lines
         shares = [
             RevenueShare(kind=kind, id=ident, net_amount=amount, currency=currency)
             for (kind, ident), amount in sorted(split.items(), key=lambda kv: (order[kv[0][0]], kv[0][1] or ""))
