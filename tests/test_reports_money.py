@@ -83,6 +83,8 @@ async def test_revenue_by_week_across_dst_with_refunds_voids_and_breakdown(
     )
     voided = await open_invoice(app, owner, 7000)
     await confirmed(app, owner.key, "void_invoice", {"invoice_id": voided["id"]})
+    no_money = {"method": "cash", "amount": 7000, "invoice_id": voided["id"], "idempotency_key": key()}
+    assert error_code(await call(app, owner.key, "record_payment", no_money)) == "invalid_state"  # void: never paid
     second = await open_invoice(app, owner, 3000)
     clock.current = at("2026-10-25T22:30:00")  # Sunday 23:30 local (CET): still the week of Monday 19 October
     await pay(app, owner, 4000, order_id=order["id"])

@@ -188,7 +188,7 @@ async def seed(app: App, scale: float) -> dict[str, Any]:
     payments: list[dict[str, Any]] = []
     invoices = Loader(app, Invoice(id="", workspace_id=ws, member_id="", status=InvoiceStatus.paid, currency="EUR",
                                    created_at=now, updated_at=now))  # fmt: skip
-    lines = Loader(app, InvoiceLine(id="", workspace_id=ws, invoice_id="", position=0, description="Line", quantity=1,
+    lines = Loader(app, InvoiceLine(id="", workspace_id=ws, invoice_id="", position=1, description="Line", quantity=1,
                                     unit_amount=0, tax_rate="0", currency="EUR", net=0, tax=0, gross=0))  # fmt: skip
     for i in range(n["invoices"]):
         paid_at = past()
