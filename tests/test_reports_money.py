@@ -173,7 +173,7 @@ async def test_membership_report_and_plan_revenue_match_list_subscriptions(
         for interval, amount in terms.items()
     }
     subs = []
-    for interval in ("month", "month", "month", "week", "year"):
+    for interval in ("month", "month", "month", "week", "year", "month"):
         sub = await ok(
             app, owner, "subscribe_member", {"member_id": await member(app, owner), "plan_id": plans[interval]["id"]}
         )
@@ -181,6 +181,8 @@ async def test_membership_report_and_plan_revenue_match_list_subscriptions(
         subs.append(sub)
     await ok(app, owner, "pause_subscription", {"subscription_id": subs[1]["id"]})
     assert (await confirmed(app, owner.key, "cancel_subscription", {"subscription_id": subs[2]["id"]})).ok
+    later = {"subscription_id": subs[5]["id"], "at_period_end": True}  # cancelled now, in force until its period ends
+    assert (await confirmed(app, owner.key, "cancel_subscription", later)).ok
     await ok(app, owner, "subscribe_member", {"member_id": await member(app, owner), "plan_id": plans["year"]["id"]})
 
     month = {"from_date": "2026-11-01", "to_date": "2026-11-30"}
@@ -194,19 +196,22 @@ async def test_membership_report_and_plan_revenue_match_list_subscriptions(
         assert row["active"] == len(in_force), interval
         assert row["new"] == len(mine)  # all made in the range
         assert row["paused"] == sum(s["status"] == "paused" for s in mine)
-        assert row["cancelled"] == sum(s["status"] == "cancelled" for s in mine)
+        details = [await ok(app, owner, "get_subscription", {"subscription_id": s["id"]}) for s in mine]
+        assert row["cancelled"] == sum(
+            report["starts_at"] <= (d["cancelled_at"] or "") < report["ends_at"] for d in details
+        )
         assert row["past_due"] == sum(s["status"] == "past_due" for s in mine)
     assert {i: by_plan[p["id"]]["monthly_recurring_amount"] for i, p in plans.items()} == {
-        "month": 5000,  # one of three in force: one paused, one cancelled
+        "month": 10000,  # two of four in force: one paused, one cancelled, one cancelled at period end (still on)
         "week": 4333,  # 1000 x 52 / 12 = 4333.33, rounded half up
         "year": 1000,  # 12000 / 12; the unpaid (incomplete) one is not counted
     }
     total = report["all_plans"]
     assert (total["active"], total["paused"], total["cancelled"], total["monthly_recurring_amount"]) == (
-        3,
+        4,
         1,
-        1,
-        10333,
+        2,
+        15333,
     )
 
     # A two-line invoice paid in part: the payment is split over its lines in proportion (3000:1000).
@@ -221,9 +226,9 @@ async def test_membership_report_and_plan_revenue_match_list_subscriptions(
 
     revenue = await ok(app, owner, "revenue_report", {**month, "group_by": "month"})
     payments = await listed(app, owner, "list_payments", {"paid_from": revenue["starts_at"]})
-    assert revenue["net_amount"] == sum(p["amount"] for p in payments) == 3 * 5000 + 1000 + 12000 + 2001
+    assert revenue["net_amount"] == sum(p["amount"] for p in payments) == 4 * 5000 + 1000 + 12000 + 2001
     shares = {(s["kind"], s["id"]): s["net_amount"] for s in revenue["breakdown"]}
-    assert shares == {("plan", plans["month"]["id"]): 15000, ("plan", plans["week"]["id"]): 1000,
+    assert shares == {("plan", plans["month"]["id"]): 20000, ("plan", plans["week"]["id"]): 1000,
                       ("plan", plans["year"]["id"]): 12000, ("product", mat["id"]): 1501,
                       ("other", None): 500}  # fmt: skip
     assert sum(shares.values()) == revenue["net_amount"]

@@ -277,7 +277,8 @@ async def membership_report(ctx: ToolContext, args: RangeInput) -> MembershipRep
         p = plans.setdefault(
             plan_id, {"active": 0, "new": 0, "paused": 0, "past_due": 0, "cancelled": 0, "mrr": Fraction(0)}
         )
-        gone = cancelled if ended is None else ended
+        # In force until it ended (a cancellation at period end keeps it running until then).
+        gone = ended if ended is not None or status != SubscriptionStatus.cancelled else cancelled
         if (gone is None or _utc(gone) >= end) and status != SubscriptionStatus.paused:
             p["active"] += 1
             p["mrr"] += monthly(int(amount), interval, count)
