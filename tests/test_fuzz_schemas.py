@@ -123,6 +123,7 @@ ID_POOLS = {
     "plan_id": "plan", "subscription_id": "subscription", "promotion_id": "promotion", "code": "promotion_code",
     "service_id": "service", "staff_id": "user", "staff_ids": "user", "booking_id": "booking",
     "class_session_id": "class_session", "entry_id": "waitlist_entry", "reward_id": "reward", "tier_id": "tier",
+    "post_id": "post", "slug": "post_slug",
 }  # fmt: skip
 
 
@@ -146,6 +147,7 @@ def _ok(result: CallResult) -> dict[str, Any]:
 MONEY_POOLS = {"invoice", "payment", "order", "product", "plan", "subscription", "promotion", "promotion_code"}
 BOOKING_POOLS = {"service", "booking", "class_session", "waitlist_entry"}
 LOYALTY_POOLS = {"reward", "tier"}
+CONTENT_POOLS = {"post", "post_slug"}
 
 
 def pools_of(tool: str) -> set[str]:
@@ -190,6 +192,7 @@ async def world(app: App, owner: Owner, request: pytest.FixtureRequest) -> World
     )
     in_loyalty = SPECS[request.node.callspec.params["tool"]].domain in {"loyalty", "tiers"}
     loyalty = await loyalty_world(app, key, first["id"]) if needs & LOYALTY_POOLS or in_loyalty else {}
+    content = await content_world(app, key) if needs & CONTENT_POOLS else {}
     cursors = []
     for tool, args in [
         ("search_members", {}),
@@ -214,6 +217,7 @@ async def world(app: App, owner: Owner, request: pytest.FixtureRequest) -> World
         **money,
         **bookings,
         **loyalty,
+        **content,
     }
     return World(owner, ids)
 
@@ -307,6 +311,15 @@ async def loyalty_world(app: App, key: str, member_id: str) -> dict[str, list[st
     )
     await made("redeem_reward", {"member_id": member_id, "reward_id": reward["id"]})
     return {"tier": [silver["id"], gold["id"]], "reward": [reward["id"]]}
+
+
+async def content_world(app: App, key: str) -> dict[str, list[str]]:
+    """A published post and a draft: the content records the fuzzed calls aim at."""
+    blocks = [{"type": "heading", "text": "Spring", "level": 2}, {"type": "paragraph", "text": "New classes."}]
+    live = _ok(await call(app, key, "create_post", {"title": "Spring timetable", "blocks": blocks, "tags": ["news"]}))
+    _ok(await call(app, key, "publish_post", {"post_id": live["id"]}))
+    draft = _ok(await call(app, key, "create_post", {"title": "Summer plans"}))
+    return {"post": [live["id"], draft["id"]], "post_slug": [live["slug"], draft["slug"]]}
 
 
 # -- strategies ------------------------------------------------------------------------------------------------

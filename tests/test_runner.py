@@ -257,6 +257,28 @@ MALFORMED: dict[str, list[dict[str, Any]]] = {
     ],
     "update_membership_tier": [{}, {"tier_id": "tier_a", "name": None}, {"tier_id": "tier_a", "threshold": -5}],
     "enrol_membership": [{"member_id": "mem_a"}, {"tier_id": "tier_a"}],
+    "create_post": [
+        {},
+        {"title": ""},
+        {"title": "Spring", "slug": "Not A Slug!"},
+        {"title": "Spring", "blocks": [{"type": "video", "url": "https://example.com/v"}]},
+        {"title": "Spring", "cover_image_url": "javascript:alert(1)"},
+    ],
+    "get_post": [{"post_id": ""}],
+    "list_posts": [{"status": "live"}, {"limit": 0}],
+    "update_post": [{}, {"post_id": "pst_a", "title": None}, {"post_id": "pst_a", "blocks": [{"type": "heading"}]}],
+    "publish_post": [{}, {"post_id": "pst_a", "publish_at": "soon"}],
+    "unpublish_post": [{}],
+    "delete_post": [{}, {"post_id": 5}],
+    "get_dashboard_stats": [{}, {"from_date": "2027-01-01", "to_date": "someday"}],
+    "revenue_report": [
+        {"from_date": "2027-01-01"},
+        {"from_date": "2027-01-01", "to_date": "2027-02-01", "group_by": "hour"},
+    ],
+    "membership_report": [{"to_date": "2027-01-01"}],
+    "no_show_report": [{"from_date": "2027-01-01", "to_date": "2027-02-01", "top": 0}],
+    "inactive_members_report": [{}, {"days": 0}, {"days": 30, "chart": "maybe"}],
+    "campaign_performance_report": [{"from_date": "2027-13-01"}],
 }
 
 
