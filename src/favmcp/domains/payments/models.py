@@ -68,6 +68,7 @@ class Payment(SQLModel, table=True):
             postgresql_where=HAS_PROVIDER_REF,
         ),
         Index("ix_payments_workspace_keyset", "workspace_id", "id"),
+        Index("ix_payments_workspace_paid_at", "workspace_id", "paid_at"),  # revenue by when money came in
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -110,6 +111,7 @@ class Refund(SQLModel, table=True):
             postgresql_where=HAS_PROVIDER_REFUND,
         ),
         Index("ix_payment_refunds_workspace_keyset", "workspace_id", "id"),
+        Index("ix_payment_refunds_workspace_settled_at", "workspace_id", "settled_at"),  # revenue: money given back
     )
 
     id: str = Field(primary_key=True, max_length=40)
