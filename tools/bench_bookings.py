@@ -48,6 +48,7 @@ from bench_mcp import (
     TLS,
     Post,
     Stats,
+    bench_env,
     clean_environ,
     free_port,
     fresh_postgres_beside,
@@ -303,9 +304,7 @@ def row(label: str, stats: Stats) -> str:
 def run(options: argparse.Namespace) -> bool:
     with tempfile.TemporaryDirectory(prefix="favmcp-bench-bookings-") as tmp, ExitStack() as stack:
         url = stack.enter_context(fresh_postgres_beside(options.database_url)) if options.database_url else None
-        env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1"}
-        if url:
-            env["FAVMCP_DATABASE_URL"] = url
+        env = bench_env(tmp, url)
         settings = Settings.from_env({**clean_environ(), **env})
         favlog.configure("WARNING")
 

@@ -241,6 +241,14 @@ def new_member() -> dict[str, Any]:
 # -- set-up ----------------------------------------------------------------------------------------------------
 
 
+def bench_env(tmp: str, database_url: str | None) -> dict[str, str]:
+    """A benchmark server's environment: a home of its own, no dispatcher, SQLite there unless a database is given."""
+    env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1"}
+    if database_url:
+        env["FAVMCP_DATABASE_URL"] = database_url
+    return env
+
+
 def clean_environ() -> dict[str, str]:
     """This shell's environment without FAVMCP_*: the servers see only what the bench sets."""
     return {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")}
@@ -717,9 +725,7 @@ def run(options: argparse.Namespace) -> None:
         url = stack.enter_context(fresh_postgres_beside(options.database_url)) if options.database_url else None
         tools_file = Path(tmp) / "favmcp-tools.json"
         try:
-            env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1"}
-            if url:
-                env["FAVMCP_DATABASE_URL"] = url
+            env = bench_env(tmp, url)
             progress("seeding the demo workspace")
             key = anyio.run(seed, env)
             fav, anonymous, bare = servers(env, tools_file, key)

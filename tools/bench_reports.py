@@ -28,14 +28,13 @@ import time
 from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio
 from sqlalchemy import insert, text
 
-from bench_mcp import clean_environ, fresh_postgres_beside, progress
+from bench_mcp import bench_env, clean_environ, fresh_postgres_beside, progress
 from bench_search_members import owner_key
 from favmcp import logging as favlog
 from favmcp.app import App
@@ -297,10 +296,7 @@ async def measure(app: App, key: str, today: date, runs: int) -> list[dict[str, 
 def run(options: argparse.Namespace) -> bool:
     with tempfile.TemporaryDirectory(prefix="favmcp-bench-reports-") as tmp, ExitStack() as stack:
         url = stack.enter_context(fresh_postgres_beside(options.database_url)) if options.database_url else None
-        env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1"}
-        if url:
-            env["FAVMCP_DATABASE_URL"] = url
-        settings = Settings.from_env({**clean_environ(), **env})
+        settings = Settings.from_env({**clean_environ(), **bench_env(tmp, url)})
         favlog.configure("WARNING")
 
         async def go() -> tuple[dict[str, Any], float, list[dict[str, Any]]]:
