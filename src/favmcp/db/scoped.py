@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import CompoundSelect, Select, and_, delete, exists, func, update
@@ -164,6 +165,24 @@ class WorkspaceDB:
                 index_elements=key, set_={c: row[c] for c in changes}, where=table.c.workspace_id == self.workspace_id
             )
         )
+
+    async def save_settings(
+        self, model: type[M], defaults: dict[str, Any], given: dict[str, Any], *, now: datetime
+    ) -> tuple[M, list[str]]:
+        """Save `given` into the workspace's one row of `model` (settings: made from `defaults` on first save), and
+        return the saved row and the fields that changed. The row first, then its lock: concurrent saves take
+        turns, and each compares with what the one before it saved, so the row ends as one caller's whole change,
+        never a mix (a value equal to a stale default is still written)."""
+        await self.insert_or_ignore(model, [defaults | {"updated_at": now}])
+        locked = self.select(model).with_for_update().execution_options(populate_existing=True)
+        current = await self.first(locked)
+        assert current is not None
+        changes = {k: v for k, v in given.items() if getattr(current, k) != v}
+        if changes:
+            await self.update(model, values=changes | {"updated_at": now})
+        saved = await self.first(self.select(model).execution_options(populate_existing=True))
+        assert saved is not None
+        return saved, sorted(changes)
 
     async def update(self, model: type[SQLModel], *where: Any, values: dict[str, Any]) -> int:
         """A conditional UPDATE in this workspace; returns how many rows it changed."""

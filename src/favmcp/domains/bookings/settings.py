@@ -84,22 +84,12 @@ async def update_booking_settings(ctx: ToolContext, args: UpdateBookingSettingsI
     given = args.model_dump(exclude_unset=True, exclude={"idempotency_key"})
     if "fee_tax_rate" in given:
         given["fee_tax_rate"] = str(args.fee_tax_rate)
-    # The row first (the defaults, if it was never saved), then its lock: concurrent updates take turns, and each
-    # compares with what the one before it saved, so the row ends as one caller's whole change, never a mix.
     defaults = await load_settings(ctx)
-    await ctx.db.insert_or_ignore(
-        BookingSettings, [{name: getattr(defaults, name) for name in FIELDS} | {"updated_at": ctx.now}]
+    saved, changed = await ctx.db.save_settings(
+        BookingSettings, {name: getattr(defaults, name) for name in FIELDS}, given, now=ctx.now
     )
-    current = await ctx.db.first(
-        ctx.db.select(BookingSettings).with_for_update().execution_options(populate_existing=True)
-    )
-    assert current is not None
-    changes = {k: v for k, v in given.items() if getattr(current, k) != v}
-    if changes:
-        await ctx.db.update(BookingSettings, values=changes | {"updated_at": ctx.now})
-        ctx.record_change(fields=sorted(changes))
-    saved = await ctx.db.first(ctx.db.select(BookingSettings).execution_options(populate_existing=True))
-    assert saved is not None
+    if changed:
+        ctx.record_change(fields=changed)
     return await _public(ctx, saved, True)
 
 

@@ -98,22 +98,12 @@ async def update_loyalty_program(ctx: ToolContext, args: UpdateLoyaltyProgramInp
     given = args.model_dump(exclude_unset=True, exclude={"idempotency_key"}, mode="json")
     if args.earn_rules is not None:
         await _check_rules(ctx, args.earn_rules)
-    # The row first (the defaults, if it was never saved), then its lock: concurrent updates take turns, and each
-    # compares with what the one before it saved, so the row ends as one caller's whole change, never a mix.
     defaults = await load_program(ctx)
-    await ctx.db.insert_or_ignore(
-        LoyaltyProgram, [{name: getattr(defaults, name) for name in FIELDS} | {"updated_at": ctx.now}]
+    saved, changed = await ctx.db.save_settings(
+        LoyaltyProgram, {name: getattr(defaults, name) for name in FIELDS}, given, now=ctx.now
     )
-    current = await ctx.db.first(
-        ctx.db.select(LoyaltyProgram).with_for_update().execution_options(populate_existing=True)
-    )
-    assert current is not None
-    changes = {k: v for k, v in given.items() if getattr(current, k) != v}
-    if changes:
-        await ctx.db.update(LoyaltyProgram, values=changes | {"updated_at": ctx.now})
-        ctx.record_change(fields=sorted(changes))
-    saved = await ctx.db.first(ctx.db.select(LoyaltyProgram).execution_options(populate_existing=True))
-    assert saved is not None
+    if changed:
+        ctx.record_change(fields=changed)
     return _program_public(saved, True)
 
 
