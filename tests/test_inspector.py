@@ -12,6 +12,7 @@ which makes that a failure.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -285,5 +286,41 @@ async def test_inspector_accepts_the_loyalty_answers_and_shows_their_refusals(
             )
             error = refusal(beyond, "conflict")
             assert error["details"]["reason"] == "insufficient_points"
+        finally:
+            print("\n\n".join(run.transcript() for run in client.runs))
+
+
+async def test_inspector_accepts_the_content_and_report_answers_with_a_chart(
+    inspector: list[str], database_url: str, tmp_path: Path, app: App, owner: Owner
+) -> None:
+    """A post, the posts list and the reports pass the Inspector's outputSchema check whole; a report asked for a
+    chart reaches it with its structured data and a PNG image block."""
+    blocks = [{"type": "heading", "text": "Spring", "level": 2}, {"type": "paragraph", "text": "New classes."}]
+    post = await call(app, owner.key, "create_post", {"title": "Spring timetable", "blocks": blocks})
+    assert post.ok, post.data
+    assert (await call(app, owner.key, "publish_post", {"post_id": post.data["id"]})).ok
+    day = app.runner.clock.now().date()
+    period = {"from_date": str(day - timedelta(days=30)), "to_date": str(day)}
+    (tmp_path / "inspector").mkdir()
+    async with http_server(server_env(database_url, tmp_path), tmp_path / "server.log") as server:
+        client = Inspector(inspector, server, tmp_path / "inspector")
+        try:
+            for tool, args in [
+                ("get_post", {"post_id": post.data["id"]}),
+                ("list_posts", {}),
+                ("get_dashboard_stats", period),
+                ("no_show_report", period),
+                ("membership_report", period),
+                ("inactive_members_report", {"days": "30"}),
+                ("revenue_report", {**period, "group_by": "week", "chart": "true"}),
+            ]:
+                run = await client.call("modern", owner.key, tool, **args)
+                shown = result_of(run)
+                assert run.returncode == 0 and not shown.get("isError"), run.transcript()
+                assert shown["structuredContent"], run.transcript()
+            charted = result_of(client.runs[-1])
+            [picture] = [block for block in charted["content"] if block["type"] == "image"]
+            assert picture["mimeType"] == "image/png"
+            assert base64.b64decode(picture["data"]).startswith(b"\x89PNG\r\n\x1a\n")
         finally:
             print("\n\n".join(run.transcript() for run in client.runs))
