@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from favmcp.core.links import MemberLink, OnErase, OnMerge
+from favmcp.core.links import MemberLink, OnErase, OnMerge, export_row
 from favmcp.domains.bookings.events import BookingCompleted
 from favmcp.domains.loyalty import earning, merge, points, profile, rewards
 from favmcp.domains.loyalty.events import EVENTS
@@ -18,18 +17,14 @@ from favmcp.registry.domain import Domain, Job
 DOMAIN_NAME = "loyalty"
 
 
-def _export(row: Any) -> dict[str, Any]:
-    return {k: v for k, v in row.model_dump(mode="json").items() if k != "workspace_id"}
-
-
 # The account is not moved: the merge subscriber (loyalty.merge) folds the duplicate's balance and tier into the
 # survivor's account and removes the duplicate's. The ledger, the lots and the vouchers move. None of them holds
 # personal data: an erase keeps them.
 MEMBER_LINKS = [
-    MemberLink("loyalty_account", LoyaltyAccount, "member_id", OnMerge.keep, OnErase.keep, export=_export),
-    MemberLink("points_entries", PointsEntry, "member_id", OnMerge.move, OnErase.keep, export=_export),
-    MemberLink("points_lots", PointsLot, "member_id", OnMerge.move, OnErase.keep, export=_export),
-    MemberLink("vouchers", Voucher, "member_id", OnMerge.move, OnErase.keep, export=_export),
+    MemberLink("loyalty_account", LoyaltyAccount, "member_id", OnMerge.keep, OnErase.keep, export=export_row),
+    MemberLink("points_entries", PointsEntry, "member_id", OnMerge.move, OnErase.keep, export=export_row),
+    MemberLink("points_lots", PointsLot, "member_id", OnMerge.move, OnErase.keep, export=export_row),
+    MemberLink("vouchers", Voucher, "member_id", OnMerge.move, OnErase.keep, export=export_row),
 ]
 
 DOMAIN = Domain(

@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from favmcp.core.errors import FieldError, conflict, invalid_state, validation_failed
 from favmcp.core.ids import new_id
-from favmcp.core.links import MemberLink, OnErase, OnMerge
+from favmcp.core.links import MemberLink, OnErase, OnMerge, export_row
 from favmcp.core.money import CurrencyMismatchError
 from favmcp.domains.invoices import service as invoices
 from favmcp.domains.invoices.events import InvoicePaid, InvoiceVoided
@@ -513,15 +513,11 @@ async def _member_money(ctx: ToolContext, member_id: str) -> dict[str, Any]:
     }
 
 
-def _export(row: Any) -> dict[str, Any]:
-    return {k: v for k, v in row.model_dump(mode="json").items() if k != "workspace_id"}
-
-
 MEMBER_LINKS = [
-    MemberLink("subscriptions", Subscription, "member_id", OnMerge.move, OnErase.keep, export=_export),
-    MemberLink("subscription_periods", SubscriptionPeriod, "member_id", OnMerge.move, OnErase.keep, export=_export),
-    MemberLink("credit_lots", CreditLot, "member_id", OnMerge.move, OnErase.keep, export=_export),
-    MemberLink("credit_entries", CreditEntry, "member_id", OnMerge.move, OnErase.keep, export=_export),
+    MemberLink("subscriptions", Subscription, "member_id", OnMerge.move, OnErase.keep, export=export_row),
+    MemberLink("subscription_periods", SubscriptionPeriod, "member_id", OnMerge.move, OnErase.keep, export=export_row),
+    MemberLink("credit_lots", CreditLot, "member_id", OnMerge.move, OnErase.keep, export=export_row),
+    MemberLink("credit_entries", CreditEntry, "member_id", OnMerge.move, OnErase.keep, export=export_row),
 ]
 
 DOMAIN = Domain(

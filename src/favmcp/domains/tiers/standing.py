@@ -29,6 +29,16 @@ async def ladder(ctx: ToolContext) -> list[MembershipTier]:
     return await ctx.db.unfiltered.all(ctx.db.unfiltered.select(MembershipTier).order_by(col(MembershipTier.threshold)))
 
 
+def _earned_in_window(ctx: ToolContext) -> list[ColumnElement[bool]]:
+    """The ledger entries that count as points earned in the window: earns, less the reversals of refunds (a
+    returned voucher is a positive reversal: not earned)."""
+    return [
+        col(PointsEntry.kind).in_([EntryKind.earn, EntryKind.reversal]),
+        col(PointsEntry.created_at) > ctx.now - WINDOW,
+        (col(PointsEntry.kind) == EntryKind.earn) | (col(PointsEntry.points) < 0),
+    ]
+
+
 async def standing(ctx: ToolContext, member_id: str, program: LoyaltyProgram) -> int:
     """The figure tiers compare with their thresholds: points earned in the window, or lifetime spend."""
     db = ctx.db.unfiltered
@@ -36,11 +46,7 @@ async def standing(ctx: ToolContext, member_id: str, program: LoyaltyProgram) ->
         member = await db.get(Member, member_id)
         return member.lifetime_spend if member is not None else 0
     stmt = db.select_columns(PointsEntry, func.coalesce(func.sum(col(PointsEntry.points)), 0)).where(
-        col(PointsEntry.member_id) == member_id,
-        col(PointsEntry.kind).in_([EntryKind.earn, EntryKind.reversal]),
-        col(PointsEntry.created_at) > ctx.now - WINDOW,
-        # a returned voucher is a positive reversal: not earned
-        (col(PointsEntry.kind) == EntryKind.earn) | (col(PointsEntry.points) < 0),
+        col(PointsEntry.member_id) == member_id, *_earned_in_window(ctx)
     )
     rows = await db.rows(stmt)
     return int(rows[0][0])
@@ -60,11 +66,7 @@ async def standings(ctx: ToolContext, program: LoyaltyProgram) -> dict[str, int]
         return {m: int(spend) for m, spend in await db.rows(stmt)}
     earned = (
         db.select_columns(PointsEntry, col(PointsEntry.member_id), func.sum(col(PointsEntry.points)))
-        .where(
-            col(PointsEntry.kind).in_([EntryKind.earn, EntryKind.reversal]),
-            col(PointsEntry.created_at) > ctx.now - WINDOW,
-            (col(PointsEntry.kind) == EntryKind.earn) | (col(PointsEntry.points) < 0),
-        )
+        .where(*_earned_in_window(ctx))
         .group_by(col(PointsEntry.member_id))
     )
     figures = {m: int(total) for m, total in await db.rows(earned)}
