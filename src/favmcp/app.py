@@ -64,7 +64,7 @@ class App:
         platform = platform or composition.platform()
         registry = Registry(platform.specs, toolsets=settings.toolsets, read_only=settings.read_only)
         runner = Runner(platform, db, settings, registry=registry, clock=clock, random=random)
-        channels = {"stripe": StripeChannel(db, settings)}
+        channels = {"stripe": StripeChannel(db, settings), **platform.outbox_channels(runner)}
         dispatcher = Dispatcher(db, email_channel(settings), settings.secret_keys, clock=clock, channels=channels)
         return cls(settings, db, runner, dispatcher)
 

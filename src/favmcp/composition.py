@@ -35,6 +35,9 @@ DOMAINS = (
     "loyalty",
     "tiers",
     "content",
+    "messaging",
+    "campaigns",
+    "webhooks",
     "reports",
 )
 

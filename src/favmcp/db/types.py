@@ -52,13 +52,13 @@ def workspace_fk(*, nullable: bool = False, index: bool = True) -> Any:
     )
 
 
-def enum_field(enum_cls: type[Any], default: Any = ..., *, index: bool = False) -> Any:
+def enum_field(enum_cls: type[Any], default: Any = ..., *, index: bool = False, nullable: bool = False) -> Any:
     """Enums are stored as short strings (no native Postgres types), so adding a state is a no-op migration."""
     return Field(
         default=default,
         sa_column=Column(
             SAEnum(enum_cls, native_enum=False, create_constraint=False, length=20),
-            nullable=False,
+            nullable=nullable,
             index=index,
         ),
     )

@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import structlog
@@ -45,9 +45,24 @@ class Channel(Protocol):
     async def send(self, message: OutboxMessage, body: str) -> dict[str, Any] | None: ...
 
 
+@runtime_checkable
+class Retrying(Protocol):
+    """A channel with its own retry schedule (webhooks retry for days); others use `backoff` and MAX_ATTEMPTS."""
+
+    def retry_in(self, attempts: int) -> timedelta | None:
+        """The wait before the next attempt after `attempts` failed ones; None: give up."""
+
+
 def backoff(attempts: int) -> timedelta:
     """10 s, 20 s, 40 s ... capped at one hour."""
     return timedelta(seconds=min(3600, 10 * 2 ** max(0, attempts - 1)))
+
+
+def retry_wait(channel: Channel | None, attempts: int) -> timedelta | None:
+    """How long a message waits after `attempts` failed attempts; None: it has failed for good."""
+    if isinstance(channel, Retrying):
+        return channel.retry_in(attempts)
+    return backoff(attempts) if attempts < MAX_ATTEMPTS else None
 
 
 class Dispatcher:
@@ -169,10 +184,11 @@ class Dispatcher:
             if answer is not None:
                 values.update(payload={**message.payload, "result": answer})
         else:
-            final = refused or message.attempts + 1 >= MAX_ATTEMPTS
+            wait = retry_wait(channel, message.attempts + 1)
+            final = refused or wait is None
             values.update(
                 status=OutboxStatus.failed if final else OutboxStatus.pending,
-                next_attempt_at=now + backoff(message.attempts + 1),
+                next_attempt_at=now + (wait or timedelta(0)),
                 last_error=error,
             )
             log.warning("outbox_delivery_failed", message_id=message.id, attempts=message.attempts + 1, final=final)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from favmcp.effects.dispatcher import Channel
     from favmcp.registry.context import ToolContext
     from favmcp.registry.runner import Runner
 
@@ -83,6 +84,10 @@ PaymentUrlOf = Callable[["ToolContext", str, str], Awaitable[str | None]]
 # request itself (signatures) and makes its changes through `runner.run_system`.
 HttpEndpoint = Callable[["Request", "Runner"], Awaitable["Response"]]
 
+# How a domain delivers its own outbox rows (a message to a provider, a webhook): built once per process with the
+# runner, through which it reads and settles its rows (run_system), since domains never hold a session.
+ChannelOf = Callable[["Runner"], "Channel"]
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -101,6 +106,8 @@ class Domain:
     customer_model: type[SQLModel] | None = None
     # "METHOD path" -> endpoint, e.g. "POST /hooks/stripe/{workspace_id}"
     http_routes: Mapping[str, HttpEndpoint] = field(default_factory=dict)
+    # outbox channel name -> how it is delivered (see ChannelOf)
+    outbox_channels: Mapping[str, ChannelOf] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,12 @@ class Platform:
         return {path: endpoint for d in self.domains for path, endpoint in d.http_routes.items()}
 
     def subscribers_of(self, event: type[DomainEvent]) -> list[Subscriber]:
-        return [fn for d in self.domains for fn in d.subscribers.get(event, ())]
+        """The subscribers of `event`, then those of DomainEvent itself, which hear every event."""
+        own = [fn for d in self.domains for fn in d.subscribers.get(event, ())]
+        return own + [fn for d in self.domains for fn in d.subscribers.get(DomainEvent, ())]
+
+    def outbox_channels(self, runner: Runner) -> dict[str, Channel]:
+        return {name: make(runner) for d in self.domains for name, make in d.outbox_channels.items()}
 
     async def staff_commitments(
         self, db: WorkspaceDB, user_id: str, starts_at: datetime, ends_at: datetime

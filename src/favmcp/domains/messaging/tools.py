@@ -1,0 +1,10 @@
+"""Messaging: see models.py."""
+
+from __future__ import annotations
+
+from favmcp.domains.messaging import models as _models  # noqa: F401
+from favmcp.registry.domain import Domain
+
+DOMAIN_NAME = "messaging"
+
+DOMAIN = Domain(name=DOMAIN_NAME, tools=[])
