@@ -37,6 +37,11 @@ class Settings:
     stripe_api_base: str | None = None  # Stripe's API unless set (tests point it at a local server)
     # Where people reach this server from outside (payment pages send them back here); None: not reachable.
     public_url: str | None = None
+    # Messaging providers' API addresses (tests point them at local servers that speak the same protocol).
+    whatsapp_api_base: str = "https://graph.facebook.com"
+    twilio_api_base: str = "https://api.twilio.com"
+    # Whether webhook URLs and SMTP hosts may be loopback or private addresses (an operator's choice, and tests').
+    allow_private_targets: bool = False
 
     def __post_init__(self) -> None:
         if not self.secret_keys:
@@ -67,6 +72,9 @@ class Settings:
             stripe_webhook_secret=env.get("FAVMCP_STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_base=(env.get("FAVMCP_STRIPE_API_BASE") or "").rstrip("/") or None,
             public_url=(env.get("FAVMCP_PUBLIC_URL") or "").rstrip("/") or None,
+            whatsapp_api_base=(env.get("FAVMCP_WHATSAPP_API_BASE") or cls.whatsapp_api_base).rstrip("/"),
+            twilio_api_base=(env.get("FAVMCP_TWILIO_API_BASE") or cls.twilio_api_base).rstrip("/"),
+            allow_private_targets=_flag(env.get("FAVMCP_ALLOW_PRIVATE_TARGETS")),
         )
 
 
