@@ -8,17 +8,19 @@ once, is harmless.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import and_, delete, or_, select, tuple_, update
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from favmcp.auth.codes import CODE_TTL
 from favmcp.auth.models import OneTimeCode, RateLimitBucket
 from favmcp.core.sealing import reseal
 from favmcp.db.engine import Database
+from favmcp.db.scoped import column
 from favmcp.db.tenancy import PAYMENT_PROVIDER_SEAL, Workspace
 from favmcp.effects.models import OutboxKind, OutboxMessage, OutboxStatus
 from favmcp.effects.outbox import SEAL_PURPOSE as OUTBOX_SEAL_PURPOSE
@@ -62,17 +64,36 @@ async def purge_expired(db: Database, now: datetime) -> dict[str, int]:
     return purged
 
 
+@dataclass(frozen=True)
+class SealedColumn:
+    """A column of a domain's table that holds one value sealed with `purpose` (a channel's provider secrets)."""
+
+    label: str
+    model: type[SQLModel]
+    column: str
+    purpose: str
+
+
 async def reseal_secrets(
-    db: Database, secret_keys: Sequence[bytes], *, batch: int = RESEAL_BATCH
+    db: Database,
+    secret_keys: Sequence[bytes],
+    *,
+    batch: int = RESEAL_BATCH,
+    sealed_columns: Sequence[SealedColumn] = (),
 ) -> dict[str, dict[str, int]]:
     """Seal every stored sealed value with the newest secret (the first), a batch per transaction, so that older
     secrets can be retired. Returns per table how many were resealed, were already current, and could not be
-    opened with any of the secrets."""
-    return {
+    opened with any of the secrets. `sealed_columns`: the domains' own (see Domain.sealed_columns)."""
+    counts = {
         "outbox_bodies": await _reseal_outbox(db, secret_keys, batch),
         "idempotency_records": await _reseal_idempotency(db, secret_keys, batch),
-        "payment_provider_keys": await _reseal_payment_providers(db, secret_keys, batch),
+        "payment_provider_keys": await _reseal_column(
+            db, secret_keys, batch, Workspace, "payment_provider", PAYMENT_PROVIDER_SEAL
+        ),
     }
+    for sealed in sealed_columns:
+        counts[sealed.label] = await _reseal_column(db, secret_keys, batch, sealed.model, sealed.column, sealed.purpose)
+    return counts
 
 
 def _counts() -> dict[str, int]:
@@ -146,29 +167,30 @@ async def _reseal_idempotency(db: Database, secret_keys: Sequence[bytes], batch:
         after = (rows[-1].scope, rows[-1].key)
 
 
-async def _reseal_payment_providers(db: Database, secret_keys: Sequence[bytes], batch: int) -> dict[str, int]:
+async def _reseal_column(
+    db: Database, secret_keys: Sequence[bytes], batch: int, model: type[SQLModel], name: str, purpose: str
+) -> dict[str, int]:
     counts = _counts()
+    ident, sealed_column = column(model, "id"), column(model, name)
     after = ""
     while True:
         async with db.transaction() as session:
             rows = (
                 await session.execute(
-                    select(col(Workspace.id), col(Workspace.payment_provider))
-                    .where(col(Workspace.id) > after, col(Workspace.payment_provider).is_not(None))
-                    .order_by(col(Workspace.id))
+                    select(ident, sealed_column)
+                    .where(ident > after, sealed_column.is_not(None), sealed_column != "")
+                    .order_by(ident)
                     .limit(batch)
                 )
             ).all()
-            for workspace_id, sealed in rows:
-                fresh = _resealed(secret_keys, PAYMENT_PROVIDER_SEAL, str(sealed), counts)
+            for row_id, sealed in rows:
+                fresh = _resealed(secret_keys, purpose, str(sealed), counts)
                 if fresh is not None:
-                    # Only the value read here is replaced: keys set again in between stand.
+                    # Only the value read here is replaced: one set again in between stands.
                     result: Any = await session.execute(
-                        update(Workspace)
-                        .where(col(Workspace.id) == workspace_id, col(Workspace.payment_provider) == sealed)
-                        .values(payment_provider=fresh)
+                        update(model).where(ident == row_id, sealed_column == sealed).values({name: fresh})
                     )
                     counts["resealed"] += result.rowcount
         if len(rows) < batch:
             return counts
-        after = rows[-1].id
+        after = rows[-1][0]

@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 
 from favmcp.core.events import DomainEvent
 from favmcp.core.links import MemberLink
+from favmcp.db.maintenance import SealedColumn
 from favmcp.db.scoped import Viewer, WorkspaceDB, column
 from favmcp.registry.spec import ToolSpec
 
@@ -108,6 +109,8 @@ class Domain:
     http_routes: Mapping[str, HttpEndpoint] = field(default_factory=dict)
     # outbox channel name -> how it is delivered (see ChannelOf)
     outbox_channels: Mapping[str, ChannelOf] = field(default_factory=dict)
+    # Sealed values in the domain's tables, resealed by `favmcp secrets reseal` when the server secret rotates.
+    sealed_columns: Sequence[SealedColumn] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,10 @@ class Platform:
     @property
     def events(self) -> list[type[DomainEvent]]:
         return [event for d in self.domains for event in d.events]
+
+    @property
+    def sealed_columns(self) -> list[SealedColumn]:
+        return [sealed for d in self.domains for sealed in d.sealed_columns]
 
     @property
     def jobs(self) -> list[Job]:

@@ -650,7 +650,9 @@ def secrets_reseal(
     async def main() -> dict[str, dict[str, int]]:
         app = await open_app(s)
         try:
-            return await reseal_secrets(app.db, s.secret_keys, batch=batch)
+            return await reseal_secrets(
+                app.db, s.secret_keys, batch=batch, sealed_columns=app.runner.platform.sealed_columns
+            )
         finally:
             await app.close()
 
