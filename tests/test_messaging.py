@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 from sqlalchemy import select, update
 from sqlmodel import col
 
@@ -29,6 +30,8 @@ from favmcp.domains.messaging.models import (
 )
 from favmcp.effects.models import OutboxMessage
 from favmcp.effects.outbox import open_body
+from favmcp.transports.http import build_http_app
+from tests.messaging_servers import configure_channels, running_providers
 from tests.support import FakeClock, Owner, call, confirmed, error_code, join, unique_email
 
 TZ = ZoneInfo("Europe/Amsterdam")  # the workspace's timezone (signup)
@@ -491,3 +494,55 @@ async def test_messages_move_on_merge_are_exported_and_blanked_on_erase(
     rows = await messages(app, owner)
     assert len(rows) == 2 and all(m.body == "" and m.address == "" and m.variables == {} for m in rows)
     assert all(m.member_id == survivor["id"] for m in rows), "kept under the pseudonymous id"
+
+
+# -- through the local providers ---------------------------------------------------------------------------------
+
+
+async def test_sends_reach_the_local_providers_and_refusals_reach_none(app: App, owner: Owner) -> None:
+    with running_providers(app.settings) as providers:
+        app.settings.public_url = "http://127.0.0.1:8000"
+        providers.twilio.account_sid = "AC" + "0" * 31 + "1"  # Twilio's shape: AC and 32 hex digits
+        configured = await configure_channels(app, owner.key, providers)
+        await ok(app, owner.key, "set_approval_policy", NO_APPROVALS)
+        while await app.dispatcher.run_once():  # the signup's mail
+            pass
+        member, silent = await customer(app, owner), await customer(app, owner, consent=(), name="Quiet One")
+        receipt = await template(
+            app, owner, body="Thanks {{first_name}}, see you {{day}}", variables=["first_name", "day"]
+        )
+
+        assert (await refused(app, owner.key, "send_message", send(silent, text="Hi")))["details"][
+            "rule"
+        ] == "no_consent"
+        window = await refused(app, owner.key, "send_message", send(member, "whatsapp", text="Hi"))
+        assert window["details"]["rule"] == "outside_whatsapp_window"
+        assert await app.dispatcher.run_once() == 0
+        assert (providers.twilio.messages, providers.whatsapp.messages, providers.mail.attempts) == ([], [], [])
+
+        transport = httpx.ASGITransport(app=build_http_app(app, run_dispatcher=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+            url = configured["whatsapp"]["callback_url"]
+            answer = await providers.whatsapp.deliver(
+                client, url, providers.whatsapp.inbound_text(member["phone"], "Bag?")
+            )
+            assert answer.status_code == 200, answer.text
+        thread = await ok(app, owner.key, "get_conversation", {"member_id": member["id"]})
+        assert [m["body"] for m in thread["items"]] == [{"untrusted": True, "source": "customer", "text": "Bag?"}]
+
+        reply = await ok(app, owner.key, "send_message", send(member, "whatsapp", text="Yes, at the desk."))
+        sms = await ok(
+            app, owner.key, "send_message", send(member, template_id=receipt["id"], variables={"day": "Fri"})
+        )
+        mail = await ok(app, owner.key, "send_message", send(member, "email", text="Your receipt", subject="Receipt"))
+        assert await app.dispatcher.run_once() == 3
+
+        [wa] = providers.whatsapp.messages
+        assert (wa.json or {})["text"]["body"] == "Yes, at the desk."
+        assert list(providers.whatsapp.by_message_id()) == [reply["message"]["id"]]
+        [tw] = providers.twilio.messages
+        assert (tw.form or {})["Body"] == "Thanks Sam, see you Fri" and (tw.form or {})["To"] == member["phone"]
+        assert list(providers.twilio.by_message_id()) == [sms["message"]["id"]]
+        assert list(providers.mail.by_our_id()) == [mail["message"]["id"]]
+        out = await ok(app, owner.key, "list_messages", {"member_id": member["id"], "direction": "outbound"})
+        assert {m["status"] for m in out["items"]} == {"sent"}
