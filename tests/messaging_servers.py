@@ -45,7 +45,7 @@ WHATSAPP_TOKEN = "EAAGtest0token"
 WHATSAPP_APP_SECRET = "meta-app-secret-0123"
 WHATSAPP_PHONE_NUMBER_ID = "106540352242922"
 WHATSAPP_WABA_ID = "102290129340398"
-TWILIO_ACCOUNT_SID = "AC" + "0" * 30 + "1"
+TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 TWILIO_AUTH_TOKEN = "twilio-auth-token-0123456789abcd"
 TWILIO_FROM = "+15005550006"
 EMAIL_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"esp-webhook-secret-0123456789ab").decode()
@@ -633,3 +633,55 @@ def running_providers(settings: Any = None) -> Iterator[Providers]:
             settings.twilio_api_base = tw.base
             settings.allow_private_targets = True
         yield Providers(wa, tw, mail)
+
+
+# -- channels configured against them ---------------------------------------------------------------------------
+
+
+def whatsapp_settings(wa: WhatsAppServer) -> dict[str, Any]:
+    return {
+        "channel": "whatsapp",
+        "phone_number_id": wa.phone_number_id,
+        "waba_id": wa.waba_id,
+        "access_token": wa.token,
+        "app_secret": wa.app_secret,
+        "verify_token": "verify-me-0123",
+        "from_number": wa.display_number,
+    }
+
+
+def sms_settings(tw: TwilioServer) -> dict[str, Any]:
+    return {
+        "channel": "sms",
+        "account_sid": tw.account_sid,
+        "auth_token": tw.auth_token,
+        "from_number": tw.from_number,
+    }
+
+
+def email_settings(mail: MailServer) -> dict[str, Any]:
+    return {
+        "channel": "email",
+        "host": mail.host,
+        "port": mail.port,
+        "starttls": False,
+        "from_address": "studio@example.com",
+        "webhook_secret": EMAIL_WEBHOOK_SECRET,
+    }
+
+
+async def configure_channels(app: Any, key: str, providers: Providers, **extra: Any) -> dict[str, dict[str, Any]]:
+    """configure_channel for all three against the local providers (quiet hours off unless `extra` says);
+    returns each channel's public view by channel name."""
+    from tests.support import call
+
+    found = {}
+    for settings in (
+        whatsapp_settings(providers.whatsapp),
+        sms_settings(providers.twilio),
+        email_settings(providers.mail),
+    ):
+        done = await call(app, key, "configure_channel", {"quiet_hours": None, **settings, **extra})
+        assert done.ok, done.data
+        found[settings["channel"]] = done.data
+    return found
