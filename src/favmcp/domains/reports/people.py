@@ -20,6 +20,8 @@ from favmcp.core.pagination import decode_cursor, encode_cursor
 from favmcp.db.scoped import column
 from favmcp.domains.bookings.models import Booking, BookingStatus
 from favmcp.domains.bookings.tools import percent
+from favmcp.domains.campaigns import stats as campaign_stats
+from favmcp.domains.campaigns.models import Campaign
 from favmcp.domains.loyalty.models import LoyaltyAccount
 from favmcp.domains.members.models import Member, MemberStatus
 from favmcp.domains.members.tools import MONEY_SCOPE
@@ -29,6 +31,7 @@ from favmcp.domains.reports.charts import render
 from favmcp.domains.reports.people_schemas import (
     CampaignReport,
     CampaignReportInput,
+    CampaignResult,
     InactiveMember,
     InactiveMembersInput,
     InactiveMembersPage,
@@ -238,20 +241,50 @@ async def inactive_members_report(ctx: ToolContext, args: InactiveMembersInput) 
 
 # -- campaigns -------------------------------------------------------------------------------------------------------
 
-NO_CAMPAIGNS = (
-    "Campaigns do not exist yet (the messaging tools will send them); once they do, each row shows reach, delivered, "
-    "replies, and the bookings and revenue attributed to the campaign."
-)
-
 
 @tool(domain=DOMAIN_NAME, title="Campaign performance report", hints="R I", scope=SCOPE)
 async def campaign_performance_report(ctx: ToolContext, args: CampaignReportInput) -> CampaignReport:
-    """Campaigns side by side: reach, delivered, replies, bookings and revenue attributed. Empty, with a `note`,
-    until campaigns exist."""
-    report = CampaignReport(items=[], note=NO_CAMPAIGNS)
+    """Campaigns started in the range (local dates), side by side, newest first: reach (messages that left),
+    delivered (or read), recipients who replied, and the bookings and revenue attributed as get_campaign_stats
+    counts them (revenue in the workspace's currency)."""
+    workspace = await ctx.db.workspace()
+    tz = ZoneInfo(workspace.timezone)
+    where: list[ColumnElement[bool]] = [col(Campaign.started_at).is_not(None)]
+    if args.from_date:
+        where.append(col(Campaign.started_at) >= periods.local_midnight(args.from_date, tz))
+    if args.to_date:
+        where.append(col(Campaign.started_at) < periods.local_midnight(args.to_date + timedelta(days=1), tz))
+    campaigns = await ctx.db.all(ctx.db.select(Campaign, *where).order_by(col(Campaign.started_at).desc()))
+    items = []
+    for campaign in campaigns:
+        figures = await campaign_stats.stats(ctx, campaign)
+        counts = figures.counts
+        revenue = {r.currency: r.amount for r in figures.revenue}
+        items.append(
+            CampaignResult(
+                campaign_id=campaign.id,
+                name=campaign.name,
+                sent_at=campaign.started_at,
+                reach=counts.sent + counts.delivered + counts.read,
+                delivered=counts.delivered + counts.read,
+                replies=figures.replies,
+                bookings=figures.bookings,
+                revenue=revenue.get(workspace.currency, 0),
+                currency=workspace.currency,
+            )
+        )
+    note = None if items else "No campaign started in the range."
     if args.chart:
-        ctx.attach_image(render("Campaign performance (no campaigns yet)", [], {"reach": []}, unit="people"))
-    return report
+        labels = [c.name for c in items]
+        ctx.attach_image(
+            render(
+                "Campaign performance",
+                labels,
+                {"reach": [c.reach for c in items], "bookings": [c.bookings for c in items]},
+                unit="people",
+            )
+        )
+    return CampaignReport(items=items, note=note)
 
 
 TOOLS: list[ToolSpec] = [no_show_report, inactive_members_report, campaign_performance_report]
