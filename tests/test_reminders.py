@@ -102,7 +102,10 @@ async def test_one_reminder_per_booking_however_many_runs(rapp: App, studio_owne
     await run_job(app, owner)
     sent = await messages(app, owner)
     assert sorted(m.booking_id or "" for m in sent) == sorted([soon, day_ahead]), "once each, whatever raced"
-    assert {m.dedupe_key for m in sent} == {f"reminder:{soon}:sms", f"reminder:{day_ahead}:sms"}
+    assert {(m.dedupe_key or "").rsplit(":", 1)[0] for m in sent} == {
+        f"reminder:{soon}:sms",
+        f"reminder:{day_ahead}:sms",
+    }
     assert len(await outbox(app, owner)) == 2
     first = next(m for m in sent if m.booking_id == soon)
     starts = (now + timedelta(hours=3)).astimezone(TZ)
@@ -183,3 +186,28 @@ async def test_a_reminder_already_sent_stays_sent_when_the_booking_is_cancelled(
     async with app.db.transaction() as session:
         row = (await session.execute(select(Booking).where(col(Booking.id) == booked["id"]))).scalar_one()
     assert row.status == BookingStatus.cancelled
+
+
+async def test_a_rescheduled_booking_is_reminded_of_its_new_time(
+    rapp: App, studio_owner: Owner, clock: FakeClock
+) -> None:
+    app, owner = rapp, studio_owner
+    await reminder_channel(app, owner, hours_before=72)
+    service_id = await studio(app, owner)
+    sam = await customer(app, owner)
+    booked = await book(app, owner, sam["id"], service_id, at(clock, days=1, hour=11))
+    await run_job(app, owner)
+    [first] = await messages(app, owner)
+    assert "at 11:00" in first.body
+
+    moved = await call(
+        app, owner.key, "reschedule_booking", {"booking_id": booked["id"], "starts_at": at(clock, days=2, hour=15)}
+    )
+    assert moved.ok, moved.data
+    [first] = await messages(app, owner)
+    assert first.status == MessageStatus.cancelled, "the old time's reminder does not go"
+    await run_job(app, owner)
+    await run_job(app, owner)
+    old, new = await messages(app, owner)
+    assert (old.id, new.status) == (first.id, MessageStatus.queued) and "at 15:00" in new.body
+    assert [r.status for r in await outbox(app, owner)] == [OutboxStatus.failed, OutboxStatus.pending]

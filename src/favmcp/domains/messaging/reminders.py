@@ -2,9 +2,10 @@
 
 A channel takes part when its settings hold `reminders: {template_id, hours_before}`. Every 5 minutes the job
 queues a reminder for each confirmed booking starting within (now, now + hours_before] on that channel, keyed
-`reminder:{booking_id}:{channel}` so that a second run, or a second worker, queues none again. A customer the
-rules refuse (no consent, opted out, no address, erased) is skipped, and tried again on the next run while the
-booking is ahead. A booking cancelled before its reminder left takes the reminder with it."""
+`reminder:{booking_id}:{channel}:{start}` so that a second run, or a second worker, queues none again. A customer
+the rules refuse (no consent, opted out, no address, erased) is skipped, and tried again on the next run while the
+booking is ahead. A booking cancelled before its reminder left takes the reminder with it; a rescheduled one too,
+and the next run reminds of the new time."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from favmcp.core.clock import utc
 from favmcp.core.errors import FavError
 from favmcp.core.events import DomainEvent
-from favmcp.domains.bookings.events import BookingCancelled
+from favmcp.domains.bookings.events import BookingCancelled, BookingRescheduled
 from favmcp.domains.bookings.models import Booking, BookingStatus
 from favmcp.domains.members.models import Member
 from favmcp.domains.messaging import sending, status
@@ -29,14 +31,16 @@ from favmcp.registry.context import ToolContext
 from favmcp.registry.domain import Job, Subscriber
 
 EVERY = timedelta(minutes=5)
+REMINDER = "reminder:"  # the dedupe keys of reminders
 BATCH = 500  # bookings per channel and run; the rest wait for the next run
 MAX_HOURS_BEFORE = 24 * 14
 # What a reminder template may declare, filled from the booking (name and first_name come from the member).
 BOOKING_VARIABLES = frozenset({"service", "date", "time", "business"})
 
 
-def dedupe_key(booking_id: str, channel: str) -> str:
-    return f"reminder:{booking_id}:{channel}"
+def dedupe_key(booking: Booking, channel: str) -> str:
+    """One reminder per booking, channel and start time: a rescheduled booking is reminded of its new time."""
+    return f"{REMINDER}{booking.id}:{channel}:{int(utc(booking.starts_at).timestamp())}"
 
 
 def reminder_setting(config: ChannelConfig) -> tuple[str, timedelta] | None:
@@ -77,10 +81,10 @@ async def _due(ctx: ToolContext, channel: str, ahead: timedelta) -> list[Booking
     bookings = await ctx.db.all(stmt.order_by(col(Booking.starts_at), col(Booking.id)).limit(BATCH))
     if not bookings:
         return []
-    keys = [dedupe_key(b.id, channel) for b in bookings]
+    keys = [dedupe_key(b, channel) for b in bookings]
     done = await ctx.db.all(ctx.db.select(Message, col(Message.dedupe_key).in_(keys)))
     reminded = {m.dedupe_key for m in done}
-    return [b for b in bookings if dedupe_key(b.id, channel) not in reminded]
+    return [b for b in bookings if dedupe_key(b, channel) not in reminded]
 
 
 async def send_reminders(ctx: ToolContext) -> None:
@@ -119,7 +123,7 @@ async def send_reminders(ctx: ToolContext) -> None:
                 template=template,
                 variables=booking_values(template, booking, services.get(booking.service_id), workspace.name, tz),
                 booking_id=booking.id,
-                dedupe_key=dedupe_key(booking.id, config.channel.value),
+                dedupe_key=dedupe_key(booking, config.channel.value),
             )
             try:
                 async with ctx.db.savepoint():
@@ -134,12 +138,17 @@ async def send_reminders(ctx: ToolContext) -> None:
         ctx.record_change(reminders_queued=queued, reminders_skipped=dict(sorted(skipped.items())))
 
 
-async def cancel_for_booking(ctx: ToolContext, event: BookingCancelled) -> None:
-    """A booking cancelled before its reminder left: the reminder is cancelled and its outbox row stopped."""
+async def stop_reminders(ctx: ToolContext, event: BookingCancelled | BookingRescheduled) -> None:
+    """A booking cancelled or moved before its reminder left: the reminder is cancelled and its outbox row
+    stopped (a moved booking is reminded of its new time by the next run)."""
     whole = ctx.unfiltered()  # a staff member's cancel stops the reminder whoever can see it
     db = whole.db
     stopped = await status.advance(
-        whole, MessageStatus.cancelled, col(Message.booking_id) == event.booking_id, at=ctx.now
+        whole,
+        MessageStatus.cancelled,
+        col(Message.booking_id) == event.booking_id,
+        col(Message.dedupe_key).startswith(REMINDER),
+        at=ctx.now,
     )
     if not stopped:
         return
@@ -150,10 +159,16 @@ async def cancel_for_booking(ctx: ToolContext, event: BookingCancelled) -> None:
             OutboxMessage,
             col(OutboxMessage.id).in_(outbox_ids),
             col(OutboxMessage.status) == OutboxStatus.pending,
-            values={"status": OutboxStatus.failed, "last_error": "cancelled: the booking was cancelled"},
+            values={
+                "status": OutboxStatus.failed,
+                "last_error": f"cancelled: the booking was {event.name.split('.')[-1]}",
+            },
         )
     ctx.record_change(reminders_cancelled=stopped)
 
 
-SUBSCRIBERS: dict[type[DomainEvent], list[Subscriber]] = {BookingCancelled: [cancel_for_booking]}
+SUBSCRIBERS: dict[type[DomainEvent], list[Subscriber]] = {
+    BookingCancelled: [stop_reminders],
+    BookingRescheduled: [stop_reminders],
+}
 JOBS: list[Job] = [Job("booking_reminders", EVERY, send_reminders)]
