@@ -221,7 +221,7 @@ async def test_the_audience_is_the_filter_less_those_the_rules_exclude(
     clock.advance(days=61)
     recent = await customer(app, owner, "Ivy Recent", tags=["vip"], lifecycle="lapsed")
 
-    made = await campaign(app, owner, tid, audience={"tags": ["vip", "yoga"], "inactive_days": 60})
+    made = await campaign(app, owner, tid, tags=["vip", "yoga"], inactive_days=60)
     preview = await ok(app, owner.key, "preview_campaign_audience", {"campaign_id": made["id"]})
     # Counted again: members with either tag, inactive 60 days (search_members has one tag per call).
     vip = await search_count(app, owner, tag="vip", inactive_days=60, include_inactive_status=True)
@@ -235,27 +235,27 @@ async def test_the_audience_is_the_filter_less_those_the_rules_exclude(
     assert {s["member_id"] for s in preview["sample"]} == {regular, lapsed}
     assert all("***@" in s["address"] for s in preview["sample"])
 
-    quiet = await campaign(app, owner, tid, audience={"inactive_days": 60})
+    quiet = await campaign(app, owner, tid, inactive_days=60)
     everyone = await ok(app, owner.key, "preview_campaign_audience", {"campaign_id": quiet["id"]})
     inactive = await search_count(app, owner, inactive_days=60, include_inactive_status=True)
     assert erased in inactive and everyone["matched"] == len(inactive) == 8
     assert everyone["excluded"]["unreachable"] == 1 and everyone["count"] == 3  # other_tag too
 
-    narrow = await campaign(app, owner, tid, audience={"tags": ["vip"], "lifecycle": ["regular", "customer"]})
+    narrow = await campaign(app, owner, tid, tags=["vip"], lifecycle=["regular", "customer"])
     assert (await ok(app, owner.key, "preview_campaign_audience", {"campaign_id": narrow["id"]}))["count"] == 1
     regulars = await search_count(app, owner, tag="vip", lifecycle="regular")
     assert regulars == {regular}
 
     tier = await ok(app, owner.key, "create_membership_tier", {"name": "Gold", "threshold": 100000})
     await ok(app, owner.key, "enrol_membership", {"member_id": lapsed, "tier_id": tier["id"]})
-    gold = await campaign(app, owner, tid, audience={"tier_id": tier["id"]})
+    gold = await campaign(app, owner, tid, tier_id=tier["id"])
     in_tier = await ok(app, owner.key, "preview_campaign_audience", {"campaign_id": gold["id"]})
     assert in_tier["count"] == 1 and in_tier["sample"][0]["member_id"] == lapsed
     assert await search_count(app, owner, tier_id=tier["id"]) == {lapsed}
 
-    spend = await campaign(app, owner, tid, audience={"min_spend": 1})
+    spend = await campaign(app, owner, tid, min_spend=1)
     assert (await ok(app, owner.key, "preview_campaign_audience", {"campaign_id": spend["id"]}))["count"] == 0
-    bad = await call(app, owner.key, "create_campaign", {**_args(tid), "audience": {"tier_id": "tier_nope"}})
+    bad = await call(app, owner.key, "create_campaign", {**_args(tid), "tier_id": "tier_nope"})
     assert error_code(bad) == "not_found"
 
 

@@ -19,17 +19,18 @@ from favmcp.registry.spec import GatedResult, ToolInput, WriteInput
 CampaignId = Annotated[str, Field(min_length=1, max_length=40, description="A campaign id (cmp_...).")]
 
 
+# Who a campaign is for: every criterion given applies; tags and lifecycle match any of those listed.
 class CampaignAudience(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tags: list[Tag] = Field(default_factory=list, max_length=20, description="Any of these tags.")
-    lifecycle: list[Lifecycle] = Field(default_factory=list, max_length=5, description="Any of these stages.")
-    tier_id: str | None = Field(default=None, max_length=40, description="In this tier.")
+    tags: list[Tag] = Field(default_factory=list, max_length=20, description="Any of these.")
+    lifecycle: list[Lifecycle] = Field(default_factory=list, max_length=5, description="Any of these.")
+    tier_id: str | None = Field(default=None, max_length=40)
     inactive_days: int | None = Field(
-        default=None, ge=1, le=3650, description="No activity (visit, payment, order, inbound message) in N days."
+        default=None, ge=1, le=3650, description="No visit, payment, order or message from them in N days."
     )
-    min_spend: Amount | None = Field(default=None, description="Lifetime spend at least this (needs invoices:read).")
-    max_spend: Amount | None = Field(default=None, description="Lifetime spend at most this (needs invoices:read).")
+    min_spend: Amount | None = Field(default=None, description="Lifetime spend, minor units (needs invoices:read).")
+    max_spend: Amount | None = Field(default=None, description="At most.")
 
     @model_validator(mode="after")
     def _spend(self) -> CampaignAudience:
@@ -38,16 +39,20 @@ class CampaignAudience(BaseModel):
         return self
 
 
-class CreateCampaignInput(WriteInput):
+class CreateCampaignInput(WriteInput, CampaignAudience):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
     name: str = Field(min_length=1, max_length=200)
     channel: Channel
     template_id: str = Field(min_length=1, max_length=40, description="An approved marketing template.")
     variables: dict[str, Annotated[str, Field(max_length=500)]] = Field(
-        default_factory=dict, max_length=20, description="The template's variables; name and first_name are filled."
+        default_factory=dict, max_length=20, description="Template values; name, first_name: the member's."
     )
-    audience: CampaignAudience = Field(default_factory=CampaignAudience, description="Everyone active when empty.")
-    scheduled_at: UtcDateTime | None = Field(default=None, description="Send then, once approved; else at once.")
-    attribution_days: int = Field(default=7, ge=1, le=90, description="Bookings and payments counted this long.")
+    scheduled_at: UtcDateTime | None = Field(default=None, description="Send then (after approval).")
+    attribution_days: int = Field(default=7, ge=1, le=90, description="Days bookings and payments count.")
+
+    def audience(self) -> CampaignAudience:
+        return CampaignAudience.model_validate(self.model_dump(include=set(CampaignAudience.model_fields)))
 
 
 class CampaignInput(ToolInput):

@@ -65,9 +65,8 @@ async def _public(ctx: ToolContext, campaign: Campaign) -> CampaignPublic:
 
 @tool(domain=DOMAIN_NAME, title="Create campaign", hints="W", scope="messaging:write")
 async def create_campaign(ctx: ToolContext, args: CreateCampaignInput) -> CampaignPublic:
-    """Draft a campaign: a marketing template of the channel, its variables, an audience filter (all given
-    criteria apply; tags and lifecycle match any listed), an optional schedule. Then preview_campaign_audience,
-    send_test_campaign and send_campaign."""
+    """Draft a campaign of a marketing template to the customers matching every criterion given (none: all).
+    Then preview_campaign_audience, send_test_campaign, send_campaign."""
     template = await ctx.db.get(MessageTemplate, args.template_id)
     if template is None:
         raise not_found("message template", args.template_id, hint="list_message_templates shows them.")
@@ -80,7 +79,7 @@ async def create_campaign(ctx: ToolContext, args: CreateCampaignInput) -> Campai
         raise validation_failed("A campaign sends a marketing template of its own channel.", problems)
     # Every variable the template declares has a value, and every value a declared variable.
     rules.render(template, Member(id="sample", name="Sample Customer"), args.variables)
-    aud = args.audience
+    aud = args.audience()
     if aud.min_spend is not None or aud.max_spend is not None:
         await ensure_spend_visible(ctx, None)
     if aud.tier_id and await ctx.db.get(MembershipTier, aud.tier_id) is None:
@@ -173,8 +172,8 @@ async def preview_campaign_audience(ctx: ToolContext, args: CampaignInput) -> Au
 
 @tool(domain=DOMAIN_NAME, title="Send test campaign", hints="W O", scope="messaging:send")
 async def send_test_campaign(ctx: ToolContext, args: SendTestInput) -> SentTest:
-    """Send the campaign's message to one team member (default: you) to check it, on its channel: by email to
-    their login address. Team members have no phone here, so SMS and WhatsApp tests are refused."""
+    """Email the campaign's message to one team member (default: you) to check it. SMS and WhatsApp tests are
+    refused: team members have no phone number here."""
     campaign = await fanout.load(ctx, args.campaign_id)
     template = await fanout.template_of(ctx, campaign)
     user_id = args.user_id or ctx.caller.user_id
