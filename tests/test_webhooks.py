@@ -8,12 +8,14 @@ row, and rows other tests left would blur what is counted.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlmodel import col
@@ -23,6 +25,7 @@ from favmcp.app import App
 from favmcp.core.clock import utc
 from favmcp.domains.webhooks.delivery import RETRIES
 from favmcp.domains.webhooks.models import WebhookEndpoint
+from favmcp.effects.channels.webhook import WebhookSender
 from favmcp.effects.models import OutboxMessage, OutboxStatus
 from tests.support import FakeClock, Owner, call, error_code, fresh_postgres_beside, make_settings, signup, unique_email
 from tests.webhook_receiver import WebhookReceiver
@@ -463,3 +466,62 @@ async def test_lists_page_newest_first(app: App, owner: Owner) -> None:
     assert len(page["items"]) == 3 and not page["has_more"]
     assert [d["created_at"] for d in page["items"]] == sorted((d["created_at"] for d in page["items"]), reverse=True)
     assert (await ok(app, owner, "list_webhook_deliveries", {"event": "booking.created"}))["items"] == []
+
+
+# -- the sender: the address checked is the address connected to ------------------------------------------------
+
+SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+def recording() -> tuple[list[httpx.Request], httpx.MockTransport]:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    return seen, httpx.MockTransport(answer)
+
+
+def dns(*addresses: str) -> Any:
+    async def resolve(host: str, port: int) -> list[str]:
+        if not addresses:
+            raise OSError("Name or service not known")
+        return list(addresses)
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    ("address", "host"), [("93.184.216.34", "93.184.216.34"), ("2606:2800:220:1::1946", "[2606:2800:220:1::1946]")]
+)
+async def test_a_public_name_is_sent_to_the_address_checked_with_its_own_host_and_tls_name(
+    address: str, host: str
+) -> None:
+    seen, transport = recording()
+    sender = WebhookSender(allow_private=False, resolve=dns(address), transport=transport)
+    outcome = await sender.post("https://hooks.example.com:8443/in?x=1", SECRET, "whd_1", '{"a":1}')
+    assert (outcome.ok, outcome.status_code, outcome.error) == (True, 204, None)
+    [request] = seen
+    assert str(request.url) == f"https://{host}:8443/in?x=1", "pinned to the address that was checked"
+    assert request.headers["host"] == "hooks.example.com:8443"
+    assert request.extensions["sni_hostname"] == "hooks.example.com", "TLS names and verifies the URL's host"
+    assert Webhook(SECRET).verify(request.content, dict(request.headers)) == {"a": 1}
+    assert request.headers["webhook-id"] == "whd_1"
+
+
+@pytest.mark.parametrize(
+    ("addresses", "why"),
+    [
+        (("93.184.216.34", "10.0.0.7"), "private"),  # one private address among public ones is enough to refuse
+        (("127.0.0.1",), "loopback"),
+        (("::ffff:169.254.169.254",), "link-local"),
+        ((), "does not resolve"),
+    ],
+)
+async def test_a_name_resolving_anywhere_private_is_never_called(addresses: tuple[str, ...], why: str) -> None:
+    seen, transport = recording()
+    sender = WebhookSender(allow_private=False, resolve=dns(*addresses), transport=transport)
+    outcome = await sender.post("https://hooks.example.com/in", SECRET, "whd_1", "{}")
+    assert not outcome.ok and outcome.status_code is None and seen == []
+    assert outcome.error and outcome.error.startswith("target refused") and why in outcome.error

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +27,14 @@ RESOLVE_TIMEOUT = 5.0
 USER_AGENT = "favmcp-webhooks/1"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# A host name and port to the addresses it resolves to (the system's resolver unless a test brings its own).
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    with anyio.fail_after(RESOLVE_TIMEOUT):
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
 
 
 class TargetRefused(Exception):
@@ -36,7 +45,7 @@ def refused_address(address: IPAddress) -> str | None:
     """Why an address may not be a target (loopback, private, link-local, multicast, reserved ...), or None."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    for kind in ("loopback", "link_local", "multicast", "reserved", "unspecified", "private"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
     if not address.is_global:  # shared address space (100.64/10), documentation ranges and the like
@@ -62,7 +71,7 @@ def check_url(url: str, *, allow_private: bool) -> tuple[str, str]:
     return parts.scheme, parts.hostname
 
 
-async def resolve_public(url: str, *, allow_private: bool) -> IPAddress | None:
+async def resolve_public(url: str, *, allow_private: bool, resolve: Resolver | None = None) -> IPAddress | None:
     """Check a URL as a target; return the public address to send to (None: send to the URL as it is, which is
     the case when private targets are allowed). Refused: TargetRefused; a name that does not resolve is refused
     too (at delivery time that is retried, as DNS may come back)."""
@@ -78,11 +87,10 @@ async def resolve_public(url: str, *, allow_private: bool) -> IPAddress | None:
     else:
         port = urlsplit(url).port or (443 if scheme == "https" else 80)
         try:
-            with anyio.fail_after(RESOLVE_TIMEOUT):
-                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = await (resolve or system_resolve)(host, port)
         except (OSError, TimeoutError) as exc:
-            raise TargetRefused(f"the host {host} does not resolve ({exc})") from None
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+            raise TargetRefused(f"the host {host} does not resolve ({exc or type(exc).__name__})") from None
+        addresses = [ipaddress.ip_address(a.split("%")[0]) for a in found]
         if not addresses:
             raise TargetRefused(f"the host {host} does not resolve")
     for address in addresses:
@@ -119,10 +127,20 @@ class WebhookSender:
     """POSTs signed JSON to a checked address. The webhook-timestamp is the wall clock's (receivers compare it
     with theirs, within minutes), not the injected clock that schedules retries."""
 
-    def __init__(self, *, allow_private: bool, wall: Clock | None = None, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        wall: Clock | None = None,
+        timeout: float = TIMEOUT,
+        resolve: Resolver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.allow_private = allow_private
         self.wall = wall or SystemClock()
         self.timeout = timeout
+        self.resolve = resolve
+        self.transport = transport  # tests: the network's far side
 
     async def post(self, url: str, secret: str, message_id: str, body: str) -> Outcome:
         started = time.perf_counter()
@@ -131,7 +149,7 @@ class WebhookSender:
             return round((time.perf_counter() - started) * 1000)
 
         try:
-            address = await resolve_public(url, allow_private=self.allow_private)
+            address = await resolve_public(url, allow_private=self.allow_private, resolve=self.resolve)
         except TargetRefused as exc:
             return Outcome(None, took(), f"target refused: {exc}"[:500])
         headers = {
@@ -149,7 +167,10 @@ class WebhookSender:
             extensions = {"sni_hostname": parts.hostname or ""}
         try:
             with anyio.fail_after(self.timeout):  # the whole exchange, not each phase of it
-                async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+                # No proxies from the environment: the address checked is the one connected to.
+                async with httpx.AsyncClient(
+                    timeout=self.timeout, follow_redirects=False, trust_env=False, transport=self.transport
+                ) as client:
                     request = client.build_request("POST", target, content=body.encode(), headers=headers)
                     request.extensions.update(extensions)
                     response = await client.send(request, stream=True)  # the answer's body is never read
