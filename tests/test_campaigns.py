@@ -392,6 +392,13 @@ async def test_the_rate_limit_spreads_the_messages_and_quiet_hours_defer_them(
     gap = timedelta(minutes=1) / fanout.RATE_PER_MINUTE[Channel.email]
     assert [t - times[0] for t in times] == [gap * i for i in range(4)]
     assert abs(times[0] - clock.current) < timedelta(seconds=1)
+    # A second campaign on the channel shares its rate: its messages follow the first one's.
+    other = await campaign(app, owner, tid)
+    assert (await send_now(app, owner, other["id"]))["queued"] == 4
+    then = sorted(
+        [(await outbox_of(app, owner, m)).next_attempt_at for m in await messages_of(app, owner, other["id"])]
+    )
+    assert [t - times[0] for t in then] == [gap * i for i in range(4, 8)]
 
     # At 22:00 local, marketing waits for 09:00 rather than being refused.
     evening = clock.current.astimezone(TZ).replace(hour=22)

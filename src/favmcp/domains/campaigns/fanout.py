@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func
 from sqlmodel import col
 
+from favmcp.core.clock import utc
 from favmcp.core.contact import Channel
 from favmcp.core.errors import ErrorCode, FavError, not_found
 from favmcp.domains.campaigns import audience
@@ -23,13 +24,13 @@ from favmcp.domains.campaigns.models import Campaign, CampaignStatus
 from favmcp.domains.campaigns.schemas import CampaignAudience, Rendered
 from favmcp.domains.members.models import Member
 from favmcp.domains.messaging import rules, sending, status
-from favmcp.domains.messaging.models import Message, MessageStatus, MessageTemplate, TemplateStatus
+from favmcp.domains.messaging.models import ChannelConfig, Message, MessageStatus, MessageTemplate, TemplateStatus
 from favmcp.effects.approvals import SendKind
 from favmcp.effects.models import OutboxMessage, OutboxStatus
 from favmcp.registry.context import ToolContext
 
-# Messages per minute each channel is given, per campaign: the providers' own limits for a young account are
-# about these (WhatsApp's 80 messages a second is per number; Twilio long codes take one SMS a second).
+# Messages per minute each channel is given, shared by the workspace's campaigns: about the providers' own limits
+# for a young account (a Twilio long code takes one SMS a second; WhatsApp's throughput grows with the number's tier).
 RATE_PER_MINUTE = {Channel.whatsapp: 60, Channel.sms: 60, Channel.email: 300}
 BATCH = 200  # members queued per campaign per run (the job runs every minute)
 CANCELLED = "campaign cancelled"
@@ -108,12 +109,41 @@ class FanOut:
     done: bool = False
 
 
-async def _first_send_at(ctx: ToolContext, started_at: datetime, channel: Channel) -> datetime:
-    """When the campaign's first message may go: its start, or the end of the channel's quiet hours."""
-    quiet = rules.quiet_hours_of(await rules.channel_config(ctx, channel))
-    if quiet is None:
-        return started_at
-    return quiet.ends_after(started_at, ZoneInfo((await ctx.db.workspace()).timezone))
+@dataclass(frozen=True)
+class Pace:
+    """When each next message of a channel may go: one every `gap`, after the channel's last campaign message
+    still waiting, never before now, and outside the quiet hours (marketing waits them out)."""
+
+    gap: timedelta
+    quiet: rules.QuietHours | None
+    tz: ZoneInfo
+
+    def allowed(self, at: datetime) -> datetime:
+        return at if self.quiet is None else self.quiet.ends_after(at, self.tz)
+
+
+async def _pace(ctx: ToolContext, channel: Channel) -> tuple[Pace, datetime]:
+    """The channel's pace and its next free slot. The channel's row is locked first: fan-outs of campaigns on one
+    channel take turns, so two campaigns share the channel's rate rather than each having it whole."""
+    config = await rules.channel_config(ctx, channel)
+    await ctx.db.get(ChannelConfig, config.id, lock=True)
+    tz = ZoneInfo((await ctx.db.workspace()).timezone)
+    pace = Pace(timedelta(minutes=1) / RATE_PER_MINUTE[channel], rules.quiet_hours_of(config), tz)
+    waiting = ctx.db.select_columns(Message, col(Message.outbox_id)).where(
+        col(Message.channel) == channel,
+        col(Message.campaign_id).is_not(None),
+        col(Message.dedupe_key).is_not(None),
+        col(Message.status) == MessageStatus.queued,
+    )
+    last = (
+        await ctx.db.rows(
+            ctx.db.select_columns(OutboxMessage, func.max(col(OutboxMessage.next_attempt_at))).where(
+                col(OutboxMessage.id).in_(waiting), col(OutboxMessage.status) == OutboxStatus.pending
+            )
+        )
+    )[0][0]
+    slot = ctx.now if last is None else max(ctx.now, utc(last) + pace.gap)
+    return pace, pace.allowed(slot)
 
 
 async def fan_out(ctx: ToolContext, campaign_id: str, limit: int = BATCH) -> FanOut:
@@ -127,14 +157,11 @@ async def fan_out(ctx: ToolContext, campaign_id: str, limit: int = BATCH) -> Fan
         return result
     template = await template_of(ctx, campaign)
     await ensure_sendable(ctx, campaign, template)
-    started = campaign.started_at or ctx.now
+    pace, slot = await _pace(ctx, campaign.channel)
     aud = CampaignAudience.model_validate(campaign.audience)
     not_yet = ~ctx.db.exists(Message, col(Message.campaign_id) == campaign.id, col(Message.member_id) == col(Member.id))
-    stmt = ctx.db.select(Member, audience.everyone(ctx, aud, campaign.channel, started), not_yet)
+    stmt = ctx.db.select(Member, audience.everyone(ctx, aud, campaign.channel, campaign.started_at or ctx.now), not_yet)
     members = await ctx.db.all(stmt.order_by(col(Member.id)).limit(limit))
-    turn = await ctx.db.count(Message, *recipients_of(campaign.id))
-    first = await _first_send_at(ctx, started, campaign.channel)
-    gap = timedelta(minutes=1) / RATE_PER_MINUTE[campaign.channel]
     for member in members:
         out = sending.Outgoing(
             member=member,
@@ -146,18 +173,19 @@ async def fan_out(ctx: ToolContext, campaign_id: str, limit: int = BATCH) -> Fan
             dedupe_key=dedupe_key(campaign.id, member.id),
         )
         try:
-            await sending.queue(ctx, out, at=first + gap * turn, defer_quiet=True)
+            await sending.queue(ctx, out, at=slot, defer_quiet=True)
         except FavError as exc:
             if exc.code is not ErrorCode.conflict or not (exc.body.details or {}).get("rule"):
                 raise
             result.skipped += 1
             continue
         result.queued += 1
-        turn += 1
+        slot = pace.allowed(slot + pace.gap)
     if len(members) < limit or result.queued == 0:
         result.done = True
+        messaged = await ctx.db.count(Message, *recipients_of(campaign.id))
         await ctx.db.update(
-            Campaign, col(Campaign.id) == campaign.id, values={"audience_size": turn, "updated_at": ctx.now}
+            Campaign, col(Campaign.id) == campaign.id, values={"audience_size": messaged, "updated_at": ctx.now}
         )
     ctx.record_change(campaign_id=campaign.id, queued=result.queued, skipped=result.skipped)
     return result
