@@ -432,6 +432,7 @@ async def test_cancel_stops_what_has_not_gone_and_keeps_what_has(
     assert again["status"] == "cancelled" and again["cancelled_at"] == cancelled["cancelled_at"]
     clock.advance(minutes=5)
     assert await app.dispatcher.run_once() == 0
+    assert len(providers.twilio.messages) == 1
     outboxes = [await outbox_of(app, owner, m) for m in await messages_of(app, owner, made["id"])]
     assert sorted(o.status for o in outboxes) == [OutboxStatus.failed, OutboxStatus.failed, OutboxStatus.sent]
     assert {o.last_error for o in outboxes if o.status is OutboxStatus.failed} == {fanout.CANCELLED}
@@ -476,6 +477,11 @@ async def test_a_test_send_reaches_only_the_team_member(app: App, owner: Owner, 
     [message] = await messages_of(app, owner, made["id"])
     assert message.member_id is None and message.address == owner.email and message.variables["_test"] is True
     assert (await outbox_of(app, owner, message)).recipient == owner.email
+    await drain(app)
+    assert [m.rcpt_tos for m in providers.mail.messages] == [[owner.email]]  # and no customer
+    assert "Hi Ann, we miss you: 20% off this week." in providers.mail.messages[0].body
+    [message] = await messages_of(app, owner, made["id"])
+    assert message.status is MessageStatus.sent
     stats = await ok(app, owner.key, "get_campaign_stats", {"campaign_id": made["id"]})
     assert stats["recipients"] == 0  # a test is not a recipient
     sms = await campaign(app, owner, await template(app, owner, Channel.sms), channel="sms")
