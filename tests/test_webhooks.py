@@ -23,6 +23,8 @@ from standardwebhooks import Webhook
 
 from favmcp.app import App
 from favmcp.core.clock import utc
+from favmcp.db.maintenance import reseal_secrets
+from favmcp.domains.webhooks import service
 from favmcp.domains.webhooks.delivery import RETRIES
 from favmcp.domains.webhooks.models import WebhookEndpoint
 from favmcp.effects.channels.webhook import WebhookSender
@@ -448,6 +450,45 @@ async def test_workspaces_never_see_each_others_endpoints_or_deliveries(worker: 
         refused = await call(worker, bob.key, tool, args)
         assert error_code(refused) == "not_found", "another workspace's record answers like none at all"
     assert [e["id"] for e in await endpoints(worker, ann)] == [anns["id"]]
+
+
+async def test_finished_deliveries_leave_the_log_after_thirty_days(
+    worker: App, receiver: WebhookReceiver, clock: FakeClock
+) -> None:
+    owner = await owner_of(worker)
+    await endpoint(worker, owner, receiver, "/log", ["member.created"])
+    await new_member(worker, owner)
+    await run_outbox(worker)  # succeeded
+    receiver.status = 500
+    await new_member(worker, owner)
+    await run_outbox(worker)  # pending, retrying
+    clock.advance(days=31)
+    await worker.runner.run_system(owner.workspace_id, "job:purge_webhook_log", service.purge_log)
+    [kept] = await deliveries(worker, owner)
+    assert kept["status"] == "pending", "only finished deliveries are purged"
+    [health] = [e["health"] for e in await endpoints(worker, owner)]
+    assert health["pending"] == 1 and health["last_delivery_status"] == "pending"
+
+
+async def test_a_rotated_server_secret_still_signs_with_the_endpoints_secret(
+    worker: App, receiver: WebhookReceiver, clock: FakeClock, worker_url: str, tmp_path: Path
+) -> None:
+    owner = await owner_of(worker)
+    made = await endpoint(worker, owner, receiver, "/rotated", ["member.created"])
+    sealed = worker.runner.platform.sealed_columns
+    counts = await reseal_secrets(worker.db, (b"rotated", b"test-secret"), sealed_columns=sealed)
+    assert counts["webhook_secrets"] == {"resealed": 1, "current": 0, "unreadable": 0}
+    settings = make_settings(tmp_path, worker_url, secret_key=b"rotated", secret_keys=(b"rotated",))
+    settings.allow_private_targets = True
+    after = await App.open(settings, clock=clock)  # the old secret retired
+    try:
+        await new_member(after, owner)
+        assert await run_outbox(after) == 1
+    finally:
+        await after.close()
+    [got] = receiver.to("/rotated")
+    assert got.verified, "signed with the endpoint's own secret, as shown when it was made"
+    assert receiver.secrets["/rotated"] == made["secret"]
 
 
 async def test_lists_page_newest_first(app: App, owner: Owner) -> None:

@@ -37,6 +37,7 @@ CHANNEL = "webhook"  # the outbox channel that delivers them (delivery.WebhookCh
 SEAL_PURPOSE = "webhook_secret"
 ALL = "*"
 RECENT_ATTEMPTS = 5  # attempts shown with each delivery
+KEEP_LOG = timedelta(days=30)  # finished deliveries (and their attempts) older than this are purged
 
 
 # -- endpoints ---------------------------------------------------------------------------------------------------
@@ -230,6 +231,14 @@ async def on_event(ctx: ToolContext, event: DomainEvent) -> None:
     event_id = new_id("evt")
     for endpoint in subscribed:
         queue(ctx, endpoint.id, event_id=event_id, event_name=event.name, payload=payload)
+
+
+async def purge_log(ctx: ToolContext) -> None:
+    """The daily job: finished deliveries older than KEEP_LOG leave the log, their attempts with them."""
+    finished = col(WebhookDelivery.status).in_([DeliveryStatus.succeeded, DeliveryStatus.failed])
+    gone = await ctx.db.delete(WebhookDelivery, finished, col(WebhookDelivery.created_at) < ctx.now - KEEP_LOG)
+    if gone:
+        ctx.record_change(deliveries_purged=gone)
 
 
 async def delivery_public(ctx: ToolContext, deliveries: list[WebhookDelivery]) -> list[DeliveryPublic]:

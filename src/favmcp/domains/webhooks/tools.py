@@ -4,6 +4,7 @@ way (delivery.py), a delivery log, redelivery. The fan-out is service.on_event, 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
 
 from sqlmodel import col
 
@@ -27,7 +28,7 @@ from favmcp.domains.webhooks.schemas import (
     RedeliverInput,
 )
 from favmcp.registry.context import ToolContext
-from favmcp.registry.domain import Domain, Subscriber
+from favmcp.registry.domain import Domain, Job, Subscriber
 from favmcp.registry.spec import tool
 
 DOMAIN_NAME = "webhooks"
@@ -160,5 +161,6 @@ DOMAIN = Domain(
     ],
     subscribers=_HearsEveryEvent(),
     outbox_channels=delivery.OUTBOX_CHANNELS,
+    jobs=[Job("purge_webhook_log", timedelta(days=1), service.purge_log)],
     sealed_columns=[SealedColumn("webhook_secrets", WebhookEndpoint, "secret", service.SEAL_PURPOSE)],
 )
