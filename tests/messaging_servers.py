@@ -18,6 +18,7 @@ Message-ID), for counting duplicates.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -67,6 +68,7 @@ class _HttpServer:
     """A threaded HTTP server on loopback that records every request; subclasses answer them."""
 
     received: list[Received] = field(default_factory=list)
+    delay: float = 0.0  # seconds between recording a request and answering it (a provider's own latency)
     _failures: list[tuple[int, int | None]] = field(default_factory=list)  # (status, times left or None: always)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -137,12 +139,17 @@ class _HttpServer:
         with self._lock:
             self.received.append(request)
             status, body = self._answer(request)
+        if self.delay:  # accepted already: a client that dies now has sent the message all the same
+            time.sleep(self.delay)
         data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            handler.send_response(status)
+            handler.send_header("content-type", "application/json")
+            handler.send_header("content-length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client died waiting (a killed worker)
+            return
 
     def _answer(self, request: Received) -> tuple[int, dict[str, Any]]:
         raise NotImplementedError
@@ -184,7 +191,9 @@ class WhatsAppServer(_HttpServer):
     def by_message_id(self) -> dict[str, list[Received]]:
         """Accepted sends grouped by our message id (their biz_opaque_callback_data)."""
         found: dict[str, list[Received]] = {}
-        for request in self.sent.values():
+        with self._lock:
+            accepted = list(self.sent.values())
+        for request in accepted:
             key = (request.json or {}).get("biz_opaque_callback_data")
             if key:
                 found.setdefault(key, []).append(request)
@@ -380,7 +389,9 @@ class TwilioServer(_HttpServer):
     def by_message_id(self) -> dict[str, list[Received]]:
         """Accepted messages grouped by our message id (the `m` of their StatusCallback)."""
         found: dict[str, list[Received]] = {}
-        for request in self.sent.values():
+        with self._lock:
+            accepted = list(self.sent.values())
+        for request in accepted:
             callback = (request.form or {}).get("StatusCallback", "")
             key = parse_qs(urlsplit(callback).query).get("m", [""])[0]
             if key:
@@ -517,6 +528,13 @@ class _RefusingRecorder(_Recorder):
         self.refuse: dict[str, str] = {}  # address -> the SMTP reply to RCPT TO
         self.refuse_all: str | None = None
         self.attempts: list[str] = []  # every RCPT TO, accepted or not
+        self.delay = 0.0  # seconds between accepting a message and answering 250
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return answer
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
         with self.lock:
@@ -541,6 +559,9 @@ class MailServer(SmtpServer):
 
     def defer(self, address: str) -> None:
         self._refusing.refuse[address.lower()] = "451 4.3.0 Mailbox temporarily unavailable"
+
+    def slow(self, delay: float) -> None:
+        self._refusing.delay = delay
 
     def fail_all(self, reply: str | None) -> None:
         self._refusing.refuse_all = reply

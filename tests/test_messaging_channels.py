@@ -16,8 +16,17 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from favmcp.app import App
+from favmcp.core.contact import Channel
 from favmcp.core.ids import new_id
-from favmcp.domains.messaging.models import ChannelConfig, Message, MessageTemplate, Suppression
+from favmcp.domains.messaging.models import (
+    ChannelConfig,
+    ChannelHealth,
+    Message,
+    MessageTemplate,
+    Suppression,
+    SuppressionReason,
+    TemplateStatus,
+)
 from favmcp.effects.dispatcher import MAX_ATTEMPTS
 from favmcp.effects.models import OutboxMessage, OutboxStatus
 from tests.messaging_servers import (
@@ -115,7 +124,7 @@ async def test_configure_keeps_secrets_sealed_and_write_only(app: App, owner: Ow
     async with app.db.transaction() as session:
         stored = await session.get(ChannelConfig, made["id"])
         assert stored is not None
-        stored.health = "verified"  # type: ignore[assignment]
+        stored.health = ChannelHealth.verified
         stored.verified_at = app.runner.clock.now()
     quiet = await ok(
         app, owner.key, "configure_channel", {"channel": "whatsapp", "quiet_hours": {"start": "22:00", "end": "08:00"}}
@@ -210,7 +219,7 @@ async def test_each_provider_receives_its_wire_format(
         body="Hi {{first_name}}, see you {{day}}",
         variables=["first_name", "day"],
     )
-    await set_template_status(app, visit["id"], "approved")  # type: ignore[arg-type]
+    await set_template_status(app, visit["id"], TemplateStatus.approved)
     wa_sent = await ok(
         app, owner.key, "send_message", send(member, "whatsapp", template_id=visit["id"], variables={"day": "Friday"})
     )
@@ -266,7 +275,7 @@ async def test_each_provider_receives_its_wire_format(
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert letter.body.replace("\r\n", "\n").startswith("20% off this week.\n\nSee you soon!")
     html = letter.message.get_body(("html",))
-    assert html is not None and "<p>20% off this week.</p>" in html.get_content()  # type: ignore[attr-defined]
+    assert html is not None and "<p>20% off this week.</p>" in html.get_content()
 
     status = {c["channel"]: c for c in (await ok(app, owner.key, "get_channel_status", {}))["channels"]}
     for channel in ("whatsapp", "sms", "email"):
@@ -305,8 +314,8 @@ async def test_an_opt_out_after_queueing_wins_and_reaches_no_provider(
     async with app.db.transaction() as session:  # a STOP arrived for the other number meanwhile
         session.add(
             Suppression(
-                id=new_id("sup"), workspace_id=owner.workspace_id, channel="sms", address=bounced["phone"],  # type: ignore[arg-type]
-                reason="stop", created_at=app.runner.clock.now(),  # type: ignore[arg-type]
+                id=new_id("sup"), workspace_id=owner.workspace_id, channel=Channel.sms, address=bounced["phone"],
+                reason=SuppressionReason.stop, created_at=app.runner.clock.now(),
             )
         )  # fmt: skip
     await drain(app)

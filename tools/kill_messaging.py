@@ -1,0 +1,234 @@
+"""kill -9 `favmcp worker` again and again while it delivers customer messages; count what reached the providers.
+
+    uv run python tools/kill_messaging.py [--messages 1000] [--kills 100] [--engine sqlite|postgres|both]
+
+The local WhatsApp Cloud, Twilio and SMTP servers of tests/messaging_servers.py run on loopback, each taking
+--delay seconds between accepting a message and answering (a real provider's latency: the window in which a
+killed worker has sent a message without learning it). A workspace gets the three channels configured with
+configure_channel, customers with consent, and --messages messages queued through send_message, spread over the
+three channels (the WhatsApp ones as an approved template). Then `favmcp worker` runs as a subprocess and is
+killed with SIGKILL --kills times, each time at a random moment after a provider received something, and started
+again at once; the last one delivers what is left.
+
+Reported, per engine: messages; kills; lost (never reached its provider: must be 0); duplicated (reached it more
+than once, counted by our message id: WhatsApp's biz_opaque_callback_data, Twilio's StatusCallback `m=`, the
+mail's Message-ID; providers take no idempotency key, so only a message in flight when its worker died can be
+sent twice); and what the database says at the end (every message `sent`, none queued or failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
+from sqlmodel import col
+
+from kill_worker import Workers, admin, wait_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.messaging_servers: the local providers
+
+from tests.messaging_servers import Providers, configure_channels, running_providers
+
+from favmcp.app import App
+from favmcp.config import Settings
+from favmcp.demo import ensure_demo
+from favmcp.domains.messaging.models import Message, MessageTemplate, TemplateStatus
+
+SECRET = "kill-messaging-secret"
+CHANNELS = ("whatsapp", "sms", "email")
+DELIVERY_TIMEOUT = 60.0  # seconds a worker may take to deliver something (a dead worker's lease is far shorter)
+NO_APPROVALS = {
+    "rules": [{"channel": c, "kind": k, "needs_approval": False} for c in CHANNELS for k in ("marketing", "free_text")]
+}
+
+
+def environment(home: Path, url: str, providers: Providers) -> dict[str, str]:
+    return {
+        "FAVMCP_HOME": str(home),
+        "FAVMCP_DATABASE_URL": url,
+        "FAVMCP_SECRET_KEY": SECRET,
+        "FAVMCP_PUBLIC_URL": "https://favmcp.example.com",
+        "FAVMCP_WHATSAPP_API_BASE": providers.whatsapp.base,
+        "FAVMCP_TWILIO_API_BASE": providers.twilio.base,
+        "FAVMCP_ALLOW_PRIVATE_TARGETS": "1",
+        "FAVMCP_LOG_LEVEL": "WARNING",
+    }
+
+
+async def call(app: App, key: str, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await app.runner.call(tool, args, credential=key)
+    if not result.ok:
+        raise RuntimeError(f"{tool} failed: {result.data}")
+    return dict(result.data)
+
+
+async def fill(env: dict[str, str], providers: Providers, count: int) -> set[str]:
+    """Channels, customers, templates, and `count` queued messages; returns their ids."""
+    app = await App.open(Settings.from_env(env), upgrade=True)
+    try:
+        key = (await ensure_demo(app)).api_key
+        await call(app, key, "set_approval_policy", NO_APPROVALS)
+        await configure_channels(app, key, providers)
+        templates = {}
+        for channel in CHANNELS:
+            args: dict[str, Any] = {"channel": channel, "name": f"visit_{channel}", "kind": "transactional"}
+            args |= {"body": "Hi {{first_name}}, see you on {{day}}.", "variables": ["first_name", "day"]}
+            if channel == "email":
+                args["subject"] = "Your visit"
+            templates[channel] = (await call(app, key, "create_message_template", args))["id"]
+        async with app.db.transaction() as session:  # Meta's review, approved (its webhook is tested elsewhere)
+            await session.execute(
+                update(MessageTemplate)
+                .where(col(MessageTemplate.id) == templates["whatsapp"])
+                .values(status=TemplateStatus.approved)
+            )
+        ids: set[str] = set()
+        members = (count + len(CHANNELS) - 1) // len(CHANNELS)
+        for n in range(members):
+            tag = uuid.uuid4().hex[:8]
+            member = await call(
+                app,
+                key,
+                "create_member",
+                {"name": f"Customer {n}", "email": f"c{n}.{tag}@example.com", "phone": f"+3161{n:07d}"},
+            )
+            for channel in CHANNELS:
+                if len(ids) >= count:
+                    break
+                consent = {"member_id": member["id"], "channel": channel, "granted": True, "source": "kill test"}
+                await call(app, key, "set_marketing_consent", consent)
+                args = {"member_id": member["id"], "channel": channel, "template_id": templates[channel]}
+                sent = await call(app, key, "send_message", {**args, "variables": {"day": f"day {n}"}})
+                ids.add(sent["message"]["id"])
+            if n % 100 == 99:
+                print(f"  queued {len(ids)} messages", flush=True)
+        return ids
+    finally:
+        await app.close()
+
+
+async def final_states(env: dict[str, str]) -> dict[str, int]:
+    app = await App.open(Settings.from_env(env))
+    try:
+        async with app.db.transaction() as session:
+            stmt = select(col(Message.status), func.count()).where(col(Message.direction) == "outbound")
+            rows = (await session.execute(stmt.group_by(col(Message.status)))).all()
+        return {str(status.value if hasattr(status, "value") else status): int(n) for status, n in rows}
+    finally:
+        await app.close()
+
+
+def arrivals(providers: Providers) -> Counter[str]:
+    """How many copies of each of our messages the providers accepted."""
+    copies: Counter[str] = Counter()
+    for found in (providers.whatsapp.by_message_id(), providers.twilio.by_message_id(), providers.mail.by_our_id()):
+        for message_id, requests in found.items():
+            copies[message_id] += len(requests)
+    return copies
+
+
+@dataclass
+class Report:
+    engine: str
+    messages: int
+    kills: int
+    lost: int
+    duplicated: int
+    extra_copies: int
+    states: dict[str, int]
+    seconds: float
+
+
+def run(engine: str, url: str, home: Path, args: argparse.Namespace, rng: random.Random) -> Report:
+    with running_providers() as providers:
+        for server in (providers.whatsapp, providers.twilio):
+            server.delay = args.delay
+        providers.mail.slow(args.delay)
+        env = environment(home, url, providers)
+        print(f"{engine}: queueing {args.messages} messages", flush=True)
+        expected = asyncio.run(fill(env, providers, args.messages))
+        workers = Workers({k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | env, home / "w.log")
+        kills = 0
+        started = time.monotonic()
+        try:
+            workers.start()
+            while kills < args.kills and len(set(arrivals(providers)) & expected) < len(expected):
+                before = sum(arrivals(providers).values())
+                if not wait_for(lambda: sum(arrivals(providers).values()) > before, DELIVERY_TIMEOUT):  # noqa: B023
+                    raise RuntimeError(f"a worker delivered nothing in {DELIVERY_TIMEOUT} s; see {workers.log}")
+                time.sleep(rng.uniform(0, args.max_life))
+                workers.kill()
+                kills += 1
+                workers.start()  # at once, as a supervisor would
+                if kills % 10 == 0:
+                    print(f"  {kills} kills, {len(set(arrivals(providers)) & expected)} delivered", flush=True)
+            done = wait_for(
+                lambda: len(set(arrivals(providers)) & expected) >= len(expected),
+                DELIVERY_TIMEOUT + len(expected) * 0.2,
+            )
+            if not done:
+                print(f"  gave up waiting: {len(expected - set(arrivals(providers)))} messages not delivered")
+            # Let the last worker settle what it sent (statuses are written after the provider answers).
+            wait_for(lambda: asyncio.run(final_states(env)).get("queued", 0) == 0, 30)
+        finally:
+            workers.stop()
+        copies = arrivals(providers)
+        return Report(
+            engine=engine,
+            messages=len(expected),
+            kills=kills,
+            lost=len(expected - set(copies)),
+            duplicated=sum(1 for m in expected if copies[m] > 1),
+            extra_copies=sum(copies[m] - 1 for m in expected if copies[m] > 1),
+            states=asyncio.run(final_states(env)),
+            seconds=time.monotonic() - started,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--messages", type=int, default=1000)
+    ap.add_argument("--kills", type=int, default=100)
+    ap.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="sqlite")
+    ap.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--delay", type=float, default=0.02, help="seconds a provider takes to answer")
+    ap.add_argument("--max-life", type=float, default=0.5, help="longest time a worker lives after a delivery")
+    ap.add_argument("--seed", type=int, default=None)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.engine in ("sqlite", "both"):
+            home = Path(tmp) / "sqlite"
+            home.mkdir()
+            reports.append(run("sqlite", f"sqlite+aiosqlite:///{home / 'favmcp.db'}", home, args, rng))
+        if args.engine in ("postgres", "both"):
+            name = f"favmcp_killmsg_{uuid.uuid4().hex[:8]}"
+            asyncio.run(admin(args.postgres, f'CREATE DATABASE "{name}"'))
+            try:
+                url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+                home = Path(tmp) / "postgres"
+                home.mkdir()
+                reports.append(run("postgres", url, home, args, rng))
+            finally:
+                asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    print(f"{'engine':10} {'messages':>8} {'kills':>6} {'lost':>5} {'duplicated':>16} {'seconds':>8}  final states")
+    for r in reports:
+        duplicated = f"{r.duplicated} ({r.extra_copies} extra)"
+        print(f"{r.engine:10} {r.messages:8} {r.kills:6} {r.lost:5} {duplicated:>16} {r.seconds:8.1f}  {r.states}")
+
+
+if __name__ == "__main__":
+    main()
