@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlmodel import col
 
@@ -37,6 +38,7 @@ from favmcp.registry.context import ToolContext
 from favmcp.registry.jobs import Scheduler
 from tests.messaging_servers import MailServer, TwilioServer, WhatsAppServer, running_mail_server
 from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, unique_email
+from tests.test_calendar_feed import served
 
 TZ = ZoneInfo("Europe/Amsterdam")
 
@@ -67,8 +69,10 @@ def providers(app: App) -> Iterator[Providers]:
         yield Providers(wa, tw, mail)
 
 
-async def configure_channels(app: App, key: str, p: Providers, **extra: Any) -> None:
-    """configure_channel for all three against the local servers; quiet hours off unless `extra` says."""
+async def configure_channels(app: App, key: str, p: Providers, **extra: Any) -> dict[str, str]:
+    """configure_channel for all three against the local servers; quiet hours off unless `extra` says. Returns
+    each channel's id by name."""
+    ids = {}
     for settings in (
         {
             "channel": "whatsapp",
@@ -87,10 +91,14 @@ async def configure_channels(app: App, key: str, p: Providers, **extra: Any) -> 
         },
         {"channel": "email", "host": p.mail.host, "port": p.mail.port, "starttls": False, "from_address": "s@x.com"},
     ):
-        await ok(app, key, "configure_channel", {"quiet_hours": None, **settings, **extra})
+        made = await ok(app, key, "configure_channel", {"quiet_hours": None, **settings, **extra})
+        ids[str(settings["channel"])] = str(made["id"])
+    return ids
 
 
-async def template(app: App, owner: Owner, channel: Channel = Channel.email, body: str | None = None) -> str:
+async def template(
+    app: App, owner: Owner, channel: Channel = Channel.email, body: str | None = None, *, approved: bool = True
+) -> str:
     args: dict[str, Any] = {
         "channel": channel.value,
         "name": f"winback_{new_id('t')[-6:].lower()}",
@@ -101,7 +109,7 @@ async def template(app: App, owner: Owner, channel: Channel = Channel.email, bod
     if channel is Channel.email:
         args["subject"] = "We miss you, {{first_name}}"
     made = await ok(app, owner.key, "create_message_template", args)
-    assert made["status"] == "approved", made
+    assert made["status"] == ("approved" if approved else "pending"), made
     return str(made["id"])
 
 
@@ -572,3 +580,60 @@ async def test_stats_attribute_bookings_and_payments_within_the_window(
     [row] = report["items"]
     assert row["campaign_id"] == made["id"] and row["reach"] == 3 and row["delivered"] == 2
     assert row["replies"] == 1 and row["bookings"] == 1 and row["revenue"] == 7500 and row["currency"] == "EUR"
+
+
+# -- through the providers --------------------------------------------------------------------------------------------
+
+
+async def test_campaigns_reach_the_providers_and_their_callbacks_reach_the_stats(
+    app: App, owner: Owner, providers: Providers, clock: FakeClock
+) -> None:
+    """SMS through Twilio: delivery callbacks and a STOP reply show in get_campaign_stats, and the next campaign's
+    audience leaves the customer out. WhatsApp: a campaign waits for Meta's approval of its template, then goes as
+    that template."""
+    tw, wa = providers.twilio, providers.whatsapp
+    async with served(app) as base, httpx.AsyncClient(timeout=10) as http:
+        app.settings.public_url = base
+        channels = await configure_channels(app, owner.key, providers)
+        await allow_self_approval(app, owner)
+        ann = await customer(app, owner, "Ann Smith", phone="+31612345671")
+        bob = await customer(app, owner, "Bob Jones", phone="+31612345672")
+        sms = await campaign(app, owner, await template(app, owner, Channel.sms), channel="sms")
+        await send_now(app, owner, sms["id"])
+        clock.advance(seconds=5)
+        await drain(app)
+        assert sorted((r.form or {})["To"] for r in tw.messages) == ["+31612345671", "+31612345672"]
+        assert {(r.form or {})["Body"] for r in tw.messages} == {
+            "Hi Ann, we miss you: 20% off this week.",
+            "Hi Bob, we miss you: 20% off this week.",
+        }
+        to_ann = next(r for r in tw.messages if (r.form or {})["To"] == "+31612345671")
+        url, params = tw.status_callback(to_ann, "delivered")
+        assert (await tw.deliver(http, url, params)).status_code == 200
+        clock.advance(minutes=3)
+        stop = await tw.deliver(http, f"{base}/hooks/twilio/{channels['sms']}", tw.inbound("+31612345672", "STOP"))
+        assert stop.status_code == 200
+        stats = await ok(app, owner.key, "get_campaign_stats", {"campaign_id": sms["id"]})
+        assert (stats["counts"]["sent"], stats["counts"]["delivered"]) == (1, 1)
+        assert stats["opted_out"] == 1 and stats["replies"] == 1
+        again = await campaign(app, owner, sms["template_id"], channel="sms")
+        preview = await ok(app, owner.key, "preview_campaign_audience", {"campaign_id": again["id"]})
+        assert [s["member_id"] for s in preview["sample"]] == [ann] and bob not in str(preview)
+
+        waiting = await template(app, owner, Channel.whatsapp, approved=False)
+        await drain(app)  # the template goes to Meta for review
+        wa_campaign = await campaign(app, owner, waiting, channel="whatsapp")
+        refused = await call(app, owner.key, "send_campaign", {"campaign_id": wa_campaign["id"]})
+        assert error_code(refused) == "conflict" and refused.data["error"]["details"]["rule"] == "template_not_approved"
+        [provider_id] = wa.templates
+        assert (
+            await wa.deliver(
+                http, f"{base}/hooks/whatsapp/{channels['whatsapp']}", wa.template_status(provider_id, "APPROVED")
+            )
+        ).status_code == 200
+        assert (await send_now(app, owner, wa_campaign["id"]))["queued"] == 2
+        clock.advance(seconds=5)
+        await drain(app)
+        sent = [r.json or {} for r in wa.messages]
+        assert sorted(m["to"] for m in sent) == ["+31612345671", "+31612345672"]
+        assert {m["type"] for m in sent} == {"template"}

@@ -117,7 +117,7 @@ async def stats(ctx: ToolContext, campaign: Campaign) -> CampaignStats:
             col(Message.created_at) >= earliest,
         )
     ):
-        if member_id in people and utc(at) > people[member_id].since:
+        if member_id in people and utc(at) >= people[member_id].since:
             replied.add(member_id)
 
     window = timedelta(days=campaign.attribution_days)
