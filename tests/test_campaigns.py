@@ -475,6 +475,32 @@ async def test_concurrent_fan_outs_message_each_member_once(app: App, owner: Own
     assert stored.audience_size == 6 and stored.status is CampaignStatus.sending
 
 
+async def test_the_job_continues_a_fan_out_batch_by_batch(
+    app: App, owner: Owner, providers: Providers, clock: FakeClock
+) -> None:
+    await configure_channels(app, owner.key, providers)
+    tid = await template(app, owner)
+    members = {await customer(app, owner, f"Customer {n}") for n in range(5)}
+    made = await campaign(app, owner, tid)
+
+    async def first_batch(ctx: ToolContext) -> fanout.FanOut:
+        await fanout.start(ctx, await fanout.load(ctx, made["id"]))
+        return await fanout.fan_out(ctx, made["id"], limit=2)
+
+    batch = await app.runner.run_system(owner.workspace_id, "test", first_batch)
+    assert (batch.queued, batch.done) == (2, False)
+    assert (await ok(app, owner.key, "get_campaign", {"campaign_id": made["id"]}))["audience_size"] is None
+    await job(app).run_due()
+    assert {m.member_id for m in await messages_of(app, owner, made["id"])} == members
+    got = await ok(app, owner.key, "get_campaign", {"campaign_id": made["id"]})
+    assert got["audience_size"] == 5 and got["status"] == "sending"
+    clock.advance(minutes=1)
+    await drain(app)
+    await job(app).run_due()
+    assert (await ok(app, owner.key, "get_campaign", {"campaign_id": made["id"]}))["status"] == "sent"
+    assert len(providers.mail.messages) == 5
+
+
 async def test_a_test_send_reaches_only_the_team_member(app: App, owner: Owner, providers: Providers) -> None:
     await configure_channels(app, owner.key, providers)
     tid = await template(app, owner)
