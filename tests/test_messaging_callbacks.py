@@ -376,3 +376,21 @@ async def test_bounces_and_complaints_suppress_the_address(world: World) -> None
     assert (await consents(app, annoyed["id"], "email"))[-1] == (False, "email_complaint")
     refusal = await refused(app, world.owner.key, "send_message", send(gone, "email", text="Hi", subject="Hi"))
     assert refusal["details"] == {"rule": "suppressed", "reason": "bounce"}
+
+
+async def test_signed_but_malformed_payloads_apply_nothing(world: World) -> None:
+    wa = world.providers.whatsapp
+    for payload in (
+        {"object": "whatsapp_business_account", "entry": "nope"},
+        {"entry": [{"changes": [{"field": "messages", "value": {"statuses": ["x", {"id": 5}], "messages": [1]}}]}]},
+        {"entry": [{"changes": [{"field": "messages", "value": {"messages": [{"id": "wamid.x", "from": "1555"}]}}]}]},
+        {"entry": [{"changes": [{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]}]},
+    ):
+        answer = await wa.deliver(world.http, world.hook("whatsapp"), payload)
+        assert answer.status_code == 200, answer.text
+    [odd] = await inbound_messages(world.app, world.owner)
+    assert (odd.address, odd.body) == ("+1555", "[message]")
+    not_json = await world.http.post(
+        world.hook("whatsapp"), content=b"{", headers={"x-hub-signature-256": wa.sign(b"{")}
+    )
+    assert not_json.status_code == 403

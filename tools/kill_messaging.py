@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.messagi
 
 from tests.messaging_servers import Providers, configure_channels, running_providers
 
+from favmcp import logging as favlog
 from favmcp.app import App
 from favmcp.config import Settings
 from favmcp.demo import ensure_demo
@@ -76,6 +77,7 @@ async def call(app: App, key: str, tool: str, args: dict[str, Any]) -> dict[str,
 
 async def fill(env: dict[str, str], providers: Providers, count: int) -> set[str]:
     """Channels, customers, templates, and `count` queued messages; returns their ids."""
+    favlog.configure("WARNING")  # the set-up's own tool calls are not part of the figures
     app = await App.open(Settings.from_env(env), upgrade=True)
     try:
         key = (await ensure_demo(app)).api_key

@@ -175,20 +175,24 @@ async def whatsapp_webhook(request: Request, runner: Runner) -> Response:
 
 async def _apply_whatsapp(ctx: ToolContext, body: Any) -> int:
     applied = 0
-    entries = body.get("entry") if isinstance(body, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        for change in entry.get("changes") or [] if isinstance(entry, dict) else []:
-            value = change.get("value") if isinstance(change, dict) else None
+    for entry in _dicts(body.get("entry") if isinstance(body, dict) else None):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
             if not isinstance(value, dict):
                 continue
             if change.get("field") == "message_template_status_update":
                 applied += await _template_status(ctx, value)
                 continue
-            for status in value.get("statuses") or []:
+            for status in _dicts(value.get("statuses")):
                 applied += await _whatsapp_status(ctx, status)
-            for message in value.get("messages") or []:
+            for message in _dicts(value.get("messages")):
                 applied += await _whatsapp_inbound(ctx, message)
     return applied
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list (a malformed payload yields nothing rather than an error)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 async def _whatsapp_status(ctx: ToolContext, status: dict[str, Any]) -> int:
@@ -196,11 +200,9 @@ async def _whatsapp_status(ctx: ToolContext, status: dict[str, Any]) -> int:
     ours = WHATSAPP_STATUS.get(name)
     if not wamid or ours is None or not await _first_time(ctx, Provider.whatsapp_cloud, f"{wamid}:{name}"):
         return 0
-    errors = status.get("errors") or [{}]
+    first = (_dicts(status.get("errors")) or [{}])[0]
     error = (
-        f"WhatsApp {errors[0].get('code', '')}: {errors[0].get('title', 'failed')}"
-        if ours is MessageStatus.failed
-        else None
+        f"WhatsApp {first.get('code', '')}: {first.get('title', 'failed')}" if ours is MessageStatus.failed else None
     )
     reference = status.get("biz_opaque_callback_data")
     our_id = str(reference) if isinstance(reference, str) and reference.startswith("msg_") else None
@@ -213,12 +215,11 @@ async def _whatsapp_inbound(ctx: ToolContext, message: dict[str, Any]) -> int:
     if not wamid or not sender or not await _first_time(ctx, Provider.whatsapp_cloud, wamid):
         return 0
     kind = message.get("type")
-    if kind == "text":
-        text = str((message.get("text") or {}).get("body") or "")
-    elif kind == "button":
-        text = str((message.get("button") or {}).get("text") or "")
+    content = message.get(str(kind))
+    if kind in ("text", "button") and isinstance(content, dict):
+        text = str(content.get("body" if kind == "text" else "text") or "")
     else:
-        text = f"[{kind} message]"
+        text = f"[{kind} message]" if isinstance(kind, str) and kind else "[message]"
     await inbound.record(ctx, Channel.whatsapp, "+" + sender.lstrip("+"), text, wamid)
     return 1
 
@@ -291,7 +292,9 @@ async def _apply_twilio(ctx: ToolContext, params: dict[str, str], our_id: str | 
     if status == "received" and "Body" in params:
         if not await _first_time(ctx, Provider.twilio, sid):
             return 0
-        await inbound.record(ctx, Channel.sms, params.get("From", ""), params["Body"], sid)
+        if not params.get("From"):
+            return 0
+        await inbound.record(ctx, Channel.sms, params["From"], params["Body"], sid)
         return 1
     ours = TWILIO_STATUS.get(status)
     if ours is None or not await _first_time(ctx, Provider.twilio, f"{sid}:{status}"):

@@ -58,7 +58,7 @@ class ConfigureChannelInput(WriteInput):
     account_sid: str | None = Field(default=None, pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: Token | None = None
     from_number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$", description="E.164.")
-    host: str | None = Field(default=None, min_length=1, max_length=253)
+    host: str | None = Field(default=None, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")
     port: int | None = Field(default=None, ge=1, le=65535)
     username: str | None = Field(default=None, max_length=320)
     password: Token | None = None
