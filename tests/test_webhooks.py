@@ -29,7 +29,19 @@ from favmcp.domains.webhooks.delivery import RETRIES
 from favmcp.domains.webhooks.models import WebhookEndpoint
 from favmcp.effects.channels.webhook import WebhookSender
 from favmcp.effects.models import OutboxMessage, OutboxStatus
-from tests.support import FakeClock, Owner, call, error_code, fresh_postgres_beside, make_settings, signup, unique_email
+from tests.support import (
+    FakeClock,
+    Owner,
+    call,
+    confirmed,
+    error_code,
+    fresh_postgres_beside,
+    make_settings,
+    signup,
+    unique_email,
+)
+from tests.test_bookings import at as local_time
+from tests.test_bookings import book, studio
 from tests.webhook_receiver import WebhookReceiver
 
 # -- fixtures and helpers ----------------------------------------------------------------------------------------
@@ -256,6 +268,26 @@ async def test_an_event_reaches_its_subscribers_signed_and_no_one_else(
     await new_member(worker, owner)
     await run_outbox(worker)
     assert not receiver.to("/members")[-1].verified
+
+
+async def test_booking_events_reach_the_endpoint_of_bookings_without_customer_text(
+    worker: App, receiver: WebhookReceiver, clock: FakeClock
+) -> None:
+    owner = await owner_of(worker)
+    await endpoint(worker, owner, receiver, "/bookings", ["booking.created", "booking.cancelled"])
+    await endpoint(worker, owner, receiver, "/members", ["member.created"])
+    service_id = await studio(worker, owner)
+    member_id = await new_member(worker, owner)
+    made = await book(worker, owner, member_id, service_id, local_time(clock, days=3), customer_note="Sore shoulder")
+    cancelled = await confirmed(worker, owner.key, "cancel_booking", {"booking_id": made["id"], "reason": "Ill"})
+    assert cancelled.ok, cancelled.data
+    await run_outbox(worker)
+
+    got = receiver.to("/bookings")
+    assert [r.json["type"] for r in got] == ["booking.created", "booking.cancelled"] and all(r.verified for r in got)
+    assert all(r.json["data"]["booking_id"] == made["id"] for r in got)
+    assert all("Sore shoulder" not in r.body.decode() for r in got), "events carry ids and facts, not customer text"
+    assert [r.json["type"] for r in receiver.to("/members")] == ["member.created"]
 
 
 async def test_a_500_is_retried_on_the_schedule_with_the_same_webhook_id_until_it_succeeds(
