@@ -46,7 +46,7 @@ async def create_webhook_endpoint(ctx: ToolContext, args: CreateEndpointInput) -
     if await ctx.db.count(WebhookEndpoint) >= MAX_ENDPOINTS:
         raise conflict(
             f"This workspace has {MAX_ENDPOINTS} webhook endpoints, the most it may have.",
-            hint="Remove one with delete_webhook_endpoint, or subscribe an existing one to more events.",
+            hint='Remove one with delete_webhook_endpoint; one endpoint can take many events, or ["*"].',
         )
     secret = service.new_secret(ctx)
     endpoint = ctx.db.add(
