@@ -47,12 +47,14 @@ def free_port() -> int:
 
 async def _start(env: dict[str, str], log: Path) -> tuple[anyio.abc.Process, str | None]:
     """The process and its base URL once GET /healthz answers 200, or no URL if it exited first (say, someone
-    took the port between our probe and its bind)."""
+    took the port between our probe and its bind). "{port}" in a value of `env` is the port it serves on (for
+    FAVMCP_PUBLIC_URL)."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")}
     command = [sys.executable, "-m", "favmcp", "serve", "--http", "--port", str(port)]
+    own = {name: value.replace("{port}", str(port)) for name, value in env.items()}
     with log.open("wb") as out:
-        process = await anyio.open_process(command, env={**clean, **env}, stdout=out, stderr=out)
+        process = await anyio.open_process(command, env={**clean, **own}, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(timeout=2) as http:
