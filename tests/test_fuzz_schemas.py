@@ -123,7 +123,8 @@ ID_POOLS = {
     "plan_id": "plan", "subscription_id": "subscription", "promotion_id": "promotion", "code": "promotion_code",
     "service_id": "service", "staff_id": "user", "staff_ids": "user", "booking_id": "booking",
     "class_session_id": "class_session", "entry_id": "waitlist_entry", "reward_id": "reward", "tier_id": "tier",
-    "post_id": "post", "slug": "post_slug",
+    "post_id": "post", "slug": "post_slug", "template_id": "template", "campaign_id": "campaign",
+    "endpoint_id": "endpoint", "delivery_id": "delivery",
 }  # fmt: skip
 
 
@@ -148,6 +149,7 @@ MONEY_POOLS = {"invoice", "payment", "order", "product", "plan", "subscription",
 BOOKING_POOLS = {"service", "booking", "class_session", "waitlist_entry"}
 LOYALTY_POOLS = {"reward", "tier"}
 CONTENT_POOLS = {"post", "post_slug"}
+MESSAGING_POOLS = {"template", "campaign", "endpoint", "delivery"}
 
 
 def pools_of(tool: str) -> set[str]:
@@ -193,6 +195,10 @@ async def world(app: App, owner: Owner, request: pytest.FixtureRequest) -> World
     in_loyalty = SPECS[request.node.callspec.params["tool"]].domain in {"loyalty", "tiers"}
     loyalty = await loyalty_world(app, key, first["id"]) if needs & LOYALTY_POOLS or in_loyalty else {}
     content = await content_world(app, key) if needs & CONTENT_POOLS else {}
+    in_messaging = SPECS[request.node.callspec.params["tool"]].domain in {"messaging", "campaigns", "webhooks"}
+    messaging = (
+        await messaging_world(app, key, [first["id"], second["id"]]) if needs & MESSAGING_POOLS or in_messaging else {}
+    )
     cursors = []
     for tool, args in [
         ("search_members", {}),
@@ -218,6 +224,7 @@ async def world(app: App, owner: Owner, request: pytest.FixtureRequest) -> World
         **bookings,
         **loyalty,
         **content,
+        **messaging,
     }
     return World(owner, ids)
 
@@ -320,6 +327,45 @@ async def content_world(app: App, key: str) -> dict[str, list[str]]:
     _ok(await call(app, key, "publish_post", {"post_id": live["id"]}))
     draft = _ok(await call(app, key, "create_post", {"title": "Summer plans"}))
     return {"post": [live["id"], draft["id"]], "post_slug": [live["slug"], draft["slug"]]}
+
+
+async def messaging_world(app: App, key: str, member_ids: list[str]) -> dict[str, list[str]]:
+    """SMS and email channels (pointed at nothing that answers), consenting customers, templates, a draft campaign,
+    a webhook endpoint on loopback and a delivery to it: the messaging records the fuzzed calls aim at."""
+
+    async def made(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        return _ok(await call(app, key, tool, args))
+
+    app.settings.allow_private_targets = True
+    sms = {"account_sid": "AC" + "0" * 32, "auth_token": "fuzz-token", "from_number": "+15005550006"}
+    await made("configure_channel", {"channel": "sms", **sms})
+    await made("configure_channel", {"channel": "email", "host": "127.0.0.1", "port": 9, "from_address": "a@b.co"})
+    for member_id in member_ids:
+        for channel in ("sms", "email"):
+            consent = {"member_id": member_id, "channel": channel, "granted": True, "source": "fuzz"}
+            await made("set_marketing_consent", consent)
+    promo = await made(
+        "create_message_template",
+        {"channel": "sms", "name": "promo", "kind": "marketing", "body": "Hi {{first_name}}, {{offer}}",
+         "variables": ["first_name", "offer"]},
+    )  # fmt: skip
+    receipt = await made(
+        "create_message_template",
+        {"channel": "email", "name": "receipt", "kind": "transactional", "subject": "Thanks", "body": "Thanks!"},
+    )
+    campaign = await made(
+        "create_campaign",
+        {"name": "Spring", "channel": "sms", "template_id": promo["id"], "variables": {"offer": "10% off"}},
+    )
+    endpoint = await made("create_webhook_endpoint", {"url": "http://127.0.0.1:9/hook", "events": ["*"]})
+    await made("create_member", {"name": "Di Fourth", "phone": "+31612345670"})  # an event: a delivery to it
+    deliveries = await made("list_webhook_deliveries", {})
+    return {
+        "template": [promo["id"], receipt["id"]],
+        "campaign": [campaign["id"]],
+        "endpoint": [endpoint["id"]],
+        "delivery": [d["id"] for d in deliveries["items"]],
+    }
 
 
 # -- strategies ------------------------------------------------------------------------------------------------
