@@ -13,33 +13,22 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from favmcp import composition
 from favmcp.app import App
 from favmcp.core.contact import Channel
 from favmcp.domains.bookings.models import Booking, BookingStatus
 from favmcp.domains.messaging import reminders
 from favmcp.domains.messaging.models import ChannelConfig, Message, MessageStatus
 from favmcp.effects.models import OutboxMessage, OutboxStatus
-from favmcp.registry.domain import Domain, Platform
 from favmcp.registry.jobs import Scheduler
 from tests.staff_kit import insert_booking, insert_service
 from tests.support import FakeClock, Owner, call, confirmed, make_settings, signup
 from tests.test_bookings import at, book, studio
-from tests.test_messaging import TZ, add_channel, customer, messages, ok, outbox, template
-
-
-def _platform() -> Platform:
-    """Every domain; the reminders' subscriber beside them while the messaging domain does not declare it."""
-    domains = list(composition.platform().domains)
-    messaging = next(d for d in domains if d.name == "messaging")
-    if not messaging.subscribers:
-        domains.append(Domain(name="reminder_wiring", tools=[], subscribers=reminders.SUBSCRIBERS))
-    return Platform(domains)
+from tests.test_messaging import TZ, add_channel, customer, messages, ok, outbox, template, wired_platform
 
 
 @pytest.fixture
 async def rapp(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    app = await App.open(make_settings(tmp_path, database_url), clock=clock, platform=_platform())
+    app = await App.open(make_settings(tmp_path, database_url), clock=clock, platform=wired_platform())
     yield app
     await app.close()
 
