@@ -123,9 +123,16 @@ async def test_a_channel_without_reminders_or_a_missing_template_sends_none(
         app, owner.workspace_id, member_id=sam["id"], staff_user_id=owner.user_id, service_id=service_id,
         starts_at=clock.now() + timedelta(hours=2),
     )  # fmt: skip
+    marketing = {"template_id": made["id"], "kind": "marketing"}
+    assert (await call(app, owner.key, "update_message_template", marketing)).ok
+    await run_job(app, owner)
+    assert await messages(app, owner) == [], "a marketing template is no reminder"
     assert (await call(app, owner.key, "delete_message_template", {"template_id": made["id"]})).ok
     await run_job(app, owner)
     assert await messages(app, owner) == []
+    audit = (await call(app, owner.key, "list_audit_events", {"tool": "job:booking_reminders"})).data["items"]
+    skips = sorted(k for e in audit for k in e["changes"]["reminders_skipped"])
+    assert skips == ["template_missing", "template_not_transactional"]
     assert (
         reminders.reminder_setting(ChannelConfig.model_construct(settings={"reminders": {"hours_before": 5}})) is None
     )
@@ -200,3 +207,22 @@ async def test_a_rescheduled_booking_is_reminded_of_its_new_time(
     old, new = await messages(app, owner)
     assert (old.id, new.status) == (first.id, MessageStatus.queued) and "at 15:00" in new.body
     assert [r.status for r in await outbox(app, owner)] == [OutboxStatus.failed, OutboxStatus.pending]
+
+
+async def test_bookings_reminded_already_do_not_fill_the_batch(
+    rapp: App, studio_owner: Owner, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, owner = rapp, studio_owner
+    monkeypatch.setattr(reminders, "BATCH", 1)
+    await reminder_channel(app, owner)
+    service_id = await insert_service(app, owner.workspace_id)
+    sam = await customer(app, owner)
+    for hours in (2, 4, 6):
+        await insert_booking(
+            app, owner.workspace_id, member_id=sam["id"], staff_user_id=owner.user_id, service_id=service_id,
+            starts_at=clock.now() + timedelta(hours=hours),
+        )  # fmt: skip
+    clock.advance(seconds=1)
+    for n in (1, 2, 3, 3):
+        await run_job(app, owner)
+        assert len(await messages(app, owner)) == n, "each run takes the next booking, not the one reminded"

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from favmcp.core.clock import utc
+from favmcp.core.contact import Channel
 from favmcp.core.errors import FavError
 from favmcp.core.events import DomainEvent
 from favmcp.domains.bookings.events import BookingCancelled, BookingRescheduled
@@ -70,21 +71,32 @@ def booking_values(
     return {name: known[name] for name in template.variables if name in known}
 
 
-async def _due(ctx: ToolContext, channel: str, ahead: timedelta) -> list[Booking]:
-    """Confirmed bookings starting within (now, now + ahead] with no reminder on this channel yet."""
+async def _due(ctx: ToolContext, channel: Channel, ahead: timedelta) -> list[Booking]:
+    """Confirmed bookings starting within (now, now + ahead] with no reminder on this channel yet. The query
+    leaves out those reminded since their last change (through the customer's messages, which are indexed), so a
+    batch is not filled with bookings done already; the exact key then decides."""
+    reminded_since_change = ctx.db.exists(
+        Message,
+        col(Message.member_id) == col(Booking.member_id),
+        col(Message.booking_id) == col(Booking.id),
+        col(Message.channel) == channel,
+        col(Message.dedupe_key).startswith(REMINDER),
+        col(Message.created_at) > col(Booking.updated_at),
+    )
     stmt = ctx.db.select(
         Booking,
         col(Booking.status) == BookingStatus.confirmed,
         col(Booking.starts_at) > ctx.now,
         col(Booking.starts_at) <= ctx.now + ahead,
+        ~reminded_since_change,
     )
     bookings = await ctx.db.all(stmt.order_by(col(Booking.starts_at), col(Booking.id)).limit(BATCH))
     if not bookings:
         return []
-    keys = [dedupe_key(b, channel) for b in bookings]
+    keys = [dedupe_key(b, channel.value) for b in bookings]
     done = await ctx.db.all(ctx.db.select(Message, col(Message.dedupe_key).in_(keys)))
     reminded = {m.dedupe_key for m in done}
-    return [b for b in bookings if dedupe_key(b, channel) not in reminded]
+    return [b for b in bookings if dedupe_key(b, channel.value) not in reminded]
 
 
 async def send_reminders(ctx: ToolContext) -> None:
@@ -98,11 +110,14 @@ async def send_reminders(ctx: ToolContext) -> None:
             continue
         template_id, ahead = setting
         template = await ctx.db.get(MessageTemplate, template_id)
-        bookings = await _due(ctx, config.channel.value, ahead)
+        bookings = await _due(ctx, config.channel, ahead)
         if not bookings:
             continue
         if template is None or template.channel != config.channel:
             skipped["template_missing"] += len(bookings)
+            continue
+        if template.kind is not SendKind.transactional:  # a reminder never carries marketing past its rules
+            skipped["template_not_transactional"] += len(bookings)
             continue
         services = {
             s.id: s
