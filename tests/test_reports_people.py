@@ -12,9 +12,15 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
+from sqlmodel import col
+
 from favmcp.app import App
+from favmcp.core.contact import Channel
 from favmcp.core.ids import new_id
+from favmcp.core.sealing import seal
 from favmcp.domains.bookings.models import Booking, BookingPayment, BookingStatus
+from favmcp.domains.messaging.models import ChannelConfig, Message, MessageStatus, Provider
+from favmcp.domains.messaging.status import advance
 from favmcp.registry.context import ToolContext
 from tests.support import FakeClock, Owner, call, confirmed, error_code, join, unique_email
 
@@ -288,3 +294,73 @@ async def test_inactive_members_are_what_the_list_tools_show(app: App, owner: Ow
     blind = await ok(app, reader["api_key"], "inactive_members_report", {"days": 30})
     assert [i["member_id"] for i in blind["items"]] == listed[: len(blind["items"])]
     assert all(i["lifetime_spend"] is None and i["currency"] is None for i in blind["items"])
+
+
+async def test_campaign_performance_is_what_get_campaign_stats_counts(app: App, owner: Owner, clock: FakeClock) -> None:
+    """Campaigns by the local date they started, each row the figures of get_campaign_stats (reach: messages that
+    left; delivered: delivered or read), revenue in the workspace's currency."""
+
+    async def channel(ctx: ToolContext) -> None:
+        ctx.db.add(
+            ChannelConfig(
+                id=new_id("chn"), workspace_id=ctx.workspace_id, channel=Channel.email, provider=Provider.smtp,
+                sender="studio@example.com", settings={"quiet_hours": None},
+                secrets=seal(ctx.settings.secret_key, "messaging_channel", "{}"),
+                created_at=ctx.now, updated_at=ctx.now,
+            )
+        )  # fmt: skip
+
+    await app.runner.run_system(owner.workspace_id, "test", channel)
+    await ok(
+        app,
+        owner.key,
+        "set_approval_policy",
+        {"rules": [{"channel": "email", "kind": "marketing", "needs_approval": False}]},
+    )
+    template = await ok(
+        app,
+        owner.key,
+        "create_message_template",
+        {
+            "channel": "email",
+            "name": "hello",
+            "kind": "marketing",
+            "subject": "Hi",
+            "body": "Hi {{first_name}}",
+            "variables": ["first_name"],
+        },
+    )
+    consent = [{"channel": "email", "granted": True}]
+    for name in ("Ann", "Bob", "Cat"):
+        await ok(app, owner.key, "create_member", {"name": name, "email": unique_email("m"), "consent": consent})
+    first_day = clock.current.astimezone(TZ).date()
+    ids = []
+    for name in ("First", "Second"):
+        made = await ok(
+            app, owner.key, "create_campaign", {"name": name, "channel": "email", "template_id": template["id"]}
+        )
+        assert (await ok(app, owner.key, "send_campaign", {"campaign_id": made["id"]}))["queued"] == 3
+        ids.append(made["id"])
+        clock.advance(days=1)
+
+    async def provider_says(ctx: ToolContext) -> None:  # two of the first campaign's messages left, one was read
+        first = await ctx.db.all(ctx.db.select(Message, col(Message.campaign_id) == ids[0]).order_by(col(Message.id)))
+        await advance(ctx, MessageStatus.sent, col(Message.id).in_([m.id for m in first[:2]]), at=ctx.now)
+        await advance(ctx, MessageStatus.read, col(Message.id) == first[0].id, at=ctx.now)
+
+    await app.runner.run_system(owner.workspace_id, "test", provider_says)
+    report = await ok(app, owner.key, "campaign_performance_report", {})
+    assert [r["campaign_id"] for r in report["items"]] == [ids[1], ids[0]] and report["note"] is None
+    for row in report["items"]:
+        stats = await ok(app, owner.key, "get_campaign_stats", {"campaign_id": row["campaign_id"]})
+        counts = stats["counts"]
+        assert row["reach"] == counts["sent"] + counts["delivered"] + counts["read"]
+        assert row["delivered"] == counts["delivered"] + counts["read"]
+        assert (row["replies"], row["bookings"], row["revenue"]) == (stats["replies"], stats["bookings"], 0)
+        assert row["currency"] == "EUR"
+    assert [(r["reach"], r["delivered"]) for r in report["items"]] == [(0, 0), (2, 1)]
+    only_first = await ok(app, owner.key, "campaign_performance_report", {"to_date": str(first_day)})
+    assert [r["campaign_id"] for r in only_first["items"]] == [ids[0]]
+    later = str(first_day + timedelta(days=5))
+    empty = await ok(app, owner.key, "campaign_performance_report", {"from_date": later})
+    assert empty["items"] == [] and empty["note"] == "No campaign started in the range."
