@@ -3,6 +3,7 @@ customer's records (merge, erase, export). Sends are checked at the queue: the m
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -588,3 +589,39 @@ async def test_sends_reach_the_local_providers_and_refusals_reach_none(app: App,
         assert list(providers.mail.by_our_id()) == [mail["message"]["id"]]
         out = await ok(app, owner.key, "list_messages", {"member_id": member["id"], "direction": "outbound"})
         assert {m["status"] for m in out["items"]} == {"sent"}
+
+
+async def test_a_whatsapp_template_goes_through_metas_review(app: App, owner: Owner) -> None:
+    with running_providers(app.settings) as providers:
+        app.settings.public_url = "http://127.0.0.1:8000"
+        providers.twilio.account_sid = "AC" + "0" * 31 + "1"
+        configured = await configure_channels(app, owner.key, providers)
+        await ok(app, owner.key, "set_approval_policy", NO_APPROVALS)
+        while await app.dispatcher.run_once():  # the signup's mail
+            pass
+        made = await template(
+            app, owner, channel="whatsapp", name="visit_soon", body="Hi {{first_name}}, see you {{day}}",
+            variables=["first_name", "day"],
+        )  # fmt: skip
+        member = await customer(app, owner)
+        args = send(member, "whatsapp", template_id=made["id"], variables={"day": "Friday"})
+        assert (await refused(app, owner.key, "send_message", args))["details"]["rule"] == "template_not_approved"
+        assert await app.dispatcher.run_once() == 1
+        [submitted] = providers.whatsapp.templates.items()
+        assert submitted[1]["name"] == "visit_soon" and providers.whatsapp.messages == []
+
+        transport = httpx.ASGITransport(app=build_http_app(app, run_dispatcher=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+            update = providers.whatsapp.template_status(submitted[0], "APPROVED", name="visit_soon")
+            answer = await providers.whatsapp.deliver(client, configured["whatsapp"]["callback_url"], update)
+            assert answer.status_code == 200, answer.text
+        listed = await ok(app, owner.key, "list_message_templates", {"channel": "whatsapp"})
+        assert [t["status"] for t in listed["items"]] == ["approved"]
+
+        sent = await ok(app, owner.key, "send_message", args)
+        assert await app.dispatcher.run_once() == 1
+        [request] = providers.whatsapp.messages
+        body = request.json or {}
+        assert body["type"] == "template" and body["template"]["name"] == "visit_soon"
+        assert list(providers.whatsapp.by_message_id()) == [sent["message"]["id"]]
+        assert "Friday" in json.dumps(body["template"]) and "Sam" in json.dumps(body["template"])
