@@ -8,7 +8,6 @@ create_message_template. The outbox is run by hand (app.dispatcher.run_once) and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +35,7 @@ from favmcp.domains.payments.models import Payment, PaymentMethod, PaymentStatus
 from favmcp.effects.models import OutboxMessage, OutboxStatus
 from favmcp.registry.context import ToolContext
 from favmcp.registry.jobs import Scheduler
-from tests.messaging_servers import MailServer, TwilioServer, WhatsAppServer, running_mail_server
+from tests.messaging_servers import Providers, configure_channels, running_providers
 from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, unique_email
 from tests.test_calendar_feed import served
 
@@ -49,51 +48,11 @@ async def ok(app: App, key: str, tool: str, args: dict[str, Any] | None = None) 
     return result.data
 
 
-TWILIO_SID = "AC" + "0" * 31 + "1"
-
-
-@dataclass
-class Providers:
-    whatsapp: WhatsAppServer
-    twilio: TwilioServer
-    mail: MailServer
-
-
 @pytest.fixture
 def providers(app: App) -> Iterator[Providers]:
     """The local WhatsApp, Twilio and SMTP servers, with the app pointed at them."""
-    with WhatsAppServer() as wa, TwilioServer(account_sid=TWILIO_SID) as tw, running_mail_server() as mail:
-        app.settings.whatsapp_api_base = wa.base
-        app.settings.twilio_api_base = tw.base
-        app.settings.allow_private_targets = True
-        yield Providers(wa, tw, mail)
-
-
-async def configure_channels(app: App, key: str, p: Providers, **extra: Any) -> dict[str, str]:
-    """configure_channel for all three against the local servers; quiet hours off unless `extra` says. Returns
-    each channel's id by name."""
-    ids = {}
-    for settings in (
-        {
-            "channel": "whatsapp",
-            "phone_number_id": p.whatsapp.phone_number_id,
-            "waba_id": p.whatsapp.waba_id,
-            "access_token": p.whatsapp.token,
-            "app_secret": p.whatsapp.app_secret,
-            "verify_token": "verify-me-0123",
-            "from_number": p.whatsapp.display_number,
-        },
-        {
-            "channel": "sms",
-            "account_sid": p.twilio.account_sid,
-            "auth_token": p.twilio.auth_token,
-            "from_number": p.twilio.from_number,
-        },
-        {"channel": "email", "host": p.mail.host, "port": p.mail.port, "starttls": False, "from_address": "s@x.com"},
-    ):
-        made = await ok(app, key, "configure_channel", {"quiet_hours": None, **settings, **extra})
-        ids[str(settings["channel"])] = str(made["id"])
-    return ids
+    with running_providers(app.settings) as running:
+        yield running
 
 
 async def template(
@@ -637,7 +596,9 @@ async def test_campaigns_reach_the_providers_and_their_callbacks_reach_the_stats
         url, params = tw.status_callback(to_ann, "delivered")
         assert (await tw.deliver(http, url, params)).status_code == 200
         clock.advance(minutes=3)
-        stop = await tw.deliver(http, f"{base}/hooks/twilio/{channels['sms']}", tw.inbound("+31612345672", "STOP"))
+        stop = await tw.deliver(
+            http, f"{base}/hooks/twilio/{channels['sms']['id']}", tw.inbound("+31612345672", "STOP")
+        )
         assert stop.status_code == 200
         stats = await ok(app, owner.key, "get_campaign_stats", {"campaign_id": sms["id"]})
         assert (stats["counts"]["sent"], stats["counts"]["delivered"]) == (1, 1)
@@ -654,7 +615,7 @@ async def test_campaigns_reach_the_providers_and_their_callbacks_reach_the_stats
         [provider_id] = wa.templates
         assert (
             await wa.deliver(
-                http, f"{base}/hooks/whatsapp/{channels['whatsapp']}", wa.template_status(provider_id, "APPROVED")
+                http, f"{base}/hooks/whatsapp/{channels['whatsapp']['id']}", wa.template_status(provider_id, "APPROVED")
             )
         ).status_code == 200
         assert (await send_now(app, owner, wa_campaign["id"]))["queued"] == 2
