@@ -35,7 +35,7 @@ from favmcp.domains.payments.models import Payment, PaymentMethod, PaymentStatus
 from favmcp.effects.models import OutboxMessage, OutboxStatus
 from favmcp.registry.context import ToolContext
 from favmcp.registry.jobs import Scheduler
-from tests.messaging_servers import Providers, configure_channels, running_providers
+from tests.messaging_servers import TWILIO_ACCOUNT_SID, Providers, configure_channels, running_providers
 from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, unique_email
 from tests.test_calendar_feed import served
 
@@ -46,6 +46,9 @@ async def ok(app: App, key: str, tool: str, args: dict[str, Any] | None = None) 
     result = await call(app, key, tool, args or {})
     assert result.ok, (tool, result.data)
     return result.data
+
+
+TWILIO_SID = TWILIO_ACCOUNT_SID  # a valid account SID (tests/test_e2e_messaging.py takes it from here)
 
 
 @pytest.fixture
