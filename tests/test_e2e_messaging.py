@@ -22,10 +22,15 @@ from sqlmodel import col
 
 from favmcp.app import App
 from favmcp.domains.members.models import Member
-from tests.messaging_servers import MailServer, TwilioServer, WhatsAppServer, running_mail_server
+from tests.messaging_servers import (
+    TWILIO_ACCOUNT_SID,
+    MailServer,
+    TwilioServer,
+    WhatsAppServer,
+    running_mail_server,
+)
 from tests.servers import server_env
 from tests.support import Owner, join, unique_email
-from tests.test_campaigns import TWILIO_SID
 from tests.test_e2e_mcp import http_server, ok, refused
 
 CHANNELS = ("whatsapp", "sms", "email")
@@ -57,7 +62,7 @@ async def test_a_win_back_campaign_from_draft_to_delivery_and_a_stop_reply(
     admin = await join(app, owner, "admin")
     with (
         WhatsAppServer() as wa,
-        TwilioServer(account_sid=TWILIO_SID) as twilio,
+        TwilioServer(account_sid=TWILIO_ACCOUNT_SID) as twilio,
         running_mail_server() as mail,
     ):
         env = {

@@ -95,7 +95,7 @@ class CampaignResult(BaseModel):
     delivered: int
     replies: int
     bookings: int
-    revenue: int = Field(description="Paid by bookings attributed to the campaign, in minor units.")
+    revenue: int = Field(description="Paid less refunded by recipients within the attribution window, minor units.")
     currency: str
 
 
