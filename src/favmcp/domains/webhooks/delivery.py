@@ -90,9 +90,13 @@ async def settle(ctx: ToolContext, delivery_id: str, outcome: Outcome, wait: tim
     """Record one attempt and move the delivery: succeeded, pending until now + wait, or failed (wait None). The
     endpoint's failing_since starts at its first failure since a success, and a final failure that finds it older
     than DISABLE_AFTER disables the endpoint."""
+    found = await ctx.db.get(WebhookDelivery, delivery_id)
+    # Lock order, as delete_webhook_endpoint and the fan-out take them: the endpoint, then its deliveries.
+    if found is None or await service.hold_endpoint(ctx, found.endpoint_id) is None:
+        return  # deleted while the POST was out
     delivery = await ctx.db.get(WebhookDelivery, delivery_id, lock=True)
     if delivery is None or delivery.status != DeliveryStatus.pending:
-        return  # deleted, or stopped (endpoint disabled) while the POST was out
+        return  # deleted, or stopped (endpoint disabled) meanwhile
     ctx.db.add(
         WebhookAttempt(
             id=new_id("wha"),
@@ -129,7 +133,7 @@ async def settle(ctx: ToolContext, delivery_id: str, outcome: Outcome, wait: tim
 
 
 async def _disable_if_failing(ctx: ToolContext, endpoint_id: str) -> None:
-    endpoint = await ctx.db.get(WebhookEndpoint, endpoint_id, lock=True)
+    endpoint = await ctx.db.get(WebhookEndpoint, endpoint_id, fresh=True)  # held since settle began
     if endpoint is None or endpoint.status != EndpointStatus.enabled or endpoint.failing_since is None:
         return
     if utc(endpoint.failing_since) > ctx.now - DISABLE_AFTER:

@@ -81,6 +81,13 @@ async def load_endpoint(ctx: ToolContext, endpoint_id: str, *, lock: bool = Fals
     return endpoint
 
 
+async def hold_endpoint(ctx: ToolContext, endpoint_id: str) -> WebhookEndpoint | None:
+    """The endpoint row locked FOR NO KEY UPDATE: it waits for a delete (FOR UPDATE) and makes one wait, but lets
+    the fan-out (FOR KEY SHARE) queue deliveries for it meanwhile."""
+    stmt = ctx.db.select(WebhookEndpoint, col(WebhookEndpoint.id) == endpoint_id)
+    return await ctx.db.first(stmt.with_for_update(key_share=True).execution_options(populate_existing=True))
+
+
 async def load_delivery(ctx: ToolContext, delivery_id: str) -> WebhookDelivery:
     found = await ctx.db.get(WebhookDelivery, delivery_id)
     if found is None:
