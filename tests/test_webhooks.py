@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import select
@@ -448,6 +449,24 @@ async def test_deleting_an_endpoint_stops_its_pending_deliveries(worker: App, re
     assert error_code(again) == "not_found"
     await new_member(worker, owner)
     assert len(await deliveries(worker, owner)) == 3, "a deleted endpoint hears nothing"
+
+
+async def test_a_delete_while_a_post_is_out_records_nothing_for_the_gone_endpoint(
+    worker: App, receiver: WebhookReceiver
+) -> None:
+    owner = await owner_of(worker)
+    made = await endpoint(worker, owner, receiver, "/slow", ["member.created"])
+    await new_member(worker, owner)
+    receiver.delay = 1.0
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(worker.dispatcher.run_once)
+        assert await anyio.to_thread.run_sync(receiver.holding.wait, 10), "the POST reached the receiver"
+        gone = await ok(worker, owner, "delete_webhook_endpoint", {"endpoint_id": made["id"]})
+    assert gone["deliveries_stopped"] == 1, "it was still pending while its POST was out"
+    [row] = await outbox(worker)
+    assert row.status == OutboxStatus.sent and row.attempts == 1, "the POST happened: the row says so"
+    assert await deliveries(worker, owner) == [] and await endpoints(worker, owner) == []
+    assert await run_outbox(worker) == 0
 
 
 async def test_the_target_is_checked_again_at_delivery_time(worker: App, receiver: WebhookReceiver) -> None:

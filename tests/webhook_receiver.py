@@ -45,6 +45,7 @@ class WebhookReceiver:
     answers: list[int] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    holding: threading.Event = field(default_factory=threading.Event)  # set once a request is held by `delay`
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __enter__(self) -> WebhookReceiver:
@@ -88,6 +89,7 @@ class WebhookReceiver:
             except WebhookVerificationError as exc:
                 error = str(exc)
         if self.delay:
+            self.holding.set()
             time.sleep(self.delay)
         with self._lock:
             answer = self.answers.pop(0) if self.answers else self.status
