@@ -168,6 +168,8 @@ async def test_configure_refuses_what_does_not_belong_or_is_missing(
     )
     assert public["settings"]["host"] == "smtp.example.com"
     assert public["secrets_set"] == ["webhook_secret"]
+    not_a_secret = await refused(app, owner.key, "configure_channel", {"channel": "email", "webhook_secret": "plain"})
+    assert not_a_secret["field_errors"][0]["field"] == "webhook_secret"
 
     agent = (await ok(app, owner.key, "create_api_key", {"name": "a", "scopes": ["messaging:send"]}))["api_key"]
     denied = await call(app, agent, "configure_channel", sms_settings(providers.twilio))

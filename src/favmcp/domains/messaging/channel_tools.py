@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlmodel import col, func
+from standardwebhooks.webhooks import Webhook
 
 from favmcp.core.contact import Channel, normalise_email
 from favmcp.core.errors import FieldError, validation_failed
@@ -65,6 +66,8 @@ async def configure_channel(ctx: ToolContext, args: ConfigureChannelInput) -> Ch
     _check_complete(args.channel, {**stored, **secrets, SENDER_FIELD[args.channel]: sender})
     if args.channel is Channel.email:
         _check_host(ctx, str(stored["host"]))
+        if "webhook_secret" in given:
+            _check_webhook_secret(given["webhook_secret"])
     if config is None:
         stored.setdefault("quiet_hours", list(DEFAULT_QUIET_HOURS))
     if "quiet_hours" in args.model_fields_set:
@@ -137,6 +140,16 @@ def _check_host(ctx: ToolContext, host: str) -> None:
             f"The SMTP host {host} is a loopback or private address.",
             [FieldError(field="host", message="must be a public mail server")],
         )
+
+
+def _check_webhook_secret(secret: str) -> None:
+    try:
+        Webhook(secret)
+    except Exception:  # the library's own errors: not base64, empty
+        raise validation_failed(
+            "The webhook_secret is not a Standard Webhooks secret.",
+            [FieldError(field="webhook_secret", message="whsec_ followed by base64, as the provider shows it")],
+        ) from None
 
 
 async def _check_reminder_template(ctx: ToolContext, channel: Channel, template_id: str) -> None:

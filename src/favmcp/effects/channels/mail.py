@@ -17,6 +17,7 @@ import anyio
 from favmcp.effects.channels.refused import ProviderUnavailable, Refused
 
 TIMEOUT = 20.0
+IMPLICIT_TLS_PORT = 465
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,10 @@ def _check_target(account: SmtpAccount) -> None:
 def _send(account: SmtpAccount, message: EmailMessage) -> None:
     _check_target(account)
     try:
-        with smtplib.SMTP(account.host, account.port, timeout=TIMEOUT) as smtp:
-            if account.starttls:
+        # Port 465 speaks TLS from the first byte (RFC 8314); other ports upgrade with STARTTLS when asked.
+        connect = smtplib.SMTP_SSL if account.port == IMPLICIT_TLS_PORT else smtplib.SMTP
+        with connect(account.host, account.port, timeout=TIMEOUT) as smtp:
+            if account.starttls and connect is smtplib.SMTP:
                 smtp.starttls()
             if account.username:
                 smtp.login(account.username, account.password or "")
