@@ -6,6 +6,8 @@ or replayed signature changes nothing. SQLite and Postgres."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -394,3 +396,42 @@ async def test_signed_but_malformed_payloads_apply_nothing(world: World) -> None
         world.hook("whatsapp"), content=b"{", headers={"x-hub-signature-256": wa.sign(b"{")}
     )
     assert not_json.status_code == 403
+
+
+# -- a send cut off mid-flight ------------------------------------------------------------------------------------
+
+
+async def test_a_send_cut_off_mid_flight_goes_once_when_the_provider_reported_it(
+    world: World, clock: FakeClock
+) -> None:
+    """The worker dies after the provider accepted a message and before it recorded that (here: its task is
+    cancelled while the provider holds its answer). The provider's status callback names our message, so the
+    message is `sent` before the outbox takes the row again, and it is not sent a second time."""
+    app, wa, tw = world.app, world.providers.whatsapp, world.providers.twilio
+    member = await customer(app, world.owner)
+    await wa.deliver(world.http, world.hook("whatsapp"), wa.inbound_text(member["phone"], "Hi"))
+    for channel, server in (("whatsapp", wa), ("sms", tw)):
+        sent = await ok(app, world.owner.key, "send_message", send(member, channel, text="Your bag is here"))
+        server.delay = 3.0
+        worker = asyncio.create_task(app.dispatcher.run_once())
+        for _ in range(500):
+            if server.messages:
+                break
+            await asyncio.sleep(0.01)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        server.delay = 0.0
+        assert (await row(app, Message, sent["message"]["id"])).status == "queued", "the worker died before it knew"
+        [request] = server.messages
+        if server is wa:
+            answer = await wa.deliver(world.http, world.hook("whatsapp"), wa.status_for(request, "sent"))
+        else:
+            url, params = tw.status_callback(request, "sent")
+            answer = await tw.deliver(world.http, url, params)
+        assert answer.status_code == 200
+        message = await row(app, Message, sent["message"]["id"])
+        assert message.status == "sent" and message.provider_message_id is not None
+        clock.advance(seconds=10)  # the dead worker's lease is over: the outbox takes the row again
+        await drain(app)
+        assert len(server.messages) == 1, f"{channel}: sent once"
