@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -69,6 +70,8 @@ class _HttpServer:
 
     received: list[Received] = field(default_factory=list)
     delay: float = 0.0  # seconds between recording a request and answering it (a provider's own latency)
+    # Report every accepted message as `sent` this many seconds later, as the providers do (None: never).
+    report_after: float | None = None
     _failures: list[tuple[int, int | None]] = field(default_factory=list)  # (status, times left or None: always)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -154,6 +157,14 @@ class _HttpServer:
     def _answer(self, request: Received) -> tuple[int, dict[str, Any]]:
         raise NotImplementedError
 
+    def _report_later(self, request: Received) -> None:
+        if self.report_after is not None:
+            threading.Timer(self.report_after, self._report, (request,)).start()
+
+    def _report(self, request: Received) -> None:
+        """POST the `sent` status callback of an accepted message (a provider's own callback)."""
+        raise NotImplementedError
+
 
 # -- WhatsApp Cloud API ----------------------------------------------------------------------------------------
 
@@ -170,6 +181,7 @@ class WhatsAppServer(_HttpServer):
     display_number: str = "+15550001111"
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)  # provider id -> what was submitted
     sent: dict[str, Received] = field(default_factory=dict)  # wamid -> the accepted send
+    webhook_url: str | None = None  # where report_after posts status callbacks (the app's /hooks/whatsapp/{id})
 
     @property
     def messages(self) -> list[Received]:
@@ -230,6 +242,7 @@ class WhatsAppServer(_HttpServer):
         to = str(body.get("to", ""))
         message_id = wamid()
         self.sent[message_id] = request
+        self._report_later(request)
         return 200, {
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
@@ -336,6 +349,15 @@ class WhatsAppServer(_HttpServer):
         }
         return self._envelope("message_template_status_update", value)
 
+    def _report(self, request: Received) -> None:
+        if not self.webhook_url:
+            return
+        with self._lock:
+            body = json.dumps(self.status_for(request, "sent"), separators=(",", ":"))
+        headers = {"content-type": "application/json", "x-hub-signature-256": self.sign(body)}
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(self.webhook_url, content=body, headers=headers, timeout=10)
+
     def sign(self, body: str | bytes, secret: str | None = None) -> str:
         raw = body.encode() if isinstance(body, str) else body
         mac = hmac.new((secret or self.app_secret).encode(), raw, hashlib.sha256).hexdigest()
@@ -424,6 +446,8 @@ class TwilioServer(_HttpServer):
             return 400, _twilio_error(21602, "Message body is required.", 400)
         sid = "SM" + uuid.uuid4().hex
         self.sent[sid] = request
+        if form.get("StatusCallback"):
+            self._report_later(request)
         now = format_datetime(datetime.now(UTC), usegmt=False)
         return 201, {
             "account_sid": self.account_sid,
@@ -493,6 +517,13 @@ class TwilioServer(_HttpServer):
             "From": sender,
             "ApiVersion": "2010-04-01",
         }
+
+    def _report(self, request: Received) -> None:
+        with self._lock:
+            url, params = self.status_callback(request, "sent")
+        headers = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": self.sign(url, params)}
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(url, content=urlencode(params), headers=headers, timeout=10)
 
     def sign(self, url: str, params: dict[str, str], token: str | None = None) -> str:
         return RequestValidator(token or self.auth_token).compute_signature(url, params)

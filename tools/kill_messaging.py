@@ -14,6 +14,12 @@ Reported, per engine: messages; kills; lost (never reached its provider: must be
 than once, counted by our message id: WhatsApp's biz_opaque_callback_data, Twilio's StatusCallback `m=`, the
 mail's Message-ID; providers take no idempotency key, so only a message in flight when its worker died can be
 sent twice); and what the database says at the end (every message `sent`, none queued or failed).
+
+With --callbacks SECONDS the app also serves HTTP (`favmcp serve --http`, never killed, no dispatcher) and the local
+WhatsApp and Twilio report every accepted message `sent` that long after, signed, as the real ones do. A message
+whose worker died after the provider accepted it is then marked sent by the callback, and the outbox, taking the
+row again once the dead worker's lease is over, finds it sent and does not send it again: duplicates remain only
+where the callback came later than the retry, and on SMTP, which reports nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import argparse
 import asyncio
 import os
 import random
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlmodel import col
@@ -55,12 +64,12 @@ NO_APPROVALS = {
 }
 
 
-def environment(home: Path, url: str, providers: Providers) -> dict[str, str]:
+def environment(home: Path, url: str, providers: Providers, public_url: str) -> dict[str, str]:
     return {
         "FAVMCP_HOME": str(home),
         "FAVMCP_DATABASE_URL": url,
         "FAVMCP_SECRET_KEY": SECRET,
-        "FAVMCP_PUBLIC_URL": "https://favmcp.example.com",
+        "FAVMCP_PUBLIC_URL": public_url,
         "FAVMCP_WHATSAPP_API_BASE": providers.whatsapp.base,
         "FAVMCP_TWILIO_API_BASE": providers.twilio.base,
         "FAVMCP_ALLOW_PRIVATE_TARGETS": "1",
@@ -75,14 +84,14 @@ async def call(app: App, key: str, tool: str, args: dict[str, Any]) -> dict[str,
     return dict(result.data)
 
 
-async def fill(env: dict[str, str], providers: Providers, count: int) -> set[str]:
-    """Channels, customers, templates, and `count` queued messages; returns their ids."""
+async def fill(env: dict[str, str], providers: Providers, count: int) -> tuple[set[str], str]:
+    """Channels, customers, templates, and `count` queued messages; returns their ids and the WhatsApp channel's."""
     favlog.configure("WARNING")  # the set-up's own tool calls are not part of the figures
     app = await App.open(Settings.from_env(env), upgrade=True)
     try:
         key = (await ensure_demo(app)).api_key
         await call(app, key, "set_approval_policy", NO_APPROVALS)
-        await configure_channels(app, key, providers)
+        whatsapp_channel = (await configure_channels(app, key, providers))["whatsapp"]["id"]
         templates = {}
         for channel in CHANNELS:
             args: dict[str, Any] = {"channel": channel, "name": f"visit_{channel}", "kind": "transactional"}
@@ -116,7 +125,7 @@ async def fill(env: dict[str, str], providers: Providers, count: int) -> set[str
                 ids.add(sent["message"]["id"])
             if n % 100 == 99:
                 print(f"  queued {len(ids)} messages", flush=True)
-        return ids
+        return ids, whatsapp_channel
     finally:
         await app.close()
 
@@ -130,6 +139,19 @@ async def final_states(env: dict[str, str]) -> dict[str, int]:
         return {str(status.value if hasattr(status, "value") else status): int(n) for status, n in rows}
     finally:
         await app.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def arrivals(providers: Providers) -> Counter[str]:
@@ -154,13 +176,26 @@ class Report:
 
 
 def run(engine: str, url: str, home: Path, args: argparse.Namespace, rng: random.Random) -> Report:
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
     with running_providers() as providers:
         for server in (providers.whatsapp, providers.twilio):
             server.delay = args.delay
         providers.mail.slow(args.delay)
-        env = environment(home, url, providers)
+        env = environment(home, url, providers, public_url)
         print(f"{engine}: queueing {args.messages} messages", flush=True)
-        expected = asyncio.run(fill(env, providers, args.messages))
+        expected, whatsapp_channel = asyncio.run(fill(env, providers, args.messages))
+        server_process = None
+        if args.callbacks is not None:  # the app's HTTP face takes the providers' status callbacks; never killed
+            server_env = os.environ | env | {"FAVMCP_NO_DISPATCHER": "1"}
+            command = [sys.executable, "-m", "favmcp", "serve", "--http", "--port", str(port)]
+            with (home / "server.log").open("ab") as out:
+                server_process = subprocess.Popen(command, env=server_env, stdout=out, stderr=out)
+            if not wait_for(lambda: _healthy(public_url), 30):
+                raise RuntimeError(f"the HTTP server did not start; see {home / 'server.log'}")
+            providers.whatsapp.webhook_url = f"{public_url}/hooks/whatsapp/{whatsapp_channel}"
+            for server in (providers.whatsapp, providers.twilio):
+                server.report_after = args.callbacks
         workers = Workers({k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | env, home / "w.log")
         kills = 0
         started = time.monotonic()
@@ -186,6 +221,9 @@ def run(engine: str, url: str, home: Path, args: argparse.Namespace, rng: random
             wait_for(lambda: asyncio.run(final_states(env)).get("queued", 0) == 0, 30)
         finally:
             workers.stop()
+            if server_process is not None:
+                server_process.terminate()
+                server_process.wait(timeout=30)
         copies = arrivals(providers)
         return Report(
             engine=engine,
@@ -208,6 +246,13 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.02, help="seconds a provider takes to answer")
     ap.add_argument("--max-life", type=float, default=0.5, help="longest time a worker lives after a delivery")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument(
+        "--callbacks",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="serve the app over HTTP and have WhatsApp and Twilio report each message `sent` this long after",
+    )
     args = ap.parse_args()
     rng = random.Random(args.seed)
     reports = []
