@@ -186,6 +186,8 @@ async def test_templates_declare_their_variables(app: App, owner: Owner) -> None
     assert (await refused(app, owner.key, "create_message_template", sms_subject))["field_errors"][0]["field"] == (
         "subject"
     )
+    too_long = {**base, "body": "x" * 1601}
+    assert (await refused(app, owner.key, "create_message_template", too_long))["field_errors"][0]["field"] == "body"
     bad_name = {**base, "channel": "whatsapp", "name": "Spring Offer", "variables": ["first_name", "day"]}
     assert (await refused(app, owner.key, "create_message_template", bad_name))["field_errors"][0]["field"] == "name"
 
@@ -210,6 +212,8 @@ async def test_templates_declare_their_variables(app: App, owner: Owner) -> None
     assert sent["message"]["address"] == member["phone"]
     wrong_channel = await refused(app, owner.key, "send_message", send(member, "email", template_id=made["id"]))
     assert wrong_channel["field_errors"][0]["field"] == "template_id"
+    long_sms = await refused(app, owner.key, "send_message", send(member, text="x" * 1601))
+    assert long_sms["code"] == "validation_failed"
 
     same = await ok(app, owner.key, "update_message_template", {"template_id": made["id"], "name": "t"})
     assert same["version"] == 1, "no change, no new version"

@@ -42,6 +42,7 @@ VariableName = Annotated[str, Field(max_length=40), _matches(r"[a-z][a-z0-9_]{0,
 Variables = Annotated[list[VariableName], Field(max_length=40)]
 Values = Annotated[dict[str, Annotated[str, Field(max_length=1000)]], Field(max_length=40)]
 TemplateKind = Literal["transactional", "marketing"]
+SMS_LIMIT = 1600  # characters Twilio takes in one message
 
 
 class ListTemplatesInput(ToolInput, PageParams):
@@ -121,6 +122,8 @@ class SendMessageInput(WriteInput):
             raise ValueError("subject is for free-text email (a template brings its own)")
         if self.text is not None and self.channel is Channel.email and self.subject is None:
             raise ValueError("a free-text email needs a subject")
+        if self.text is not None and self.channel is Channel.sms and len(self.text) > SMS_LIMIT:
+            raise ValueError(f"an SMS is at most {SMS_LIMIT} characters")
         return self
 
 

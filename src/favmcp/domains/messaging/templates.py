@@ -14,7 +14,7 @@ from favmcp.core.errors import FieldError, conflict, not_found, validation_faile
 from favmcp.core.ids import new_id
 from favmcp.core.sealing import seal
 from favmcp.domains.campaigns.models import Campaign, CampaignStatus
-from favmcp.domains.messaging.message_schemas import TemplatePublic
+from favmcp.domains.messaging.message_schemas import SMS_LIMIT, TemplatePublic
 from favmcp.domains.messaging.models import MessageTemplate, TemplateStatus
 from favmcp.domains.messaging.rules import VARIABLE
 from favmcp.effects.models import OutboxKind, OutboxMessage
@@ -25,6 +25,7 @@ FIND = "See the templates with list_message_templates."
 REVIEW_CHANNEL = "whatsapp_template"  # outbox rows that submit a WhatsApp template to Meta's review
 PLACEHOLDER = re.compile(r"{{(.*?)}}")
 WHATSAPP_NAME = re.compile(r"^[a-z0-9_]{1,120}$")
+
 # A campaign in one of these states still sends (or will send) its template.
 CAMPAIGN_USES = (CampaignStatus.draft, CampaignStatus.scheduled, CampaignStatus.sending)
 # What Meta reviews: a change to any of these sends a WhatsApp template back to review.
@@ -50,6 +51,8 @@ def check(channel: Channel, name: str, subject: str | None, body: str, variables
         errors.append(FieldError(field="subject", message="an email template needs a subject"))
     if channel is not Channel.email and subject:
         errors.append(FieldError(field="subject", message=f"{channel.value} messages have no subject"))
+    if channel is Channel.sms and len(body) > SMS_LIMIT:
+        errors.append(FieldError(field="body", message=f"an SMS is at most {SMS_LIMIT} characters"))
     if channel is Channel.whatsapp and not WHATSAPP_NAME.fullmatch(name):
         errors.append(FieldError(field="name", message="WhatsApp template names are a-z, 0-9 and _ only"))
     declared = list(dict.fromkeys(variables))
