@@ -227,6 +227,11 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
             "payment_provider": {"secret_key": "sk_test_" + "rotation0000KEY1", "webhook_secret": "whsec_rotation1"}
         }
         assert (await call(before, owner.key, "update_workspace", stripe)).ok
+        twilio = {"account_sid": "AC" + "0" * 32, "auth_token": "rotation-token", "from_number": "+15005550006"}
+        assert (await call(before, owner.key, "configure_channel", {"channel": "sms", **twilio})).ok
+        before.settings.allow_private_targets = True
+        hook = {"url": "http://127.0.0.1:9/hook", "events": ["member.erased"]}
+        assert (await call(before, owner.key, "create_webhook_endpoint", hook)).ok
         sealed_before = await stored_secrets(before)
     finally:
         await before.close()
@@ -257,12 +262,16 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
         "outbox_bodies: 1 resealed, 1 current, 0 unreadable",
         "idempotency_records: 1 resealed, 0 current, 0 unreadable",
         "payment_provider_keys: 1 resealed, 0 current, 0 unreadable",
+        "messaging_channel_secrets: 1 resealed, 0 current, 0 unreadable",
+        "webhook_secrets: 1 resealed, 0 current, 0 unreadable",
     ]
     again = reseal_cli(tmp_path, own_url, "rotated,test-secret")
     assert again.stdout.splitlines() == [
         "outbox_bodies: 0 resealed, 2 current, 0 unreadable",
         "idempotency_records: 0 resealed, 1 current, 0 unreadable",
         "payment_provider_keys: 0 resealed, 1 current, 0 unreadable",
+        "messaging_channel_secrets: 0 resealed, 1 current, 0 unreadable",
+        "webhook_secrets: 0 resealed, 1 current, 0 unreadable",
     ]
 
     newest_only = make_settings(tmp_path, own_url, secret_key=b"rotated", secret_keys=(b"rotated",))
@@ -289,7 +298,7 @@ async def test_rotating_the_secret_reseals_every_stored_secret(
     lost = reseal_cli(tmp_path, own_url, "yet-another", code=1)
     assert "outbox_bodies: 0 resealed, 0 current, 2 unreadable" in lost.stdout
     assert lost.stderr.strip().splitlines() == [
-        "favmcp: 4 sealed values open with none of the keys; add the key that sealed them to the list"
+        "favmcp: 6 sealed values open with none of the keys; add the key that sealed them to the list"
     ]
     unreadable = favmcp(tmp_path, own_url, "yet-another", "outbox", "list").stdout
     assert unreadable.count("(sealed with a secret key no longer configured)") == 2, unreadable

@@ -218,6 +218,7 @@ class Platform:
         paths = [path for d in self.domains for path in d.http_routes]
         if len(paths) != len(set(paths)):
             raise ValueError("an HTTP route is declared twice")
-        undeclared = {e for d in self.domains for e in d.subscribers} - set(self.events)
+        # DomainEvent itself is the key of subscribers that hear every event.
+        undeclared = {e for d in self.domains for e in d.subscribers} - {DomainEvent, *self.events}
         if undeclared:
             raise ValueError(f"subscribers to undeclared events: {sorted(e.__name__ for e in undeclared)}")

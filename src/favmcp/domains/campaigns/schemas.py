@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from favmcp.core.contact import Channel
-from favmcp.core.money import Amount
+from favmcp.core.money import Amount, CurrencyCode
 from favmcp.core.pagination import Page, PageParams
 from favmcp.core.times import UtcDateTime
 from favmcp.domains.campaigns.models import CampaignStatus
@@ -31,6 +31,7 @@ class CampaignAudience(BaseModel):
     )
     min_spend: Amount | None = Field(default=None, description="Lifetime spend, minor units (needs invoices:read).")
     max_spend: Amount | None = Field(default=None, description="At most.")
+    currency: CurrencyCode | None = Field(default=None, description="Of min_spend/max_spend: the workspace's.")
 
     @model_validator(mode="after")
     def _spend(self) -> CampaignAudience:

@@ -81,9 +81,10 @@ async def create_campaign(ctx: ToolContext, args: CreateCampaignInput) -> Campai
     rules.render(template, Member(id="sample", name="Sample Customer"), args.variables)
     aud = args.audience()
     if aud.min_spend is not None or aud.max_spend is not None:
-        await ensure_spend_visible(ctx, None)
+        await ensure_spend_visible(ctx, aud.currency)
+        aud = aud.model_copy(update={"currency": (await ctx.db.workspace()).currency})
     if aud.tier_id and await ctx.db.get(MembershipTier, aud.tier_id) is None:
-        raise not_found("tier", aud.tier_id, hint="list_tiers shows the tiers.")
+        raise not_found("tier", aud.tier_id, hint="list_membership_tiers shows the tiers.")
     if args.scheduled_at is not None and args.scheduled_at <= ctx.now:
         raise validation_failed(
             "scheduled_at is not in the future; leave it out to send once approved.",

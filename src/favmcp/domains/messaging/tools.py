@@ -3,7 +3,9 @@ channel) and message_tools (templates and messages); delivery, callbacks and rem
 
 from __future__ import annotations
 
-from favmcp.domains.messaging import callbacks, channel_tools, delivery, links, message_tools, reminders
+from favmcp.db.maintenance import SealedColumn
+from favmcp.domains.messaging import callbacks, channel_tools, channels, delivery, links, message_tools, reminders
+from favmcp.domains.messaging.models import ChannelConfig
 from favmcp.registry.domain import Domain
 
 DOMAIN_NAME = "messaging"
@@ -15,4 +17,5 @@ DOMAIN = Domain(
     jobs=reminders.JOBS,
     http_routes=callbacks.ROUTES,
     outbox_channels=delivery.OUTBOX_CHANNELS,
+    sealed_columns=[SealedColumn("messaging_channel_secrets", ChannelConfig, "secrets", channels.SEAL_PURPOSE)],
 )

@@ -3,7 +3,6 @@ way (delivery.py), a delivery log, redelivery. The fan-out is service.on_event, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 
 from sqlmodel import col
@@ -28,7 +27,7 @@ from favmcp.domains.webhooks.schemas import (
     RedeliverInput,
 )
 from favmcp.registry.context import ToolContext
-from favmcp.registry.domain import Domain, Job, Subscriber
+from favmcp.registry.domain import Domain, Job
 from favmcp.registry.spec import tool
 
 DOMAIN_NAME = "webhooks"
@@ -134,22 +133,6 @@ async def redeliver_webhook(ctx: ToolContext, args: RedeliverInput) -> Redeliver
     return Redelivered(delivery=public, endpoint_reenabled=reenabled)
 
 
-class _HearsEveryEvent(Mapping[type[DomainEvent], Sequence[Subscriber]]):
-    """{DomainEvent: [service.on_event]}, which Platform.subscribers_of reads as "every event". A stopgap: its keys
-    are not listed, because Platform's check of subscribed events does not accept DomainEvent itself yet."""
-
-    def __getitem__(self, event: type[DomainEvent]) -> Sequence[Subscriber]:
-        if event is DomainEvent:
-            return [service.on_event]
-        raise KeyError(event)
-
-    def __iter__(self) -> Iterator[type[DomainEvent]]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
 DOMAIN = Domain(
     name=DOMAIN_NAME,
     tools=[
@@ -159,7 +142,7 @@ DOMAIN = Domain(
         list_webhook_deliveries,
         redeliver_webhook,
     ],
-    subscribers=_HearsEveryEvent(),
+    subscribers={DomainEvent: [service.on_event]},
     outbox_channels=delivery.OUTBOX_CHANNELS,
     jobs=[Job("purge_webhook_log", timedelta(days=1), service.purge_log)],
     sealed_columns=[SealedColumn("webhook_secrets", WebhookEndpoint, "secret", service.SEAL_PURPOSE)],
