@@ -104,7 +104,7 @@ async def update_message_template(ctx: ToolContext, args: UpdateTemplateInput) -
     changed = templates.changes(template, given)
     if not changed:
         return templates.public(template)
-    busy = await templates.campaigns_using(ctx, template.id, templates.CAMPAIGN_USES[1:])
+    busy = await templates.campaigns_using(ctx, template.id, templates.CAMPAIGN_SENDS)
     if busy:
         raise templates.in_use(template, busy, "its text cannot change while they send.")
     review = template.channel is Channel.whatsapp and bool(templates.REVIEWED & set(changed))

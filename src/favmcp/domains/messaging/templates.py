@@ -26,8 +26,10 @@ REVIEW_CHANNEL = "whatsapp_template"  # outbox rows that submit a WhatsApp templ
 PLACEHOLDER = re.compile(r"{{(.*?)}}")
 WHATSAPP_NAME = re.compile(r"^[a-z0-9_]{1,120}$")
 
-# A campaign in one of these states still sends (or will send) its template.
-CAMPAIGN_USES = (CampaignStatus.draft, CampaignStatus.scheduled, CampaignStatus.sending)
+# A campaign in one of these states sends (or will send) its template: its text stays as approved.
+CAMPAIGN_SENDS = (CampaignStatus.scheduled, CampaignStatus.sending)
+# ... and a draft still refers to it: the template stays.
+CAMPAIGN_USES = (CampaignStatus.draft, *CAMPAIGN_SENDS)
 # What Meta reviews: a change to any of these sends a WhatsApp template back to review.
 REVIEWED = frozenset({"name", "language", "kind", "body"})
 
