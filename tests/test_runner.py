@@ -513,7 +513,7 @@ async def test_search_and_describe_tools_work_anonymously(app: App) -> None:
     found = await call(app, None, "search_tools", {"query": "revoke key"})
     assert found.data["items"][0]["name"] == "revoke_api_key"
     assert found.data["items"][0]["annotations"]["destructive"] is True
-    destructive = await call(app, None, "search_tools", {"effect": "destructive"})
+    destructive = await call(app, None, "search_tools", {"effect": "destructive", "limit": 100})
     names = [t["name"] for t in destructive.data["items"]]
     assert "revoke_api_key" in names and "whoami" not in names
     assert all(t["annotations"]["destructive"] for t in destructive.data["items"])
