@@ -324,3 +324,67 @@ async def test_inspector_accepts_the_content_and_report_answers_with_a_chart(
             assert base64.b64decode(picture["data"]).startswith(b"\x89PNG\r\n\x1a\n")
         finally:
             print("\n\n".join(run.transcript() for run in client.runs))
+
+
+async def test_inspector_accepts_the_messaging_answers_and_shows_a_rule_refusal(
+    inspector: list[str], database_url: str, tmp_path: Path, app: App, owner: Owner
+) -> None:
+    """Channels, templates, a send waiting for approval, messages, a conversation, a campaign with its audience and
+    statistics, webhook endpoints and deliveries pass the Inspector's outputSchema check whole; a WhatsApp free
+    text outside the 24-hour window reaches it as our conflict naming the rule."""
+
+    async def made(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        result = await call(app, owner.key, tool, args)
+        assert result.ok, (tool, result.data)
+        return result.data
+
+    app.settings.allow_private_targets = True
+    twilio = {"account_sid": "AC" + "0" * 32, "auth_token": "inspector-token", "from_number": "+15005550006"}
+    # Quiet hours off: this test runs on the real clock, at any hour.
+    await made("configure_channel", {"channel": "sms", "quiet_hours": None, **twilio})
+    whatsapp = {"phone_number_id": "1234567890", "waba_id": "987654321", "access_token": "EAAG-inspector",
+                "app_secret": "inspector-secret", "verify_token": "inspector-verify",
+                "from_number": "+15550001111"}  # fmt: skip
+    await made("configure_channel", {"channel": "whatsapp", "quiet_hours": None, **whatsapp})
+    member = await made("create_member", {"name": "Ann Message", "phone": "+31612345678"})
+    for channel in ("sms", "whatsapp"):
+        consent = {"member_id": member["id"], "channel": channel, "granted": True, "source": "front desk"}
+        await made("set_marketing_consent", consent)
+    hello = await made(
+        "create_message_template",
+        {"channel": "sms", "name": "hello", "kind": "marketing", "body": "Hi {{first_name}}, see you soon!",
+         "variables": ["first_name"]},
+    )  # fmt: skip
+    campaign = await made("create_campaign", {"name": "Hello all", "channel": "sms", "template_id": hello["id"]})
+    await made("create_webhook_endpoint", {"url": "http://127.0.0.1:9/hook", "events": ["*"]})
+    await made("add_member_note", {"member_id": member["id"], "body": "prefers SMS"})  # an event, delivered
+    (tmp_path / "inspector").mkdir()
+    async with http_server(server_env(database_url, tmp_path), tmp_path / "server.log") as server:
+        client = Inspector(inspector, server, tmp_path / "inspector")
+        try:
+            for tool, args in [
+                ("get_channel_status", {}),
+                ("list_message_templates", {}),
+                ("send_message", {"member_id": member["id"], "channel": "sms", "template_id": hello["id"]}),
+                ("list_messages", {}),
+                ("get_conversation", {"member_id": member["id"]}),
+                ("get_campaign", {"campaign_id": campaign["id"]}),
+                ("preview_campaign_audience", {"campaign_id": campaign["id"]}),
+                ("get_campaign_stats", {"campaign_id": campaign["id"]}),
+                ("list_campaigns", {}),
+                ("list_webhook_endpoints", {}),
+                ("list_webhook_deliveries", {}),
+            ]:
+                run = await client.call("modern", owner.key, tool, **args)
+                shown = result_of(run)
+                assert run.returncode == 0 and not shown.get("isError"), run.transcript()
+                assert shown["structuredContent"], run.transcript()
+            assert result_of(client.runs[2])["structuredContent"]["status"] == "pending_approval"
+            assert result_of(client.runs[6])["structuredContent"]["count"] == 1
+            outside = await client.call(
+                "modern", owner.key, "send_message", member_id=member["id"], channel="whatsapp", text="Hi!"
+            )
+            error = refusal(outside, "conflict")
+            assert error["details"]["rule"] == "outside_whatsapp_window"
+        finally:
+            print("\n\n".join(run.transcript() for run in client.runs))
