@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from favmcp import composition
 from favmcp.app import App
 from favmcp.core.contact import Channel
 from favmcp.core.ids import new_id
 from favmcp.core.sealing import seal
 from favmcp.domains.campaigns.models import Campaign, CampaignStatus
-from favmcp.domains.messaging import links, reminders
 from favmcp.domains.messaging.models import (
     ChannelConfig,
     Direction,
@@ -36,10 +31,9 @@ from favmcp.domains.messaging.models import (
 )
 from favmcp.effects.models import OutboxMessage
 from favmcp.effects.outbox import open_body
-from favmcp.registry.domain import Domain, Platform
 from favmcp.transports.http import build_http_app
 from tests.messaging_servers import configure_channels, running_providers
-from tests.support import FakeClock, Owner, call, confirmed, error_code, join, make_settings, signup, unique_email
+from tests.support import FakeClock, Owner, call, confirmed, error_code, join, signup, unique_email
 
 TZ = ZoneInfo("Europe/Amsterdam")  # the workspace's timezone (signup)
 PROVIDERS = {Channel.whatsapp: Provider.whatsapp_cloud, Channel.sms: Provider.twilio, Channel.email: Provider.smtp}
@@ -49,25 +43,6 @@ NO_APPROVALS = {
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
-
-
-def wired_platform() -> Platform:
-    """Every domain, with the messaging subscribers (reminders stopped with their booking, an erased customer's
-    queued messages stopped) beside them for as long as the messaging domain does not declare them itself."""
-    domains = list(composition.platform().domains)
-    messaging = next(d for d in domains if d.name == "messaging")
-    wanted = {**reminders.SUBSCRIBERS, **links.SUBSCRIBERS}
-    missing = {e: fns for e, fns in wanted.items() if not set(fns) <= set(messaging.subscribers.get(e, ()))}
-    if missing:
-        domains.append(Domain(name="messaging_wiring", tools=[], subscribers=missing))
-    return Platform(domains)
-
-
-@pytest.fixture
-async def wired(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    app = await App.open(make_settings(tmp_path, database_url), clock=clock, platform=wired_platform())
-    yield app
-    await app.close()
 
 
 async def ok(app: App, key: str, tool: str, args: dict[str, Any] | None = None) -> Any:
@@ -497,8 +472,7 @@ async def test_list_messages_and_the_conversation(app: App, owner: Owner, clock:
     assert error_code(await call(app, owner.key, "get_conversation", {"member_id": "mem_nope"})) == "not_found"
 
 
-async def test_messages_move_on_merge_are_exported_and_blanked_on_erase(wired: App, clock: FakeClock) -> None:
-    app = wired
+async def test_messages_move_on_merge_are_exported_and_blanked_on_erase(app: App, clock: FakeClock) -> None:
     owner = await signup(app)
     await add_channel(app, owner, Channel.sms)
     await ok(app, owner.key, "set_approval_policy", NO_APPROVALS)

@@ -4,9 +4,7 @@ bookings and customers the rules refuse, and a booking cancelled before its remi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,21 +19,9 @@ from favmcp.domains.messaging.models import ChannelConfig, Message, MessageStatu
 from favmcp.effects.models import OutboxMessage, OutboxStatus
 from favmcp.registry.jobs import Scheduler
 from tests.staff_kit import insert_booking, insert_service
-from tests.support import FakeClock, Owner, call, confirmed, make_settings, signup
+from tests.support import FakeClock, Owner, call, confirmed
 from tests.test_bookings import at, book, studio
-from tests.test_messaging import TZ, add_channel, customer, messages, ok, outbox, template, wired_platform
-
-
-@pytest.fixture
-async def rapp(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    app = await App.open(make_settings(tmp_path, database_url), clock=clock, platform=wired_platform())
-    yield app
-    await app.close()
-
-
-@pytest.fixture
-async def studio_owner(rapp: App) -> Owner:
-    return await signup(rapp)
+from tests.test_messaging import TZ, add_channel, customer, messages, ok, outbox, template
 
 
 async def reminder_channel(app: App, owner: Owner, hours_before: float = 24, **more: Any) -> dict[str, Any]:
@@ -54,8 +40,8 @@ async def run_job(app: App, owner: Owner) -> None:
     await app.runner.run_system(owner.workspace_id, "job:booking_reminders", reminders.send_reminders)
 
 
-async def test_one_reminder_per_booking_however_many_runs(rapp: App, studio_owner: Owner, clock: FakeClock) -> None:
-    app, owner = rapp, studio_owner
+async def test_one_reminder_per_booking_however_many_runs(app: App, owner: Owner, clock: FakeClock) -> None:
+    app, owner = app, owner
     await reminder_channel(app, owner, hours_before=24)
     service_id = await insert_service(app, owner.workspace_id, name="Deep tissue massage")
     sam, kim = await customer(app, owner), await customer(app, owner, name="Kim Ray")
@@ -112,9 +98,9 @@ async def test_one_reminder_per_booking_however_many_runs(rapp: App, studio_owne
 
 
 async def test_a_channel_without_reminders_or_a_missing_template_sends_none(
-    rapp: App, studio_owner: Owner, clock: FakeClock
+    app: App, owner: Owner, clock: FakeClock
 ) -> None:
-    app, owner = rapp, studio_owner
+    app, owner = app, owner
     await add_channel(app, owner, Channel.email)  # no reminders setting
     made = await reminder_channel(app, owner)
     sam = await customer(app, owner)
@@ -138,8 +124,8 @@ async def test_a_channel_without_reminders_or_a_missing_template_sends_none(
     )
 
 
-async def test_cancelling_a_booking_stops_its_queued_reminder(rapp: App, studio_owner: Owner, clock: FakeClock) -> None:
-    app, owner = rapp, studio_owner
+async def test_cancelling_a_booking_stops_its_queued_reminder(app: App, owner: Owner, clock: FakeClock) -> None:
+    app, owner = app, owner
     await reminder_channel(app, owner, hours_before=48)
     service_id = await studio(app, owner)
     sam = await customer(app, owner)
@@ -159,9 +145,9 @@ async def test_cancelling_a_booking_stops_its_queued_reminder(rapp: App, studio_
 
 
 async def test_a_reminder_already_sent_stays_sent_when_the_booking_is_cancelled(
-    rapp: App, studio_owner: Owner, clock: FakeClock
+    app: App, owner: Owner, clock: FakeClock
 ) -> None:
-    app, owner = rapp, studio_owner
+    app, owner = app, owner
     await reminder_channel(app, owner, hours_before=48)
     service_id = await studio(app, owner)
     sam = await customer(app, owner)
@@ -184,10 +170,8 @@ async def test_a_reminder_already_sent_stays_sent_when_the_booking_is_cancelled(
     assert row.status == BookingStatus.cancelled
 
 
-async def test_a_rescheduled_booking_is_reminded_of_its_new_time(
-    rapp: App, studio_owner: Owner, clock: FakeClock
-) -> None:
-    app, owner = rapp, studio_owner
+async def test_a_rescheduled_booking_is_reminded_of_its_new_time(app: App, owner: Owner, clock: FakeClock) -> None:
+    app, owner = app, owner
     await reminder_channel(app, owner, hours_before=72)
     service_id = await studio(app, owner)
     sam = await customer(app, owner)
@@ -210,9 +194,9 @@ async def test_a_rescheduled_booking_is_reminded_of_its_new_time(
 
 
 async def test_bookings_reminded_already_do_not_fill_the_batch(
-    rapp: App, studio_owner: Owner, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    app: App, owner: Owner, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app, owner = rapp, studio_owner
+    app, owner = app, owner
     monkeypatch.setattr(reminders, "BATCH", 1)
     await reminder_channel(app, owner)
     service_id = await insert_service(app, owner.workspace_id)

@@ -17,5 +17,6 @@ DOMAIN = Domain(
     jobs=reminders.JOBS,
     http_routes=callbacks.ROUTES,
     outbox_channels=delivery.OUTBOX_CHANNELS,
+    subscribers={**reminders.SUBSCRIBERS, **links.SUBSCRIBERS},
     sealed_columns=[SealedColumn("messaging_channel_secrets", ChannelConfig, "secrets", channels.SEAL_PURPOSE)],
 )
