@@ -157,10 +157,18 @@ def _healthy(base: str) -> bool:
 def arrivals(providers: Providers) -> Counter[str]:
     """How many copies of each of our messages the providers accepted."""
     copies: Counter[str] = Counter()
-    for found in (providers.whatsapp.by_message_id(), providers.twilio.by_message_id(), providers.mail.by_our_id()):
-        for message_id, requests in found.items():
-            copies[message_id] += len(requests)
+    for found in by_channel(providers).values():
+        copies.update(found)
     return copies
+
+
+def by_channel(providers: Providers) -> dict[str, Counter[str]]:
+    found = zip(
+        CHANNELS,
+        (providers.whatsapp.by_message_id(), providers.twilio.by_message_id(), providers.mail.by_our_id()),
+        strict=True,
+    )
+    return {channel: Counter({m: len(requests) for m, requests in got.items()}) for channel, got in found}
 
 
 @dataclass
@@ -173,6 +181,7 @@ class Report:
     extra_copies: int
     states: dict[str, int]
     seconds: float
+    duplicated_by_channel: dict[str, int]
 
 
 def run(engine: str, url: str, home: Path, args: argparse.Namespace, rng: random.Random) -> Report:
@@ -234,6 +243,10 @@ def run(engine: str, url: str, home: Path, args: argparse.Namespace, rng: random
             extra_copies=sum(copies[m] - 1 for m in expected if copies[m] > 1),
             states=asyncio.run(final_states(env)),
             seconds=time.monotonic() - started,
+            duplicated_by_channel={
+                channel: sum(1 for m, n in found.items() if m in expected and n > 1)
+                for channel, found in by_channel(providers).items()
+            },
         )
 
 
@@ -275,6 +288,8 @@ def main() -> None:
     for r in reports:
         duplicated = f"{r.duplicated} ({r.extra_copies} extra)"
         print(f"{r.engine:10} {r.messages:8} {r.kills:6} {r.lost:5} {duplicated:>16} {r.seconds:8.1f}  {r.states}")
+    for r in reports:
+        print(f"{r.engine}: duplicated by channel {r.duplicated_by_channel}")
 
 
 if __name__ == "__main__":
