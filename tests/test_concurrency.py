@@ -18,7 +18,6 @@ import os
 import pkgutil
 import uuid
 from collections import Counter
-from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -29,7 +28,8 @@ from favmcp.app import App
 from favmcp.auth.codes import PER_HOUR
 from favmcp.db.tenancy import Workspace
 from favmcp.domains.members.models import ConsentEvent, Member, MemberNote, MemberTag
-from favmcp.effects.approvals import ApprovalRequest, Channel, SendKind
+from favmcp.domains.messaging.models import Message, MessageStatus
+from favmcp.effects.approvals import ApprovalRequest
 from favmcp.registry.models import StateTransition
 from favmcp.registry.spec import ConfirmInput
 from tests import races
@@ -703,21 +703,16 @@ async def check_nothing_requested(s: Stage, outs: list[Outcome]) -> None:
 
 
 async def setup_stored_request(s: Stage) -> None:
-    """A request as the gate stores it, for a send tool this server does not serve (yet): approving it decides
-    once and fails its execution, which names the missing tool."""
+    """A free-text SMS that the default policy holds for approval: approving it decides once and sends once."""
     s.manager = await join(s.app, s.owner, "manager")
-    now = s.app.runner.clock.now()
-    s.approval_id = f"apr_{uuid.uuid4().hex[:20]}"
-    async with s.app.db.transaction() as session:
-        session.add(
-            ApprovalRequest(
-                id=s.approval_id, workspace_id=s.owner.workspace_id, tool="send_message",
-                arguments={"member_id": "mem_x", "text": "Spring offer"}, args_hash="0" * 64,
-                channel=Channel.sms, kind=SendKind.marketing, recipient="+31612345678", summary="SMS offer",
-                requested_by_user_id=s.owner.user_id, requested_by_key_id=s.owner.key_id,
-                created_at=now, expires_at=now + timedelta(hours=72),
-            )
-        )  # fmt: skip
+    twilio = {"account_sid": "AC" + "0" * 32, "auth_token": "race-token", "from_number": "+15005550006"}
+    await ok(s, "configure_channel", {"channel": "sms", "quiet_hours": None, **twilio})
+    s.member = (await ok(s, "create_member", {"name": "Ann Offer", "phone": "+31612345678"}))["id"]
+    consent = {"member_id": s.member, "channel": "sms", "granted": True, "source": "front desk"}
+    await ok(s, "set_marketing_consent", consent)
+    held = await ok(s, "send_message", {"member_id": s.member, "channel": "sms", "text": "Spring offer"})
+    assert held["status"] == "pending_approval", held
+    s.approval_id = held["approval_id"]
 
 
 def as_manager(s: Stage, tool: str, args: dict[str, Any]) -> Call:
@@ -727,10 +722,11 @@ def as_manager(s: Stage, tool: str, args: dict[str, Any]) -> Call:
 async def check_decided_once(s: Stage, outs: list[Outcome]) -> None:
     done = oks(outs)
     assert len(done) == 1 and all(o.code == "invalid_state" for o in outs if not o.ok), "one decision"
-    assert done[0].result.data["status"] == "failed"
-    assert done[0].result.data["execution"]["error"]["code"] == "not_found"
+    assert done[0].result.data["status"] == "executed", done[0].result.data
     moves = await rows(s, StateTransition, col(StateTransition.entity_id) == s.approval_id)
-    assert sorted((m.from_state, m.to_state) for m in moves) == [("approved", "failed"), ("pending", "approved")]
+    assert sorted((m.from_state, m.to_state) for m in moves) == [("approved", "executed"), ("pending", "approved")]
+    sent = await rows(s, Message, col(Message.member_id) == s.member)
+    assert [(m.body, m.status) for m in sent] == [("Spring offer", MessageStatus.queued)], "sent once"
 
 
 async def check_rejected_once(s: Stage, outs: list[Outcome]) -> None:

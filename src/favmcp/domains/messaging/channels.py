@@ -11,7 +11,6 @@ from sqlmodel import col
 from favmcp.config import Settings
 from favmcp.core.contact import Channel
 from favmcp.core.sealing import seal, unseal
-from favmcp.db.maintenance import SealedColumn
 from favmcp.domains.messaging.channel_schemas import SECRETS, ChannelPublic
 from favmcp.domains.messaging.models import ChannelConfig, ChannelHealth
 from favmcp.effects.channels.mail import SmtpAccount
@@ -21,7 +20,6 @@ from favmcp.registry.context import ToolContext
 
 SEAL_PURPOSE = "messaging_channel"
 UNSUBSCRIBE_PURPOSE = "messaging_unsubscribe"
-SEALED_COLUMNS = [SealedColumn("messaging channel secrets", ChannelConfig, "secrets", SEAL_PURPOSE)]
 HOOK_PATH = {Channel.whatsapp: "whatsapp", Channel.sms: "twilio", Channel.email: "email"}
 DEFAULT_SMTP_PORT = 587
 
