@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
@@ -40,6 +40,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
+from tests.loopback_http import LoopbackHttp
 from tests.smtp_server import SmtpServer, _LoopbackController, _Recorder
 
 GRAPH_VERSION = "v21.0"
@@ -65,7 +66,7 @@ class Received:
 
 
 @dataclass
-class _HttpServer:
+class _HttpServer(LoopbackHttp):
     """A threaded HTTP server on loopback that records every request; subclasses answer them."""
 
     received: list[Received] = field(default_factory=list)
@@ -74,32 +75,6 @@ class _HttpServer:
     report_after: float | None = None
     _failures: list[tuple[int, int | None]] = field(default_factory=list)  # (status, times left or None: always)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __enter__(self) -> Any:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return None
-
-            def do_GET(self) -> None:
-                server._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                server._handle(self, "POST")
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
 
     # -- the error switch --------------------------------------------------------------------------------------
 

@@ -15,11 +15,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+
+from tests.loopback_http import LoopbackHttp
 
 
 @dataclass
@@ -64,7 +66,7 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
 
 
 @dataclass
-class StripeServer:
+class StripeServer(LoopbackHttp):
     """Start with `with StripeServer() as stripe:`; `stripe.base` is the API base to configure."""
 
     refund_status: str = "pending"  # what POST /v1/refunds answers; "error" answers 400
@@ -74,32 +76,6 @@ class StripeServer:
     events: list[dict[str, Any]] = field(default_factory=list)
     _replies: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __enter__(self) -> StripeServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return None
-
-            def do_GET(self) -> None:
-                server._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                server._handle(self, "POST")
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
 
     def requests_to(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path == path]

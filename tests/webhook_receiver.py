@@ -13,11 +13,13 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook, WebhookVerificationError
+
+from tests.loopback_http import LoopbackHttp
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Received:
 
 
 @dataclass
-class WebhookReceiver:
+class WebhookReceiver(LoopbackHttp):
     status: int = 200  # the answer once `answers` is used up
     delay: float = 0.0  # seconds to wait before answering
     answers: list[int] = field(default_factory=list)
@@ -48,32 +50,13 @@ class WebhookReceiver:
     holding: threading.Event = field(default_factory=threading.Event)  # set once a request is held by `delay`
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __enter__(self) -> WebhookReceiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return None
-
-            def do_POST(self) -> None:
-                receiver._handle(self)
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self._http.server_address[1]}{path}"
+        return f"{self.base}{path}"
 
     def to(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path == path]
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         path = urlsplit(handler.path).path
         length = int(handler.headers.get("content-length") or 0)
         body = handler.rfile.read(length) if length else b""
