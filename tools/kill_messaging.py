@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,10 +40,9 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import make_url
 from sqlmodel import col
 
-from kill_worker import Workers, admin, wait_for
+from kill_worker import Workers, engines, free_port, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.messaging_servers: the local providers
 
@@ -139,12 +137,6 @@ async def final_states(env: dict[str, str]) -> dict[str, int]:
         return {str(status.value if hasattr(status, "value") else status): int(n) for status, n in rows}
     finally:
         await app.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _healthy(base: str) -> bool:
@@ -270,20 +262,9 @@ def main() -> None:
     rng = random.Random(args.seed)
     reports = []
     with tempfile.TemporaryDirectory() as tmp:
-        if args.engine in ("sqlite", "both"):
-            home = Path(tmp) / "sqlite"
-            home.mkdir()
-            reports.append(run("sqlite", f"sqlite+aiosqlite:///{home / 'favmcp.db'}", home, args, rng))
-        if args.engine in ("postgres", "both"):
-            name = f"favmcp_killmsg_{uuid.uuid4().hex[:8]}"
-            asyncio.run(admin(args.postgres, f'CREATE DATABASE "{name}"'))
-            try:
-                url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-                home = Path(tmp) / "postgres"
-                home.mkdir()
-                reports.append(run("postgres", url, home, args, rng))
-            finally:
-                asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for engine, url, home in engines(args.engine, args.postgres, Path(tmp), "favmcp_killmsg"):
+            home.mkdir(exist_ok=True)
+            reports.append(run(engine, url, home, args, rng))
     print(f"{'engine':10} {'messages':>8} {'kills':>6} {'lost':>5} {'duplicated':>16} {'seconds':>8}  final states")
     for r in reports:
         duplicated = f"{r.duplicated} ({r.extra_copies} extra)"

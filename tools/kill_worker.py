@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -279,6 +280,25 @@ def _nearest(kill_times: list[float], moment: float) -> float:
     return min((abs(kill - moment) for kill in kill_times), default=float("inf"))
 
 
+def engines(choice: str, postgres: str, tmp: Path, prefix: str) -> Iterator[tuple[str, str, Path]]:
+    """(engine, database URL, home) for each engine chosen: SQLite in `tmp`, and a fresh Postgres database beside
+    `postgres`, dropped afterwards."""
+    if choice in ("sqlite", "both"):
+        home = tmp / "sqlite"
+        yield "sqlite", f"sqlite+aiosqlite:///{home / 'favmcp.db'}", home
+    if choice in ("postgres", "both"):
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        asyncio.run(admin(postgres, f'CREATE DATABASE "{name}"'))
+        try:
+            yield (
+                "postgres",
+                make_url(postgres).set(database=name).render_as_string(hide_password=False),
+                tmp / "postgres",
+            )
+        finally:
+            asyncio.run(admin(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--messages", type=int, default=300)
@@ -292,17 +312,8 @@ def main() -> None:
     rng = random.Random(args.seed)
     reports = []
     with tempfile.TemporaryDirectory() as tmp:
-        if args.engine in ("sqlite", "both"):
-            home = Path(tmp) / "sqlite"
-            reports.append(run("sqlite", f"sqlite+aiosqlite:///{home / 'favmcp.db'}", home, args, rng))
-        if args.engine in ("postgres", "both"):
-            name = f"favmcp_kill_{uuid.uuid4().hex[:8]}"
-            asyncio.run(admin(args.postgres, f'CREATE DATABASE "{name}"'))
-            try:
-                url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-                reports.append(run("postgres", url, Path(tmp) / "postgres", args, rng))
-            finally:
-                asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for engine, url, home in engines(args.engine, args.postgres, Path(tmp), "favmcp_kill"):
+            reports.append(run(engine, url, home, args, rng))
     print(
         f"{'engine':10} {'messages':>8} {'kills':>6} {'lost':>5} {'duplicated':>11} {'longest stall':>14}"
         f" {'held by the dead':>17} {'until taken over':>17}"
