@@ -26,7 +26,7 @@ from favmcp.effects.dispatcher import LEASE, MAX_ATTEMPTS, Dispatcher
 from favmcp.effects.models import OutboxMessage, OutboxStatus
 from favmcp.effects.outbox import open_body, queue_email
 from tests.smtp_server import SmtpServer, closed_port, running_smtp_server
-from tests.support import FakeClock, error_code, fresh_postgres_beside, make_settings, unique_address, unique_email
+from tests.support import FakeClock, error_code, make_settings, unique_address, unique_email
 
 SENDER = "favmcp <no-reply@favmcp.test>"
 CODE = re.compile(r"\b(\d{6})\b")
@@ -36,17 +36,8 @@ CODE = re.compile(r"\b(\d{6})\b")
 
 
 @pytest.fixture
-async def worker_url(database_url: str) -> AsyncIterator[str]:
-    if database_url.startswith("sqlite"):
-        yield database_url  # already a fresh file under tmp_path
-        return
-    async with fresh_postgres_beside(database_url) as url:
-        yield url
-
-
-@pytest.fixture
-async def worker_app(worker_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    application = await App.open(make_settings(tmp_path, worker_url), clock=clock, upgrade=True)
+async def worker_app(own_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+    application = await App.open(make_settings(tmp_path, own_url), clock=clock, upgrade=True)
     yield application
     await application.close()
 
@@ -255,12 +246,12 @@ async def test_a_retry_succeeds_once_the_server_is_back(worker_app: App, smtp: S
 
 
 async def test_concurrent_workers_send_every_message_exactly_once(
-    worker_app: App, worker_url: str, smtp: SmtpServer, clock: FakeClock
+    worker_app: App, own_url: str, smtp: SmtpServer, clock: FakeClock
 ) -> None:
     messages = await queue_reminders(worker_app, clock, 60)
     expected = {f"<{m.id}@favmcp>" for m in messages}
 
-    databases = [Database(worker_url) for _ in range(4)]  # four workers, four engines
+    databases = [Database(own_url) for _ in range(4)]  # four workers, four engines
     workers = [smtp_dispatcher(worker_app, smtp.port, clock, db=db, batch=5) for db in databases]
 
     async def drain(worker: Dispatcher) -> int:
@@ -381,7 +372,7 @@ async def test_a_live_worker_keeps_its_leases_while_it_sends_for_longer_than_one
 
 
 async def test_local_channel_records_without_sending_and_smtp_url_selects_smtp(
-    worker_app: App, worker_url: str, smtp: SmtpServer, clock: FakeClock, tmp_path: Path
+    worker_app: App, own_url: str, smtp: SmtpServer, clock: FakeClock, tmp_path: Path
 ) -> None:
     assert isinstance(worker_app.dispatcher.email, LocalChannel)  # no FAVMCP_SMTP_URL
     email = unique_email()
@@ -392,7 +383,7 @@ async def test_local_channel_records_without_sending_and_smtp_url_selects_smtp(
     assert row.sent_at == clock.now() and "valid for 10 minutes" in open_body(worker_app.settings, row)
     assert smtp.messages == []
 
-    settings = make_settings(tmp_path, worker_url, smtp_url=f"smtp://127.0.0.1:{smtp.port}")
+    settings = make_settings(tmp_path, own_url, smtp_url=f"smtp://127.0.0.1:{smtp.port}")
     with_smtp = await App.open(settings, clock=clock)
     try:
         other = unique_email()

@@ -36,7 +36,6 @@ from tests.support import (
     call,
     confirmed,
     error_code,
-    fresh_postgres_beside,
     make_settings,
     signup,
     unique_email,
@@ -49,18 +48,9 @@ from tests.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture
-async def worker_url(database_url: str) -> AsyncIterator[str]:
-    if database_url.startswith("sqlite"):
-        yield database_url  # already a fresh file under tmp_path
-        return
-    async with fresh_postgres_beside(database_url) as url:
-        yield url
-
-
-@pytest.fixture
-async def worker(worker_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+async def worker(own_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
     """An app on a database of its own, whose outbox the test runs by hand; loopback targets allowed."""
-    application = await App.open(make_settings(tmp_path, worker_url), clock=clock, upgrade=True)
+    application = await App.open(make_settings(tmp_path, own_url), clock=clock, upgrade=True)
     application.settings.allow_private_targets = True
     yield application
     await application.close()
@@ -522,14 +512,14 @@ async def test_finished_deliveries_leave_the_log_after_thirty_days(
 
 
 async def test_a_rotated_server_secret_still_signs_with_the_endpoints_secret(
-    worker: App, receiver: WebhookReceiver, clock: FakeClock, worker_url: str, tmp_path: Path
+    worker: App, receiver: WebhookReceiver, clock: FakeClock, own_url: str, tmp_path: Path
 ) -> None:
     owner = await owner_of(worker)
     made = await endpoint(worker, owner, receiver, "/rotated", ["member.created"])
     sealed = worker.runner.platform.sealed_columns
     counts = await reseal_secrets(worker.db, (b"rotated", b"test-secret"), sealed_columns=sealed)
     assert counts["webhook_secrets"] == {"resealed": 1, "current": 0, "unreadable": 0}
-    settings = make_settings(tmp_path, worker_url, secret_key=b"rotated", secret_keys=(b"rotated",))
+    settings = make_settings(tmp_path, own_url, secret_key=b"rotated", secret_keys=(b"rotated",))
     settings.allow_private_targets = True
     after = await App.open(settings, clock=clock)  # the old secret retired
     try:
