@@ -652,13 +652,15 @@ class Providers:
 
 @contextmanager
 def running_providers(settings: Any = None) -> Iterator[Providers]:
-    """The three local providers; with `settings` (app.settings), points the API bases at them and allows
-    loopback targets (the SMTP host)."""
+    """The three local providers; with `settings` (app.settings), points the API bases at them, allows loopback
+    targets (the SMTP host) and gives the server a public address if it has none (marketing email needs one for
+    its unsubscribe link; tests that receive callbacks set the served address themselves)."""
     with WhatsAppServer() as wa, TwilioServer() as tw, running_mail_server() as mail:
         if settings is not None:
             settings.whatsapp_api_base = wa.base
             settings.twilio_api_base = tw.base
             settings.allow_private_targets = True
+            settings.public_url = settings.public_url or "https://studio.favmcp.test"
         yield Providers(wa, tw, mail)
 
 

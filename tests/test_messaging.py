@@ -352,6 +352,25 @@ async def test_marketing_waits_out_the_quiet_hours(app: App, owner: Owner, clock
     assert [r.next_attempt_at <= clock.now() for r in await outbox(app, owner)] == [True, True]
 
 
+async def test_marketing_email_needs_the_public_address_for_its_unsubscribe_link(
+    app: App, owner: Owner, clock: FakeClock
+) -> None:
+    await add_channel(app, owner, Channel.email)
+    await ok(app, owner.key, "set_approval_policy", NO_APPROVALS)
+    news = await template(
+        app, owner, channel="email", name="news", kind="marketing", subject="News", body="{{first_name}}: new classes"
+    )
+    member = await customer(app, owner)
+    local(clock, 10)
+    app.settings.public_url = None
+    nowhere = await refused(app, owner.key, "send_message", send(member, "email", template_id=news["id"]))
+    assert nowhere["details"]["rule"] == "no_unsubscribe_link" and "FAVMCP_PUBLIC_URL" in nowhere["hint"]
+    assert await messages(app, owner) == []
+    app.settings.public_url = "https://studio.favmcp.test"
+    sent = await ok(app, owner.key, "send_message", send(member, "email", template_id=news["id"]))
+    assert sent["message"]["kind"] == "marketing"
+
+
 async def test_merged_and_erased_members_are_unreachable(app: App, owner: Owner) -> None:
     await add_channel(app, owner, Channel.sms)
     await ok(app, owner.key, "set_approval_policy", NO_APPROVALS)

@@ -311,6 +311,7 @@ async def test_campaign_performance_is_what_get_campaign_stats_counts(app: App, 
         )  # fmt: skip
 
     await app.runner.run_system(owner.workspace_id, "test", channel)
+    app.settings.public_url = "https://studio.favmcp.test"  # marketing email's unsubscribe link needs it
     await ok(
         app,
         owner.key,

@@ -43,6 +43,7 @@ class Rule:
     outside_whatsapp_window = "outside_whatsapp_window"
     template_not_approved = "template_not_approved"
     quiet_hours = "quiet_hours"
+    no_unsubscribe_link = "no_unsubscribe_link"  # marketing email needs FAVMCP_PUBLIC_URL for its one-click link
 
 
 def refuse(rule: str, message: str, *, hint: str | None = None, **facts: object) -> FavError:
@@ -205,6 +206,12 @@ async def check_content(
                 hint="Send an approved WhatsApp template instead (template_id).",
                 last_inbound_at=None if last is None else last.isoformat(),
             )
+    if kind is SendKind.marketing and config.channel is Channel.email and not ctx.settings.public_url:
+        raise refuse(
+            Rule.no_unsubscribe_link,
+            "Marketing email carries a one-click unsubscribe link, which needs this server's public address.",
+            hint="Set FAVMCP_PUBLIC_URL on the server.",
+        )
     if kind is SendKind.marketing:
         quiet = quiet_hours_of(config)
         if quiet is not None:
