@@ -19,7 +19,9 @@ MEMBERS = 5
 
 
 async def setup_campaign(s: Stage) -> None:
-    """An email channel (quiet hours off), a marketing template, five customers who agreed to email, a draft."""
+    """An email channel (quiet hours off), a marketing template, five customers who agreed to email, a draft; the
+    server has a public address (marketing email's unsubscribe link needs one)."""
+    s.app.settings.public_url = "https://studio.favmcp.test"
     now = s.app.runner.clock.now()
     config = ChannelConfig(
         id=new_id("chn"), workspace_id=s.owner.workspace_id, channel=Channel.email, provider=Provider.smtp,
