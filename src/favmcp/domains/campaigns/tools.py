@@ -12,7 +12,6 @@ from favmcp.auth.models import User, UserStatus
 from favmcp.core.contact import Channel, mask_email
 from favmcp.core.errors import FieldError, conflict, invalid_state, not_found, validation_failed
 from favmcp.core.ids import new_id
-from favmcp.core.sealing import seal
 from favmcp.domains.campaigns import audience, fanout, stats
 from favmcp.domains.campaigns import models as _models  # noqa: F401
 from favmcp.domains.campaigns.lifecycle import CAMPAIGN_LIFECYCLE
@@ -40,8 +39,6 @@ from favmcp.domains.messaging import rules, sending
 from favmcp.domains.messaging.models import Direction, Message, MessageStatus, MessageTemplate
 from favmcp.domains.tiers.models import MembershipTier
 from favmcp.effects.approvals import ApprovalAsk, ApprovalRequest, SendKind
-from favmcp.effects.models import OutboxKind, OutboxMessage
-from favmcp.effects.outbox import SEAL_PURPOSE
 from favmcp.registry.context import ToolContext
 from favmcp.registry.domain import Domain, Job
 from favmcp.registry.spec import tool
@@ -189,50 +186,33 @@ async def send_test_campaign(ctx: ToolContext, args: SendTestInput) -> SentTest:
         )
     await fanout.ensure_sendable(ctx, campaign, template)
     subject, body, values = rules.render(template, Member(id=user.id, name=user.name), dict(campaign.variables))
-    message = _test_message(ctx, campaign, user.email, subject, body, values)
+    message = await _test_message(ctx, campaign, user.email, subject, body, values)
     ctx.record_change(campaign_id=campaign.id, message_id=message.id, user_id=user.id)
     return SentTest(message_id=message.id, campaign_id=campaign.id, recipient=user.email, subject=subject, body=body)
 
 
-def _test_message(
+async def _test_message(
     ctx: ToolContext, campaign: Campaign, address: str, subject: str | None, body: str, values: dict[str, str]
 ) -> Message:
-    """The message row (no member: a team member) and its outbox row; the message channel delivers it."""
-    message_id = new_id("msg")
-    outbox = ctx.db.add(
-        OutboxMessage(
-            id=new_id("out"),
-            workspace_id=ctx.workspace_id,
-            channel=sending.OUTBOX_CHANNEL,
-            kind=OutboxKind.customer,
-            recipient=address,
-            subject=(subject or "")[:300],
-            body=seal(ctx.settings.secret_key, SEAL_PURPOSE, body),
-            payload={"message_id": message_id},
-            next_attempt_at=ctx.now,
-            created_at=ctx.now,
-        )
+    """The message to a team member (no member) with its outbox row; the message channel delivers it."""
+    message = Message(
+        id=new_id("msg"),
+        workspace_id=ctx.workspace_id,
+        member_id=None,
+        channel=campaign.channel,
+        direction=Direction.outbound,
+        kind=SendKind.marketing,
+        status=MessageStatus.queued,
+        address=address,
+        template_id=campaign.template_id,
+        campaign_id=campaign.id,
+        subject=subject,
+        body=body,
+        variables={**values, "_test": True},
+        created_at=ctx.now,
+        updated_at=ctx.now,
     )
-    return ctx.db.add(
-        Message(
-            id=message_id,
-            workspace_id=ctx.workspace_id,
-            member_id=None,
-            channel=campaign.channel,
-            direction=Direction.outbound,
-            kind=SendKind.marketing,
-            status=MessageStatus.queued,
-            address=address,
-            template_id=campaign.template_id,
-            campaign_id=campaign.id,
-            subject=subject,
-            body=body,
-            variables={**values, "_test": True},
-            outbox_id=outbox.id,
-            created_at=ctx.now,
-            updated_at=ctx.now,
-        )
-    )
+    return await sending.write(ctx, message, send_at=ctx.now)
 
 
 def _ensure_draft(campaign: Campaign) -> None:

@@ -65,21 +65,8 @@ async def prepare(
 async def queue(ctx: ToolContext, out: Outgoing, *, at: datetime | None = None, defer_quiet: bool = False) -> Message:
     """Check the rules, then write the message (queued) and its outbox row; refused messages write nothing."""
     ready = await prepare(ctx, out, at=at, defer_quiet=defer_quiet)
-    message_id = new_id("msg")
-    outbox = OutboxMessage(
-        id=new_id("out"),
-        workspace_id=ctx.workspace_id,
-        channel=OUTBOX_CHANNEL,
-        kind=OutboxKind.customer,
-        recipient=ready.address,
-        subject=(ready.subject or "")[:300],
-        body=seal(ctx.settings.secret_key, SEAL_PURPOSE, ready.body),
-        payload={"message_id": message_id},
-        next_attempt_at=ready.send_at,
-        created_at=ctx.now,
-    )
     message = Message(
-        id=message_id,
+        id=new_id("msg"),
         workspace_id=ctx.workspace_id,
         member_id=out.member.id,
         channel=out.channel,
@@ -94,10 +81,28 @@ async def queue(ctx: ToolContext, out: Outgoing, *, at: datetime | None = None, 
         body=ready.body,
         variables=ready.variables,
         dedupe_key=out.dedupe_key,
-        outbox_id=outbox.id,
         created_at=ctx.now,
         updated_at=ctx.now,
     )
+    return await write(ctx, message, send_at=ready.send_at)
+
+
+async def write(ctx: ToolContext, message: Message, *, send_at: datetime) -> Message:
+    """Add a queued message and the outbox row that delivers it from `send_at`, in the caller's transaction. Only
+    for a message whose rules were checked (queue), or one to a team member (a campaign's test send)."""
+    outbox = OutboxMessage(
+        id=new_id("out"),
+        workspace_id=ctx.workspace_id,
+        channel=OUTBOX_CHANNEL,
+        kind=OutboxKind.customer,
+        recipient=message.address,
+        subject=(message.subject or "")[:300],
+        body=seal(ctx.settings.secret_key, SEAL_PURPOSE, message.body),
+        payload={"message_id": message.id},
+        next_attempt_at=send_at,
+        created_at=ctx.now,
+    )
+    message.outbox_id = outbox.id
     ctx.db.add(message)
     ctx.db.add(outbox)
     await ctx.db.flush()
