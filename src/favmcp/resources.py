@@ -10,9 +10,3 @@ _PACKAGE = Path(__file__).resolve().parent
 def data_dir(name: str) -> Path:
     installed = _PACKAGE / "_data" / name
     return installed if installed.exists() else _PACKAGE.parent.parent / name
-
-
-def skills() -> dict[str, Path]:
-    """Skill name → its SKILL.md."""
-    root = data_dir("skills")
-    return {p.parent.name: p for p in sorted(root.glob("*/SKILL.md"))} if root.exists() else {}

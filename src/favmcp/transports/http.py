@@ -23,7 +23,8 @@ from favmcp import logging as favlog
 from favmcp.app import App
 from favmcp.config import Settings
 from favmcp.registry.domain import HttpEndpoint
-from favmcp.transports.mcp import INSTRUCTIONS, build_server, tool_definition
+from favmcp.skills import load_all, skill_uri
+from favmcp.transports.mcp import INSTRUCTIONS, build_server, skill_prompt, tool_definition
 
 MAX_BODY = 1_000_000
 LOCAL_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
@@ -65,6 +66,11 @@ def server_card(app: App) -> dict[str, Any]:
         "transport": {"type": "streamable-http", "endpoint": "/mcp"},
         "authentication": {"required": False, "schemes": ["bearer"], "note": "public tools work without a key"},
         "tools": [tool_definition(s).model_dump(by_alias=True, exclude_none=True) for s in app.registry.listed()],
+        "prompts": [skill_prompt(skill).model_dump(by_alias=True, exclude_none=True) for skill in load_all().values()],
+        "resources": [
+            {"uri": skill_uri(name), "name": name, "description": skill.description, "mimeType": "text/markdown"}
+            for name, skill in load_all().items()
+        ],
     }
 
 

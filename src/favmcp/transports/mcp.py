@@ -14,11 +14,12 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from favmcp import __version__, resources
+from favmcp import __version__
 from favmcp.core.errors import ErrorBody, ErrorCode
 from favmcp.core.ids import new_id
 from favmcp.registry.runner import CallResult, Runner
 from favmcp.registry.spec import Gate, ToolSpec
+from favmcp.skills import Skill, load_all, skill_uri
 
 INSTRUCTIONS = (
     "favmcp is the backend of a service business (customers, bookings, payments, team). "
@@ -196,14 +197,15 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
             return to_call_tool_result(CallResult(True, execution["result"], decided.request_id))
         return to_call_tool_result(CallResult(False, {"error": execution["error"]}, decided.request_id))
 
-    skills = resources.skills()
+    skills = load_all()
 
     async def list_resources(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         return types.ListResourcesResult(
             resources=[
-                types.Resource(uri=f"skill://{name}/SKILL.md", name=name, mime_type="text/markdown") for name in skills
+                types.Resource(uri=skill_uri(name), name=name, description=skill.description, mime_type="text/markdown")
+                for name, skill in skills.items()
             ]
         )
 
@@ -211,11 +213,34 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
         ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         name = str(params.uri).removeprefix("skill://").removesuffix("/SKILL.md")
-        if name not in skills:
+        if name not in skills or skill_uri(name) != str(params.uri):
             raise MCPError(code=types.INVALID_PARAMS, message=f"No resource {params.uri}")
-        text = skills[name].read_text()
         return types.ReadResourceResult(
-            contents=[types.TextResourceContents(uri=params.uri, mime_type="text/markdown", text=text)]
+            contents=[types.TextResourceContents(uri=params.uri, mime_type="text/markdown", text=skills[name].text)]
+        )
+
+    async def list_prompts(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[skill_prompt(skill) for skill in skills.values()])
+
+    async def get_prompt(
+        ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        skill = skills.get(params.name)
+        if skill is None:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"No prompt {params.name}; list_prompts names them")
+        given = params.arguments or {}
+        missing = [a.name for a in skill.arguments if a.required and not given.get(a.name)]
+        unknown = sorted(set(given) - {a.name for a in skill.arguments})
+        if missing or unknown:
+            problem = f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(unknown)}"
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Prompt {skill.name}: {problem}")
+        return types.GetPromptResult(
+            description=skill.description,
+            messages=[
+                types.PromptMessage(role="user", content=types.TextContent(type="text", text=prompt_text(skill, given)))
+            ],
         )
 
     server: Server[Any] = Server(
@@ -231,10 +256,30 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
         on_call_tool=call_tool,
         on_list_resources=list_resources,
         on_read_resource=read_resource,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
     )
     # Registered apart from the constructor, whose on_list_tools must build a model: this answers the dump.
     server.add_request_handler("tools/list", types.PaginatedRequestParams, list_tools)
     return server
+
+
+def skill_prompt(skill: Skill) -> types.Prompt:
+    return types.Prompt(
+        name=skill.name,
+        title=skill.name.replace("-", " ").capitalize(),
+        description=skill.description,
+        arguments=[
+            types.PromptArgument(name=a.name, description=a.description, required=a.required) for a in skill.arguments
+        ],
+    )
+
+
+def prompt_text(skill: Skill, arguments: dict[str, str]) -> str:
+    """The playbook to follow, with the person's arguments stated first (the flow names them as $variables)."""
+    given = "".join(f"- {name} = {value}\n" for name, value in arguments.items() if value)
+    head = f"Follow this playbook. In it, these variables have the values given:\n{given}\n" if given else ""
+    return f"{head}{skill.body.lstrip()}"
 
 
 def _confirmation_token(result: CallResult) -> str | None:

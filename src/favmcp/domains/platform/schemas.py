@@ -58,9 +58,16 @@ class SearchToolsInput(ToolInput):
     limit: int = Field(default=20, ge=1, le=100)
 
 
+class SkillSummary(BaseModel):
+    name: str = Field(description="Also the name of its MCP prompt.")
+    description: str
+    uri: str = Field(description="The SKILL.md as an MCP resource.")
+
+
 class ToolSearchResult(BaseModel):
     items: list[ToolSummary]
     total: int = Field(description="How many tools matched; items holds the best `limit` of them.")
+    skills: list[SkillSummary] = Field(description="Playbooks (SKILL.md) for the job the words name, best first.")
 
 
 class DescribeToolInput(ToolInput):

@@ -10,6 +10,7 @@ from favmcp.domains.platform.schemas import (
     DescribeToolInput,
     ListAuditEventsInput,
     SearchToolsInput,
+    SkillSummary,
     ToolDescription,
     ToolSearchResult,
     ToolSummary,
@@ -18,6 +19,7 @@ from favmcp.registry.context import ToolContext
 from favmcp.registry.domain import Domain
 from favmcp.registry.models import AuditEvent
 from favmcp.registry.spec import ToolSpec, tool
+from favmcp.skills import load_all, skill_uri
 
 DOMAIN_NAME = "platform"
 
@@ -54,8 +56,34 @@ def _summary(spec: ToolSpec) -> dict[str, object]:
     }
 
 
+# The words people use for what the tools call otherwise.
+SYNONYMS = {
+    "customer": "member",
+    "customers": "member",
+    "client": "member",
+    "clients": "member",
+    "add": "create",
+    "new": "create",
+    "make": "create",
+    "remove": "delete",
+    "appointment": "booking",
+    "appointments": "booking",
+    "book": "booking",
+    "bill": "invoice",
+    "staff": "team",
+    "employee": "team",
+    "points": "loyalty",
+}
+
+
+def _words(query: str) -> list[set[str]]:
+    """Each word of the query (short words like "a" left out) with the word the tools use for it."""
+    words = [w for w in query.lower().replace("_", " ").replace("-", " ").split() if len(w) > 2]
+    return [{w, SYNONYMS[w]} if w in SYNONYMS else {w} for w in words]
+
+
 def _matches(spec: ToolSpec, args: SearchToolsInput) -> int:
-    """A relevance score; 0 means no match."""
+    """A relevance score; 0 means no match. A tool whose whole name the query says ranks first."""
     if args.domain and spec.domain != args.domain:
         return 0
     if args.effect == "read_only" and not spec.effect.read_only:
@@ -66,19 +94,38 @@ def _matches(spec: ToolSpec, args: SearchToolsInput) -> int:
         return 0
     if not args.query:
         return 1
-    words = args.query.lower().replace("_", " ").split()
+    words = _words(args.query)
     name, title, text = spec.name.replace("_", " "), spec.title.lower(), spec.description.lower()
-    return sum(3 * (w in name) + 2 * (w in title) + (w in text) for w in words)
+    score = sum(max(3 * (w in name) + 2 * (w in title) + (w in text) for w in alternatives) for alternatives in words)
+    said = set().union(*words) if words else set()
+    return score + 5 * (bool(score) and set(spec.name.split("_")) <= said)
 
 
 @tool(domain=DOMAIN_NAME, title="Search tools", hints="R I", scope="public")
 async def search_tools(ctx: ToolContext, args: SearchToolsInput) -> ToolSearchResult:
     """Find this server's tools by words, domain or effect, best first: names, titles, scopes, gates and
-    annotations. describe_tool gives one tool's schemas. Needs no API key."""
+    annotations, and the skills (playbooks) for the job. describe_tool gives one tool's schemas. Needs no API key."""
     scored = [(score, spec) for spec in ctx.registry.listed() if (score := _matches(spec, args))]
     scored.sort(key=lambda pair: (-pair[0], pair[1].name))
     items = [ToolSummary.model_validate(_summary(spec)) for _, spec in scored[: args.limit]]
-    return ToolSearchResult(items=items, total=len(scored))
+    return ToolSearchResult(items=items, total=len(scored), skills=_skills_for(args))
+
+
+def _skills_for(args: SearchToolsInput) -> list[SkillSummary]:
+    """The skills whose name or description holds the query's words (all of them for a search without words),
+    best first, at most 3; a domain or effect filter narrows tools, not playbooks."""
+    words = _words(args.query) if args.query else []
+    scored = []
+    for skill in load_all().values():
+        text = f"{skill.name.replace('-', ' ')} {skill.description}".lower()
+        score = sum(any(w in text for w in alternatives) for alternatives in words) if words else 1
+        if score:
+            scored.append((score, skill.name, skill))
+    scored.sort(key=lambda found: (-found[0], found[1]))
+    return [
+        SkillSummary(name=skill.name, description=skill.description, uri=skill_uri(skill.name))
+        for _, _, skill in scored[:3]
+    ]
 
 
 @tool(domain=DOMAIN_NAME, title="Describe tool", hints="R I", scope="public")
