@@ -84,7 +84,8 @@ class Agent:
             elif is_builtin(name) and name != "api_key":
                 values[name] = builtin_value(name, self.now, self.unique)
             else:
-                raise StepFailed(f"no value for ${name} (set FAVMCP_API_KEY, or pass --arg {name}=...)")
+                needed = "set FAVMCP_API_KEY" if name == "api_key" else f"pass --arg {name}=..."
+                raise StepFailed(f"no value for ${name}: {needed}")
         return substitute(value, values.__getitem__)
 
     async def call(self, step: Step, args: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
@@ -130,13 +131,15 @@ class Agent:
         shown = outcome if outcome == "ok" else f"{outcome}, as the skill expects"
         print(f"{number:>3} {step.tool}: {shown}" + (f" (saved {', '.join(saved)})" if saved else ""))
 
-    async def run(self) -> None:
+    async def run(self) -> str | None:
+        """None when every step went as the skill says; else what went otherwise, at the step's file:line."""
         async with self.stack:
             for number, step in enumerate(self.skill.steps, start=1):
                 try:
                     await self.step(number, step)
                 except StepFailed as failed:
-                    raise SystemExit(f"{self.skill.path}:{step.line}: step {number} ({step.tool}): {failed}") from None
+                    return f"{self.skill.path}:{step.line}: step {number} ({step.tool}): {failed}"
+        return None
 
 
 def at(answer: dict[str, Any], path: str) -> Any:
@@ -184,7 +187,9 @@ def main() -> None:
     skill = load(options.skill)
     print(f"{skill.name}: {len(skill.steps)} steps, over {options.url or 'stdio'}")
     agent = Agent(skill, options.url, os.environ.get("FAVMCP_API_KEY"), options.yes, dict(options.arg))
-    anyio.run(agent.run)
+    failure = anyio.run(agent.run)
+    if failure:
+        sys.exit(failure)
     print(f"done: every step went as {skill.path} says")
 
 
