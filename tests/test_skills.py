@@ -58,6 +58,8 @@ def _walk(schema: Any, found: set[str]) -> None:
     if isinstance(schema, dict):
         found.update(schema.get("properties", {}))
         found.update(v for v in schema.get("enum", []) if isinstance(v, str))
+        if isinstance(schema.get("const"), str):
+            found.add(schema["const"])
         for value in schema.values():
             _walk(value, found)
     elif isinstance(schema, list):

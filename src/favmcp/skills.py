@@ -38,8 +38,8 @@ from favmcp.resources import data_dir
 STEP_INFO = "json favmcp"
 STEP_KEYS = frozenset({"tool", "args", "as", "expect", "match", "save", "setup"})
 FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```\s*$", re.MULTILINE | re.DOTALL)
-WHOLE_VARIABLE = re.compile(r"^\$(?P<name>[a-z][a-z0-9_:]*)$")
-INNER_VARIABLE = re.compile(r"\$\{(?P<name>[a-z][a-z0-9_:]*)\}")
+WHOLE_VARIABLE = re.compile(r"^\$(?P<name>[a-z0-9][a-z0-9_:]*)$")
+INNER_VARIABLE = re.compile(r"\$\{(?P<name>[a-z0-9][a-z0-9_:]*)\}")
 DAYS_AHEAD = re.compile(r"^in_(\d+)_days$")
 DAYS_AGO = re.compile(r"^(\d+)_days_ago$")
 

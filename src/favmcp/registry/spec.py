@@ -18,9 +18,13 @@ if TYPE_CHECKING:
 
 
 class ToolInput(BaseModel):
-    """Arguments of a tool. Unknown arguments are refused, never silently dropped."""
+    """Arguments of a tool. Unknown arguments are refused, never silently dropped.
+
+    null_means: the optional fields where an explicit null says something (turn off, clear) and so stays in the
+    listed schema; elsewhere an optional field is its plain type, and leaving it out is how to say nothing."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    null_means: ClassVar[frozenset[str]] = frozenset()
 
 
 class WriteInput(ToolInput):
@@ -155,7 +159,7 @@ def compact_schema(model: type[BaseModel], *, listing: bool = False) -> dict[str
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
     if issubclass(model, ToolInput):
-        clearable = (
+        clearable = model.null_means | (
             set(model.model_fields) - model.not_clearable - {"idempotency_key"}
             if issubclass(model, UpdateInput)
             else set()

@@ -28,8 +28,8 @@ class CreateRewardInput(WriteInput):
     amount_off: PositiveAmount | None = None
     currency: CurrencyCode | None = Field(default=None, description="A discount's; the workspace's by default.")
     points_cost: int = Field(ge=1, le=10_000_000)
-    stock: int | None = Field(default=None, ge=1, le=1_000_000, description="null: unlimited.")
-    voucher_valid_days: int | None = Field(default=None, ge=1, le=3650, description="null: never expire.")
+    stock: int | None = Field(default=None, ge=1, le=1_000_000, description="Left out: unlimited.")
+    voucher_valid_days: int | None = Field(default=None, ge=1, le=3650, description="Left out: never expire.")
 
 
 class ListRewardsInput(ToolInput, PageParams):

@@ -49,6 +49,8 @@ class Reminders(BaseModel):
 
 
 class ConfigureChannelInput(WriteInput):
+    null_means = frozenset({"quiet_hours", "reminders"})
+
     channel: Channel
     phone_number_id: Ident | None = None
     waba_id: Ident | None = None

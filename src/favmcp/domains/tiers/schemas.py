@@ -55,6 +55,8 @@ class UpdateTierInput(UpdateInput):
 
 
 class EnrolInput(WriteInput):
+    null_means = frozenset({"tier_id"})
+
     member_id: MemberId
     tier_id: TierId | None = Field(description="null clears the manual tier: the automatic one applies again.")
 
