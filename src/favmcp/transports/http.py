@@ -24,6 +24,7 @@ from favmcp.app import App
 from favmcp.config import Settings
 from favmcp.registry.domain import HttpEndpoint
 from favmcp.skills import load_all, skill_uri
+from favmcp.transports import rest
 from favmcp.transports.mcp import INSTRUCTIONS, build_server, skill_prompt, tool_definition
 
 MAX_BODY = 1_000_000
@@ -114,6 +115,7 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
                 Route(route.split(" ", 1)[1], _bound(endpoint, app), methods=[route.split(" ", 1)[0]])
                 for route, endpoint in app.runner.platform.http_routes.items()
             ],
+            *rest.routes(app),
         ],
     )
     starlette.add_middleware(PostOnly, path="/mcp")
