@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.routing import Route
 
 from favmcp.app import App
 
 
-def routes(app: App) -> list[BaseRoute]:
+def routes(app: App) -> list[Route]:
     return []
