@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from favmcp.core.schema import Schema
 
 
 class ErrorCode(StrEnum):
@@ -23,12 +25,12 @@ class ErrorCode(StrEnum):
     internal_error = "internal_error"
 
 
-class FieldError(BaseModel):
+class FieldError(Schema):
     field: str
     message: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Schema):
     """What a caller receives when a tool refuses or fails."""
 
     code: ErrorCode

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from favmcp.core.schema import Schema
 
 
-class DomainEvent(BaseModel):
+class DomainEvent(Schema):
     """Subclasses set `name` (`member.erased`) and carry ids and facts, never free text of customers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

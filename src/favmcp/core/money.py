@@ -20,10 +20,11 @@ from typing import Annotated, Any
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_symbol
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, GetCoreSchemaHandler, field_validator
 from pydantic_core import core_schema
 
 from favmcp.core.errors import ErrorCode, FavError, FieldError, validation_failed
+from favmcp.core.schema import Schema
 
 # ISO 4217 list one: the active codes and their minor units (digits after the decimal point).
 MINOR_UNITS: Mapping[str, int] = MappingProxyType(
@@ -428,7 +429,7 @@ def _space_symbol(text: str, symbol: str) -> str:
     return text
 
 
-class MoneyAmount(BaseModel):
+class MoneyAmount(Schema):
     """An amount in tool inputs and outputs: an integer in minor units beside its ISO 4217 currency."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from favmcp.core.errors import FieldError, validation_failed
+from favmcp.core.schema import Schema
 
 T = TypeVar("T")
 
@@ -16,7 +17,7 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 
-class PageParams(BaseModel):
+class PageParams(Schema):
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
 

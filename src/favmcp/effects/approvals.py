@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import Field as Column
 from sqlmodel import SQLModel
 
@@ -19,6 +19,7 @@ from favmcp.core.contact import Channel
 from favmcp.core.events import DomainEvent
 from favmcp.core.ids import new_id
 from favmcp.core.lifecycle import Lifecycle
+from favmcp.core.schema import Schema
 from favmcp.db.scoped import WorkspaceDB
 from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
 
@@ -78,13 +79,13 @@ def _waits_by_default(kind: SendKind) -> bool:
     return kind is not SendKind.transactional
 
 
-class PolicyRule(BaseModel):
+class PolicyRule(Schema):
     channel: Channel
     kind: SendKind
     needs_approval: bool
 
 
-class PolicyRules(BaseModel):
+class PolicyRules(Schema):
     """Which sends wait for a person. Defaults: marketing and free text wait; transactional runs at once."""
 
     rules: list[PolicyRule] = Field(

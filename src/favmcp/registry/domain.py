@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from sqlalchemy import false, literal, select, union
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 
 from favmcp.core.events import DomainEvent
 from favmcp.core.links import MemberLink
+from favmcp.core.schema import Schema
 from favmcp.db.maintenance import SealedColumn
 from favmcp.db.scoped import Viewer, WorkspaceDB, column
 from favmcp.registry.spec import ToolSpec
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 Subscriber = Callable[["ToolContext", Any], Awaitable[None]]
 
 
-class Commitment(BaseModel):
+class Commitment(Schema):
     """Something a staff member is committed to (a confirmed booking), which time off may not silently override."""
 
     kind: str

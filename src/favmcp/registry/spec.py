@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from favmcp.core.schema import Schema
+
 if TYPE_CHECKING:
     from favmcp.effects.approvals import ApprovalAsk
     from favmcp.registry.context import ToolContext
 
 
-class ToolInput(BaseModel):
+class ToolInput(Schema):
     """Arguments of a tool. Unknown arguments are refused, never silently dropped.
 
     null_means: the optional fields where an explicit null says something (turn off, clear) and so stays in the
@@ -59,7 +61,7 @@ class ConfirmInput(WriteInput):
     )
 
 
-class Preview(BaseModel):
+class Preview(Schema):
     """What a confirm-gated call would do, shown before it acts. Tools extend it with typed fields."""
 
     summary: str = Field(description="The consequences in one or two sentences, for the person to confirm.")
@@ -68,7 +70,7 @@ class Preview(BaseModel):
     )
 
 
-class GatedResult(BaseModel):
+class GatedResult(Schema):
     """The answer of an approval-gated tool: done now, or waiting for a person (a success either way)."""
 
     status: Literal["done", "pending_approval"]

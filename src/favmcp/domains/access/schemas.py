@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from favmcp.auth import scopes as scope_rules
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import UtcDateTime
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, WriteInput
 
@@ -15,7 +16,7 @@ class WhoamiInput(ToolInput):
     pass
 
 
-class Whoami(BaseModel):
+class Whoami(Schema):
     authenticated: bool
     workspace_id: str | None = None
     workspace_name: str | None = None
@@ -55,7 +56,7 @@ class KeyStatus(StrEnum):
     revoked = "revoked"
 
 
-class ApiKeyPublic(BaseModel):
+class ApiKeyPublic(Schema):
     id: str
     name: str
     user_id: str
@@ -69,7 +70,7 @@ class ApiKeyPublic(BaseModel):
     revoked_at: datetime | None
 
 
-class CreatedApiKey(BaseModel):
+class CreatedApiKey(Schema):
     key: ApiKeyPublic
     api_key: str = Field(description="The secret, shown this once. Store it now.")
 

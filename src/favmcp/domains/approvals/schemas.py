@@ -3,22 +3,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.effects.approvals import ApprovalStatus, Channel, PolicyRule, SendKind
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
 ApprovalId = Field(min_length=1, max_length=40, description="An approval id (apr_...) from list_approvals.")
 
 
-class ExecutionPublic(BaseModel):
+class ExecutionPublic(Schema):
     ok: bool
     result: dict[str, Any] | None = Field(default=None, description="What the approved call answered.")
     error: dict[str, Any] | None = Field(default=None, description="Why the approved call failed.")
 
 
-class ApprovalPublic(BaseModel):
+class ApprovalPublic(Schema):
     id: str
     status: ApprovalStatus = Field(description="A pending request past expires_at reads expired.")
     tool: str
@@ -67,7 +68,7 @@ class GetApprovalPolicyInput(ToolInput):
     pass
 
 
-class ApprovalPolicyPublic(BaseModel):
+class ApprovalPolicyPublic(Schema):
     rules: list[PolicyRule] = Field(description="Per channel and kind, whether a send waits for a person.")
     allow_self_approval: bool
     expiry_hours: int

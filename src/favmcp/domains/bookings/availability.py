@@ -21,12 +21,13 @@ from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from sqlalchemy import and_, func, or_
 from sqlmodel import col
 
 from favmcp.core.errors import FavError, FieldError, invalid_state, validation_failed
 from favmcp.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from favmcp.core.schema import Schema
 from favmcp.core.times import CalendarDate
 from favmcp.db.scoped import WorkspaceDB
 from favmcp.domains.bookings.models import ACTIVE, Booking
@@ -438,7 +439,7 @@ class GetAvailableSlotsInput(ToolInput):
         return self
 
 
-class Slot(BaseModel):
+class Slot(Schema):
     starts_at: datetime
     ends_at: datetime
     staff_user_id: str

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import CalendarDate, UtcDateTime
 from favmcp.domains.bookings.models import BookingPayment, BookingStatus
 from favmcp.domains.members.models import NoteAuthor
@@ -20,7 +21,7 @@ SessionId = Annotated[str, Field(min_length=1, max_length=40, description="A cla
 StaffId = Annotated[str, Field(min_length=1, max_length=40, description="A staff user id (usr_...).")]
 
 
-class BookingPublic(BaseModel):
+class BookingPublic(Schema):
     id: str
     status: BookingStatus
     member_id: str
@@ -107,12 +108,12 @@ class BookingPage(Page[BookingPublic]):
     pass
 
 
-class Named(BaseModel):
+class Named(Schema):
     id: str
     name: str | None
 
 
-class HistoryEntry(BaseModel):
+class HistoryEntry(Schema):
     at: datetime
     change: str = Field(description="created, a state (confirmed, cancelled...) or rescheduled.")
     from_state: str | None
@@ -146,7 +147,7 @@ class BookingStatsInput(ToolInput):
         return self
 
 
-class StatusCounts(BaseModel):
+class StatusCounts(Schema):
     pending: int
     confirmed: int
     declined: int
@@ -156,7 +157,7 @@ class StatusCounts(BaseModel):
     no_show: int
 
 
-class StaffUtilisation(BaseModel):
+class StaffUtilisation(Schema):
     staff_user_id: str
     name: str | None
     booked_minutes: int = Field(description="Confirmed, checked-in and completed appointments.")
@@ -164,7 +165,7 @@ class StaffUtilisation(BaseModel):
     utilisation: str | None = Field(description='Percent booked of available, e.g. "62.5"; null when none available.')
 
 
-class BookingStats(BaseModel):
+class BookingStats(Schema):
     starts_from: datetime = Field(description="from_date's local midnight (UTC): list_bookings' starts_from.")
     starts_to: datetime = Field(description="The local midnight after to_date: list_bookings' starts_to.")
     total: int

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from favmcp.core.money import Amount, CurrencyCode, Percent
+from favmcp.core.schema import Schema
 from favmcp.domains.bookings.models import BookingSettings
 from favmcp.registry.context import ToolContext
 from favmcp.registry.spec import ToolInput, ToolSpec, UpdateInput, tool
@@ -46,7 +47,7 @@ class UpdateBookingSettingsInput(UpdateInput):
     fee_tax_rate: Percent | None = Field(default=None, description='e.g. "21"')
 
 
-class BookingSettingsPublic(BaseModel):
+class BookingSettingsPublic(Schema):
     min_notice_minutes: int
     max_advance_days: int
     slot_step_minutes: int

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from favmcp.core.contact import Channel
 from favmcp.core.money import Amount, CurrencyCode
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import UtcDateTime
 from favmcp.domains.campaigns.models import CampaignStatus
 from favmcp.domains.members.models import Lifecycle
@@ -20,7 +21,7 @@ CampaignId = Annotated[str, Field(min_length=1, max_length=40, description="A ca
 
 
 # Who a campaign is for: every criterion given applies; tags and lifecycle match any of those listed.
-class CampaignAudience(BaseModel):
+class CampaignAudience(Schema):
     model_config = ConfigDict(extra="forbid")
 
     tags: list[Tag] = Field(default_factory=list, max_length=20, description="Any of these.")
@@ -73,7 +74,7 @@ class ListCampaignsInput(ToolInput, PageParams):
     status: CampaignStatus | None = None
 
 
-class MessageCounts(BaseModel):
+class MessageCounts(Schema):
     queued: int = 0
     sent: int = 0
     delivered: int = 0
@@ -82,12 +83,12 @@ class MessageCounts(BaseModel):
     cancelled: int = 0
 
 
-class Rendered(BaseModel):
+class Rendered(Schema):
     subject: str | None
     body: str = Field(description="The template filled with the campaign's variables; {{name}} per customer.")
 
 
-class CampaignSummary(BaseModel):
+class CampaignSummary(Schema):
     id: str
     name: str
     channel: Channel
@@ -115,13 +116,13 @@ class CampaignPublic(CampaignSummary):
     sample: Rendered | None = Field(description="Null when the template is gone.")
 
 
-class AudienceSample(BaseModel):
+class AudienceSample(Schema):
     member_id: str
     name: str
     address: str = Field(description="Masked.")
 
 
-class Excluded(BaseModel):
+class Excluded(Schema):
     unreachable: int = Field(description="Merged or erased.")
     no_address: int
     no_consent: int
@@ -129,7 +130,7 @@ class Excluded(BaseModel):
     suppressed: int
 
 
-class AudiencePreview(BaseModel):
+class AudiencePreview(Schema):
     campaign_id: str
     channel: Channel
     matched: int = Field(description="Members the filter matches.")
@@ -138,7 +139,7 @@ class AudiencePreview(BaseModel):
     sample: list[AudienceSample]
 
 
-class SentTest(BaseModel):
+class SentTest(Schema):
     message_id: str
     campaign_id: str
     recipient: str
@@ -153,12 +154,12 @@ class CampaignSent(GatedResult):
     skipped: int = Field(default=0, description="Refused by a messaging rule.")
 
 
-class Revenue(BaseModel):
+class Revenue(Schema):
     currency: str
     amount: int = Field(description="Payments less refunds, minor units.")
 
 
-class CampaignStats(BaseModel):
+class CampaignStats(Schema):
     campaign_id: str
     status: CampaignStatus
     recipients: int

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import CalendarDate, UtcDateTime
 from favmcp.domains.bookings.models import BookingStatus
 from favmcp.domains.bookings.schemas import ServiceId, SessionId, StaffId
@@ -34,7 +35,7 @@ class Weekday(StrEnum):
         return list(Weekday).index(self)
 
 
-class WeeklySeries(BaseModel):
+class WeeklySeries(Schema):
     first_date: CalendarDate = Field(description="Local date (workspace timezone).")
     local_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local HH:MM.")
     weekdays: list[Weekday] = Field(min_length=1, max_length=7)
@@ -67,7 +68,7 @@ class ScheduleClassSessionInput(WriteInput):
         return self
 
 
-class ClassSessionPublic(BaseModel):
+class ClassSessionPublic(Schema):
     id: str
     service_id: str
     staff_user_id: str
@@ -82,7 +83,7 @@ class ClassSessionPublic(BaseModel):
     cancelled_at: datetime | None
 
 
-class ScheduledSessions(BaseModel):
+class ScheduledSessions(Schema):
     series_id: str | None
     sessions: list[ClassSessionPublic] = Field(description="Earliest first.")
 
@@ -109,14 +110,14 @@ class SessionInput(ToolInput):
     class_session_id: SessionId
 
 
-class RosterAttendee(BaseModel):
+class RosterAttendee(Schema):
     booking_id: str
     member_id: str
     name: str
     status: BookingStatus
 
 
-class RosterWaiting(BaseModel):
+class RosterWaiting(Schema):
     entry_id: str
     position: int = Field(description="1 is promoted first.")
     member_id: str
@@ -125,7 +126,7 @@ class RosterWaiting(BaseModel):
     skipped_reason: str | None = Field(description="Why the last promotion passed this entry over.")
 
 
-class ClassRoster(BaseModel):
+class ClassRoster(Schema):
     session: ClassSessionPublic
     attendees: list[RosterAttendee] = Field(description="Bookings of the session, oldest first.")
     waitlist: list[RosterWaiting] = Field(description="Waiting customers in promotion order.")
@@ -143,7 +144,7 @@ class CancelSessionPreview(Preview):
     waiting_closed: int = Field(description="Waitlist entries closed.")
 
 
-class CancelledSession(BaseModel):
+class CancelledSession(Schema):
     session: ClassSessionPublic
     bookings_cancelled: int = Field(description="Bookings of the session cancelled with it.")
 
@@ -166,7 +167,7 @@ class LeaveWaitlistInput(WriteInput):
         return self
 
 
-class WaitlistPlace(BaseModel):
+class WaitlistPlace(Schema):
     entry_id: str | None = Field(description="None when the customer already holds a seat (booking_id).")
     class_session_id: str
     member_id: str

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import UtcDateTime
 from favmcp.domains.content.models import PostStatus
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, UpdateInput, WriteInput
@@ -32,7 +33,7 @@ TagText = Annotated[
 Tags = Annotated[list[TagText], Field(max_length=20)]
 
 
-class _Block(BaseModel):
+class _Block(Schema):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -138,7 +139,7 @@ class DeletePostInput(ConfirmInput):
     post_id: PostId
 
 
-class PostSummary(BaseModel):
+class PostSummary(Schema):
     id: str
     slug: str
     title: str
@@ -165,6 +166,6 @@ class PostPreview(Preview):
     post_id: str
 
 
-class PostDeleted(BaseModel):
+class PostDeleted(Schema):
     post_id: str
     slug: str

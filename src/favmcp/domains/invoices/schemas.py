@@ -6,10 +6,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from favmcp.core.money import Amount, CurrencyCode, Percent, PositiveAmount
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import CalendarDate
 from favmcp.domains.invoices.models import InvoiceStatus
 from favmcp.registry.spec import ConfirmInput, GatedResult, Preview, ToolInput, UpdateInput, WriteInput
@@ -26,7 +27,7 @@ NO_TAX = Percent(Decimal("0"))
 
 
 # A line as entered; the server prices it (unit_amount excludes tax unless the workspace's prices include it).
-class DraftLine(BaseModel):
+class DraftLine(Schema):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     description: str = Field(min_length=1, max_length=300)
@@ -100,7 +101,7 @@ class SendReminderInput(WriteInput):
     channel: Literal["email"] = Field(default="email", description="Only email for now.")
 
 
-class LinePublic(BaseModel):
+class LinePublic(Schema):
     description: str
     quantity: int
     unit_amount: int
@@ -115,14 +116,14 @@ class LinePublic(BaseModel):
     plan_id: str | None
 
 
-class TaxByRate(BaseModel):
+class TaxByRate(Schema):
     rate: str
     currency: str
     net: int
     tax: int
 
 
-class CreditNotePublic(BaseModel):
+class CreditNotePublic(Schema):
     id: str
     invoice_id: str
     currency: str
@@ -134,7 +135,7 @@ class CreditNotePublic(BaseModel):
     created_at: datetime
 
 
-class InvoicePublic(BaseModel):
+class InvoicePublic(Schema):
     id: str
     number: str | None = Field(description="Assigned when finalized.")
     status: InvoiceStatus
@@ -165,7 +166,7 @@ class InvoicePublic(BaseModel):
     marked_uncollectible_at: datetime | None
 
 
-class DraftInvoice(BaseModel):
+class DraftInvoice(Schema):
     """A draft as priced: get_invoice shows everything else."""
 
     id: str
@@ -182,7 +183,7 @@ class DraftInvoice(BaseModel):
     lines: list[LinePublic]
 
 
-class InvoiceSummary(BaseModel):
+class InvoiceSummary(Schema):
     id: str
     number: str | None
     status: InvoiceStatus

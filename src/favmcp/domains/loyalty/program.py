@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from favmcp.core.money import CurrencyCode
+from favmcp.core.schema import Schema
 from favmcp.domains.bookings.schemas import ServiceId
 from favmcp.domains.loyalty.models import LoyaltyProgram
 from favmcp.domains.products.schemas import ProductId
@@ -16,7 +17,7 @@ from favmcp.registry.context import ToolContext
 RulePoints = Annotated[int, Field(strict=True, ge=1, le=100_000)]
 
 
-class VisitRule(BaseModel):
+class VisitRule(Schema):
     """Points for each completed booking (of one service, or of any)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -26,7 +27,7 @@ class VisitRule(BaseModel):
     service_id: ServiceId | None = None
 
 
-class SpendRule(BaseModel):
+class SpendRule(Schema):
     """Points per whole unit of `currency` paid (1 per EUR: 45.99 EUR earns 45), on any payment or only on the
     invoices of one plan's subscriptions."""
 
@@ -38,7 +39,7 @@ class SpendRule(BaseModel):
     plan_id: PlanId | None = None
 
 
-class ProductRule(BaseModel):
+class ProductRule(Schema):
     """Points per unit of a product (or of any product) in a paid order."""
 
     model_config = ConfigDict(extra="forbid")

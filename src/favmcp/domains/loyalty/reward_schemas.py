@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from favmcp.core.money import CurrencyCode, Percent, PositiveAmount
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.domains.bookings.schemas import ServiceId
 from favmcp.domains.loyalty.models import RewardKind, RewardStatus, VoucherStatus
 from favmcp.domains.members.schemas import MemberId
@@ -46,7 +47,7 @@ class RedeemRewardInput(WriteInput):
     reward_id: RewardId
 
 
-class RewardPublic(BaseModel):
+class RewardPublic(Schema):
     id: str
     name: str
     description: str | None
@@ -67,13 +68,13 @@ class RewardPage(Page[RewardPublic]):
     pass
 
 
-class ArchivedReward(BaseModel):
+class ArchivedReward(Schema):
     reward: RewardPublic
     vouchers_withdrawn: int
     points_returned: int
 
 
-class VoucherPublic(BaseModel):
+class VoucherPublic(Schema):
     """A single-use promotion code for one customer."""
 
     id: str

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import UtcDateTime
 from favmcp.domains.loyalty.models import EntryKind, TierBasis
 from favmcp.domains.loyalty.program import EarnRule
@@ -20,7 +21,7 @@ MAX_RULES = 20
 Points = Annotated[int, Field(strict=True, ge=1, le=MAX_POINTS)]
 
 
-class LoyaltyProgramPublic(BaseModel):
+class LoyaltyProgramPublic(Schema):
     enabled: bool = Field(description="False: nothing earns by itself.")
     earn_rules: list[EarnRule]
     expiry_days: int | None = Field(description="Earned points expire after this; null: never.")
@@ -48,7 +49,7 @@ class MemberInput(ToolInput):
     member_id: MemberId
 
 
-class TierProgress(BaseModel):
+class TierProgress(Schema):
     tier_id: str | None = Field(description="The tier in effect; null: none.")
     tier_name: str | None
     manual: bool = Field(description="Set by hand; wins over the automatic tier.")
@@ -59,7 +60,7 @@ class TierProgress(BaseModel):
     needed: int | None = Field(description="Standing still needed for the next tier.")
 
 
-class PointsBalance(BaseModel):
+class PointsBalance(Schema):
     member_id: str
     points: int = Field(description="The balance.")
     points_expiring: int = Field(description="Of them, expiring in the next 30 days.")
@@ -86,7 +87,7 @@ class AdjustPointsInput(WriteInput):
     reason: str = Field(min_length=3, max_length=500)
 
 
-class PointsEntryPublic(BaseModel):
+class PointsEntryPublic(Schema):
     id: str
     member_id: str
     kind: EntryKind
@@ -99,7 +100,7 @@ class PointsEntryPublic(BaseModel):
     created_at: datetime
 
 
-class PointsMoved(BaseModel):
+class PointsMoved(Schema):
     entry: PointsEntryPublic
     points_after: int = Field(description="The balance after it.")
 
@@ -120,7 +121,7 @@ class ExpirePointsInput(WriteInput):
     member_id: MemberId | None = None
 
 
-class ExpiryCounts(BaseModel):
+class ExpiryCounts(Schema):
     up_to: datetime
     lots: int
     points: int

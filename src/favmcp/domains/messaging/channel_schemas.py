@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from favmcp.core.contact import Channel
+from favmcp.core.schema import Schema
 from favmcp.domains.messaging.models import ChannelHealth, Provider
 from favmcp.registry.spec import ToolInput, WriteInput
 
@@ -32,7 +33,7 @@ SECRETS = frozenset({"access_token", "app_secret", "verify_token", "auth_token",
 CREDENTIALS = SECRETS | {"phone_number_id", "waba_id", "account_sid", "host", "port", "username"}
 
 
-class QuietHours(BaseModel):
+class QuietHours(Schema):
     start: Clock = Field(description="Local HH:MM.")
     end: Clock
 
@@ -43,7 +44,7 @@ class QuietHours(BaseModel):
         return self
 
 
-class Reminders(BaseModel):
+class Reminders(Schema):
     template_id: Ident = Field(description="A transactional template of this channel.")
     hours_before: int = Field(ge=1, le=168)
 
@@ -71,7 +72,7 @@ class ConfigureChannelInput(WriteInput):
     reminders: Reminders | None = Field(default=None, description="Booking reminders; null: off.")
 
 
-class ChannelPublic(BaseModel):
+class ChannelPublic(Schema):
     id: str
     channel: Channel
     provider: Provider
@@ -88,13 +89,13 @@ class GetChannelStatusInput(ToolInput):
     pass
 
 
-class LastFailure(BaseModel):
+class LastFailure(Schema):
     message_id: str
     at: datetime
     error: str | None
 
 
-class ChannelStatus(BaseModel):
+class ChannelStatus(Schema):
     channel: Channel
     configured: bool
     provider: Provider | None = None
@@ -106,5 +107,5 @@ class ChannelStatus(BaseModel):
     last_failure: LastFailure | None = None
 
 
-class ChannelStatusList(BaseModel):
+class ChannelStatusList(Schema):
     channels: list[ChannelStatus]

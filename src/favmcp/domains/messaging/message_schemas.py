@@ -6,10 +6,11 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from favmcp.core.contact import Channel
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.domains.members.schemas import MemberId, UntrustedText
 from favmcp.domains.messaging.models import Direction, MessageStatus, TemplateStatus
 from favmcp.effects.approvals import SendKind
@@ -78,7 +79,7 @@ class TemplateIdInput(WriteInput):
     template_id: TemplateId
 
 
-class TemplatePublic(BaseModel):
+class TemplatePublic(Schema):
     id: str
     channel: Channel
     name: str
@@ -98,7 +99,7 @@ class TemplatePage(Page[TemplatePublic]):
     pass
 
 
-class TemplateDeleted(BaseModel):
+class TemplateDeleted(Schema):
     template_id: str
     name: str
     deleted: bool
@@ -127,7 +128,7 @@ class SendMessageInput(WriteInput):
         return self
 
 
-class MessagePublic(BaseModel):
+class MessagePublic(Schema):
     id: str
     member_id: str | None
     channel: Channel

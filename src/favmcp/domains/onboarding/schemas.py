@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from favmcp.core.contact import normalise_email
 from favmcp.core.money import CurrencyCode
+from favmcp.core.schema import Schema
 from favmcp.domains.workspace.schemas import CountryCode, TimezoneName
 from favmcp.registry.spec import WriteInput
 
@@ -24,7 +25,7 @@ class RegisterOrganisationRequestInput(WriteInput):
     currency: CurrencyCode = "EUR"
 
 
-class CodeRequested(BaseModel):
+class CodeRequested(Schema):
     request_id: str = Field(description="Pass to the matching *_verify tool with the code.")
     expires_at: datetime
     email_masked: str
@@ -36,7 +37,7 @@ class VerifyInput(WriteInput):
     code: Code
 
 
-class NewKeyResult(BaseModel):
+class NewKeyResult(Schema):
     workspace_id: str
     user_id: str
     role: str

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import UtcDateTime
 from favmcp.domains.members.schemas import MemberId
 from favmcp.domains.orders.models import OrderStatus
@@ -47,7 +48,7 @@ class CancelOrderInput(ConfirmInput):
     order_id: OrderId
 
 
-class OrderLinePublic(BaseModel):
+class OrderLinePublic(Schema):
     product_id: str
     name: str
     quantity: int
@@ -60,7 +61,7 @@ class OrderLinePublic(BaseModel):
     currency: str
 
 
-class OrderPublic(BaseModel):
+class OrderPublic(Schema):
     id: str
     status: OrderStatus
     member_id: str
@@ -80,7 +81,7 @@ class OrderPublic(BaseModel):
     created_at: datetime
 
 
-class OrderSummary(BaseModel):
+class OrderSummary(Schema):
     id: str
     status: OrderStatus
     member_id: str
@@ -97,7 +98,7 @@ class OrderPage(Page[OrderSummary]):
     pass
 
 
-class StockRelease(BaseModel):
+class StockRelease(Schema):
     product_id: str
     name: str
     quantity: int

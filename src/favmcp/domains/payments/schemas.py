@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from favmcp.core.money import CurrencyCode, PositiveAmount
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import UtcDateTime
 from favmcp.domains.payments.models import LinkStatus, PaymentMethod, PaymentStatus, RefundStatus
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, WriteInput
@@ -23,7 +24,7 @@ def required_key() -> Any:
     return Field(min_length=1, max_length=200, description="Required; retry-safe.")
 
 
-class Target(BaseModel):
+class Target(Schema):
     """Exactly one of invoice_id and order_id: what the money settles."""
 
     invoice_id: InvoiceId | None = None
@@ -51,7 +52,7 @@ class RecordPaymentInput(WriteInput):
         return self
 
 
-class PaymentPublic(BaseModel):
+class PaymentPublic(Schema):
     id: str
     status: PaymentStatus
     method: PaymentMethod
@@ -72,7 +73,7 @@ class RecordedPayment(PaymentPublic):
     amount_remaining: int = Field(description="Still owed on the invoice or order after this payment.")
 
 
-class RefundPublic(BaseModel):
+class RefundPublic(Schema):
     id: str
     payment_id: str
     status: RefundStatus
@@ -144,7 +145,7 @@ class CreatePaymentLinkInput(WriteInput):
         return self
 
 
-class PaymentLinkPublic(BaseModel):
+class PaymentLinkPublic(Schema):
     id: str
     url: str
     status: LinkStatus

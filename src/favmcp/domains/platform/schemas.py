@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import UtcDateTime
 from favmcp.registry.spec import ToolInput
 
@@ -17,7 +18,7 @@ class ListAuditEventsInput(ToolInput, PageParams):
     until: UtcDateTime | None = Field(default=None, description="Before this time (exclusive).")
 
 
-class AuditEventPublic(BaseModel):
+class AuditEventPublic(Schema):
     id: str
     tool: str
     user_id: str | None
@@ -33,14 +34,14 @@ class AuditEventPage(Page[AuditEventPublic]):
     pass
 
 
-class Annotations(BaseModel):
+class Annotations(Schema):
     read_only: bool
     destructive: bool
     idempotent: bool
     open_world: bool
 
 
-class ToolSummary(BaseModel):
+class ToolSummary(Schema):
     name: str
     title: str
     domain: str
@@ -58,13 +59,13 @@ class SearchToolsInput(ToolInput):
     limit: int = Field(default=20, ge=1, le=100)
 
 
-class SkillSummary(BaseModel):
+class SkillSummary(Schema):
     name: str = Field(description="Also the name of its MCP prompt.")
     description: str
     uri: str = Field(description="The SKILL.md as an MCP resource.")
 
 
-class ToolSearchResult(BaseModel):
+class ToolSearchResult(Schema):
     items: list[ToolSummary]
     total: int = Field(description="How many tools matched; items holds the best `limit` of them.")
     skills: list[SkillSummary] = Field(description="Playbooks (SKILL.md) for the job the words name, best first.")

@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from favmcp.core.money import Amount, CurrencyCode, Percent
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.domains.products.models import MovementKind, ProductStatus
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
@@ -69,7 +70,7 @@ class AdjustStockInput(WriteInput):
         return self
 
 
-class ProductPublic(BaseModel):
+class ProductPublic(Schema):
     id: str
     status: ProductStatus
     name: str
@@ -84,7 +85,7 @@ class ProductPublic(BaseModel):
     updated_at: datetime
 
 
-class StockMovementPublic(BaseModel):
+class StockMovementPublic(Schema):
     id: str
     delta: int
     kind: MovementKind
@@ -102,12 +103,12 @@ class ProductPage(Page[ProductPublic]):
     pass
 
 
-class StockAdjusted(BaseModel):
+class StockAdjusted(Schema):
     product: ProductPublic
     movement: StockMovementPublic
 
 
-class BasketLine(BaseModel):
+class BasketLine(Schema):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductId

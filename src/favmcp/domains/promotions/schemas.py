@@ -4,10 +4,11 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from favmcp.core.money import Amount, CurrencyCode, Percent, PositiveAmount
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import UtcDateTime
 from favmcp.domains.members.schemas import MemberId
 from favmcp.domains.products.schemas import BasketLine
@@ -95,7 +96,7 @@ class DeactivatePromotionInput(WriteInput):
     promotion_id: str = Field(min_length=1, max_length=40, description="A promotion id (prm_...).")
 
 
-class PromotionPublic(BaseModel):
+class PromotionPublic(Schema):
     id: str
     code: str
     status: PromotionStatus
@@ -119,7 +120,7 @@ class PromotionPage(Page[PromotionPublic]):
     pass
 
 
-class PromotionCheck(BaseModel):
+class PromotionCheck(Schema):
     code: str
     valid: bool
     reason: Reason | None = Field(description="Why the code does not apply; null when it does.")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from favmcp.core.schema import Schema
 from favmcp.core.times import CalendarDate
 from favmcp.domains.reports.periods import MAX_RANGE_DAYS
 from favmcp.registry.spec import ToolInput
@@ -30,7 +31,7 @@ class RevenueInput(RangeInput):
     group_by: Literal["day", "week", "month"] = Field(default="day", description="Weeks are ISO (Monday).")
 
 
-class RevenueRow(BaseModel):
+class RevenueRow(Schema):
     period: date = Field(description="The bucket's first local date (a week's Monday, a month's 1st).")
     paid_amount: int | None
     refunded_amount: int | None
@@ -38,14 +39,14 @@ class RevenueRow(BaseModel):
     currency: str
 
 
-class RevenueShare(BaseModel):
+class RevenueShare(Schema):
     kind: Literal["service", "product", "plan", "other"]
     id: str | None = Field(description="The service, product or plan id; null for other.")
     net_amount: int | None
     currency: str
 
 
-class RangeBounds(BaseModel):
+class RangeBounds(Schema):
     starts_at: datetime = Field(description="from_date's local midnight.")
     ends_at: datetime = Field(description="The local midnight after to_date.")
 
@@ -68,7 +69,7 @@ class DashboardStats(RangeBounds):
     active_subscriptions: int = Field(description="Now: status active.")
 
 
-class PlanMembership(BaseModel):
+class PlanMembership(Schema):
     plan_id: str | None = Field(description="Null on the total row.")
     active: int
     new: int

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import CalendarDate
 from favmcp.domains.reports.periods import MAX_RANGE_DAYS
 from favmcp.registry.spec import ToolInput
@@ -33,7 +34,7 @@ class NoShowReportInput(DateRange):
     top: int = Field(default=20, ge=1, le=100, description="Rows per breakdown.")
 
 
-class Outcomes(BaseModel):
+class Outcomes(Schema):
     completed: int
     no_show: int
     late_cancelled: int
@@ -45,7 +46,7 @@ class OutcomeRow(Outcomes):
     name: str | None
 
 
-class NoShowReport(BaseModel):
+class NoShowReport(Schema):
     starts_from: datetime = Field(description="from_date's local midnight (UTC): list_bookings' starts_from.")
     starts_to: datetime = Field(description="The local midnight after to_date: list_bookings' starts_to.")
     total: Outcomes
@@ -60,7 +61,7 @@ class InactiveMembersInput(ToolInput, PageParams):
     chart: bool = Field(default=False, description=CHART)
 
 
-class InactiveMember(BaseModel):
+class InactiveMember(Schema):
     member_id: str
     name: str
     last_visit_at: datetime | None = Field(description="Latest completed booking start or paid order; null: never.")
@@ -87,7 +88,7 @@ class CampaignReportInput(ToolInput):
         return self
 
 
-class CampaignResult(BaseModel):
+class CampaignResult(Schema):
     campaign_id: str
     name: str
     sent_at: datetime | None
@@ -99,6 +100,6 @@ class CampaignResult(BaseModel):
     currency: str
 
 
-class CampaignReport(BaseModel):
+class CampaignReport(Schema):
     items: list[CampaignResult]
     note: str | None = None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from favmcp.core.money import Amount, CurrencyCode, Percent
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.domains.bookings.schemas import ServiceId
 from favmcp.domains.services.models import ServiceStatus
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
@@ -67,7 +68,7 @@ class AssignStaffInput(WriteInput):
     staff_ids: list[UserRef] = Field(max_length=200, description="The whole set; replaces the current one.")
 
 
-class ServicePublic(BaseModel):
+class ServicePublic(Schema):
     id: str
     status: ServiceStatus
     name: str

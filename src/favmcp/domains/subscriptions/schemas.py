@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from favmcp.core.money import CurrencyCode, Percent, PositiveAmount
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import CalendarDate, UtcDateTime
 from favmcp.domains.subscriptions.models import PlanInterval, PlanKind, PlanStatus, SubscriptionStatus
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, UpdateInput, WriteInput
@@ -51,7 +52,7 @@ class CreatePlanInput(WriteInput):
         return self
 
 
-class PlanPublic(BaseModel):
+class PlanPublic(Schema):
     id: str
     kind: PlanKind
     name: str
@@ -102,7 +103,7 @@ class SubscribeMemberInput(WriteInput):
     trial_days: int | None = Field(default=None, ge=0, le=365, description="Overrides the plan's; 0: none.")
 
 
-class SubscriptionPublic(BaseModel):
+class SubscriptionPublic(Schema):
     id: str
     member_id: str
     plan_id: str
@@ -122,7 +123,7 @@ class SubscriptionPublic(BaseModel):
     latest_invoice_id: str | None
 
 
-class SubscriptionInvoice(BaseModel):
+class SubscriptionInvoice(Schema):
     invoice_id: str
     number: str | None
     status: str
@@ -134,7 +135,7 @@ class SubscriptionInvoice(BaseModel):
     due_date: date | None
 
 
-class CreditLotPublic(BaseModel):
+class CreditLotPublic(Schema):
     lot_id: str
     granted: int
     left: int
@@ -200,7 +201,7 @@ class RunBillingInput(WriteInput):
     up_to: UtcDateTime | None = Field(default=None, description="Default: now.")
 
 
-class BillingResult(BaseModel):
+class BillingResult(Schema):
     up_to: datetime
     renewed: int
     trials_ended: int

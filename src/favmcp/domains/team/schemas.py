@@ -5,11 +5,12 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from favmcp.auth.models import Role, UserStatus
 from favmcp.core.contact import normalise_email
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.core.times import CalendarDate, UtcDateTime
 from favmcp.domains.workspace.schemas import OpeningInterval, Weekday
 from favmcp.registry.domain import Commitment
@@ -42,7 +43,7 @@ class InviteState(StrEnum):
     revoked = "revoked"
 
 
-class TeamInvitePublic(BaseModel):
+class TeamInvitePublic(Schema):
     id: str
     email: str
     name: str | None
@@ -61,7 +62,7 @@ class CreateTeamMemberInviteInput(WriteInput):
     name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-class InviteSent(BaseModel):
+class InviteSent(Schema):
     invite: TeamInvitePublic
     message: str
 
@@ -81,7 +82,7 @@ class RevokeTeamInviteInput(WriteInput):
 # Members
 
 
-class TeamMemberPublic(BaseModel):
+class TeamMemberPublic(Schema):
     id: str
     name: str
     email: str
@@ -109,7 +110,7 @@ class DeactivateTeamMemberInput(ConfirmInput):
     user_id: UserId
 
 
-class DeactivationResult(BaseModel):
+class DeactivationResult(Schema):
     member: TeamMemberPublic
     revoked_key_ids: list[str] = Field(description="API keys revoked by this call (empty when nothing changed).")
     message: str
@@ -144,7 +145,7 @@ class SetStaffWorkingHoursInput(WriteInput):
         return self
 
 
-class StaffWorkingHours(BaseModel):
+class StaffWorkingHours(Schema):
     user_id: str
     timezone: str = Field(description="The workspace timezone the local times are in.")
     weekly: dict[Weekday, list[OpeningInterval]]
@@ -152,7 +153,7 @@ class StaffWorkingHours(BaseModel):
     calendar_feed_url: str | None = Field(default=None, description="The new feed URL, after rotate_calendar_feed.")
 
 
-class TimeOffPublic(BaseModel):
+class TimeOffPublic(Schema):
     id: str
     user_id: str
     starts_at: datetime
@@ -185,7 +186,7 @@ class RemoveStaffTimeOffInput(WriteInput):
     time_off_id: TimeOffId
 
 
-class TimeOffRemoved(BaseModel):
+class TimeOffRemoved(Schema):
     removed: TimeOffPublic = Field(description="The block as it was; removed_at says when it was removed.")
 
 
@@ -208,13 +209,13 @@ class GetStaffScheduleInput(ToolInput):
         return self
 
 
-class ScheduleDay(BaseModel):
+class ScheduleDay(Schema):
     date: date
     weekday: Weekday
     working_hours: list[OpeningInterval] = Field(description="Local working intervals of this date (weekly hours).")
 
 
-class StaffScheduleView(BaseModel):
+class StaffScheduleView(Schema):
     user_id: str
     status: UserStatus
     timezone: str = Field(description="The workspace timezone that local dates and times are in.")

@@ -6,9 +6,10 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from favmcp.core.money import MAX_AMOUNT, Percent
+from favmcp.core.schema import Schema
 from favmcp.domains.loyalty.models import TierBasis
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
@@ -61,7 +62,7 @@ class EnrolInput(WriteInput):
     tier_id: TierId | None = Field(description="null clears the manual tier: the automatic one applies again.")
 
 
-class TierPublic(BaseModel):
+class TierPublic(Schema):
     id: str
     name: str
     threshold: int
@@ -73,13 +74,13 @@ class TierPublic(BaseModel):
     updated_at: datetime
 
 
-class TierLadder(BaseModel):
+class TierLadder(Schema):
     basis: TierBasis = Field(description="What thresholds count (set in the loyalty program).")
     currency: str = Field(description="Of thresholds on lifetime_spend.")
     items: list[TierPublic] = Field(description="Lowest threshold first.")
 
 
-class MemberTier(BaseModel):
+class MemberTier(Schema):
     member_id: str
     tier_id: str | None = Field(description="The tier in effect.")
     tier_name: str | None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from favmcp.core.pagination import Page, PageParams
+from favmcp.core.schema import Schema
 from favmcp.domains.webhooks.models import DeliveryStatus, EndpointStatus
 from favmcp.registry.spec import ToolInput, WriteInput
 
@@ -39,7 +40,7 @@ class RedeliverInput(WriteInput):
     delivery_id: Id
 
 
-class Health(BaseModel):
+class Health(Schema):
     failing_since: datetime | None = Field(description="First failed attempt since the last success.")
     last_delivery_status: DeliveryStatus | None
     last_delivery_at: datetime | None
@@ -49,7 +50,7 @@ class Health(BaseModel):
     pending: int = Field(description="Deliveries waiting for their first attempt or a retry.")
 
 
-class EndpointPublic(BaseModel):
+class EndpointPublic(Schema):
     id: str
     url: str
     description: str | None
@@ -71,19 +72,19 @@ class EndpointPage(Page[EndpointWithHealth]):
     pass
 
 
-class EndpointDeleted(BaseModel):
+class EndpointDeleted(Schema):
     endpoint_id: str
     deliveries_stopped: int = Field(description="Pending deliveries that will not be sent.")
 
 
-class AttemptPublic(BaseModel):
+class AttemptPublic(Schema):
     attempted_at: datetime
     status_code: int | None
     latency_ms: int
     error: str | None
 
 
-class DeliveryPublic(BaseModel):
+class DeliveryPublic(Schema):
     id: str = Field(description="The webhook-id header; the same on every retry.")
     endpoint_id: str
     event_id: str
@@ -104,6 +105,6 @@ class DeliveryPage(Page[DeliveryPublic]):
     pass
 
 
-class Redelivered(BaseModel):
+class Redelivered(Schema):
     delivery: DeliveryPublic
     endpoint_reenabled: bool = Field(description="The endpoint had been disabled and is enabled again.")

@@ -6,10 +6,11 @@ from itertools import pairwise
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 from favmcp.core.contact import COUNTRIES, normalise_email, phone_text
 from favmcp.core.money import CurrencyCode
+from favmcp.core.schema import Schema
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
 
 _TIMEZONES = available_timezones()
@@ -46,7 +47,7 @@ def clock_time(value: Any) -> str:
 ClockTime = Annotated[str, BeforeValidator(clock_time)]
 
 
-class OpeningInterval(BaseModel):
+class OpeningInterval(Schema):
     open: ClockTime = Field(description="Local time, HH:MM.")
     close: ClockTime = Field(description="Local time, HH:MM, after open; 24:00 is midnight at the end of the day.")
 
@@ -57,12 +58,12 @@ class OpeningInterval(BaseModel):
         return self
 
 
-class Closure(BaseModel):
+class Closure(Schema):
     date: date
     reason: str | None = Field(default=None, max_length=200)
 
 
-class PaymentProviderInput(BaseModel):
+class PaymentProviderInput(Schema):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     provider: Literal["stripe"] = "stripe"
@@ -76,7 +77,7 @@ class PaymentProviderInput(BaseModel):
     )
 
 
-class PaymentProviderPublic(BaseModel):
+class PaymentProviderPublic(Schema):
     provider: str
     key_last4: str = Field(description="The last 4 characters of the secret key.")
     livemode: bool
@@ -89,7 +90,7 @@ Handle = Annotated[
 ]
 
 
-class WorkspacePublic(BaseModel):
+class WorkspacePublic(Schema):
     id: str
     name: str
     handle: str | None = Field(description="The public name in /public/{handle}/posts URLs.")
