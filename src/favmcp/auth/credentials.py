@@ -1,8 +1,10 @@
-"""Who is calling: an API key resolved against the database on every call (revocation is immediate)."""
+"""Who is calling: an API key or an OAuth access token, resolved against the database on every call (revocation is
+immediate)."""
 
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,10 +15,17 @@ from sqlmodel import col
 
 from favmcp.auth import keys, scopes
 from favmcp.auth.models import ApiKey, Role, UserStatus
-from favmcp.core.errors import AuditSubject, unauthenticated
+from favmcp.auth.oauth.models import OAuthGrant
+from favmcp.core.errors import AuditSubject, FavError, unauthenticated
 from favmcp.db.engine import Database
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+ACCESS_TOKEN_PREFIX = "fav_oat_"
+GRANT_PREFIX = "ogr_"
+
+# The protected resource the current HTTP request was made to (the /mcp URL), set by the HTTP transport. An OAuth
+# access token works only there: anywhere else (stdio, another endpoint) this is None and the token is refused.
+REQUEST_RESOURCE: ContextVar[str | None] = ContextVar("favmcp_request_resource", default=None)
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,18 @@ FROM api_keys k JOIN users u ON u.id = k.user_id JOIN workspaces w ON w.id = k.w
 """
 _BY_HASH = _CALLER_SQL + "WHERE k.key_hash = $1"
 _BY_ID = _CALLER_SQL + "WHERE k.id = $1 AND k.workspace_id = $2"
+# The same columns for an OAuth grant (its id stands where a key's would): an access token's own scopes and expiry.
+_GRANT_SQL = """
+SELECT g.id, g.workspace_id, g.user_id, t.scopes, FALSE, t.expires_at, g.last_used_at, g.revoked_at,
+       u.name, u.role, u.status, w.name, g.resource
+FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
+JOIN users u ON u.id = g.user_id JOIN workspaces w ON w.id = g.workspace_id
+"""
+_TOKEN_BY_HASH = _GRANT_SQL + "WHERE t.token_hash = $1 AND t.kind = 'access'"
+# An approval runs as its requester later: the grant must still stand; its newest access token gives the scopes.
+_GRANT_BY_ID = (
+    _GRANT_SQL + "WHERE g.id = $1 AND g.workspace_id = $2 AND t.kind = 'access' ORDER BY t.created_at DESC LIMIT 1"
+)
 
 
 async def resolve(db: Database, secret: str | None, now: datetime) -> Caller:
@@ -59,31 +80,48 @@ async def resolve(db: Database, secret: str | None, now: datetime) -> Caller:
     a role change or a deactivation committed a moment ago holds from the very next call, in every process."""
     if not secret:
         return ANONYMOUS
+    if secret.startswith(ACCESS_TOKEN_PREFIX):
+        row = await db.fetch_row(_TOKEN_BY_HASH, keys.key_hash(secret))
+        caller = _caller(row, now, "OAuth access token")
+        if row is not None and row[12] != REQUEST_RESOURCE.get():
+            raise _refused(caller, "This OAuth access token was issued for another resource.")
+        return caller
     if not keys.looks_like_key(secret):
         raise unauthenticated("That is not a fav_mcp_ API key.")
     return _caller(await db.fetch_row(_BY_HASH, keys.key_hash(secret)), now)
 
 
 async def resolve_key_id(db: Database, key_id: str | None, workspace_id: str, now: datetime) -> Caller:
-    """The caller behind a stored key id (an approved request runs as its requester), checked as on every call."""
+    """The caller behind a stored key or grant id (an approved request runs as its requester), checked as on every
+    call."""
     if key_id is None:
         raise unauthenticated("The request was made without an API key.")
+    if key_id.startswith(GRANT_PREFIX):
+        # The grant, not its short-lived access token, is what the person allowed: it must not be revoked.
+        return _caller(await db.fetch_row(_GRANT_BY_ID, key_id, workspace_id), None, "OAuth grant")
     return _caller(await db.fetch_row(_BY_ID, key_id, workspace_id), now)
 
 
-def _caller(row: tuple[Any, ...] | None, now: datetime) -> Caller:
+def _refused(caller: Caller, message: str) -> FavError:
+    error = unauthenticated(message)
+    error.subject = AuditSubject(caller.workspace_id or "", caller.user_id, caller.key_id)
+    return error
+
+
+def _caller(row: tuple[Any, ...] | None, now: datetime | None, noun: str = "API key") -> Caller:
+    """now=None: the credential's own expiry does not count (a grant outlives each access token)."""
     if row is None:
-        raise unauthenticated("This API key is not valid.")
+        raise unauthenticated(f"This {noun} is not valid.")
     key_id, workspace_id, user_id, key_scopes, follows_role, expires_at, last_used_at, revoked_at = row[:8]
-    user_name, role_name, status, workspace_name = row[8:]
+    user_name, role_name, status, workspace_name = row[8:12]
     expires_at = _utc(expires_at)
     refusal = None
     if revoked_at is not None:
-        refusal = "This API key has been revoked."
-    elif expires_at is not None and expires_at <= now:
-        refusal = "This API key has expired."
+        refusal = f"This {noun} has been revoked."
+    elif now is not None and expires_at is not None and expires_at <= now:
+        refusal = f"This {noun} has expired."
     elif status != UserStatus.active:
-        refusal = "The person this API key belongs to has been deactivated."
+        refusal = f"The person this {noun} belongs to has been deactivated."
     if refusal is not None:
         error = unauthenticated(refusal)
         error.subject = AuditSubject(workspace_id, user_id, key_id)
@@ -119,12 +157,15 @@ def _json(value: Any) -> Any:
 
 
 async def touch(session: AsyncSession, caller: Caller, now: datetime) -> None:
-    """Record the key's last use (at most once a minute per key)."""
+    """Record the key's (or OAuth grant's) last use (at most once a minute per credential)."""
+    table: type[ApiKey] | type[OAuthGrant] = (
+        OAuthGrant if caller.key_id and caller.key_id.startswith(GRANT_PREFIX) else ApiKey
+    )
     await session.execute(
-        update(ApiKey)
+        update(table)
         .where(
-            col(ApiKey.id) == caller.key_id,
-            or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < now - LAST_USED_RESOLUTION),
+            col(table.id) == caller.key_id,
+            or_(col(table.last_used_at).is_(None), col(table.last_used_at) < now - LAST_USED_RESOLUTION),
         )
         .values(last_used_at=now)
     )

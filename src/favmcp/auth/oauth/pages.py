@@ -1,0 +1,226 @@
+"""The sign-in and consent page at /oauth/authorize/{id}: small server-rendered HTML forms, no JavaScript.
+
+One URL, whose content follows the request's state: email → code → workspace (when the email has several) →
+consent. The page belongs to the browser that opened it first (an HttpOnly cookie whose hash the request keeps),
+and every form carries a token derived from that cookie, so another site cannot post to it (CSRF).
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import urlsplit
+
+from mcp.server.auth.provider import AuthorizationParams, construct_redirect_uri
+from mcp.shared.auth import OAuthClientInformationFull
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from favmcp.auth.oauth.models import OAuthAuthorization
+from favmcp.auth.oauth.provider import capped
+from favmcp.auth.oauth.signin import Account, SignIn
+from favmcp.auth.oauth.urls import base_url, resource_url, same_resource
+from favmcp.core.contact import normalise_email
+from favmcp.core.errors import FavError
+
+COOKIE = "favmcp_oauth"
+AGAIN = "Start again from your app."
+LEVEL_WORDS = {
+    "read": "see",
+    "write": "see and change",
+    "send": "see, change and send",
+    "decide": "see, change and approve",
+    "admin": "see, change and manage",
+}
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}"
+    "input[type=email],input[type=text]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}"
+    "button{padding:.5rem 1rem;font-size:1rem;margin:.5rem .5rem 0 0}.note{color:#555}.error{color:#a00}"
+)
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    document = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · favmcp</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
+        f"<body><h1>{_e(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(document, status_code=status, headers=HEADERS)
+
+
+def client_name(client: OAuthClientInformationFull) -> str:
+    return client.client_name or client.client_id
+
+
+class Pages:
+    def __init__(self, signin: SignIn) -> None:
+        self.signin = signin
+        self.settings = signin.settings
+
+    async def authorize(self, request: Request) -> Response:
+        found = await self.signin.load(request.path_params["request_id"])
+        if found is None:
+            return _page("Link expired", f"<p>This sign-in link has expired or was used. {AGAIN}</p>", 404)
+        row, client = found
+        base = base_url(request, self.settings)
+        if base is None:
+            return _page("Unknown address", "<p>This server does not answer to this address.</p>", 421)
+        browser = request.cookies.get(COOKIE)
+        new_cookie = None
+        if row.browser_hash is None:
+            new_cookie = browser or self.signin.provider.random.token(30)
+            if request.method != "GET" or not await self.signin.bind(row, new_cookie):
+                return _elsewhere()
+            browser = new_cookie
+        elif not self.signin.holds(row, browser):
+            return _elsewhere()
+        assert browser is not None
+        params = AuthorizationParams.model_validate(row.params)
+        resource = resource_url(base)
+        if params.resource is not None and not same_resource(params.resource, resource):
+            answer = await self.signin.refuse(row, "invalid_target", f"This server is the resource {resource}.")
+            return self._back(params, base, answer)
+        message = ""
+        if request.method == "POST":
+            form = await request.form()
+            if form.get("form_token") != self.signin.form_token(row, browser) or not _same_origin(request, base):
+                return _page("Refused", "<p>This form was not sent from this page. Reload it and try again.</p>", 403)
+            action = str(form.get("action", ""))
+            if action in {"allow", "deny"}:
+                answer = await self.signin.answer(row, action == "allow", resource)
+                return self._back(params, base, answer)
+            message = await self._act(row, action, form, request)
+            reloaded = await self.signin.load(row.id)
+            if reloaded is None:
+                return _page("Link expired", f"<p>This sign-in link has expired. {AGAIN}</p>", 404)
+            row = reloaded[0]
+        response = await self._render(row, client, browser, message)
+        if new_cookie is not None:
+            response.set_cookie(
+                COOKIE, new_cookie, max_age=3600, path="/oauth/", httponly=True, samesite="lax",
+                secure=request.url.scheme == "https",
+            )  # fmt: skip
+        return response
+
+    async def _act(self, row: OAuthAuthorization, action: str, form: FormData, request: Request) -> str:
+        """One step of the form; returns a message to show (an error, or what happened)."""
+        get = form.get
+        if action == "email":
+            try:
+                email = normalise_email(str(get("email", "")))
+            except ValueError as exc:
+                return f"That email address is not valid: {exc}"
+            try:
+                await self.signin.send_code(row, email, request.client.host if request.client else "unknown")
+            except FavError as exc:
+                return exc.body.message
+            return "If this address has an account, a 6-digit code is on its way. It is valid for 10 minutes."
+        if action == "code":
+            return await self.signin.check_code(row, str(get("code", ""))) or ""
+        if action == "workspace":
+            chosen = await self.signin.choose(row, str(get("user_id", "")))
+            return "" if chosen else "Pick one of the workspaces listed."
+        return "Unknown action."
+
+    async def _render(
+        self, row: OAuthAuthorization, client: OAuthClientInformationFull, browser: str, message: str
+    ) -> HTMLResponse:
+        name = client_name(client)
+        note = f'<p class="{"error" if _is_error(message) else "note"}">{_e(message)}</p>' if message else ""
+        token = f'<input type="hidden" name="form_token" value="{_e(self.signin.form_token(row, browser))}">'
+        if row.signed_in_at is None:
+            return _page(f"Sign in to connect {name}", note + self._email_form(row, token))
+        accounts = await self.signin.accounts(row.email or "")
+        if not accounts:
+            return _page(
+                "No account",
+                "<p>No active account uses this email address. Ask your business's owner for an invite, or sign up "
+                "a new business with the register_organisation_request tool.</p>",
+            )
+        account = next((a for a in accounts if a.user_id == row.user_id), None)
+        if account is None:
+            return _page("Choose a workspace", note + _workspace_form(accounts, token))
+        return _page(f"Allow {name}?", note + _consent(client, account, row, token))
+
+    def _email_form(self, row: OAuthAuthorization, token: str) -> str:
+        email = _e(row.email or "")
+        form = (
+            f'<form method="post">{token}<input type="hidden" name="action" value="email">'
+            f'<p><label>Your email<br><input type="email" name="email" value="{email}" required autofocus></label></p>'
+            "<button>Email me a code</button></form>"
+        )
+        if row.code_hash is None:
+            return form
+        return (
+            f'<form method="post">{token}<input type="hidden" name="action" value="code">'
+            f'<p><label>The 6-digit code sent to {email}<br><input type="text" name="code" inputmode="numeric" '
+            'pattern="[0-9]{6}" maxlength="6" required autofocus autocomplete="one-time-code"></label></p>'
+            "<button>Sign in</button></form><p class=note>Wrong address or no email?</p>" + form
+        )
+
+    def _back(self, params: AuthorizationParams, base: str, answer: dict[str, str] | None) -> Response:
+        """Send the browser back to the client with the answer (and the issuer, RFC 9207)."""
+        if answer is None:
+            return _page("Already answered", "<p>This request was answered already. Return to your app.</p>", 409)
+        target = construct_redirect_uri(str(params.redirect_uri), **answer, state=params.state, iss=base)
+        return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _workspace_form(accounts: list[Account], token: str) -> str:
+    choices = "".join(
+        f'<p><label><input type="radio" name="user_id" value="{_e(a.user_id)}" required> '
+        f"{_e(a.workspace_name)} <span class=note>({_e(a.role)})</span></label></p>"
+        for a in accounts
+    )
+    return (
+        f'<p>Your email belongs to several workspaces. Which one may the app use?</p><form method="post">{token}'
+        f'<input type="hidden" name="action" value="workspace">{choices}<button>Continue</button></form>'
+    )
+
+
+def _consent(client: OAuthClientInformationFull, account: Account, row: OAuthAuthorization, token: str) -> str:
+    params = AuthorizationParams.model_validate(row.params)
+    granted = capped(params.scopes, account.role)
+    scopes = "".join(
+        f"<li><code>{_e(s)}</code>: {_e(LEVEL_WORDS[s.partition(':')[2]])} {_e(s.partition(':')[0])}</li>"
+        for s in granted
+    )
+    home = f" ({_e(urlsplit(str(client.client_uri)).hostname)})" if client.client_uri else ""
+    return (
+        f"<p><strong>{_e(client_name(client))}</strong>{home} asks to act as <strong>{_e(account.user_name)}</strong> "
+        f"({_e(account.role)}) in the workspace <strong>{_e(account.workspace_name)}</strong>, with these scopes:</p>"
+        f"<ul>{scopes}</ul><p class=note>Then you go back to {_e(_where(str(params.redirect_uri)))}.</p>"
+        f'<form method="post">{token}<button name="action" value="allow">Allow</button>'
+        '<button name="action" value="deny">Deny</button></form>'
+    )
+
+
+def _where(uri: str) -> str:
+    parts = urlsplit(uri)
+    return parts.netloc or f"{parts.scheme}:"
+
+
+def _elsewhere() -> HTMLResponse:
+    return _page("Open in one browser", f"<p>This sign-in was started in another browser. {AGAIN}</p>", 403)
+
+
+def _same_origin(request: Request, base: str) -> bool:
+    """A browser names where a form was posted from; a post from another site is refused (the form token already
+    is; this is the second lock)."""
+    origin = request.headers.get("origin")
+    return origin is None or origin.rstrip("/") == base.rstrip("/")
+
+
+def _is_error(message: str) -> bool:
+    return not message.startswith("If this address")
