@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +20,8 @@ from favmcp.app import App
 from favmcp.config import Settings
 from favmcp.effects.models import OutboxMessage
 from favmcp.effects.outbox import open_body
-from favmcp.registry.runner import CallResult
+from favmcp.registry.runner import CallResult, Runner
+from favmcp.transports.listing import Listing
 
 
 class FakeClock:
@@ -189,3 +190,12 @@ async def join(app: App, owner: Owner, role: str = "staff") -> Member:
     done = await accept(app, email)
     assert done.ok, done.data
     return Member(done.data["api_key"], done.data["user_id"], email)
+
+
+def served(app: App) -> tuple[Listing, Callable[[], Awaitable[Runner]]]:
+    """What build_server takes for an app that is open: its listing and its runner."""
+
+    async def runner() -> Runner:
+        return app.runner
+
+    return Listing.of(app.registry), runner

@@ -22,7 +22,7 @@ from favmcp.registry.context import ToolContext
 from favmcp.registry.domain import Domain, Platform
 from favmcp.registry.spec import GatedResult, WriteInput, tool
 from favmcp.transports.mcp import StdioCredential, build_server
-from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, make_settings, signup
+from tests.support import FakeClock, Owner, call, confirmed, error_code, gather, join, make_settings, served, signup
 
 
 class SendTestInput(WriteInput):
@@ -197,7 +197,7 @@ async def test_a_client_that_can_ask_lets_the_person_approve_only_where_they_may
     args = {"to": "asked@example.com", "body": "Spring offer", "kind": "marketing"}
 
     def session(person: Approver) -> Client:
-        server = build_server(app.runner, stdio_credential=StdioCredential(studio.key))
+        server = build_server(*served(app), stdio_credential=StdioCredential(studio.key))
         return Client(server, mode=mode, elicitation_callback=person)
 
     never = Approver(True)

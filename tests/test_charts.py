@@ -20,7 +20,7 @@ from favmcp.app import App
 from favmcp.core.errors import FavError
 from favmcp.domains.reports import charts
 from favmcp.transports.mcp import StdioCredential, build_server
-from tests.support import FakeClock, Owner, call, error_code
+from tests.support import FakeClock, Owner, call, error_code, served
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -35,7 +35,7 @@ async def test_a_report_with_chart_true_answers_data_and_a_png_over_mcp(
         "campaign_performance_report": {},
     }
     assert (await call(app, owner.key, "create_member", {"name": "Quiet", "email": "quiet@example.com"})).ok
-    async with Client(build_server(app.runner, stdio_credential=StdioCredential(owner.key))) as client:
+    async with Client(build_server(*served(app), stdio_credential=StdioCredential(owner.key))) as client:
         for tool, args in reports.items():
             drawn = await client.call_tool(tool, {**args, "chart": True})
             assert not drawn.is_error and drawn.structured_content is not None, (tool, drawn)

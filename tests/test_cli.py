@@ -437,3 +437,73 @@ async def whoami_over_stdio(server: dict[str, Any]) -> dict[str, Any]:
     assert not result.is_error and result.structured_content is not None
     assert customers.structured_content and len(customers.structured_content["items"]) == 10, "the demo's customers"
     return dict(result.structured_content)
+
+
+# -- a stdio server's start from the listing cache ---------------------------------------------------------------
+
+
+def _stdio(home: Path, database_url: str, key: str | None = None) -> StdioServerParameters:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")}
+    env |= {"FAVMCP_HOME": str(home), "FAVMCP_DATABASE_URL": database_url, "FAVMCP_SECRET_KEY": "cli-test-secret"}
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "favmcp", "serve"], env=env | ({"FAVMCP_API_KEY": key} if key else {})
+    )
+
+
+async def test_a_stdio_server_lists_from_its_cache_and_its_first_call_waits_for_the_domains(
+    tmp_path: Path, own_database_url: str
+) -> None:
+    """The first start builds the listing and keeps it; the next answers tools/list from it and a call made at
+    once still gets its answer; a changed module makes a new listing rather than serving a stale one."""
+    from favmcp.config import Settings
+    from favmcp.transports.listing import cache_key
+
+    cli_for(tmp_path, own_database_url)("db", "upgrade")
+    async with Client(_stdio(tmp_path, own_database_url)) as first:
+        listed = (await first.list_tools()).tools
+    kept = list((tmp_path / "cache").glob("listing-*.json"))
+    settings = Settings.from_env({"FAVMCP_HOME": str(tmp_path), "FAVMCP_DATABASE_URL": own_database_url})
+    assert [p.name for p in kept] == [f"listing-{cache_key(settings)}.json"]
+    async with Client(_stdio(tmp_path, own_database_url)) as second:
+        again = (await second.list_tools()).tools
+        asked = await second.call_tool("search_tools", {"query": "revoke key"})
+    assert [t.model_dump() for t in again] == [t.model_dump() for t in listed] and len(listed) == len(all_specs())
+    assert not asked.is_error and asked.structured_content["items"][0]["name"] == "revoke_api_key"
+    assert cache_key(Settings.from_env({"FAVMCP_HOME": str(tmp_path), "FAVMCP_TOOLSETS": "members"})) != cache_key(
+        settings
+    ), "the filters are part of the key"
+
+
+def test_a_stdio_server_started_from_its_cache_still_says_when_the_database_is_unreachable(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The tool list may come from the cache, but the database is opened right after: a server that cannot reach
+    it exits with the one clear line, as a start without a cache does."""
+    if database_url.startswith("sqlite"):
+        broken = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'favmcp.db'}"
+    else:
+        broken = make_url(database_url).set(password="s3cret", port=1).render_as_string(False)
+    anyio.run(_list_once, tmp_path)  # builds the listing with the home's own SQLite database
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")}
+    env |= {"FAVMCP_HOME": str(tmp_path), "FAVMCP_DATABASE_URL": broken, "FAVMCP_SECRET_KEY": "cli-test-secret"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "favmcp", "serve"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        server.wait(timeout=60)  # stdin stays open: the server stops by itself
+    finally:
+        server.kill()
+    assert server.stderr is not None
+    lines = server.stderr.read().strip().splitlines()
+    assert server.returncode == 1 and len(lines) == 1 and lines[0].startswith("favmcp: "), lines
+    assert "database" in lines[0] and "s3cret" not in lines[0], lines[0]
+
+
+async def _list_once(home: Path) -> None:
+    async with Client(_stdio(home, f"sqlite+aiosqlite:///{home / 'favmcp.db'}")) as client:
+        await client.list_tools()

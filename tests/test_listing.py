@@ -22,7 +22,7 @@ from favmcp.config import parse_toolsets
 from favmcp.core.errors import FavError
 from favmcp.registry.registry import CORE_TOOLS, Registry
 from favmcp.transports.mcp import StdioCredential, build_server
-from tests.support import make_settings, signup
+from tests.support import make_settings, served, signup
 from tests.test_e2e_mcp import catalog
 
 WHOLE_BUDGET = 1500  # bytes per tool on average, the whole listing
@@ -69,7 +69,7 @@ async def core_app(tmp_path: Path, database_url: str) -> AsyncIterator[App]:
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_the_full_listing_stays_within_its_budget_per_tool(full_app: App, mode: str) -> None:
-    async with Client(build_server(full_app.runner), mode=mode) as client:
+    async with Client(build_server(*served(full_app)), mode=mode) as client:
         listing = await client.list_tools()
     assert len(listing.tools) == len(full_app.runner.registry.listed()), "the full listing has every served tool"
     figures = listing_bytes(listing.tools)
@@ -96,7 +96,7 @@ def test_core_tools_are_catalog_tools_within_the_cap() -> None:
 
 async def test_the_core_listing_narrows_the_list_but_every_tool_stays_callable(core_app: App) -> None:
     owner = await signup(core_app)
-    server = build_server(core_app.runner, stdio_credential=StdioCredential(owner.key))
+    server = build_server(*served(core_app), stdio_credential=StdioCredential(owner.key))
     async with Client(server) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         assert names == CORE_TOOLS & {s.name for s in all_specs()}, "every core tool that exists, and no other"

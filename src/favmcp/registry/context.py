@@ -33,6 +33,7 @@ from favmcp.effects.outbox import queue_email
 from favmcp.registry.domain import Platform
 from favmcp.registry.models import EventRecord, StateTransition
 from favmcp.registry.registry import Registry
+from favmcp.registry.results import Image
 
 S = TypeVar("S", bound=StrEnum)
 
@@ -45,14 +46,6 @@ class ExecutionResult:
 
     ok: bool
     data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Image:
-    """A picture a read tool returns beside its structured data (a report's chart), for clients that show images."""
-
-    mime_type: str
-    data: bytes
 
 
 @dataclass

@@ -30,10 +30,11 @@ from favmcp.core.times import format_utc
 from favmcp.db.engine import Database
 from favmcp.effects import approvals
 from favmcp.registry import confirm
-from favmcp.registry.context import ExecutionResult, Image, ToolContext
+from favmcp.registry.context import ExecutionResult, ToolContext
 from favmcp.registry.domain import Platform
 from favmcp.registry.models import AuditEvent, IdempotencyRecord
 from favmcp.registry.registry import Registry
+from favmcp.registry.results import CallResult
 from favmcp.registry.spec import ConfirmInput, ToolSpec, WriteInput
 
 log = structlog.get_logger("favmcp.call")
@@ -62,22 +63,6 @@ class Trace:
         if self.args is not None:
             return args_hash(self.args)
         return _raw_hash(self.arguments) if self.arguments is not None else ""
-
-
-@dataclass
-class CallResult:
-    ok: bool
-    data: dict[str, Any]
-    request_id: str
-    adopted_key: str | None = None
-    # A held call the caller may approve themselves right now (approvals:decide, policy allows): (id, summary).
-    self_approvable: tuple[str, str] | None = None
-    # Pictures beside the data (a read tool's chart), shown by clients that show images.
-    images: tuple[Image, ...] = ()
-
-    @property
-    def error(self) -> ErrorBody | None:
-        return None if self.ok else ErrorBody.model_validate(self.data["error"])
 
 
 def _error_data(body: ErrorBody) -> dict[str, Any]:

@@ -74,23 +74,35 @@ def run(fn: Callable[[], Awaitable[T]], *, log_level: str = "WARNING") -> T:
     import importlib.util
 
     import anyio
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
     from favmcp import logging as favlog
 
     favlog.configure(os.environ.get("FAVMCP_LOG_LEVEL", log_level))
     try:
         return anyio.run(_settled, fn, backend_options={"use_uvloop": importlib.util.find_spec("uvloop") is not None})
-    except SQLAlchemyError as exc:
-        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
-        fail(f"database error at {_database_named()}: {reason}")
-    except OSError as exc:  # the database server could not be reached
-        fail(
+    except Exception as exc:
+        message = failure_message(exc)
+        if message is None:
+            raise
+        fail(message)
+    raise AssertionError("unreachable")
+
+
+def failure_message(exc: Exception) -> str | None:
+    """What a command says when it cannot run for a reason the person can fix (None: a bug, shown whole)."""
+    if isinstance(exc, OSError):  # the database server could not be reached
+        return (
             f"cannot reach the database at {_database_named()}: {exc}; is it running, and is FAVMCP_DATABASE_URL right?"
         )
-    except (ValueError, RuntimeError) as exc:
-        fail(str(exc))
-    raise AssertionError("unreachable")
+    if isinstance(exc, (ValueError, RuntimeError)):
+        return str(exc)
+    # SQLAlchemy is imported here rather than up front: a stdio server answers its tool list before loading it.
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
+        return f"database error at {_database_named()}: {reason}"
+    return None
 
 
 def _database_named() -> str:
@@ -211,15 +223,15 @@ def serve(
         return
 
     async def main() -> None:
+        if not http:
+            from favmcp.transports.stdio import serve_stdio
+
+            await serve_stdio(s, saved_key(s))
+            return
         app = await open_app(s)
         try:
-            if http:
-                announce(host, port)
-                await serve_http(app, host, port)
-            else:
-                from favmcp.transports.stdio import serve_stdio
-
-                await serve_stdio(app, saved_key(s))
+            announce(host, port)
+            await serve_http(app, host, port)
         finally:
             await app.close()
 

@@ -23,9 +23,11 @@ from favmcp import logging as favlog
 from favmcp.app import App
 from favmcp.config import Settings
 from favmcp.registry.domain import HttpEndpoint
+from favmcp.registry.runner import Runner
 from favmcp.skills import load_all, skill_uri
 from favmcp.transports import rest
-from favmcp.transports.mcp import INSTRUCTIONS, build_server, skill_prompt, tool_definition
+from favmcp.transports.listing import Listing, tool_definition
+from favmcp.transports.mcp import INSTRUCTIONS, build_server, skill_prompt
 
 MAX_BODY = 1_000_000
 LOCAL_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
@@ -83,7 +85,10 @@ def _bound(endpoint: HttpEndpoint, app: App) -> Callable[[Request], Awaitable[Re
 
 
 def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette:
-    server = build_server(app.runner)
+    async def runner() -> Runner:
+        return app.runner
+
+    server = build_server(Listing.of(app.registry), runner)
     card = server_card(app)
 
     async def healthz(request: Request) -> JSONResponse:

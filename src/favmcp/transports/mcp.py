@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp.types as types
 from mcp.server import Server
@@ -17,9 +18,12 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from favmcp import __version__
 from favmcp.core.errors import ErrorBody, ErrorCode
 from favmcp.core.ids import new_id
-from favmcp.registry.runner import CallResult, Runner
-from favmcp.registry.spec import Gate, ToolSpec
+from favmcp.registry.results import CallResult
 from favmcp.skills import Skill, load_all, skill_uri
+from favmcp.transports.listing import Listing
+
+if TYPE_CHECKING:
+    from favmcp.registry.runner import Runner
 
 INSTRUCTIONS = (
     "favmcp is the backend of a service business (customers, bookings, payments, team). "
@@ -40,24 +44,6 @@ CONFIRM_SCHEMA: dict[str, Any] = {
     "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "default": False}},
     "required": ["confirm"],
 }
-
-
-def tool_definition(spec: ToolSpec) -> types.Tool:
-    e = spec.effect
-    return types.Tool(
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        input_schema=spec.input_schema(listing=True),
-        output_schema=spec.output_schema(listing=True),
-        annotations=types.ToolAnnotations(
-            read_only_hint=e.read_only,
-            destructive_hint=e.destructive,
-            idempotent_hint=e.idempotent,
-            open_world_hint=e.open_world,
-        ),
-        _meta=spec.meta(),
-    )
 
 
 ERROR_META = "favmcp/error"
@@ -105,17 +91,15 @@ def _http_credential(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, s
     return secret, request.client.host if request.client else "unknown"
 
 
-def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = None) -> Server[Any]:
-    served = runner.registry.listed()
-    # Built and serialized once: the listing changes only with the server's filters, and dumping every schema on
-    # each request would cost more than answering it.
-    listing = types.ListToolsResult(tools=[tool_definition(s) for s in runner.registry.tools_list()]).model_dump(
-        by_alias=True, mode="json", exclude_none=True
-    )
-    confirm_gated = {s.name for s in served if s.gate is Gate.confirm}
-    approval_gated = {s.name: s for s in served if s.gate is Gate.approval}
-    # Every callable tool, listed or not (the core listing leaves most out).
-    input_schemas = {s.name: s.input_schema() for s in served}
+def build_server(
+    listing: Listing,
+    runner_of: Callable[[], Awaitable[Runner]],
+    *,
+    stdio_credential: StdioCredential | None = None,
+) -> Server[Any]:
+    """runner_of: the runner, once the domains have loaded and the database is open (a stdio server answers
+    initialize and tools/list from the listing before that; a call waits)."""
+    confirm_gated, approval_gated = listing.confirm_gated, listing.approval_gated
 
     def credential_of(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, str]:
         if stdio_credential is not None:
@@ -125,7 +109,7 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> dict[str, Any]:
-        return listing
+        return listing.tools
 
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -142,6 +126,7 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
             if not _accepted(params.input_responses.get("confirm")):
                 return _declined(new_id("req"))
             arguments["confirmation_token"] = params.request_state
+        runner = await runner_of()
         result = await runner.call(params.name, arguments, credential=secret, client_address=address)
         token = _confirmation_token(result) if gated else None
         if token is not None and _can_elicit(ctx):
@@ -183,9 +168,10 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
     ) -> types.CallToolResult:
         """The person answered the approval question: on yes, approve (and so run) the held call and answer with
         what it answered; on no, it stays pending for someone else to decide."""
+        runner = await runner_of()
         if not _accepted(answer, "approve"):
             waiting = {"status": "pending_approval", "approval_id": approval_id}
-            data = approval_gated[tool].output_model.model_validate(waiting).model_dump(mode="json")
+            data = runner.registry.get(tool).output_model.model_validate(waiting).model_dump(mode="json")
             return to_call_tool_result(CallResult(True, data, new_id("req")))
         decided = await runner.call(
             "approve_request", {"approval_id": approval_id}, credential=secret, client_address=address
@@ -250,7 +236,7 @@ def build_server(runner: Runner, *, stdio_credential: StdioCredential | None = N
         description="An agentic backend for service businesses.",
         instructions=INSTRUCTIONS,
         # Without this the SDK lists every tool on each HTTP call with arguments, to check Mcp-Param headers.
-        get_tool_input_schema=input_schemas.get,
+        get_tool_input_schema=listing.input_schemas.get,
         # The list changes only with a new release; clients may reuse it for a minute.
         cache_hints={"tools/list": CacheHint(ttl_ms=60_000)},
         on_call_tool=call_tool,
