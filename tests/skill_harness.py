@@ -50,8 +50,10 @@ class SkillRun:
         if key not in self.clients:
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             http = await self.stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=CALL_TIMEOUT))
+            # Over HTTP the tools that need no key are served at /mcp/public; /mcp wants a credential.
+            url = self.url if key else f"{self.url}/public"
             self.clients[key] = await self.stack.enter_async_context(
-                Client(streamable_http_client(self.url, http_client=http), read_timeout_seconds=CALL_TIMEOUT)
+                Client(streamable_http_client(url, http_client=http), read_timeout_seconds=CALL_TIMEOUT)
             )
         return self.clients[key]
 

@@ -46,6 +46,11 @@ CALL_TIMEOUT = 30.0
 # alone), never the registry, which would only compare the server with itself.
 CATALOG = Path(__file__).with_name("catalog.md")
 HINTS = {"R": "read_only_hint", "D": "destructive_hint", "I": "idempotent_hint", "O": "open_world_hint"}
+# What /mcp/public lists over HTTP: the tools that need no credential.
+PUBLIC_TOOLS = {
+    "whoami", "search_tools", "describe_tool", "register_organisation_request", "register_organisation_verify",
+    "accept_team_invite_request", "accept_team_invite_verify",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -130,11 +135,12 @@ class Http:
 
     @asynccontextmanager
     async def _session(self, mode: str, key: str | None, on_elicit: Person | None) -> AsyncIterator[Client]:
+        """Without a key, /mcp/public: the tools that need none (/mcp wants a credential)."""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         async with (
             httpx2.AsyncClient(headers=headers, timeout=CALL_TIMEOUT) as http,
             Client(
-                streamable_http_client(self.url, http_client=http),
+                streamable_http_client(self.url if key else f"{self.url}/public", http_client=http),
                 mode=mode,
                 elicitation_callback=on_elicit,
                 read_timeout_seconds=CALL_TIMEOUT,
@@ -310,11 +316,12 @@ async def test_http_lists_tools_signs_up_and_reconnects_with_the_key(
         for mode in MODES:
             async with http.session(mode) as client:
                 assert_era(client, mode)
-                assert_catalog(await client.list_tools())
+                assert {t.name for t in (await client.list_tools()).tools} == PUBLIC_TOOLS
                 made = await sign_up(client, mailbox, unique_email(f"http.{mode}"))
                 # Stateless HTTP: the key never sticks to the connection; the caller presents it every time.
                 assert (await whoami(client))["authenticated"] is False
             async with http.session(mode, key=made["api_key"]) as client:
+                assert_catalog(await client.list_tools())
                 me = await whoami(client)
                 assert me["authenticated"] is True and me["workspace_name"] == "E2E Studio"
                 assert (me["workspace_id"], me["key_id"], me["role"]) == (made["workspace_id"], made["key_id"], "owner")
@@ -461,13 +468,16 @@ async def test_http_health_card_and_transport_security(database_url: str, tmp_pa
             },
         }
         headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-        local = await http.post("/mcp", json=initialize, headers={**headers, "Origin": server.base})
+        # Probed at /mcp/public, which needs no key; /mcp sits behind the same checks, and a credential.
+        local = await http.post("/mcp/public", json=initialize, headers={**headers, "Origin": server.base})
         assert local.status_code == 200, local.text  # the control: the same request from a local origin is served
-        foreign_origin = await http.post("/mcp", json=initialize, headers={**headers, "Origin": "http://evil.example"})
+        foreign_origin = await http.post(
+            "/mcp/public", json=initialize, headers={**headers, "Origin": "http://evil.example"}
+        )
         assert foreign_origin.status_code == 403, foreign_origin.text
-        foreign_host = await http.post("/mcp", json=initialize, headers={**headers, "Host": "evil.example"})
+        foreign_host = await http.post("/mcp/public", json=initialize, headers={**headers, "Host": "evil.example"})
         assert foreign_host.status_code == 421, foreign_host.text
         for padding, status in ((999_000, 200), (1_000_001, 413)):  # the limit is 1 MB, not less
             padded = {**initialize, "params": {**initialize["params"], "padding": "x" * padding}}
-            answer = await http.post("/mcp", content=json.dumps(padded), headers=headers)
+            answer = await http.post("/mcp/public", content=json.dumps(padded), headers=headers)
             assert answer.status_code == status, (padding, answer.text[:200])

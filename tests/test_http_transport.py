@@ -23,7 +23,8 @@ MODERN = {"MCP-Protocol-Version": "2026-07-28"}
 
 
 async def test_only_post_is_served_at_the_mcp_endpoint(tmp_path: Path) -> None:
-    # The method check runs before any storage; SQLite alone is enough.
+    # The method check runs before any storage; SQLite alone is enough. Probed at /mcp/public, which needs no key
+    # (/mcp answers any request without a credential with 401 before this check: tests/test_oauth.py).
     env = server_env(f"sqlite+aiosqlite:///{tmp_path / 'favmcp.db'}", tmp_path)
     async with (
         http_server(env, tmp_path / "server.log") as server,
@@ -32,14 +33,14 @@ async def test_only_post_is_served_at_the_mcp_endpoint(tmp_path: Path) -> None:
         probes = [("GET", SSE), ("GET", {**SSE, **MODERN}), ("DELETE", {}), ("DELETE", MODERN), ("PUT", {})]
         for method, headers in probes:
             with anyio.fail_after(PROMPT):
-                answer = await http.request(method, "/mcp", headers=headers)
+                answer = await http.request(method, "/mcp/public", headers=headers)
             assert answer.status_code == 405, (method, headers, answer.text)
             assert answer.headers["allow"] == "POST", (method, headers)
             assert answer.json()["error"]["message"].startswith("Method Not Allowed"), answer.text
 
         # Many idle GETs at once: each is answered and closed, none held open.
         async def probe() -> None:
-            assert (await http.get("/mcp", headers=SSE)).status_code == 405
+            assert (await http.get("/mcp/public", headers=SSE)).status_code == 405
 
         with anyio.fail_after(PROMPT):
             async with anyio.create_task_group() as tg:
@@ -48,7 +49,8 @@ async def test_only_post_is_served_at_the_mcp_endpoint(tmp_path: Path) -> None:
 
         # The control: POST is still served, in the handshake era and in the 2026-07-28 era.
         for mode in ("legacy", "auto"):
-            async with Client(streamable_http_client(server.url), mode=mode, read_timeout_seconds=PROMPT) as client:
+            public = f"{server.url}/public"
+            async with Client(streamable_http_client(public), mode=mode, read_timeout_seconds=PROMPT) as client:
                 assert (client.protocol_version in MODERN_PROTOCOL_VERSIONS) == (mode == "auto")
                 listed = await client.call_tool("whoami", {})
                 assert not listed.is_error and listed.structured_content is not None, listed
@@ -110,7 +112,7 @@ async def test_several_workers_serve_postgres_and_sqlite_refuses_them(tmp_path: 
         assert "in 2 worker processes" in await anyio.Path(log).read_text()
 
         async def whoami() -> None:
-            async with Client(streamable_http_client(url), read_timeout_seconds=30) as client:
+            async with Client(streamable_http_client(f"{url}/public"), read_timeout_seconds=30) as client:
                 result = await client.call_tool("whoami", {})
                 assert not result.is_error and result.structured_content is not None, result
 

@@ -39,9 +39,10 @@ def server_env(database_url: str, home: Path, **extra: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def http_server(env: dict[str, str], log: Path) -> AsyncIterator[str]:
-    """`favmcp serve --http` on a free port; yields its /mcp URL once GET /healthz answers."""
+    """`favmcp serve --http` on a free port; yields its /mcp/public URL (signup needs no key) once GET /healthz
+    answers."""
     async with running_http_server(env, log) as server:
-        yield server.url
+        yield f"{server.url}/public"
 
 
 async def request_code(url: str, forwarded_for: str) -> str | None:

@@ -69,10 +69,13 @@ FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
 JOIN users u ON u.id = g.user_id JOIN workspaces w ON w.id = g.workspace_id
 """
 _TOKEN_BY_HASH = _GRANT_SQL + "WHERE t.token_hash = $1 AND t.kind = 'access'"
-# An approval runs as its requester later: the grant must still stand; its newest access token gives the scopes.
-_GRANT_BY_ID = (
-    _GRANT_SQL + "WHERE g.id = $1 AND g.workspace_id = $2 AND t.kind = 'access' ORDER BY t.created_at DESC LIMIT 1"
-)
+# An approval runs as its requester later: the grant, not an access token that may be long gone, must still stand.
+_GRANT_BY_ID = """
+SELECT g.id, g.workspace_id, g.user_id, g.scopes, FALSE, NULL, g.last_used_at, g.revoked_at, u.name, u.role, u.status,
+       w.name, g.resource
+FROM oauth_grants g JOIN users u ON u.id = g.user_id JOIN workspaces w ON w.id = g.workspace_id
+WHERE g.id = $1 AND g.workspace_id = $2
+"""
 
 
 async def resolve(db: Database, secret: str | None, now: datetime) -> Caller:
@@ -97,8 +100,7 @@ async def resolve_key_id(db: Database, key_id: str | None, workspace_id: str, no
     if key_id is None:
         raise unauthenticated("The request was made without an API key.")
     if key_id.startswith(GRANT_PREFIX):
-        # The grant, not its short-lived access token, is what the person allowed: it must not be revoked.
-        return _caller(await db.fetch_row(_GRANT_BY_ID, key_id, workspace_id), None, "OAuth grant")
+        return _caller(await db.fetch_row(_GRANT_BY_ID, key_id, workspace_id), now, "OAuth grant")
     return _caller(await db.fetch_row(_BY_ID, key_id, workspace_id), now)
 
 
@@ -108,8 +110,7 @@ def _refused(caller: Caller, message: str) -> FavError:
     return error
 
 
-def _caller(row: tuple[Any, ...] | None, now: datetime | None, noun: str = "API key") -> Caller:
-    """now=None: the credential's own expiry does not count (a grant outlives each access token)."""
+def _caller(row: tuple[Any, ...] | None, now: datetime, noun: str = "API key") -> Caller:
     if row is None:
         raise unauthenticated(f"This {noun} is not valid.")
     key_id, workspace_id, user_id, key_scopes, follows_role, expires_at, last_used_at, revoked_at = row[:8]
@@ -118,7 +119,7 @@ def _caller(row: tuple[Any, ...] | None, now: datetime | None, noun: str = "API 
     refusal = None
     if revoked_at is not None:
         refusal = f"This {noun} has been revoked."
-    elif now is not None and expires_at is not None and expires_at <= now:
+    elif expires_at is not None and expires_at <= now:
         refusal = f"This {noun} has expired."
     elif status != UserStatus.active:
         refusal = f"The person this {noun} belongs to has been deactivated."

@@ -1,4 +1,5 @@
-"""Streamable HTTP at /mcp (stateless: replicas share one database), /healthz and the public server card."""
+"""Streamable HTTP at /mcp (stateless: replicas share one database; a credential required) and /mcp/public (the
+tools that need none), the OAuth authorization server, /healthz and the public server card."""
 
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from favmcp import __version__
 from favmcp import logging as favlog
 from favmcp.app import App
+from favmcp.auth import scopes
+from favmcp.auth.oauth import routes as oauth
+from favmcp.auth.oauth.provider import Provider
+from favmcp.auth.oauth.urls import MCP_PATH, PUBLIC_MCP_PATH
 from favmcp.config import Settings
 from favmcp.registry.domain import HttpEndpoint
+from favmcp.registry.registry import Registry
 from favmcp.registry.runner import Runner
 from favmcp.skills import load_all, skill_uri
 from favmcp.transports import rest
@@ -66,8 +72,13 @@ def server_card(app: App) -> dict[str, Any]:
         "description": "An agentic backend for service businesses.",
         "instructions": INSTRUCTIONS,
         "protocolVersions": list(SUPPORTED_PROTOCOL_VERSIONS),
-        "transport": {"type": "streamable-http", "endpoint": "/mcp"},
-        "authentication": {"required": False, "schemes": ["bearer"], "note": "public tools work without a key"},
+        "transport": {"type": "streamable-http", "endpoint": MCP_PATH},
+        "authentication": {
+            "required": True,
+            "schemes": ["bearer", "oauth2"],
+            "note": f"OAuth 2.1 (metadata at /.well-known/oauth-protected-resource{MCP_PATH}) or an API key as a "
+            f"bearer token; the tools that need neither (signup, whoami, discovery) are at {PUBLIC_MCP_PATH}",
+        },
         "tools": [tool_definition(s).model_dump(by_alias=True, exclude_none=True) for s in app.registry.listed()],
         "prompts": [skill_prompt(skill).model_dump(by_alias=True, exclude_none=True) for skill in load_all().values()],
         "resources": [
@@ -89,6 +100,11 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
         return app.runner
 
     server = build_server(Listing.of(app.registry), runner)
+    # /mcp/public lists the tools that need no credential; the same runner answers, so discovery still finds every
+    # tool, and anything else called there is unauthenticated (the guard drops any credential sent to it).
+    public_tools = Registry([s for s in app.registry.listed() if s.scope == scopes.PUBLIC])
+    public = build_server(Listing.of(public_tools), runner)
+    provider = Provider(app.db, app.settings, app.runner.clock, app.runner.random)
     card = server_card(app)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -107,13 +123,20 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
         allowed_hosts=LOCAL_HOSTS + app.settings.allowed_hosts,
         allowed_origins=LOCAL_ORIGINS + app.settings.allowed_origins,
     )
+    options: dict[str, Any] = {
+        "stateless_http": True,
+        "json_response": False,
+        "transport_security": security,
+        "max_request_body_size": MAX_BODY,
+    }
+    public_app = public.streamable_http_app(streamable_http_path=PUBLIC_MCP_PATH, **options)
+    public_route = next(r for r in public_app.routes if isinstance(r, Route))
     starlette = server.streamable_http_app(
-        streamable_http_path="/mcp",
-        stateless_http=True,
-        json_response=False,
-        transport_security=security,
-        max_request_body_size=MAX_BODY,
+        streamable_http_path=MCP_PATH,
+        **options,
         custom_starlette_routes=[
+            public_route,
+            *oauth.routes(provider),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/.well-known/mcp/server-card.json", card_endpoint, methods=["GET"]),
             *[
@@ -123,12 +146,14 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
             *rest.routes(app),
         ],
     )
-    starlette.add_middleware(PostOnly, path="/mcp")
+    starlette.add_middleware(PostOnly, path=MCP_PATH)
+    starlette.add_middleware(PostOnly, path=PUBLIC_MCP_PATH)
+    starlette.add_middleware(oauth.McpGuard, provider=provider)  # outermost: no credential, no further
     dispatch = app.settings.run_dispatcher if run_dispatcher is None else run_dispatcher
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        async with server.session_manager.run(), anyio.create_task_group() as tg:
+        async with server.session_manager.run(), public.session_manager.run(), anyio.create_task_group() as tg:
             if dispatch:
                 tg.start_soon(app.run_background)
             yield
