@@ -12,7 +12,10 @@ arguments. Figures:
   with the SDK client, favmcp and the bare server timed call by call in alternation so that drift and background
   load hit both alike: `whoami` as the demo owner (an authenticated call), `search_members` answering 20 rows,
   `create_member` (a new member each call), `tools/list` (a round trip each time, never the client's cache);
-  over stdio also `whoami` without a key (no database: what the MCP adapter and the runner cost alone).
+  over stdio also `whoami` without a key (no database: what the MCP adapter and the runner cost alone); and
+  `search_members` against the bare server giving back favmcp's own recorded 20-row answer ("same answer"): both
+  then send the same bytes and the client checks both against the same output schema, so the ratio is what
+  favmcp's runner and database add.
 - Cold start over stdio: spawn to the first `tools/list` answered (one unmeasured spawn each, then alternating).
 - HTTP load: 1, 10 and 50 concurrent clients on `whoami` and `create_member` (bare: `noop`), favmcp then the
   bare server: throughput, p50, p99 and errors (calls not answered with a result that is not an error). Each client
@@ -433,6 +436,11 @@ async def compare(
     for measure in MEASURES:
         stats = await alternate(call_op(fav, *f.calls[measure]), call_op(bare, *b.calls[measure]), calls, warmup)
         pairs.append(Pair(f"{transport} {measure}", *stats))
+    # The same 20 rows from the bare server (favmcp's recorded answer): what favmcp adds beyond the bytes it sends
+    # and the client's check of them against the output schema.
+    same = call_op(bare, "search_members", search_args)
+    stats = await alternate(call_op(fav, *f.calls["search_members"]), same, calls, warmup)
+    pairs.append(Pair(f"{transport} search_members, same answer", *stats))
     pairs.append(Pair(f"{transport} tools/list", *await alternate(list_op(fav), list_op(bare), calls, warmup)))
     return pairs
 
@@ -692,7 +700,14 @@ def measure_once(
     return Run([Pair(p.label, p.favmcp, p.bare, targets.get(p.label)) for p in pairs], loads)
 
 
-def servers(env: dict[str, str], tools_file: Path, key: str) -> tuple[Server, Server, Server]:
+async def recorded_answers(server: Server, mode: Mode, log: TextIO) -> dict[str, Any]:
+    """favmcp's answer to the search, for the bare server to give back as it is."""
+    async with Client(stdio_client(server.stdio, errlog=log), mode=mode) as client:
+        found = await client.call_tool("search_members", search_args())
+    return {"search_members": found.model_dump(by_alias=True, mode="json", exclude_none=True)}
+
+
+def servers(env: dict[str, str], tools_file: Path, answers_file: Path, key: str) -> tuple[Server, Server, Server]:
     """favmcp as the demo owner, favmcp without a key, and the bare server listing favmcp's tools."""
     calls: dict[str, tuple[str, Args]] = {
         "whoami": ("whoami", no_args), "search_members": ("search_members", search_args),
@@ -704,7 +719,7 @@ def servers(env: dict[str, str], tools_file: Path, key: str) -> tuple[Server, Se
         stdio = StdioServerParameters(command=sys.executable, args=["-m", "favmcp", "serve"], env=env, cwd=ROOT)
         return Server(stdio, ["-m", "favmcp", "serve", "--http"], env, headers, calls)
 
-    bare_args = [str(BARE), "--tools", str(tools_file)]
+    bare_args = [str(BARE), "--tools", str(tools_file), "--answers", str(answers_file)]
     bare = Server(
         StdioServerParameters(command=sys.executable, args=bare_args, env=get_default_environment(), cwd=ROOT),
         [*bare_args, "--http"],
@@ -724,14 +739,16 @@ def run(options: argparse.Namespace) -> None:
         log = stack.enter_context(log_path.open("a"))
         url = stack.enter_context(fresh_postgres_beside(options.database_url)) if options.database_url else None
         tools_file = Path(tmp) / "favmcp-tools.json"
+        answers_file = Path(tmp) / "favmcp-answers.json"
         try:
             env = bench_env(tmp, url)
             progress("seeding the demo workspace")
             key = anyio.run(seed, env)
-            fav, anonymous, bare = servers(env, tools_file, key)
+            fav, anonymous, bare = servers(env, tools_file, answers_file, key)
             progress("listing the tools")
             tools = anyio.run(listed_tools, fav, mode, log)
             tools_file.write_text(json.dumps(tools))
+            answers_file.write_text(json.dumps(anyio.run(recorded_answers, fav, mode, log)))
             listing = listing_bytes(tools)
             bare_listing = listing_bytes(anyio.run(listed_tools, bare, mode, log))
             where = make_url(url).render_as_string(hide_password=True) if url else "SQLite in FAVMCP_HOME"

@@ -114,6 +114,10 @@ class WorkspaceDB:
         """`page` for a `select_columns` query whose first column is the model (say, a row and an aggregate)."""
         return await self._keyset(stmt, id_column, params, self.rows, lambda row: row[0].id)
 
+    async def page_columns(self, stmt: Select[Any], id_column: Any, params: PageParams) -> tuple[list[Any], str | None]:
+        """`page` for a `select_columns` query of plain columns, the id first."""
+        return await self._keyset(stmt, id_column, params, self.rows, lambda row: row[0])
+
     async def _keyset(
         self, stmt: Any, id_column: Any, params: PageParams, fetch: Any, id_of: Callable[[Any], str]
     ) -> tuple[list[Any], str | None]:

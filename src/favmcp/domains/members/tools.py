@@ -159,7 +159,9 @@ async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPa
         .where(col(MemberTag.member_id) == col(Member.id))
         .scalar_subquery()
     )
-    stmt = db.select_columns(Member, Member, tags)
+    # Plain columns rather than Member rows: a page of summaries needs eight of them, and no ORM instance.
+    summary = (Member.id, Member.status, Member.name, Member.email, Member.phone, Member.lifecycle)
+    stmt = db.select_columns(Member, *summary, col(Member.last_activity_at), tags)
     if not args.include_inactive_status or exact is not None:
         stmt = stmt.where(col(Member.status) == MemberStatus.active)
     if exact is not None:
@@ -194,9 +196,19 @@ async def search_members(ctx: ToolContext, args: SearchMembersInput) -> MemberPa
         stmt = stmt.where(
             db.exists(LoyaltyAccount, col(LoyaltyAccount.member_id) == col(Member.id), in_effect() == args.tier_id)
         )
-    page, cursor = await db.page_rows(stmt, col(Member.id), args)
+    page, cursor = await db.page_columns(stmt, col(Member.id), args)
     items = [
-        MemberSummary.model_validate({**m.model_dump(), "tags": sorted(t.split(" ")) if t else []}) for m, t in page
+        MemberSummary(
+            id=member_id,
+            status=status,
+            name=name,
+            email=email,
+            phone=phone,
+            lifecycle=lifecycle,
+            last_activity_at=last_activity_at,
+            tags=sorted(t.split(" ")) if t else [],
+        )
+        for member_id, status, name, email, phone, lifecycle, last_activity_at, t in page
     ]
     return MemberPage(items=items, next_cursor=cursor, has_more=cursor is not None)
 
