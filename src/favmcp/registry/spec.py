@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -123,6 +124,8 @@ class ToolSpec:
     returns_secret: bool = False
     audit_reads: bool = False
     prepare: PrepareFn | None = None
+    # "METHOD /v1/path/{field}" in the REST API; None: POST /v1/tools/<name>.
+    route: str | None = None
 
     @property
     def mutating(self) -> bool:
@@ -316,6 +319,7 @@ def tool(
     returns_secret: bool = False,
     audit_reads: bool = False,
     prepare: PrepareFn | None = None,
+    route: str | None = None,
 ) -> Callable[[Handler], ToolSpec]:
     """Turn `async def name(ctx, args: In) -> Out` into a ToolSpec; the docstring is the description.
 
@@ -324,6 +328,7 @@ def tool(
     is held while the provider answers); the handler finds its result in ctx.prepared and checks it still holds.
     It runs on every call, replays included, so it must be safe to repeat (reads, and provider calls made
     idempotent with the provider's own key).
+    route: the tool's REST route, "METHOD /v1/path" (see _check_route); left out, POST /v1/tools/<name>.
     """
 
     def wrap(fn: Handler) -> ToolSpec:
@@ -346,6 +351,8 @@ def tool(
             preview is not None
         ):
             raise TypeError(f"{fn.__name__}: a confirm gate needs ConfirmInput and a preview")
+        if route is not None:
+            _check_route(fn.__name__, route, input_model, effect)
         return ToolSpec(
             name=fn.__name__,
             domain=domain,
@@ -362,9 +369,29 @@ def tool(
             returns_secret=returns_secret,
             audit_reads=audit_reads,
             prepare=prepare,
+            route=route,
         )
 
     return wrap
+
+
+ROUTE = re.compile(r"(GET|POST|PUT|PATCH|DELETE) (/v1(?:/(?:[a-z0-9-]+|\{[a-z_]+\}))+)")
+
+
+def _check_route(name: str, route: str, input_model: type[ToolInput], effect: Effect) -> None:
+    """A route names its method and a path under /v1 whose {parameters} are required input fields; GET is for
+    reads only, and PUT, PATCH and DELETE for tools that write."""
+    found = ROUTE.fullmatch(route)
+    if found is None:
+        raise TypeError(f"{name}: route {route!r} is not 'METHOD /v1/path' (lowercase segments and {{field}}s)")
+    method, path = found.groups()
+    if (method == "GET") != effect.read_only and method != "POST":
+        raise TypeError(f"{name}: GET is for read-only tools; PUT, PATCH and DELETE for tools that write")
+    params = re.findall(r"\{([a-z_]+)\}", path)
+    fields = input_model.model_fields
+    missing = [p for p in params if p not in fields or not fields[p].is_required()]
+    if missing or len(set(params)) != len(params):
+        raise TypeError(f"{name}: the path parameters of {route!r} must be required input fields, each once")
 
 
 def _reflow(text: str) -> str:

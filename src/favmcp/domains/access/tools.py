@@ -35,7 +35,7 @@ def _public(key: ApiKey, ctx: ToolContext) -> ApiKeyPublic:
     return ApiKeyPublic.model_validate({**key.model_dump(), "status": status})
 
 
-@tool(domain=DOMAIN_NAME, title="Who am I", hints="R I", scope="public")
+@tool(domain=DOMAIN_NAME, title="Who am I", hints="R I", scope="public", route="GET /v1/whoami")
 async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
     """Who this credential is: workspace, user, role, effective scopes, key id and expiry; without a key it says
     so. Call it first to learn what you may do."""
@@ -59,7 +59,14 @@ async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Create API key", hints="W", scope="access:admin", returns_secret=True)
+@tool(
+    domain=DOMAIN_NAME,
+    title="Create API key",
+    hints="W",
+    scope="access:admin",
+    returns_secret=True,
+    route="POST /v1/api-keys",
+)
 async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedApiKey:
     """Mint a fav_mcp_ API key for yourself. The secret is in this answer only (stored as a hash, never shown
     again). Refuses scopes you do not hold and past expiry dates."""
@@ -91,7 +98,7 @@ async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedAp
     return CreatedApiKey(key=_public(key, ctx), api_key=secret)
 
 
-@tool(domain=DOMAIN_NAME, title="List API keys", hints="R I", scope="access:admin")
+@tool(domain=DOMAIN_NAME, title="List API keys", hints="R I", scope="access:admin", route="GET /v1/api-keys")
 async def list_api_keys(ctx: ToolContext, args: ListApiKeysInput) -> ApiKeyPage:
     """API keys of the workspace, newest first: id, name, owner, scopes, status, last use and expiry; never the
     secret."""
@@ -129,6 +136,7 @@ async def _preview_revoke(ctx: ToolContext, args: RevokeApiKeyInput) -> RevokeKe
     scope="access:admin",
     gate="confirm",
     preview=_preview_revoke,
+    route="DELETE /v1/api-keys/{key_id}",
 )
 async def revoke_api_key(ctx: ToolContext, args: RevokeApiKeyInput) -> ApiKeyPublic:
     """Revoke an API key at once: its next call is refused. An already revoked key succeeds at once, changing

@@ -61,7 +61,7 @@ async def _request(ctx: ToolContext, approval_id: str, *, lock: bool = False) ->
     return found
 
 
-@tool(domain=DOMAIN_NAME, title="Request send approval", hints="W", scope="messaging:send")
+@tool(domain=DOMAIN_NAME, title="Request send approval", hints="W", scope="messaging:send", route="POST /v1/approvals")
 async def request_send_approval(ctx: ToolContext, args: RequestSendApprovalInput) -> ApprovalPublic:
     """Ask a person to approve a customer-facing call before it runs, whatever the policy says: an approval-gated
     tool and its exact arguments. Nothing is sent now; approve_request runs this call once, as you. Needs the
@@ -90,7 +90,7 @@ async def request_send_approval(ctx: ToolContext, args: RequestSendApprovalInput
     return _public(request, ctx)
 
 
-@tool(domain=DOMAIN_NAME, title="List approvals", hints="R I", scope="approvals:read")
+@tool(domain=DOMAIN_NAME, title="List approvals", hints="R I", scope="approvals:read", route="GET /v1/approvals")
 async def list_approvals(ctx: ToolContext, args: ListApprovalsInput) -> ApprovalPage:
     """Approval requests, newest first: what each would send, to whom, who asked and what was decided. Expired
     means pending past expires_at."""
@@ -105,14 +105,26 @@ async def list_approvals(ctx: ToolContext, args: ListApprovalsInput) -> Approval
     return ApprovalPage(items=[_public(r, ctx) for r in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Get approval", hints="R I", scope="approvals:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Get approval",
+    hints="R I",
+    scope="approvals:read",
+    route="GET /v1/approvals/{approval_id}",
+)
 async def get_approval(ctx: ToolContext, args: GetApprovalInput) -> ApprovalPublic:
     """One approval request: the exact stored call, its rendered summary, requester, decider, reason and, once
     approved, what the call answered."""
     return _public(await _request(ctx, args.approval_id), ctx)
 
 
-@tool(domain=DOMAIN_NAME, title="Approve request", hints="W O", scope="approvals:decide")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Approve request",
+    hints="W O",
+    scope="approvals:decide",
+    route="POST /v1/approvals/{approval_id}/approve",
+)
 async def approve_request(ctx: ToolContext, args: ApproveRequestInput) -> ApprovalPublic:
     """Approve a pending request: its stored call runs once, now, as the requester (their key must still be valid
     and hold the tool's scope); its answer is in execution and the request ends executed or failed. Refuses your
@@ -144,7 +156,13 @@ async def approve_request(ctx: ToolContext, args: ApproveRequestInput) -> Approv
     return _public(request, ctx)
 
 
-@tool(domain=DOMAIN_NAME, title="Reject request", hints="W I", scope="approvals:decide")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Reject request",
+    hints="W I",
+    scope="approvals:decide",
+    route="POST /v1/approvals/{approval_id}/reject",
+)
 async def reject_request(ctx: ToolContext, args: RejectRequestInput) -> ApprovalPublic:
     """Reject a pending request with a reason for the requester; nothing is sent. Repeating it changes nothing;
     an approved request cannot be rejected (invalid_state)."""
@@ -165,7 +183,13 @@ def _policy_public(policy: PolicyRules, stored: ApprovalPolicy | None) -> Approv
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Get approval policy", hints="R I", scope="approvals:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Get approval policy",
+    hints="R I",
+    scope="approvals:read",
+    route="GET /v1/approval-policy",
+)
 async def get_approval_policy(ctx: ToolContext, args: GetApprovalPolicyInput) -> ApprovalPolicyPublic:
     """Which customer-facing sends wait for a person, per channel and kind; whether requesters may approve their
     own; how long requests stay open. Defaults: marketing and free text wait, transactional runs at once, 72 h."""
@@ -173,7 +197,13 @@ async def get_approval_policy(ctx: ToolContext, args: GetApprovalPolicyInput) ->
     return _policy_public(await policy_of(ctx.db), stored)
 
 
-@tool(domain=DOMAIN_NAME, title="Set approval policy", hints="W I", scope="workspace:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Set approval policy",
+    hints="W I",
+    scope="workspace:admin",
+    route="PATCH /v1/approval-policy",
+)
 async def set_approval_policy(ctx: ToolContext, args: SetApprovalPolicyInput) -> ApprovalPolicyPublic:
     """Change which sends wait for a person, self-approval and how long requests stay open; fields left out
     stay. Requests already waiting keep their expiry."""

@@ -560,7 +560,13 @@ async def _appointment_slots(
     return found
 
 
-@tool(domain="bookings", title="Get available slots", hints="R I", scope="bookings:read")
+@tool(
+    domain="bookings",
+    title="Get available slots",
+    hints="R I",
+    scope="bookings:read",
+    route="GET /v1/services/{service_id}/slots",
+)
 async def get_available_slots(ctx: ToolContext, args: GetAvailableSlotsInput) -> SlotPage:
     """Free start times for a service over local dates (at most 62 days), optionally with one staff member: opening
     hours, working hours, time off, buffers, existing bookings, notice and advance rules. For a class: its

@@ -266,6 +266,7 @@ async def _end_by_cancel(
     scope="bookings:write",
     gate="confirm",
     preview=_preview_cancel,
+    route="POST /v1/bookings/{booking_id}/cancel",
 )
 async def cancel_booking(ctx: ToolContext, args: CancelBookingInput) -> CancelledBooking:
     """Cancel a pending or confirmed booking (not a checked-in one). Inside the cancellation window a confirmed
@@ -316,7 +317,13 @@ async def cancel_without_fee(ctx: ToolContext, booking_id: str, reason: str) -> 
 # -- check in, complete, no-show ------------------------------------------------------------------------------------
 
 
-@tool(domain=DOMAIN_NAME, title="Check in booking", hints="W I", scope="bookings:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Check in booking",
+    hints="W I",
+    scope="bookings:write",
+    route="POST /v1/bookings/{booking_id}/check-in",
+)
 async def check_in_booking(ctx: ToolContext, args: BookingActionInput) -> BookingPublic:
     """Mark a confirmed booking's customer arrived, from an hour before its start (earlier: too_early)."""
     booking = await _locked(ctx, args.booking_id)
@@ -341,7 +348,13 @@ async def check_in_booking(ctx: ToolContext, args: BookingActionInput) -> Bookin
     return service.public(await service.load(ctx, booking.id))
 
 
-@tool(domain=DOMAIN_NAME, title="Complete booking", hints="W I", scope="bookings:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Complete booking",
+    hints="W I",
+    scope="bookings:write",
+    route="POST /v1/bookings/{booking_id}/complete",
+)
 async def complete_booking(ctx: ToolContext, args: BookingActionInput) -> BookingPublic:
     """Complete a checked-in booking: uses its class credit and earns loyalty points, once however often
     retried."""
@@ -359,7 +372,13 @@ async def complete_booking(ctx: ToolContext, args: BookingActionInput) -> Bookin
     return service.public(await service.load(ctx, booking.id))
 
 
-@tool(domain=DOMAIN_NAME, title="Mark no-show", hints="W I", scope="bookings:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Mark no-show",
+    hints="W I",
+    scope="bookings:write",
+    route="POST /v1/bookings/{booking_id}/no-show",
+)
 async def mark_no_show(ctx: ToolContext, args: BookingActionInput) -> BookingPublic:
     """Mark a confirmed or checked-in booking a no-show, from its start (earlier: not_started): uses its class
     credit or puts the no-show fee on a draft invoice, once."""

@@ -70,7 +70,13 @@ async def _public(ctx: ToolContext, found: BookingSettings, saved: bool) -> Book
     )
 
 
-@tool(domain="bookings", title="Get booking settings", hints="R I", scope="bookings:read")
+@tool(
+    domain="bookings",
+    title="Get booking settings",
+    hints="R I",
+    scope="bookings:read",
+    route="GET /v1/booking-settings",
+)
 async def get_booking_settings(ctx: ToolContext, args: GetBookingSettingsInput) -> BookingSettingsPublic:
     """The booking rules: minimum notice, maximum advance, slot step, whether bookings need confirmation, the
     cancellation window and the late-cancel and no-show fees (with their currency)."""
@@ -78,7 +84,13 @@ async def get_booking_settings(ctx: ToolContext, args: GetBookingSettingsInput) 
     return await _public(ctx, found or await load_settings(ctx), found is not None)
 
 
-@tool(domain="bookings", title="Update booking settings", hints="W I", scope="bookings:admin")
+@tool(
+    domain="bookings",
+    title="Update booking settings",
+    hints="W I",
+    scope="bookings:admin",
+    route="PATCH /v1/booking-settings",
+)
 async def update_booking_settings(ctx: ToolContext, args: UpdateBookingSettingsInput) -> BookingSettingsPublic:
     """Change booking rules; fields left out stay, fee_currency null means the workspace currency. Applies to new
     bookings, cancellations and no-shows from now on."""

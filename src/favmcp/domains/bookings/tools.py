@@ -66,7 +66,7 @@ def _reason(error: FavError) -> str | None:
     return (error.body.details or {}).get("reason")
 
 
-@tool(domain=DOMAIN_NAME, title="Create booking", hints="W", scope="bookings:write")
+@tool(domain=DOMAIN_NAME, title="Create booking", hints="W", scope="bookings:write", route="POST /v1/bookings")
 async def create_booking(ctx: ToolContext, args: CreateBookingInput) -> BookingPublic:
     """Book a customer: an appointment at starts_at (staff_id, or any free staff), or a class seat
     (class_session_id). Refusals give details.reason: staff_busy, customer_busy, full, outside_hours, closed,
@@ -161,7 +161,13 @@ def _movable(booking: Booking) -> None:
         )
 
 
-@tool(domain=DOMAIN_NAME, title="Reschedule booking", hints="W I", scope="bookings:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Reschedule booking",
+    hints="W I",
+    scope="bookings:write",
+    route="POST /v1/bookings/{booking_id}/reschedule",
+)
 async def reschedule_booking(ctx: ToolContext, args: RescheduleBookingInput) -> BookingPublic:
     """Move a pending or confirmed booking to a new starts_at (optional staff_id) or, for a class seat, another
     session. Same rules and refusals as create_booking; a refusal leaves the booking as it was."""
@@ -247,7 +253,13 @@ async def reschedule_booking(ctx: ToolContext, args: RescheduleBookingInput) -> 
     return service.public(booking)
 
 
-@tool(domain=DOMAIN_NAME, title="Confirm booking", hints="W I", scope="bookings:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Confirm booking",
+    hints="W I",
+    scope="bookings:write",
+    route="POST /v1/bookings/{booking_id}/confirm",
+)
 async def confirm_booking(ctx: ToolContext, args: ConfirmBookingInput) -> BookingPublic:
     """Confirm a pending booking, or decline it (decline: true, with a reason): a declined booking frees its class
     seat (the waitlist moves up) and gives back a reserved credit. A repeat answers the booking unchanged."""
@@ -294,7 +306,13 @@ def _ids(booking: Booking) -> dict[str, Any]:
     return {"booking_id": booking.id, "service_id": booking.service_id}
 
 
-@tool(domain=DOMAIN_NAME, title="Get booking detail", hints="R I", scope="bookings:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Get booking detail",
+    hints="R I",
+    scope="bookings:read",
+    route="GET /v1/bookings/{booking_id}",
+)
 async def get_booking_detail(ctx: ToolContext, args: BookingInput) -> BookingDetail:
     """One booking with its customer, service, staff member, price, payment (credit held, fee and its invoice)
     and history (created, state changes, reschedules; oldest first)."""
@@ -366,7 +384,7 @@ def _filtered(ctx: ToolContext, stmt: Any, *, staff_id: str | None, member_id: s
     return stmt
 
 
-@tool(domain=DOMAIN_NAME, title="List bookings", hints="R I", scope="bookings:read")
+@tool(domain=DOMAIN_NAME, title="List bookings", hints="R I", scope="bookings:read", route="GET /v1/bookings")
 async def list_bookings(ctx: ToolContext, args: ListBookingsInput) -> BookingPage:
     """Bookings, newest booked first (cursor pages), by start time [starts_from, starts_to), status, staff,
     customer, service or class session."""
@@ -400,7 +418,7 @@ def percent(part: int, whole: int) -> str | None:
     return str((Decimal(part) * 100 / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-@tool(domain=DOMAIN_NAME, title="Get booking stats", hints="R I", scope="bookings:read")
+@tool(domain=DOMAIN_NAME, title="Get booking stats", hints="R I", scope="bookings:read", route="GET /v1/bookings/stats")
 async def get_booking_stats(ctx: ToolContext, args: BookingStatsInput) -> BookingStats:
     """For local dates from_date..to_date (inclusive, <= 92 days): bookings starting then by status, the no-show
     rate, and per staff member booked versus available minutes (utilisation). Counts match list_bookings over

@@ -60,7 +60,7 @@ async def _public(ctx: ToolContext, campaign: Campaign) -> CampaignPublic:
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Create campaign", hints="W", scope="messaging:write")
+@tool(domain=DOMAIN_NAME, title="Create campaign", hints="W", scope="messaging:write", route="POST /v1/campaigns")
 async def create_campaign(ctx: ToolContext, args: CreateCampaignInput) -> CampaignPublic:
     """Draft a campaign of a marketing template to the customers matching every criterion given (none: all).
     Then preview_campaign_audience, send_test_campaign, send_campaign."""
@@ -108,7 +108,7 @@ async def create_campaign(ctx: ToolContext, args: CreateCampaignInput) -> Campai
     return await _public(ctx, campaign)
 
 
-@tool(domain=DOMAIN_NAME, title="List campaigns", hints="R I", scope="messaging:read")
+@tool(domain=DOMAIN_NAME, title="List campaigns", hints="R I", scope="messaging:read", route="GET /v1/campaigns")
 async def list_campaigns(ctx: ToolContext, args: ListCampaignsInput) -> CampaignPage:
     """Campaigns newest first, by status, with their messages counted by status."""
     where = [col(Campaign.status) == args.status] if args.status else []
@@ -123,7 +123,13 @@ async def list_campaigns(ctx: ToolContext, args: ListCampaignsInput) -> Campaign
     return CampaignPage(items=items, next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Get campaign", hints="R I", scope="messaging:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Get campaign",
+    hints="R I",
+    scope="messaging:read",
+    route="GET /v1/campaigns/{campaign_id}",
+)
 async def get_campaign(ctx: ToolContext, args: CampaignInput) -> CampaignPublic:
     """One campaign in full: filter, schedule, message counts and the message as sent ({{name}} per customer)."""
     return await _public(ctx, await fanout.load(ctx, args.campaign_id))
@@ -133,7 +139,13 @@ def _masked(channel: Channel, address: str) -> str:
     return mask_email(address) if channel is Channel.email else f"{address[:3]}***{address[-2:]}"
 
 
-@tool(domain=DOMAIN_NAME, title="Preview campaign audience", hints="R I", scope="messaging:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Preview campaign audience",
+    hints="R I",
+    scope="messaging:read",
+    route="GET /v1/campaigns/{campaign_id}/audience",
+)
 async def preview_campaign_audience(ctx: ToolContext, args: CampaignInput) -> AudiencePreview:
     """How many customers the campaign would reach now: those its filter matches, less those without an address
     on the channel, without consent, opted out, suppressed, merged or erased (counted apart), with a sample."""
@@ -168,7 +180,13 @@ async def preview_campaign_audience(ctx: ToolContext, args: CampaignInput) -> Au
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Send test campaign", hints="W O", scope="messaging:send")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Send test campaign",
+    hints="W O",
+    scope="messaging:send",
+    route="POST /v1/campaigns/{campaign_id}/test",
+)
 async def send_test_campaign(ctx: ToolContext, args: SendTestInput) -> SentTest:
     """Email the campaign's message to one team member (default: you) to check it. SMS and WhatsApp tests are
     refused: team members have no phone number here."""
@@ -242,7 +260,15 @@ async def _ask_send(ctx: ToolContext, args: CampaignWriteInput) -> ApprovalAsk:
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Send campaign", hints="W O", scope="messaging:send", gate="approval", ask=_ask_send)
+@tool(
+    domain=DOMAIN_NAME,
+    title="Send campaign",
+    hints="W O",
+    scope="messaging:send",
+    gate="approval",
+    ask=_ask_send,
+    route="POST /v1/campaigns/{campaign_id}/send",
+)
 async def send_campaign(ctx: ToolContext, args: CampaignWriteInput) -> CampaignSent:
     """Send a draft campaign to its audience now, or schedule it for its scheduled_at; usually waits for a
     person's approval first. Messages leave at the channel's rate; marketing waits out quiet hours."""
@@ -275,7 +301,13 @@ async def send_campaign(ctx: ToolContext, args: CampaignWriteInput) -> CampaignS
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Cancel campaign", hints="D I", scope="messaging:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Cancel campaign",
+    hints="D I",
+    scope="messaging:write",
+    route="POST /v1/campaigns/{campaign_id}/cancel",
+)
 async def cancel_campaign(ctx: ToolContext, args: CampaignWriteInput) -> CampaignPublic:
     """Cancel a draft, scheduled or sending campaign: messages not yet gone are cancelled, those already sent
     stay sent. A cancelled campaign answers as it is; a sent one cannot be cancelled."""
@@ -294,7 +326,13 @@ async def cancel_campaign(ctx: ToolContext, args: CampaignWriteInput) -> Campaig
     return await _public(ctx, await fanout.load(ctx, campaign.id))
 
 
-@tool(domain=DOMAIN_NAME, title="Campaign stats", hints="R I", scope="messaging:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Campaign stats",
+    hints="R I",
+    scope="messaging:read",
+    route="GET /v1/campaigns/{campaign_id}/stats",
+)
 async def get_campaign_stats(ctx: ToolContext, args: CampaignInput) -> CampaignStats:
     """A campaign's messages by status, recipients who opted out or replied after their message, and the bookings
     and payments (less refunds) of recipients within attribution_days after their message was sent."""

@@ -155,7 +155,13 @@ async def _clashes(ctx: ToolContext, staff_user_id: str, spans: list[services.Sp
         )
 
 
-@tool(domain=DOMAIN_NAME, title="Schedule class session", hints="W", scope="bookings:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Schedule class session",
+    hints="W",
+    scope="bookings:write",
+    route="POST /v1/class-sessions",
+)
 async def schedule_class_session(ctx: ToolContext, args: ScheduleClassSessionInput) -> ScheduledSessions:
     """Schedule a class session (starts_at) or a weekly series (local time kept across DST) with an instructor
     who delivers the class. A clash with their bookings, sessions or time off refuses it all, naming dates."""
@@ -217,7 +223,9 @@ async def schedule_class_session(ctx: ToolContext, args: ScheduleClassSessionInp
 # -- reading ---------------------------------------------------------------------------------------------------
 
 
-@tool(domain=DOMAIN_NAME, title="List class sessions", hints="R I", scope="bookings:read")
+@tool(
+    domain=DOMAIN_NAME, title="List class sessions", hints="R I", scope="bookings:read", route="GET /v1/class-sessions"
+)
 async def list_class_sessions(ctx: ToolContext, args: ListClassSessionsInput) -> ClassSessionPage:
     """Class sessions, newest scheduled first, by start range [starts_from, starts_to), service, instructor and
     status; each with booked, capacity, seats_left and waitlist count."""
@@ -236,7 +244,13 @@ async def list_class_sessions(ctx: ToolContext, args: ListClassSessionsInput) ->
     return ClassSessionPage(items=await public(ctx, rows), next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Get class roster", hints="R I", scope="bookings:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Get class roster",
+    hints="R I",
+    scope="bookings:read",
+    route="GET /v1/class-sessions/{class_session_id}/roster",
+)
 async def get_class_roster(ctx: ToolContext, args: SessionInput) -> ClassRoster:
     """One class session: its attendees (bookings, any status, with the customer's name) and its waitlist in
     promotion order."""
@@ -342,6 +356,7 @@ async def _preview_cancel(ctx: ToolContext, args: CancelClassSessionInput) -> Ca
     scope="bookings:write",
     gate="confirm",
     preview=_preview_cancel,
+    route="POST /v1/class-sessions/{class_session_id}/cancel",
 )
 async def cancel_class_session(ctx: ToolContext, args: CancelClassSessionInput) -> CancelledSession:
     """Cancel a class session: every active booking in it is cancelled without fee (class credits given back)
@@ -396,7 +411,13 @@ async def _waiting_entry(ctx: ToolContext, session_id: str, member_id: str) -> W
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Join waitlist", hints="W I", scope="bookings:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Join waitlist",
+    hints="W I",
+    scope="bookings:write",
+    route="POST /v1/class-sessions/{class_session_id}/waitlist",
+)
 async def join_waitlist(ctx: ToolContext, args: JoinWaitlistInput) -> WaitlistPlace:
     """Put a customer on a full session's waitlist; booked in order when a seat frees. A free seat is refused
     (create_booking). Already waiting or booked: answers that place."""

@@ -34,7 +34,7 @@ from favmcp.registry.spec import tool
 DOMAIN_NAME = "content"
 
 
-@tool(domain=DOMAIN_NAME, title="Create post", hints="W", scope="content:write")
+@tool(domain=DOMAIN_NAME, title="Create post", hints="W", scope="content:write", route="POST /v1/posts")
 async def create_post(ctx: ToolContext, args: CreatePostInput) -> PostPublic:
     """Create a draft post of typed blocks (a booking_button names an active service); the slug defaults to
     one made from the title. Then publish_post."""
@@ -67,7 +67,7 @@ async def get_post(ctx: ToolContext, args: GetPostInput) -> PostPublic:
     return await service.public(ctx, post)
 
 
-@tool(domain=DOMAIN_NAME, title="List posts", hints="R I", scope="content:read")
+@tool(domain=DOMAIN_NAME, title="List posts", hints="R I", scope="content:read", route="GET /v1/posts")
 async def list_posts(ctx: ToolContext, args: ListPostsInput) -> PostPage:
     """Posts newest first, by status and tag, without their blocks (get_post has them)."""
     stmt = ctx.db.select(Post, *service.page_filter(args.status, args.tag))
@@ -75,7 +75,7 @@ async def list_posts(ctx: ToolContext, args: ListPostsInput) -> PostPage:
     return PostPage(items=await service.summaries(ctx, rows), next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Update post", hints="W I", scope="content:write")
+@tool(domain=DOMAIN_NAME, title="Update post", hints="W I", scope="content:write", route="PATCH /v1/posts/{post_id}")
 async def update_post(ctx: ToolContext, args: UpdatePostInput) -> PostPublic:
     """Change a post's fields or replace its blocks: fields left out stay, null clears. A live post's new slug
     must be free (its old URL stops working)."""
@@ -109,7 +109,13 @@ async def update_post(ctx: ToolContext, args: UpdatePostInput) -> PostPublic:
     return await service.public(ctx, post)
 
 
-@tool(domain=DOMAIN_NAME, title="Publish post", hints="W I", scope="content:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Publish post",
+    hints="W I",
+    scope="content:write",
+    route="POST /v1/posts/{post_id}/publish",
+)
 async def publish_post(ctx: ToolContext, args: PublishPostInput) -> PostPublic:
     """Publish a post now, or schedule it for a future publish_at (live from then). Its slug must be free among
     live and scheduled posts. Publishing a published post changes nothing."""
@@ -145,7 +151,13 @@ async def publish_post(ctx: ToolContext, args: PublishPostInput) -> PostPublic:
     return await service.public(ctx, post)
 
 
-@tool(domain=DOMAIN_NAME, title="Unpublish post", hints="D I", scope="content:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Unpublish post",
+    hints="D I",
+    scope="content:write",
+    route="POST /v1/posts/{post_id}/unpublish",
+)
 async def unpublish_post(ctx: ToolContext, args: PostIdInput) -> PostPublic:
     """Take a post down from the public API: published (or scheduled and already live) becomes unpublished; a
     scheduled post not yet live goes back to draft. publish_post brings it back."""
@@ -181,6 +193,7 @@ async def _preview_delete(ctx: ToolContext, args: DeletePostInput) -> PostPrevie
     scope="content:admin",
     gate="confirm",
     preview=_preview_delete,
+    route="DELETE /v1/posts/{post_id}",
 )
 async def delete_post(ctx: ToolContext, args: DeletePostInput) -> PostDeleted:
     """Delete a post for good (unpublish_post only takes it down)."""

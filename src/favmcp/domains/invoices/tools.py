@@ -48,7 +48,7 @@ from favmcp.registry.spec import tool
 DOMAIN_NAME = "invoices"
 
 
-@tool(domain=DOMAIN_NAME, title="Create invoice", hints="W", scope="invoices:write")
+@tool(domain=DOMAIN_NAME, title="Create invoice", hints="W", scope="invoices:write", route="POST /v1/invoices")
 async def create_invoice(ctx: ToolContext, args: CreateInvoiceInput) -> DraftInvoice:
     """Create a draft invoice for an active member: the server prices each line (unit amounts include tax only if
     the workspace's prices do) and applies an optional promotion code. Nothing is owed until finalize_invoice."""
@@ -65,14 +65,16 @@ async def create_invoice(ctx: ToolContext, args: CreateInvoiceInput) -> DraftInv
     return await service.draft_public(ctx, await service.load(ctx, invoice_id))
 
 
-@tool(domain=DOMAIN_NAME, title="Get invoice", hints="R I", scope="invoices:read")
+@tool(
+    domain=DOMAIN_NAME, title="Get invoice", hints="R I", scope="invoices:read", route="GET /v1/invoices/{invoice_id}"
+)
 async def get_invoice(ctx: ToolContext, args: GetInvoiceInput) -> InvoicePublic:
     """One invoice with lines, totals, tax by rate, amounts paid, credited and refunded, credit notes and status
     (the payments themselves: list_payments)."""
     return await service.public(ctx, await service.load(ctx, args.invoice_id))
 
 
-@tool(domain=DOMAIN_NAME, title="List invoices", hints="R I", scope="invoices:read")
+@tool(domain=DOMAIN_NAME, title="List invoices", hints="R I", scope="invoices:read", route="GET /v1/invoices")
 async def list_invoices(ctx: ToolContext, args: ListInvoicesInput) -> InvoicePage:
     """Invoices newest first, filtered by status, member and creation days (workspace timezone)."""
     stmt = ctx.db.select(Invoice)
@@ -90,7 +92,13 @@ async def list_invoices(ctx: ToolContext, args: ListInvoicesInput) -> InvoicePag
     return InvoicePage(items=[service.summary(i) for i in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Update invoice draft", hints="W I", scope="invoices:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Update invoice draft",
+    hints="W I",
+    scope="invoices:write",
+    route="PATCH /v1/invoices/{invoice_id}",
+)
 async def update_invoice_draft(ctx: ToolContext, args: UpdateInvoiceDraftInput) -> DraftInvoice:
     """Change a draft: lines (replaces them all), due date, memo, promotion code (null removes it); fields left
     out stay. A finalized invoice is refused: correct it with create_credit_note."""
@@ -109,7 +117,13 @@ async def update_invoice_draft(ctx: ToolContext, args: UpdateInvoiceDraftInput) 
     return await service.draft_public(ctx, invoice)
 
 
-@tool(domain=DOMAIN_NAME, title="Finalize invoice", hints="W I", scope="invoices:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Finalize invoice",
+    hints="W I",
+    scope="invoices:write",
+    route="POST /v1/invoices/{invoice_id}/finalize",
+)
 async def finalize_invoice(ctx: ToolContext, args: InvoiceInput) -> InvoiceSummary:
     """Finalize a draft: it takes the next invoice number (gap-free, never reused), its lines freeze and it is
     open for payment, due in 30 days unless set. A zero total is paid at once; a repeat answers as it is."""
@@ -135,7 +149,15 @@ async def _ask_send(ctx: ToolContext, args: InvoiceInput) -> ApprovalAsk:
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Send invoice", hints="W O", scope="invoices:write", gate="approval", ask=_ask_send)
+@tool(
+    domain=DOMAIN_NAME,
+    title="Send invoice",
+    hints="W O",
+    scope="invoices:write",
+    gate="approval",
+    ask=_ask_send,
+    route="POST /v1/invoices/{invoice_id}/send",
+)
 async def send_invoice(ctx: ToolContext, args: InvoiceInput) -> SentInvoice:
     """Email an open invoice (lines, totals, amount due, due date) to the member's email address. May wait for
     approval under the workspace's policy. Refused for a member without email or erased."""
@@ -188,6 +210,7 @@ async def _preview_void(ctx: ToolContext, args: VoidInvoiceInput) -> InvoicePrev
     scope="invoices:admin",
     gate="confirm",
     preview=_preview_void,
+    route="POST /v1/invoices/{invoice_id}/void",
 )
 async def void_invoice(ctx: ToolContext, args: VoidInvoiceInput) -> InvoiceSummary:
     """Void an open or uncollectible invoice that has no payments: it stays on record with its number and owes
@@ -218,6 +241,7 @@ async def _preview_uncollectible(ctx: ToolContext, args: MarkUncollectibleInput)
     scope="invoices:admin",
     gate="confirm",
     preview=_preview_uncollectible,
+    route="POST /v1/invoices/{invoice_id}/mark-uncollectible",
 )
 async def mark_invoice_uncollectible(ctx: ToolContext, args: MarkUncollectibleInput) -> InvoiceSummary:
     """Write off an open invoice as uncollectible (bad debt). It can still be paid or voided later."""
@@ -226,7 +250,13 @@ async def mark_invoice_uncollectible(ctx: ToolContext, args: MarkUncollectibleIn
     return service.summary(invoice)
 
 
-@tool(domain=DOMAIN_NAME, title="Create credit note", hints="W", scope="invoices:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Create credit note",
+    hints="W",
+    scope="invoices:admin",
+    route="POST /v1/invoices/{invoice_id}/credit-notes",
+)
 async def create_credit_note(ctx: ToolContext, args: CreateCreditNoteInput) -> CreditNotePublic:
     """Credit part or all of an open, uncollectible or paid invoice, never beyond its total. It lowers what is
     still owed (nothing left owed: paid); the part already paid becomes refund_due (then refund_payment)."""
@@ -237,7 +267,13 @@ async def create_credit_note(ctx: ToolContext, args: CreateCreditNoteInput) -> C
     return service.credit_note_public(note)
 
 
-@tool(domain=DOMAIN_NAME, title="List overdue invoices", hints="R I", scope="invoices:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="List overdue invoices",
+    hints="R I",
+    scope="invoices:read",
+    route="GET /v1/invoices/overdue",
+)
 async def list_overdue_invoices(ctx: ToolContext, args: ListOverdueInput) -> OverduePage:
     """Open invoices whose due date has passed (workspace timezone), oldest due first, with days overdue and the
     reminders sent so far (send_payment_reminder)."""
@@ -305,6 +341,7 @@ async def _ask_remind(ctx: ToolContext, args: SendReminderInput) -> ApprovalAsk:
     scope="invoices:write",
     gate="approval",
     ask=_ask_remind,
+    route="POST /v1/invoices/{invoice_id}/reminders",
 )
 async def send_payment_reminder(ctx: ToolContext, args: SendReminderInput) -> SentReminder:
     """Email a payment reminder for an overdue open invoice (amount due, days overdue, the invoice). At most one

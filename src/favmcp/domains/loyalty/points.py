@@ -65,7 +65,9 @@ def _program_public(found: LoyaltyProgram, saved: bool) -> LoyaltyProgramPublic:
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Get loyalty program", hints="R I", scope="loyalty:read")
+@tool(
+    domain=DOMAIN_NAME, title="Get loyalty program", hints="R I", scope="loyalty:read", route="GET /v1/loyalty/program"
+)
 async def get_loyalty_program(ctx: ToolContext, args: GetLoyaltyProgramInput) -> LoyaltyProgramPublic:
     """The loyalty program: on or off, earn rules (per visit, per currency unit paid, per product), points
     expiry, the minimum redemption, the tier basis."""
@@ -91,7 +93,13 @@ async def _check_rules(ctx: ToolContext, rules: list[VisitRule | SpendRule | Pro
         raise validation_failed("An earn rule names something that does not exist.", errors)
 
 
-@tool(domain=DOMAIN_NAME, title="Update loyalty program", hints="W I", scope="loyalty:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Update loyalty program",
+    hints="W I",
+    scope="loyalty:admin",
+    route="PATCH /v1/loyalty/program",
+)
 async def update_loyalty_program(ctx: ToolContext, args: UpdateLoyaltyProgramInput) -> LoyaltyProgramPublic:
     """Change the program; fields left out stay, earn_rules replaces the list. Refuses rules naming unknown
     services, plans or products."""
@@ -130,7 +138,13 @@ async def _progress(ctx: ToolContext, member_id: str, program: LoyaltyProgram) -
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Get points balance", hints="R I", scope="loyalty:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Get points balance",
+    hints="R I",
+    scope="loyalty:read",
+    route="GET /v1/members/{member_id}/points",
+)
 async def get_points_balance(ctx: ToolContext, args: MemberInput) -> PointsBalance:
     """A customer's points, those expiring in the next 30 days, and their tier with what the next one needs."""
     member, _ = await members.load(ctx, args.member_id)
@@ -176,7 +190,13 @@ async def _moved(ctx: ToolContext, entry: PointsEntry, balance: int) -> PointsMo
     return PointsMoved(entry=entry_public(entry), points_after=balance)
 
 
-@tool(domain=DOMAIN_NAME, title="Earn loyalty points", hints="W I", scope="loyalty:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Earn loyalty points",
+    hints="W I",
+    scope="loyalty:write",
+    route="POST /v1/members/{member_id}/points/earn",
+)
 async def earn_loyalty_points(ctx: ToolContext, args: EarnPointsInput) -> PointsMoved:
     """Credit points to a customer by hand, with a reason (no tier multiplier). Send an idempotency_key: a retry
     never credits twice."""
@@ -187,7 +207,13 @@ async def earn_loyalty_points(ctx: ToolContext, args: EarnPointsInput) -> Points
     return await _moved(ctx, entry, acct.balance)
 
 
-@tool(domain=DOMAIN_NAME, title="Redeem loyalty points", hints="W", scope="loyalty:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Redeem loyalty points",
+    hints="W",
+    scope="loyalty:write",
+    route="POST /v1/members/{member_id}/points/redeem",
+)
 async def redeem_loyalty_points(ctx: ToolContext, args: RedeemPointsInput) -> PointsMoved:
     """Spend a customer's points, soonest-expiring first. Refuses fewer than min_redeem_points and more than the
     balance. For a reward use redeem_reward."""
@@ -203,7 +229,13 @@ async def redeem_loyalty_points(ctx: ToolContext, args: RedeemPointsInput) -> Po
     return await _moved(ctx, entry, acct.balance)
 
 
-@tool(domain=DOMAIN_NAME, title="Adjust loyalty points", hints="W", scope="loyalty:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Adjust loyalty points",
+    hints="W",
+    scope="loyalty:admin",
+    route="POST /v1/members/{member_id}/points/adjust",
+)
 async def adjust_loyalty_points(ctx: ToolContext, args: AdjustPointsInput) -> PointsMoved:
     """Correct a customer's points up or down, with a reason; refuses taking more than the balance."""
     if args.points == 0:
@@ -225,7 +257,13 @@ async def adjust_loyalty_points(ctx: ToolContext, args: AdjustPointsInput) -> Po
 # -- the ledger ------------------------------------------------------------------------------------------------------
 
 
-@tool(domain=DOMAIN_NAME, title="List points transactions", hints="R I", scope="loyalty:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="List points transactions",
+    hints="R I",
+    scope="loyalty:read",
+    route="GET /v1/loyalty/transactions",
+)
 async def list_points_transactions(ctx: ToolContext, args: ListPointsTransactionsInput) -> PointsEntryPage:
     """The points ledger, newest first, of one customer or the workspace; filters kind and created in
     [created_from, created_before)."""
@@ -271,7 +309,9 @@ async def run_expiry(ctx: ToolContext, up_to: datetime, member_id: str | None = 
     return ExpiryCounts(up_to=up_to, lots=lots, points=points, members=len(touched))
 
 
-@tool(domain=DOMAIN_NAME, title="Expire points", hints="W I", scope="loyalty:admin")
+@tool(
+    domain=DOMAIN_NAME, title="Expire points", hints="W I", scope="loyalty:admin", route="POST /v1/loyalty/expirations"
+)
 async def expire_points(ctx: ToolContext, args: ExpirePointsInput) -> ExpiryCounts:
     """Write off points whose expiry passed by up_to (default now), optionally for one customer; each expired
     earn once. Runs hourly by itself."""

@@ -154,7 +154,7 @@ def _terms_errors(args: CreateRewardInput) -> list[FieldError]:
     return errors
 
 
-@tool(domain=DOMAIN_NAME, title="Create reward", hints="W", scope="loyalty:admin")
+@tool(domain=DOMAIN_NAME, title="Create reward", hints="W", scope="loyalty:admin", route="POST /v1/rewards")
 async def create_reward(ctx: ToolContext, args: CreateRewardInput) -> RewardPublic:
     """Add a reward: free_service (service_id; a voucher worth its price), free_product (product_id) or discount
     (percent_off, or amount_off and currency), for points_cost points; optional stock and voucher validity.
@@ -194,7 +194,7 @@ async def create_reward(ctx: ToolContext, args: CreateRewardInput) -> RewardPubl
     return await _public(ctx, reward)
 
 
-@tool(domain=DOMAIN_NAME, title="List rewards", hints="R I", scope="loyalty:read")
+@tool(domain=DOMAIN_NAME, title="List rewards", hints="R I", scope="loyalty:read", route="GET /v1/rewards")
 async def list_rewards(ctx: ToolContext, args: ListRewardsInput) -> RewardPage:
     """The rewards catalogue, newest first (active ones unless status says otherwise), with point cost, stock left
     and vouchers issued."""
@@ -222,7 +222,13 @@ async def _value(ctx: ToolContext, reward: Reward) -> tuple[str | None, int | No
     return reward.percent_off, reward.amount_off, reward.currency
 
 
-@tool(domain=DOMAIN_NAME, title="Redeem reward", hints="W", scope="loyalty:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Redeem reward",
+    hints="W",
+    scope="loyalty:write",
+    route="POST /v1/rewards/{reward_id}/redemptions",
+)
 async def redeem_reward(ctx: ToolContext, args: RedeemRewardInput) -> VoucherPublic:
     """Exchange a customer's points for a reward: debits its points_cost and issues a single-use voucher code for
     that customer only (use it as the promotion_code of an invoice or order). Refuses too few points, an archived
@@ -325,7 +331,13 @@ async def _withdraw(ctx: ToolContext, voucher: Voucher) -> int | None:
     return returned
 
 
-@tool(domain=DOMAIN_NAME, title="Archive reward", hints="D I", scope="loyalty:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Archive reward",
+    hints="D I",
+    scope="loyalty:admin",
+    route="DELETE /v1/rewards/{reward_id}",
+)
 async def archive_reward(ctx: ToolContext, args: ArchiveRewardInput) -> ArchivedReward:
     """Stop new redemptions of a reward; issued vouchers stay valid. withdraw_unused also takes back every voucher
     not yet used (its code stops working) and returns its points; used vouchers are final. Repeating changes

@@ -43,7 +43,13 @@ DOMAIN_NAME = "messaging"
 SENDER_FIELD = {Channel.whatsapp: "from_number", Channel.sms: "from_number", Channel.email: "from_address"}
 
 
-@tool(domain=DOMAIN_NAME, title="Configure channel", hints="W I", scope="messaging:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Configure channel",
+    hints="W I",
+    scope="messaging:admin",
+    route="PATCH /v1/channels/{channel}",
+)
 async def configure_channel(ctx: ToolContext, args: ConfigureChannelInput) -> ChannelPublic:
     """Set up or change a channel. whatsapp (Cloud API): phone_number_id, waba_id, access_token, app_secret,
     verify_token, from_number. sms (Twilio): account_sid, auth_token, from_number. email (SMTP): host, port,
@@ -168,7 +174,7 @@ async def _check_reminder_template(ctx: ToolContext, channel: Channel, template_
         )
 
 
-@tool(domain=DOMAIN_NAME, title="Get channel status", hints="R I", scope="messaging:read")
+@tool(domain=DOMAIN_NAME, title="Get channel status", hints="R I", scope="messaging:read", route="GET /v1/channels")
 async def get_channel_status(ctx: ToolContext, args: GetChannelStatusInput) -> ChannelStatusList:
     """Every channel, configured or not: sender, health, last error, outbound counts of the last 24 h by status
     and the last failure. Calls no provider."""

@@ -40,7 +40,13 @@ SUMMARY_TEXT = 3000  # the rendered text an approver reads, at most
 # -- templates -------------------------------------------------------------------------------------------------
 
 
-@tool(domain=DOMAIN_NAME, title="List message templates", hints="R I", scope="messaging:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="List message templates",
+    hints="R I",
+    scope="messaging:read",
+    route="GET /v1/message-templates",
+)
 async def list_message_templates(ctx: ToolContext, args: ListTemplatesInput) -> TemplatePage:
     """Message templates newest first, by channel and approval status, with their variables."""
     where = []
@@ -52,7 +58,13 @@ async def list_message_templates(ctx: ToolContext, args: ListTemplatesInput) -> 
     return TemplatePage(items=[templates.public(t) for t in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Create message template", hints="W", scope="messaging:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Create message template",
+    hints="W",
+    scope="messaging:write",
+    route="POST /v1/message-templates",
+)
 async def create_message_template(ctx: ToolContext, args: CreateTemplateInput) -> TemplatePublic:
     """Create a template; each {{placeholder}} must be declared in variables. SMS and email templates are
     approved at once, WhatsApp ones after Meta's review."""
@@ -87,7 +99,13 @@ async def create_message_template(ctx: ToolContext, args: CreateTemplateInput) -
     return templates.public(template)
 
 
-@tool(domain=DOMAIN_NAME, title="Update message template", hints="W I", scope="messaging:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Update message template",
+    hints="W I",
+    scope="messaging:write",
+    route="PATCH /v1/message-templates/{template_id}",
+)
 async def update_message_template(ctx: ToolContext, args: UpdateTemplateInput) -> TemplatePublic:
     """Change a template (fields left out stay); a change bumps its version. A WhatsApp template whose text,
     name, language or kind changes goes back to Meta's review. Refused while a scheduled or sending campaign
@@ -127,7 +145,13 @@ async def update_message_template(ctx: ToolContext, args: UpdateTemplateInput) -
     return templates.public(template)
 
 
-@tool(domain=DOMAIN_NAME, title="Delete message template", hints="D I", scope="messaging:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Delete message template",
+    hints="D I",
+    scope="messaging:write",
+    route="DELETE /v1/message-templates/{template_id}",
+)
 async def delete_message_template(ctx: ToolContext, args: TemplateIdInput) -> TemplateDeleted:
     """Delete a template for good; refused while a draft, scheduled or sending campaign uses it. Sent messages
     keep their text. A repeat answers not_found (retry with the same idempotency_key to replay the answer)."""
@@ -204,7 +228,15 @@ async def _ensure_as_approved(ctx: ToolContext, out: sending.Outgoing) -> None:
         )
 
 
-@tool(domain=DOMAIN_NAME, title="Send message", hints="W O", scope="messaging:send", gate="approval", ask=_ask_send)
+@tool(
+    domain=DOMAIN_NAME,
+    title="Send message",
+    hints="W O",
+    scope="messaging:send",
+    gate="approval",
+    ask=_ask_send,
+    route="POST /v1/messages",
+)
 async def send_message(ctx: ToolContext, args: SendMessageInput) -> MessageSent:
     """Send one customer a template or free text. Consent, suppression, WhatsApp's 24-hour window and quiet
     hours are checked first (refusals name details.rule). May wait for approval by policy."""
@@ -226,7 +258,7 @@ def message_public(message: Message) -> MessagePublic:
     return MessagePublic.model_validate({**message.model_dump(), "body": body})
 
 
-@tool(domain=DOMAIN_NAME, title="List messages", hints="R I", scope="messaging:read")
+@tool(domain=DOMAIN_NAME, title="List messages", hints="R I", scope="messaging:read", route="GET /v1/messages")
 async def list_messages(ctx: ToolContext, args: ListMessagesInput) -> MessagePage:
     """Messages in and out, newest first, by member, channel, direction, status or campaign."""
     where = []
@@ -245,7 +277,13 @@ async def list_messages(ctx: ToolContext, args: ListMessagesInput) -> MessagePag
     return MessagePage(items=[message_public(m) for m in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Get conversation", hints="R I", scope="messaging:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Get conversation",
+    hints="R I",
+    scope="messaging:read",
+    route="GET /v1/members/{member_id}/conversation",
+)
 async def get_conversation(ctx: ToolContext, args: ConversationInput) -> Conversation:
     """One customer's thread across channels: the latest page, oldest to newest; next_cursor goes further
     back. Customer text is marked untrusted."""

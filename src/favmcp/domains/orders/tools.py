@@ -65,7 +65,7 @@ async def public(ctx: ToolContext, order: Order) -> OrderPublic:
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Create order", hints="W", scope="orders:write")
+@tool(domain=DOMAIN_NAME, title="Create order", hints="W", scope="orders:write", route="POST /v1/orders")
 async def create_order(ctx: ToolContext, args: CreateOrderInput) -> OrderPublic:
     """Create an open order for a customer from product lines and an optional promotion code; the server prices
     it. Reserves stock, all or nothing: a line short of stock, an archived product or a code that does not apply
@@ -155,13 +155,13 @@ async def create_order(ctx: ToolContext, args: CreateOrderInput) -> OrderPublic:
     return await public(ctx, await service.load(ctx, order.id))
 
 
-@tool(domain=DOMAIN_NAME, title="Get order", hints="R I", scope="orders:read")
+@tool(domain=DOMAIN_NAME, title="Get order", hints="R I", scope="orders:read", route="GET /v1/orders/{order_id}")
 async def get_order(ctx: ToolContext, args: OrderInput) -> OrderPublic:
     """One order: lines as ordered, totals, amounts paid, remaining and due back, and status."""
     return await public(ctx, await service.load(ctx, args.order_id))
 
 
-@tool(domain=DOMAIN_NAME, title="List orders", hints="R I", scope="orders:read")
+@tool(domain=DOMAIN_NAME, title="List orders", hints="R I", scope="orders:read", route="GET /v1/orders")
 async def list_orders(ctx: ToolContext, args: ListOrdersInput) -> OrderPage:
     """Orders, newest first, by status, customer and creation time [created_from, created_to)."""
     stmt = ctx.db.select(Order)
@@ -178,7 +178,13 @@ async def list_orders(ctx: ToolContext, args: ListOrdersInput) -> OrderPage:
     return OrderPage(items=[summary(o) for o in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Fulfil order", hints="W I", scope="orders:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Fulfil order",
+    hints="W I",
+    scope="orders:write",
+    route="POST /v1/orders/{order_id}/fulfil",
+)
 async def fulfil_order(ctx: ToolContext, args: FulfilOrderInput) -> OrderSummary:
     """Mark a paid order fulfilled (handed over or shipped); an open one is refused."""
     order = await service.load(ctx, args.order_id)
@@ -244,6 +250,7 @@ async def _preview_cancel(ctx: ToolContext, args: CancelOrderInput) -> CancelPre
     scope="orders:write",
     gate="confirm",
     preview=_preview_cancel,
+    route="POST /v1/orders/{order_id}/cancel",
 )
 async def cancel_order(ctx: ToolContext, args: CancelOrderInput) -> OrderSummary:
     """Cancel an open or paid order (not a fulfilled one): stock and the promotion use go back. Paid money is

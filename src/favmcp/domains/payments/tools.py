@@ -34,7 +34,7 @@ from favmcp.registry.spec import tool
 DOMAIN_NAME = "payments"
 
 
-@tool(domain=DOMAIN_NAME, title="Record payment", hints="W I", scope="payments:write")
+@tool(domain=DOMAIN_NAME, title="Record payment", hints="W I", scope="payments:write", route="POST /v1/payments")
 async def record_payment(ctx: ToolContext, args: RecordPaymentInput) -> RecordedPayment:
     """Record money taken in person or by transfer against one open invoice or order; a partial payment leaves
     amount_remaining. Refuses more than remains."""
@@ -50,7 +50,9 @@ async def record_payment(ctx: ToolContext, args: RecordPaymentInput) -> Recorded
     return RecordedPayment(**service.public(payment).model_dump(), amount_remaining=remaining)
 
 
-@tool(domain=DOMAIN_NAME, title="Get payment", hints="R I", scope="payments:read")
+@tool(
+    domain=DOMAIN_NAME, title="Get payment", hints="R I", scope="payments:read", route="GET /v1/payments/{payment_id}"
+)
 async def get_payment(ctx: ToolContext, args: GetPaymentInput) -> PaymentDetail:
     """One payment with its refunds."""
     payment = await service.load(ctx, args.payment_id)
@@ -60,7 +62,7 @@ async def get_payment(ctx: ToolContext, args: GetPaymentInput) -> PaymentDetail:
     return PaymentDetail(**service.public(payment).model_dump(), refunds=[service.refund_public(r) for r in refunds])
 
 
-@tool(domain=DOMAIN_NAME, title="List payments", hints="R I", scope="payments:read")
+@tool(domain=DOMAIN_NAME, title="List payments", hints="R I", scope="payments:read", route="GET /v1/payments")
 async def list_payments(ctx: ToolContext, args: ListPaymentsInput) -> PaymentPage:
     """Payments newest first; filters: paid in [paid_from, paid_before), method, status, customer, invoice,
     order."""
@@ -101,6 +103,7 @@ async def _preview_refund(ctx: ToolContext, args: RefundPaymentInput) -> RefundP
 @tool(
     domain=DOMAIN_NAME, title="Refund payment", hints="D I O", scope="payments:admin",
     gate="confirm", preview=_preview_refund,
+    route="POST /v1/payments/{payment_id}/refunds",
 )  # fmt: skip
 async def refund_payment(ctx: ToolContext, args: RefundPaymentInput) -> RefundPublic:
     """Refund all or part of a payment, never more than amount_refundable. Offline payments refund at once; online
@@ -109,7 +112,7 @@ async def refund_payment(ctx: ToolContext, args: RefundPaymentInput) -> RefundPu
     return service.refund_public(refund)
 
 
-@tool(domain=DOMAIN_NAME, title="List refunds", hints="R I", scope="payments:read")
+@tool(domain=DOMAIN_NAME, title="List refunds", hints="R I", scope="payments:read", route="GET /v1/refunds")
 async def list_refunds(ctx: ToolContext, args: ListRefundsInput) -> RefundPage:
     """Refunds newest first; filters: requested in [created_from, created_before), payment, status."""
     stmt = ctx.db.select(Refund)
@@ -131,7 +134,14 @@ async def _open_checkout(ctx: ToolContext, args: CreatePaymentLinkInput) -> stri
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Create payment link", hints="W O", scope="payments:write", prepare=_open_checkout)
+@tool(
+    domain=DOMAIN_NAME,
+    title="Create payment link",
+    hints="W O",
+    scope="payments:write",
+    prepare=_open_checkout,
+    route="POST /v1/payment-links",
+)
 async def create_payment_link(ctx: ToolContext, args: CreatePaymentLinkInput) -> PaymentLinkPublic:
     """A hosted Stripe payment page for what remains on an open invoice or order (an open link for the same
     amount is reused). Needs Stripe keys (update_workspace payment_provider)."""

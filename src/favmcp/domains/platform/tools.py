@@ -24,7 +24,7 @@ from favmcp.skills import load_all, skill_uri
 DOMAIN_NAME = "platform"
 
 
-@tool(domain=DOMAIN_NAME, title="List audit events", hints="R I", scope="audit:read")
+@tool(domain=DOMAIN_NAME, title="List audit events", hints="R I", scope="audit:read", route="GET /v1/audit-events")
 async def list_audit_events(ctx: ToolContext, args: ListAuditEventsInput) -> AuditEventPage:
     """The audit trail, newest first: who called which mutating tool, with which credential, when, the outcome
     and what changed (ids and field names, never personal data)."""
@@ -101,7 +101,7 @@ def _matches(spec: ToolSpec, args: SearchToolsInput) -> int:
     return score + 5 * (bool(score) and set(spec.name.split("_")) <= said)
 
 
-@tool(domain=DOMAIN_NAME, title="Search tools", hints="R I", scope="public")
+@tool(domain=DOMAIN_NAME, title="Search tools", hints="R I", scope="public", route="GET /v1/tools")
 async def search_tools(ctx: ToolContext, args: SearchToolsInput) -> ToolSearchResult:
     """Find this server's tools by words, domain or effect, best first: names, titles, scopes, gates and
     annotations, and the skills (playbooks) for the job. describe_tool gives one tool's schemas. Needs no API key."""
@@ -128,7 +128,7 @@ def _skills_for(args: SearchToolsInput) -> list[SkillSummary]:
     ]
 
 
-@tool(domain=DOMAIN_NAME, title="Describe tool", hints="R I", scope="public")
+@tool(domain=DOMAIN_NAME, title="Describe tool", hints="R I", scope="public", route="GET /v1/tools/{name}")
 async def describe_tool(ctx: ToolContext, args: DescribeToolInput) -> ToolDescription:
     """One tool's full description, input and output JSON Schema, annotations, scope and gate.
     Needs no API key. Find names with search_tools."""

@@ -39,7 +39,7 @@ def movement_public(entry: StockMovement) -> StockMovementPublic:
     return StockMovementPublic.model_validate(entry, from_attributes=True)
 
 
-@tool(domain=DOMAIN_NAME, title="Create product", hints="W", scope="products:write")
+@tool(domain=DOMAIN_NAME, title="Create product", hints="W", scope="products:write", route="POST /v1/products")
 async def create_product(ctx: ToolContext, args: CreateProductInput) -> ProductPublic:
     """Create a retail product: price (tax-inclusive if the workspace's prices are), tax rate, optional SKU
     (unique among active products) and starting stock."""
@@ -64,7 +64,7 @@ async def create_product(ctx: ToolContext, args: CreateProductInput) -> ProductP
     return public(product)
 
 
-@tool(domain=DOMAIN_NAME, title="List products", hints="R I", scope="products:read")
+@tool(domain=DOMAIN_NAME, title="List products", hints="R I", scope="products:read", route="GET /v1/products")
 async def list_products(ctx: ToolContext, args: ListProductsInput) -> ProductPage:
     """Products, newest first, with price and stock; active ones unless a status is given."""
     stmt = ctx.db.select(Product)
@@ -82,7 +82,9 @@ async def list_products(ctx: ToolContext, args: ListProductsInput) -> ProductPag
     return ProductPage(items=[public(p) for p in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Get product", hints="R I", scope="products:read")
+@tool(
+    domain=DOMAIN_NAME, title="Get product", hints="R I", scope="products:read", route="GET /v1/products/{product_id}"
+)
 async def get_product(ctx: ToolContext, args: ProductInput) -> ProductDetail:
     """One product in full, with its latest stock movements."""
     product = await service.load(ctx, args.product_id)
@@ -97,7 +99,13 @@ async def get_product(ctx: ToolContext, args: ProductInput) -> ProductDetail:
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Update product", hints="W I", scope="products:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Update product",
+    hints="W I",
+    scope="products:write",
+    route="PATCH /v1/products/{product_id}",
+)
 async def update_product(ctx: ToolContext, args: UpdateProductInput) -> ProductPublic:
     """Change an active product; fields left out stay, null clears sku or description. Prices apply to new
     orders. Stock: adjust_stock."""
@@ -118,7 +126,13 @@ async def update_product(ctx: ToolContext, args: UpdateProductInput) -> ProductP
     return public(product)
 
 
-@tool(domain=DOMAIN_NAME, title="Archive product", hints="D I", scope="products:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Archive product",
+    hints="D I",
+    scope="products:write",
+    route="DELETE /v1/products/{product_id}",
+)
 async def archive_product(ctx: ToolContext, args: ArchiveProductInput) -> ProductPublic:
     """Archive a product: no new orders take it and its SKU is free again; existing orders keep it."""
     product = await service.load(ctx, args.product_id)
@@ -133,7 +147,13 @@ async def archive_product(ctx: ToolContext, args: ArchiveProductInput) -> Produc
     return public(await service.load(ctx, product.id))
 
 
-@tool(domain=DOMAIN_NAME, title="Adjust stock", hints="W", scope="products:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Adjust stock",
+    hints="W",
+    scope="products:write",
+    route="POST /v1/products/{product_id}/stock-adjustments",
+)
 async def adjust_stock(ctx: ToolContext, args: AdjustStockInput) -> StockAdjusted:
     """Add or remove stock of a tracked product with a reason, in the stock ledger. Refuses to go below zero,
     naming the units available."""

@@ -51,7 +51,7 @@ async def public_many(ctx: ToolContext, promotions: list[Promotion]) -> list[Pro
     return out
 
 
-@tool(domain=DOMAIN_NAME, title="Create promotion", hints="W", scope="orders:write")
+@tool(domain=DOMAIN_NAME, title="Create promotion", hints="W", scope="orders:write", route="POST /v1/promotions")
 async def create_promotion(ctx: ToolContext, args: CreatePromotionInput) -> PromotionPublic:
     """Create a promotion code (any case, unique among active codes): percent_off or amount_off, for orders,
     invoices or both, with optional validity window, minimum subtotal, total and per-customer limits."""
@@ -98,7 +98,7 @@ async def _ensure_code_free(ctx: ToolContext, code: str) -> None:
         )
 
 
-@tool(domain=DOMAIN_NAME, title="List promotions", hints="R I", scope="orders:read")
+@tool(domain=DOMAIN_NAME, title="List promotions", hints="R I", scope="orders:read", route="GET /v1/promotions")
 async def list_promotions(ctx: ToolContext, args: ListPromotionsInput) -> PromotionPage:
     """Promotion codes, newest first, with their terms, uses, uses left and discount given."""
     # Marketing codes are the workspace's; a voucher is its customer's (a staff user sees their customers' only).
@@ -112,7 +112,13 @@ async def list_promotions(ctx: ToolContext, args: ListPromotionsInput) -> Promot
     return PromotionPage(items=await public_many(ctx, rows), next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Validate promotion", hints="R I", scope="orders:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Validate promotion",
+    hints="R I",
+    scope="orders:read",
+    route="POST /v1/promotions/validate",
+)
 async def validate_promotion(ctx: ToolContext, args: ValidatePromotionInput) -> PromotionCheck:
     """Check a code for a customer and basket without using it: the discount it would give now, or the reason
     it does not apply."""
@@ -140,7 +146,13 @@ async def validate_promotion(ctx: ToolContext, args: ValidatePromotionInput) -> 
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Deactivate promotion", hints="D I", scope="orders:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Deactivate promotion",
+    hints="D I",
+    scope="orders:write",
+    route="POST /v1/promotions/{promotion_id}/deactivate",
+)
 async def deactivate_promotion(ctx: ToolContext, args: DeactivatePromotionInput) -> PromotionPublic:
     """Stop a promotion code: later orders and invoices cannot use it; discounts given stay. The code is free
     for a new promotion."""

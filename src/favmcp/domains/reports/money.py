@@ -164,7 +164,7 @@ def _chart(ctx: ToolContext, title: str, labels: list[str], series: dict[str, li
     ctx.attach_image(charts.render(title, labels, series, unit=unit))
 
 
-@tool(domain=DOMAIN_NAME, title="Revenue report", hints="R I", scope=SCOPE)
+@tool(domain=DOMAIN_NAME, title="Revenue report", hints="R I", scope=SCOPE, route="GET /v1/reports/revenue")
 async def revenue_report(ctx: ToolContext, args: RevenueInput) -> RevenueReport:
     """Payments less refunds by local day, ISO week or month, dated when money moved (void invoices never count),
     and by service, plan, product and other (each payment split over its document's lines). Money needs
@@ -198,7 +198,7 @@ async def revenue_report(ctx: ToolContext, args: RevenueInput) -> RevenueReport:
     return RevenueReport(starts_at=start, ends_at=end, net_amount=net, currency=currency, rows=rows, breakdown=shares)
 
 
-@tool(domain=DOMAIN_NAME, title="Get dashboard stats", hints="R I", scope=SCOPE)
+@tool(domain=DOMAIN_NAME, title="Get dashboard stats", hints="R I", scope=SCOPE, route="GET /v1/reports/dashboard")
 async def get_dashboard_stats(ctx: ToolContext, args: RangeInput) -> DashboardStats:
     """Headline figures for local dates from_date..to_date: net revenue (as revenue_report), bookings starting then
     and their no-shows, new customers; and now: overdue invoices and active subscriptions. Money needs
@@ -250,7 +250,7 @@ def round_half_up(value: Fraction) -> int:
     return int((Decimal(value.numerator) / Decimal(value.denominator)).to_integral_value(rounding=ROUND_HALF_UP))
 
 
-@tool(domain=DOMAIN_NAME, title="Membership report", hints="R I", scope=SCOPE)
+@tool(domain=DOMAIN_NAME, title="Membership report", hints="R I", scope=SCOPE, route="GET /v1/reports/membership")
 async def membership_report(ctx: ToolContext, args: RangeInput) -> MembershipReport:
     """Memberships per plan and in all: in force (active, trialing, past due) at the range's end, new and
     cancelled in it, paused and past due now, monthly recurring revenue (week x52/12, year /12, rounded half up

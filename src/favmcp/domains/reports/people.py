@@ -94,7 +94,7 @@ async def _rows(ctx: ToolContext, model: type[SQLModel], chosen: list[tuple[str,
     return [OutcomeRow(id=key, name=names.get(key), **_outcomes(*t)) for key, t in chosen]
 
 
-@tool(domain=DOMAIN_NAME, title="No-show report", hints="R I", scope=SCOPE)
+@tool(domain=DOMAIN_NAME, title="No-show report", hints="R I", scope=SCOPE, route="GET /v1/reports/no-shows")
 async def no_show_report(ctx: ToolContext, args: NoShowReportInput) -> NoShowReport:
     """No-shows, late cancellations and completed bookings starting in local dates from_date..to_date: totals and
     the top customers, services and staff, with no-show rates. Counts match list_bookings."""
@@ -158,7 +158,13 @@ def _latest(a: Any, b: Any) -> Any:
 BANDS = ((90, "< 90 days"), (180, "90-179"), (365, "180-364"))
 
 
-@tool(domain=DOMAIN_NAME, title="Inactive members report", hints="R I", scope=SCOPE)
+@tool(
+    domain=DOMAIN_NAME,
+    title="Inactive members report",
+    hints="R I",
+    scope=SCOPE,
+    route="GET /v1/reports/inactive-members",
+)
 async def inactive_members_report(ctx: ToolContext, args: InactiveMembersInput) -> InactiveMembersPage:
     """Active customers with no completed booking or paid order in `days` days, never-seen then longest-quiet
     first, with last visit, tier and lifetime spend (invoices:read)."""
@@ -242,7 +248,13 @@ async def inactive_members_report(ctx: ToolContext, args: InactiveMembersInput) 
 # -- campaigns -------------------------------------------------------------------------------------------------------
 
 
-@tool(domain=DOMAIN_NAME, title="Campaign performance report", hints="R I", scope=SCOPE)
+@tool(
+    domain=DOMAIN_NAME,
+    title="Campaign performance report",
+    hints="R I",
+    scope=SCOPE,
+    route="GET /v1/reports/campaign-performance",
+)
 async def campaign_performance_report(ctx: ToolContext, args: CampaignReportInput) -> CampaignReport:
     """Campaigns started in the range (local dates), side by side, newest first: reach (messages that left),
     delivered (or read), recipients who replied, and the bookings and revenue attributed as get_campaign_stats

@@ -43,7 +43,7 @@ async def _set_staff(ctx: ToolContext, service_id: str, user_ids: list[str]) -> 
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Create service", hints="W", scope="services:write")
+@tool(domain=DOMAIN_NAME, title="Create service", hints="W", scope="services:write", route="POST /v1/services")
 async def create_service(ctx: ToolContext, args: CreateServiceInput) -> ServicePublic:
     """Create a bookable service: name, duration, price (minor units), tax rate, buffers kept free before and
     after, capacity (1 = appointment, more = class seats) and optionally its staff. Refuses unknown or
@@ -72,7 +72,7 @@ async def create_service(ctx: ToolContext, args: CreateServiceInput) -> ServiceP
     return public(svc, staff_ids)
 
 
-@tool(domain=DOMAIN_NAME, title="List services", hints="R I", scope="services:read")
+@tool(domain=DOMAIN_NAME, title="List services", hints="R I", scope="services:read", route="GET /v1/services")
 async def list_services(ctx: ToolContext, args: ListServicesInput) -> ServicePage:
     """Services, newest first, with price, duration, buffers, capacity and the staff who deliver them; active ones
     unless a status is given."""
@@ -84,7 +84,13 @@ async def list_services(ctx: ToolContext, args: ListServicesInput) -> ServicePag
     return ServicePage(items=[public(s, staff[s.id]) for s in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Update service", hints="W I", scope="services:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Update service",
+    hints="W I",
+    scope="services:write",
+    route="PATCH /v1/services/{service_id}",
+)
 async def update_service(ctx: ToolContext, args: UpdateServiceInput) -> ServicePublic:
     """Change a service; fields left out stay, null clears description. Existing bookings keep their booked price
     and time. Refuses turning an appointment service into a class (or back) once it has bookings or sessions."""
@@ -116,7 +122,13 @@ async def update_service(ctx: ToolContext, args: UpdateServiceInput) -> ServiceP
     return await _answer(ctx, svc)
 
 
-@tool(domain=DOMAIN_NAME, title="Archive service", hints="D I", scope="services:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Archive service",
+    hints="D I",
+    scope="services:write",
+    route="DELETE /v1/services/{service_id}",
+)
 async def archive_service(ctx: ToolContext, args: ArchiveServiceInput) -> ServicePublic:
     """Archive a service: it takes no new bookings and leaves list_services (status all shows it); existing
     bookings and sessions stay. Archiving again answers the same."""
@@ -132,7 +144,13 @@ async def archive_service(ctx: ToolContext, args: ArchiveServiceInput) -> Servic
     return await _answer(ctx, await service.load(ctx, svc.id, lock=True))
 
 
-@tool(domain=DOMAIN_NAME, title="Assign staff to service", hints="W I", scope="services:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Assign staff to service",
+    hints="W I",
+    scope="services:write",
+    route="PUT /v1/services/{service_id}/staff",
+)
 async def assign_staff_to_service(ctx: ToolContext, args: AssignStaffInput) -> ServicePublic:
     """Set which team members deliver a service, replacing the current set (an empty list removes all). Refuses
     unknown or deactivated members. Existing bookings keep their staff."""

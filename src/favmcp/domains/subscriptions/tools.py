@@ -89,7 +89,7 @@ async def _view(ctx: ToolContext, sub: Subscription) -> SubscriptionPublic:
 # Plans
 
 
-@tool(domain=DOMAIN_NAME, title="Create plan", hints="W", scope="subscriptions:admin")
+@tool(domain=DOMAIN_NAME, title="Create plan", hints="W", scope="subscriptions:admin", route="POST /v1/plans")
 async def create_plan(ctx: ToolContext, args: CreatePlanInput) -> PlanPublic:
     """Create a membership (price every interval_count intervals, optional trial_days) or a class pack (price,
     credits, validity_days from payment). Sell it with subscribe_member."""
@@ -117,7 +117,7 @@ async def create_plan(ctx: ToolContext, args: CreatePlanInput) -> PlanPublic:
     return _plan_public(plan, 0)
 
 
-@tool(domain=DOMAIN_NAME, title="List plans", hints="R I", scope="subscriptions:read")
+@tool(domain=DOMAIN_NAME, title="List plans", hints="R I", scope="subscriptions:read", route="GET /v1/plans")
 async def list_plans(ctx: ToolContext, args: ListPlansInput) -> PlanPage:
     """Plans and packs, newest first, with price and active subscriber counts."""
     stmt = ctx.db.select(Plan)
@@ -131,7 +131,9 @@ async def list_plans(ctx: ToolContext, args: ListPlansInput) -> PlanPage:
     return PlanPage(items=items, next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Update plan", hints="W I", scope="subscriptions:admin")
+@tool(
+    domain=DOMAIN_NAME, title="Update plan", hints="W I", scope="subscriptions:admin", route="PATCH /v1/plans/{plan_id}"
+)
 async def update_plan(ctx: ToolContext, args: UpdatePlanInput) -> PlanPublic:
     """Change a plan's name, price or terms: new sales and each subscription's next renewal take them; the
     current period keeps its price."""
@@ -159,7 +161,13 @@ async def update_plan(ctx: ToolContext, args: UpdatePlanInput) -> PlanPublic:
     return _plan_public(plan, counts.get(plan.id, 0))
 
 
-@tool(domain=DOMAIN_NAME, title="Archive plan", hints="D I", scope="subscriptions:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Archive plan",
+    hints="D I",
+    scope="subscriptions:admin",
+    route="DELETE /v1/plans/{plan_id}",
+)
 async def archive_plan(ctx: ToolContext, args: ArchivePlanInput) -> PlanPublic:
     """Stop selling a plan; existing subscriptions continue and renew."""
     plan = await service.load_plan(ctx, args.plan_id, lock=True)
@@ -184,7 +192,9 @@ def _refuse_archived(plan: Plan) -> None:
         )
 
 
-@tool(domain=DOMAIN_NAME, title="Subscribe member", hints="W", scope="subscriptions:write")
+@tool(
+    domain=DOMAIN_NAME, title="Subscribe member", hints="W", scope="subscriptions:write", route="POST /v1/subscriptions"
+)
 async def subscribe_member(ctx: ToolContext, args: SubscribeMemberInput) -> SubscriptionPublic:
     """Start a membership or sell a pack: issues the first invoice (latest_invoice_id) and turns active when it
     is paid (a pack then grants its credits); with a trial, the invoice comes at the trial's end. One live
@@ -242,7 +252,13 @@ async def subscribe_member(ctx: ToolContext, args: SubscribeMemberInput) -> Subs
     return await _view(ctx, sub)
 
 
-@tool(domain=DOMAIN_NAME, title="Get subscription", hints="R I", scope="subscriptions:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Get subscription",
+    hints="R I",
+    scope="subscriptions:read",
+    route="GET /v1/subscriptions/{subscription_id}",
+)
 async def get_subscription(ctx: ToolContext, args: GetSubscriptionInput) -> SubscriptionDetail:
     """One subscription: status, period, access, scheduled changes, credits and invoices."""
     sub = await service.load(ctx, args.subscription_id)
@@ -303,7 +319,13 @@ async def get_subscription(ctx: ToolContext, args: GetSubscriptionInput) -> Subs
     )
 
 
-@tool(domain=DOMAIN_NAME, title="List subscriptions", hints="R I", scope="subscriptions:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="List subscriptions",
+    hints="R I",
+    scope="subscriptions:read",
+    route="GET /v1/subscriptions",
+)
 async def list_subscriptions(ctx: ToolContext, args: ListSubscriptionsInput) -> SubscriptionPage:
     """Subscriptions, newest first, filtered by status, plan or customer."""
     stmt = ctx.db.select(Subscription)
@@ -333,7 +355,13 @@ def _awaiting_first_payment(sub: Subscription, doing: str) -> None:
         )
 
 
-@tool(domain=DOMAIN_NAME, title="Pause subscription", hints="W I", scope="subscriptions:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Pause subscription",
+    hints="W I",
+    scope="subscriptions:write",
+    route="POST /v1/subscriptions/{subscription_id}/pause",
+)
 async def pause_subscription(ctx: ToolContext, args: PauseSubscriptionInput) -> SubscriptionPublic:
     """Pause billing and bookings until resume_on (billing resumes it) or resume_subscription. On a paused
     subscription it sets the resume date."""
@@ -362,7 +390,13 @@ async def pause_subscription(ctx: ToolContext, args: PauseSubscriptionInput) -> 
     return await _view(ctx, sub)
 
 
-@tool(domain=DOMAIN_NAME, title="Resume subscription", hints="W I", scope="subscriptions:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Resume subscription",
+    hints="W I",
+    scope="subscriptions:write",
+    route="POST /v1/subscriptions/{subscription_id}/resume",
+)
 async def resume_subscription(ctx: ToolContext, args: ResumeSubscriptionInput) -> SubscriptionPublic:
     """Resume a paused subscription now; if its period ran out meanwhile a new one starts with its invoice. One
     paused by an unpaid trial end resumes only when paid."""
@@ -413,6 +447,7 @@ async def _preview_cancel(ctx: ToolContext, args: CancelSubscriptionInput) -> Ca
 @tool(
     domain=DOMAIN_NAME, title="Cancel subscription", hints="D I", scope="subscriptions:write",
     gate="confirm", preview=_preview_cancel,
+    route="POST /v1/subscriptions/{subscription_id}/cancel",
 )  # fmt: skip
 async def cancel_subscription(ctx: ToolContext, args: CancelSubscriptionInput) -> CancelResult:
     """Cancel now (access ends; a pack's unused credits are forfeited) or at_period_end (access and credits stay
@@ -437,7 +472,13 @@ async def _cancelled(ctx: ToolContext, sub: Subscription, lost: int) -> CancelRe
     return CancelResult(**(await _view(ctx, sub)).model_dump(), credits_forfeited=lost)
 
 
-@tool(domain=DOMAIN_NAME, title="Change subscription plan", hints="W I", scope="subscriptions:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Change subscription plan",
+    hints="W I",
+    scope="subscriptions:write",
+    route="POST /v1/subscriptions/{subscription_id}/change-plan",
+)
 async def change_subscription_plan(ctx: ToolContext, args: ChangeSubscriptionPlanInput) -> SubscriptionPublic:
     """Move a membership to another membership plan (same currency) from its next period."""
     sub = await service.load(ctx, args.subscription_id, lock=True)
@@ -474,7 +515,13 @@ async def change_subscription_plan(ctx: ToolContext, args: ChangeSubscriptionPla
     return await _view(ctx, sub)
 
 
-@tool(domain=DOMAIN_NAME, title="Run subscription billing", hints="W I", scope="subscriptions:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Run subscription billing",
+    hints="W I",
+    scope="subscriptions:admin",
+    route="POST /v1/subscriptions/billing-runs",
+)
 async def run_subscription_billing(ctx: ToolContext, args: RunBillingInput) -> BillingResult:
     """Do what is due up to now or an earlier moment: renewals (one invoice per period, at the plan's current
     price), trial ends, cancels at period end, resume dates, past due (unpaid after the due date), credit expiry.

@@ -93,7 +93,7 @@ async def _timezone(ctx: ToolContext) -> str:
 # Invites
 
 
-@tool(domain=DOMAIN_NAME, title="Invite a team member", hints="W O", scope="team:admin")
+@tool(domain=DOMAIN_NAME, title="Invite a team member", hints="W O", scope="team:admin", route="POST /v1/team/invites")
 async def create_team_member_invite(ctx: ToolContext, args: CreateTeamMemberInviteInput) -> InviteSent:
     """Invite a person by email: they get a token (7 days, single use, never shown to you) and accept it
     themselves, getting their own API key. Refuses the email of an active member or of a pending invite (conflict
@@ -131,7 +131,7 @@ async def create_team_member_invite(ctx: ToolContext, args: CreateTeamMemberInvi
     )
 
 
-@tool(domain=DOMAIN_NAME, title="List team invites", hints="R I", scope="team:read")
+@tool(domain=DOMAIN_NAME, title="List team invites", hints="R I", scope="team:read", route="GET /v1/team/invites")
 async def list_team_invites(ctx: ToolContext, args: ListTeamInvitesInput) -> TeamInvitePage:
     """Team invites, newest first, with their state; never shows tokens."""
     stmt = ctx.db.select(TeamInvite)
@@ -145,7 +145,13 @@ async def list_team_invites(ctx: ToolContext, args: ListTeamInvitesInput) -> Tea
     return TeamInvitePage(items=[_invite_public(i, ctx) for i in rows], next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Revoke team invite", hints="D I", scope="team:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Revoke team invite",
+    hints="D I",
+    scope="team:admin",
+    route="DELETE /v1/team/invites/{invite_id}",
+)
 async def revoke_team_invite(ctx: ToolContext, args: RevokeTeamInviteInput) -> TeamInvitePublic:
     """Revoke a pending or expired invite so its token stops working; repeating it changes nothing. An accepted
     invite cannot be revoked (invalid_state): use deactivate_team_member."""
@@ -162,7 +168,7 @@ async def revoke_team_invite(ctx: ToolContext, args: RevokeTeamInviteInput) -> T
 # Members and roles
 
 
-@tool(domain=DOMAIN_NAME, title="List team members", hints="R I", scope="team:read")
+@tool(domain=DOMAIN_NAME, title="List team members", hints="R I", scope="team:read", route="GET /v1/team/members")
 async def list_team_members(ctx: ToolContext, args: ListTeamMembersInput) -> TeamMemberPage:
     """Team members (people with a login here), newest first: id, name, email, role, status and the services
     they deliver."""
@@ -177,7 +183,13 @@ async def list_team_members(ctx: ToolContext, args: ListTeamMembersInput) -> Tea
     return TeamMemberPage(items=items, next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Change team member role", hints="W I", scope="team:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Change team member role",
+    hints="W I",
+    scope="team:admin",
+    route="PATCH /v1/team/members/{user_id}",
+)
 async def update_team_member_role(ctx: ToolContext, args: UpdateTeamMemberRoleInput) -> TeamMemberPublic:
     """Change a team member's role (the same role changes nothing). Only an owner makes owners or changes an
     owner's role (forbidden); the last active owner cannot be demoted (invalid_state). Deactivated members cannot
@@ -223,6 +235,7 @@ async def _preview_deactivate(ctx: ToolContext, args: DeactivateTeamMemberInput)
 @tool(
     domain=DOMAIN_NAME, title="Deactivate team member", hints="D I", scope="team:admin",
     gate="confirm", preview=_preview_deactivate,
+    route="POST /v1/team/members/{user_id}/deactivate",
 )  # fmt: skip
 async def deactivate_team_member(ctx: ToolContext, args: DeactivateTeamMemberInput) -> DeactivationResult:
     """Deactivate a team member and revoke all their API keys: their next call is refused. One already deactivated
@@ -257,7 +270,13 @@ def _weekly(stored: dict[str, Any]) -> dict[Weekday, list[OpeningInterval]]:
     return {day: [OpeningInterval.model_validate(i) for i in stored[day]] for day in WEEKDAYS if stored.get(day)}
 
 
-@tool(domain=DOMAIN_NAME, title="Set staff working hours", hints="W I", scope="team:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Set staff working hours",
+    hints="W I",
+    scope="team:admin",
+    route="PUT /v1/team/members/{user_id}/working-hours",
+)
 async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursInput) -> StaffWorkingHours:
     """Replace a team member's weekly working hours as a whole; an empty weekly clears them. Intervals on a day may
     not overlap. Availability intersects them with business hours and subtracts time off. Refuses deactivated
@@ -293,7 +312,13 @@ async def set_staff_working_hours(ctx: ToolContext, args: SetStaffWorkingHoursIn
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Get staff schedule", hints="R I", scope="team:read")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Get staff schedule",
+    hints="R I",
+    scope="team:read",
+    route="GET /v1/team/members/{user_id}/schedule",
+)
 async def get_staff_schedule(ctx: ToolContext, args: GetStaffScheduleInput) -> StaffScheduleView:
     """A team member's schedule over local dates: weekly hours, each date's working intervals, the time off that
     overlaps and their bookings. Times of day are workspace-local, time-off instants UTC. Works for deactivated
@@ -345,7 +370,13 @@ async def _feed_url_for(ctx: ToolContext, target: User) -> str | None:
     return await calendar.current_feed_url(ctx, target.id)
 
 
-@tool(domain=DOMAIN_NAME, title="Add staff time off", hints="W", scope="team:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Add staff time off",
+    hints="W",
+    scope="team:admin",
+    route="POST /v1/team/members/{user_id}/time-off",
+)
 async def add_staff_time_off(ctx: ToolContext, args: AddStaffTimeOffInput) -> TimeOffPublic:
     """Block a team member's time (leave, training, appointment); stored in UTC. Refuses overlapping their other
     time off (conflict naming the block; touching is fine) or their confirmed bookings (conflict with the count),
@@ -372,7 +403,13 @@ async def add_staff_time_off(ctx: ToolContext, args: AddStaffTimeOffInput) -> Ti
     return _time_off_public(block)
 
 
-@tool(domain=DOMAIN_NAME, title="Remove staff time off", hints="D I", scope="team:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Remove staff time off",
+    hints="D I",
+    scope="team:admin",
+    route="DELETE /v1/team/time-off/{time_off_id}",
+)
 async def remove_staff_time_off(ctx: ToolContext, args: RemoveStaffTimeOffInput) -> TimeOffRemoved:
     """Remove a time-off block: those hours count as working again. Repeating it answers the same, changing
     nothing."""

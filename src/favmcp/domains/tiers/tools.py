@@ -91,7 +91,7 @@ async def _write(ctx: ToolContext, tier: MembershipTier, changes: dict[str, Any]
         raise
 
 
-@tool(domain=DOMAIN_NAME, title="List membership tiers", hints="R I", scope="loyalty:read")
+@tool(domain=DOMAIN_NAME, title="List membership tiers", hints="R I", scope="loyalty:read", route="GET /v1/tiers")
 async def list_membership_tiers(ctx: ToolContext, args: ListTiersInput) -> TierLadder:
     """The tiers, lowest threshold first, with their benefits and how many customers are in each now."""
     counts = await _customers(ctx)
@@ -103,7 +103,7 @@ async def list_membership_tiers(ctx: ToolContext, args: ListTiersInput) -> TierL
     return TierLadder(basis=basis, currency=(await ctx.db.workspace()).currency, items=items)
 
 
-@tool(domain=DOMAIN_NAME, title="Create membership tier", hints="W", scope="loyalty:admin")
+@tool(domain=DOMAIN_NAME, title="Create membership tier", hints="W", scope="loyalty:admin", route="POST /v1/tiers")
 async def create_membership_tier(ctx: ToolContext, args: CreateTierInput) -> TierPublic:
     """Create a tier reached at `threshold`: points earned in 12 months, or lifetime spend in minor units of the
     workspace currency (the program's tier_basis). Name and threshold are unique."""
@@ -124,7 +124,13 @@ async def create_membership_tier(ctx: ToolContext, args: CreateTierInput) -> Tie
     return await _public(ctx, tier)
 
 
-@tool(domain=DOMAIN_NAME, title="Update membership tier", hints="W I", scope="loyalty:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Update membership tier",
+    hints="W I",
+    scope="loyalty:admin",
+    route="PATCH /v1/tiers/{tier_id}",
+)
 async def update_membership_tier(ctx: ToolContext, args: UpdateTierInput) -> TierPublic:
     """Change a tier; fields left out stay, null clears discount_percent or benefits. A new threshold re-ranks
     customers at the daily evaluation (up also on their next earn)."""
@@ -142,7 +148,13 @@ async def update_membership_tier(ctx: ToolContext, args: UpdateTierInput) -> Tie
     return await _public(ctx, tier)
 
 
-@tool(domain=DOMAIN_NAME, title="Enrol membership", hints="W I", scope="loyalty:write")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Enrol membership",
+    hints="W I",
+    scope="loyalty:write",
+    route="PUT /v1/members/{member_id}/tier",
+)
 async def enrol_membership(ctx: ToolContext, args: EnrolInput) -> MemberTier:
     """Set a customer's tier by hand: it wins over the automatic tier until cleared with tier_id null, which
     re-evaluates the automatic one at once (up or down)."""

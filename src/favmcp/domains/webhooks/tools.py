@@ -34,7 +34,14 @@ DOMAIN_NAME = "webhooks"
 MAX_ENDPOINTS = 20  # per workspace: each event is POSTed to every subscribed one
 
 
-@tool(domain=DOMAIN_NAME, title="Create webhook endpoint", hints="W", scope="webhooks:admin", returns_secret=True)
+@tool(
+    domain=DOMAIN_NAME,
+    title="Create webhook endpoint",
+    hints="W",
+    scope="webhooks:admin",
+    returns_secret=True,
+    route="POST /v1/webhook-endpoints",
+)
 async def create_webhook_endpoint(ctx: ToolContext, args: CreateEndpointInput) -> EndpointCreated:
     """Subscribe an https URL to domain events by name (booking.created, member.updated ...; an unknown name is
     refused with the known ones) or ["*"]. Each is POSTed as JSON, signed per Standard Webhooks with the secret
@@ -65,7 +72,13 @@ async def create_webhook_endpoint(ctx: ToolContext, args: CreateEndpointInput) -
     return EndpointCreated(**service.endpoint_public(endpoint), secret=secret)
 
 
-@tool(domain=DOMAIN_NAME, title="List webhook endpoints", hints="R I", scope="webhooks:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="List webhook endpoints",
+    hints="R I",
+    scope="webhooks:admin",
+    route="GET /v1/webhook-endpoints",
+)
 async def list_webhook_endpoints(ctx: ToolContext, args: ListEndpointsInput) -> EndpointPage:
     """Webhook endpoints newest first, with their events and health: status, failing since, the latest delivery,
     pending deliveries and the last 24 h's attempts. Never the secret."""
@@ -73,7 +86,13 @@ async def list_webhook_endpoints(ctx: ToolContext, args: ListEndpointsInput) -> 
     return EndpointPage(items=await service.with_health(ctx, rows), next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Delete webhook endpoint", hints="D I", scope="webhooks:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Delete webhook endpoint",
+    hints="D I",
+    scope="webhooks:admin",
+    route="DELETE /v1/webhook-endpoints/{endpoint_id}",
+)
 async def delete_webhook_endpoint(ctx: ToolContext, args: EndpointIdInput) -> EndpointDeleted:
     """Remove an endpoint and its delivery log; its pending deliveries are not sent. A repeat finds nothing
     (not_found)."""
@@ -84,7 +103,13 @@ async def delete_webhook_endpoint(ctx: ToolContext, args: EndpointIdInput) -> En
     return EndpointDeleted(endpoint_id=endpoint.id, deliveries_stopped=stopped)
 
 
-@tool(domain=DOMAIN_NAME, title="List webhook deliveries", hints="R I", scope="webhooks:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="List webhook deliveries",
+    hints="R I",
+    scope="webhooks:admin",
+    route="GET /v1/webhook-deliveries",
+)
 async def list_webhook_deliveries(ctx: ToolContext, args: ListDeliveriesInput) -> DeliveryPage:
     """Deliveries newest first, by endpoint, status or event: attempts, last status code and latency, next retry,
     and the last few attempts."""
@@ -100,7 +125,13 @@ async def list_webhook_deliveries(ctx: ToolContext, args: ListDeliveriesInput) -
     return DeliveryPage(items=items, next_cursor=cursor, has_more=cursor is not None)
 
 
-@tool(domain=DOMAIN_NAME, title="Redeliver webhook", hints="W O", scope="webhooks:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Redeliver webhook",
+    hints="W O",
+    scope="webhooks:admin",
+    route="POST /v1/webhook-deliveries/{delivery_id}/redeliver",
+)
 async def redeliver_webhook(ctx: ToolContext, args: RedeliverInput) -> Redelivered:
     """Send a past delivery's event again to its endpoint, as a new delivery with a new webhook-id. A disabled
     endpoint is enabled again by it."""

@@ -29,14 +29,20 @@ def _public(ctx: ToolContext, ws: Workspace) -> WorkspacePublic:
     )
 
 
-@tool(domain=DOMAIN_NAME, title="Get workspace profile", hints="R I", scope="workspace:read")
+@tool(domain=DOMAIN_NAME, title="Get workspace profile", hints="R I", scope="workspace:read", route="GET /v1/workspace")
 async def get_workspace(ctx: ToolContext, args: GetWorkspaceInput) -> WorkspacePublic:
     """The business profile: name, industry, country, timezone, currency, locale, contact details, weekly opening
     hours and closures. Read it before anything that depends on local time or money."""
     return _public(ctx, await ctx.db.workspace())
 
 
-@tool(domain=DOMAIN_NAME, title="Update workspace profile", hints="W I", scope="workspace:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Update workspace profile",
+    hints="W I",
+    scope="workspace:admin",
+    route="PATCH /v1/workspace",
+)
 async def update_workspace(ctx: ToolContext, args: UpdateWorkspaceInput) -> WorkspacePublic:
     """Change workspace profile fields: fields left out stay, null clears. Refuses unknown timezones, currencies
     and countries, and a handle in use (a new handle retires the old public URLs). Opening hours:
@@ -71,7 +77,13 @@ async def update_workspace(ctx: ToolContext, args: UpdateWorkspaceInput) -> Work
     return _public(ctx, ws)
 
 
-@tool(domain=DOMAIN_NAME, title="Set business hours", hints="W I", scope="workspace:admin")
+@tool(
+    domain=DOMAIN_NAME,
+    title="Set business hours",
+    hints="W I",
+    scope="workspace:admin",
+    route="PUT /v1/workspace/business-hours",
+)
 async def set_business_hours(ctx: ToolContext, args: SetBusinessHoursInput) -> WorkspacePublic:
     """Replace the weekly opening hours and the closure dates as a whole. Intervals may not overlap."""
     ws = await ctx.db.workspace(lock=True)
