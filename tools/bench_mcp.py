@@ -13,7 +13,7 @@ arguments. Figures:
   load hit both alike: `whoami` as the demo owner (an authenticated call), `search_members` answering 20 rows,
   `create_member` (a new member each call), `tools/list` (a round trip each time, never the client's cache);
   over stdio also `whoami` without a key (no database: what the MCP adapter and the runner cost alone); and
-  `search_members` against the bare server giving back favmcp's own recorded 20-row answer ("same answer"): both
+  `whoami` and `search_members` against the bare server giving back favmcp's own recorded answers ("same answer"): both
   then send the same bytes and the client checks both against the same output schema, so the ratio is what
   favmcp's runner and database add.
 - Cold start over stdio: spawn to the first `tools/list` answered (one unmeasured spawn each, then alternating).
@@ -72,6 +72,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BARE = ROOT / "tools" / "bare_mcp_server.py"
 MEASURES = ("whoami", "search_members", "create_member")
 LOAD_MEASURES = ("whoami", "create_member")
+SAME_ANSWER = ("whoami", "search_members")
 LOAD_CLIENTS = (1, 10, 50)
 # Ratio targets by database, for the stdio rows and cold start (issue 7, "How it is verified").
 TARGETS: dict[str, dict[str, float]] = {
@@ -436,11 +437,12 @@ async def compare(
     for measure in MEASURES:
         stats = await alternate(call_op(fav, *f.calls[measure]), call_op(bare, *b.calls[measure]), calls, warmup)
         pairs.append(Pair(f"{transport} {measure}", *stats))
-    # The same 20 rows from the bare server (favmcp's recorded answer): what favmcp adds beyond the bytes it sends
-    # and the client's check of them against the output schema.
-    same = call_op(bare, "search_members", search_args)
-    stats = await alternate(call_op(fav, *f.calls["search_members"]), same, calls, warmup)
-    pairs.append(Pair(f"{transport} search_members, same answer", *stats))
+    # The same answers from the bare server (favmcp's, recorded): what favmcp adds beyond the bytes it sends and
+    # the client's check of them against the output schema.
+    for measure in SAME_ANSWER:
+        same = call_op(bare, *f.calls[measure])
+        stats = await alternate(call_op(fav, *f.calls[measure]), same, calls, warmup)
+        pairs.append(Pair(f"{transport} {measure}, same answer", *stats))
     pairs.append(Pair(f"{transport} tools/list", *await alternate(list_op(fav), list_op(bare), calls, warmup)))
     return pairs
 
@@ -601,25 +603,25 @@ def print_run(number: int, runs: int, run: Run) -> None:
     print(f"\n== run {number} of {runs} ==")
     print("Sequential calls, milliseconds. Ratio = favmcp median / bare median.\n")
     columns = ("fav med", "fav p90", "fav p99", "bare med", "bare p90", "bare p99")
-    head = f"{'measure':<22} " + " ".join(f"{c:>9}" for c in columns) + f" {'ratio':>7}  target"
+    head = f"{'measure':<36} " + " ".join(f"{c:>9}" for c in columns) + f" {'ratio':>7}  target"
     print(head)
     print("-" * len(head))
     for p in run.pairs:
         figures = (p.favmcp.median_ms, p.favmcp.p90_ms, p.favmcp.p99_ms, p.bare.median_ms, p.bare.p90_ms, p.bare.p99_ms)
         print(
-            f"{p.label:<22} "
+            f"{p.label:<36} "
             + " ".join(f"{x:>9.2f}" for x in figures)
             + f" {p.ratio:>6.2f}x  {verdict(p.target, p.met)}"
         )
     print("\nHTTP load: concurrent clients, each its own connection (raw JSON-RPC posts); p50/p99 in milliseconds.\n")
     load_columns = ("fav /s", "fav p50", "fav p99", "p99/p50", "fav err", "bare /s", "bare p50", "bare p99", "bare err")
-    head = f"{'measure':<22} " + " ".join(f"{c:>9}" for c in load_columns) + "  target (favmcp p99/p50, no errors)"
+    head = f"{'measure':<36} " + " ".join(f"{c:>9}" for c in load_columns) + "  target (favmcp p99/p50, no errors)"
     print(head)
     print("-" * len(head))
     for lp in run.loads:
         f, b = lp.favmcp, lp.bare
         print(
-            f"{lp.label:<22} {f.throughput:>9.1f} {f.latency.median_ms:>9.2f} {f.latency.p99_ms:>9.2f} "
+            f"{lp.label:<36} {f.throughput:>9.1f} {f.latency.median_ms:>9.2f} {f.latency.p99_ms:>9.2f} "
             f"{f.tail:>8.2f}x {f.errors:>9} {b.throughput:>9.1f} {b.latency.median_ms:>9.2f} "
             f"{b.latency.p99_ms:>9.2f} {b.errors:>9}  {verdict(lp.target, lp.met)}"
         )
@@ -657,13 +659,13 @@ def spread(runs: list[Run]) -> dict[str, dict[str, Any]]:
 
 def print_spread(figures: dict[str, dict[str, Any]]) -> None:
     print("\n== spread over the runs: favmcp / bare medians, and favmcp p99/p50 under load ==\n")
-    head = f"{'ratio':<30} {'runs':<24} {'min-max':>13}  target"
+    head = f"{'ratio':<36} {'runs':<24} {'min-max':>13}  target"
     print(head)
     print("-" * len(head))
     for label, f in figures.items():
         runs = " ".join(f"{v:.2f}" for v in f["runs"])
         span = f"{f['min']:.2f}-{f['max']:.2f}x"
-        print(f"{label:<30} {runs:<24} {span:>13}  {verdict(f['target'], f['met_every_run'])}")
+        print(f"{label:<36} {runs:<24} {span:>13}  {verdict(f['target'], f['met_every_run'])}")
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -703,8 +705,11 @@ def measure_once(
 async def recorded_answers(server: Server, mode: Mode, log: TextIO) -> dict[str, Any]:
     """favmcp's answer to the search, for the bare server to give back as it is."""
     async with Client(stdio_client(server.stdio, errlog=log), mode=mode) as client:
-        found = await client.call_tool("search_members", search_args())
-    return {"search_members": found.model_dump(by_alias=True, mode="json", exclude_none=True)}
+        answers = {}
+        for measure in SAME_ANSWER:
+            tool, args = server.calls[measure]
+            answers[tool] = await client.call_tool(tool, args())
+    return {name: answer.model_dump(by_alias=True, mode="json", exclude_none=True) for name, answer in answers.items()}
 
 
 def servers(env: dict[str, str], tools_file: Path, answers_file: Path, key: str) -> tuple[Server, Server, Server]:
