@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -28,6 +30,9 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull,
 from pydantic import AnyUrl
 
 from favmcp.app import App
+from favmcp.auth.oauth.provider import Provider
+from favmcp.core.clock import SystemClock, SystemRandom
+from tests.loopback_http import LoopbackHttp
 from tests.servers import HttpServer, http_server, server_env
 from tests.smtp_server import SmtpServer, running_smtp_server
 from tests.support import Owner, call, confirmed, join, signup
@@ -53,8 +58,9 @@ def mailbox() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 async def server(database_url: str, tmp_path: Path, mailbox: SmtpServer, app: App) -> AsyncIterator[HttpServer]:
-    """`app` first: it migrates the database the server then opens."""
-    env = {**server_env(database_url, tmp_path), "FAVMCP_SMTP_URL": mailbox.url}
+    """`app` first: it migrates the database the server then opens. Private targets allowed: the client metadata
+    documents are served on loopback."""
+    env = {**server_env(database_url, tmp_path), "FAVMCP_SMTP_URL": mailbox.url, "FAVMCP_ALLOW_PRIVATE_TARGETS": "1"}
     async with http_server(env, tmp_path / "server.log") as running:
         yield running
 
@@ -189,6 +195,26 @@ class RawClient:
 
     async def refresh(self, refresh_token: str) -> httpx.Response:
         return await self.token(grant_type="refresh_token", refresh_token=refresh_token)
+
+
+class Documents(LoopbackHttp):
+    """Client ID metadata documents, served by path; remembers what was asked for."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, Any] = {}
+        self.requested: list[str] = []
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        self.requested.append(handler.path)
+        body = json.dumps(self.documents[handler.path]).encode() if handler.path in self.documents else b"{}"
+        handler.send_response(200 if handler.path in self.documents else 404)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
 
 INITIALIZE = {
@@ -344,6 +370,49 @@ async def test_tokens_are_for_this_resource_only(server: HttpServer, browser: Br
         assert refused.status_code == 401 and "another resource" in refused.text, refused.text
         over_stdio = await call(app, tokens["access_token"], "whoami")
         assert over_stdio.data["error"]["code"] == "unauthenticated", over_stdio.data
+
+
+async def test_a_client_known_by_its_metadata_document(
+    server: HttpServer, browser: Browser, app: App, owner: Owner
+) -> None:
+    with Documents() as docs:
+        agent = docs.url("/agent.json")
+        docs.documents["/agent.json"] = {
+            "client_id": agent,
+            "client_name": "Document agent",
+            "redirect_uris": [REDIRECT],
+        }
+        docs.documents["/liar.json"] = {"client_id": docs.url("/other.json"), "redirect_uris": [REDIRECT]}
+        docs.documents["/big.json"] = {"client_id": docs.url("/big.json"), "redirect_uris": [REDIRECT], "x": "x" * 6000}
+        docs.documents["/secret.json"] = {
+            "client_id": docs.url("/secret.json"),
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "client_secret_post",
+        }
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            metadata = (await http.get(f"{server.base}/.well-known/oauth-authorization-server")).json()
+            assert metadata["client_id_metadata_document_supported"] is True
+            client = RawClient(server.base, http)
+            client.client_id = agent  # no registration: the URL is the client's id
+            verifier, challenge = pkce()
+            page = await browser.sign_in(client.authorize_url(challenge), owner.email)
+            assert "Document agent" in page.text and "published by 127.0.0.1" in page.text, page.text
+            tokens = (
+                await client.exchange(redirected(await browser.post(page, action="allow"))["code"], verifier)
+            ).json()
+            assert (await whoami_with(server.url, tokens["access_token"]))["workspace_id"] == owner.workspace_id
+            assert (await client.refresh(tokens["refresh_token"])).status_code == 200
+
+            for refused in ("/liar.json", "/big.json", "/secret.json", "/missing.json"):
+                client.client_id = docs.url(refused)
+                answer = await http.get(client.authorize_url(challenge))
+                assert answer.status_code == 400 and "not found" in answer.text, (refused, answer.text)
+
+        # Without FAVMCP_ALLOW_PRIVATE_TARGETS a document on a loopback address is not even fetched.
+        strict = Provider(app.db, app.settings, SystemClock(), SystemRandom())
+        docs.documents["/fresh.json"] = {"client_id": docs.url("/fresh.json"), "redirect_uris": [REDIRECT]}
+        assert not app.settings.allow_private_targets and await strict.get_client(docs.url("/fresh.json")) is None
+        assert "/fresh.json" not in docs.requested
 
 
 async def test_consent_caps_scopes_by_role_and_revocation_and_deactivation_hold_at_once(

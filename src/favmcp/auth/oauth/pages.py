@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from favmcp.auth.oauth.documents import is_document_url
 from favmcp.auth.oauth.models import OAuthAuthorization
 from favmcp.auth.oauth.provider import capped
 from favmcp.auth.oauth.signin import Account, SignIn
@@ -195,7 +196,10 @@ def _consent(client: OAuthClientInformationFull, account: Account, row: OAuthAut
         f"<li><code>{_e(s)}</code>: {_e(LEVEL_WORDS[s.partition(':')[2]])} {_e(s.partition(':')[0])}</li>"
         for s in granted
     )
-    home = f" ({_e(urlsplit(str(client.client_uri)).hostname)})" if client.client_uri else ""
+    if is_document_url(client.client_id):  # the one name a client cannot claim: where its document is published
+        home = f" (published by {_e(urlsplit(client.client_id).hostname)})"
+    else:
+        home = f" ({_e(urlsplit(str(client.client_uri)).hostname)})" if client.client_uri else ""
     return (
         f"<p><strong>{_e(client_name(client))}</strong>{home} asks to act as <strong>{_e(account.user_name)}</strong> "
         f"({_e(account.role)}) in the workspace <strong>{_e(account.workspace_name)}</strong>, with these scopes:</p>"

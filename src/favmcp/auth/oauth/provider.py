@@ -8,10 +8,12 @@ grant, and with it every token of the family, as does revocation (RFC 7009).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
 from mcp.server.auth.provider import (
     AccessToken,
     AuthorizationCode,
@@ -31,18 +33,24 @@ from sqlmodel import col, select
 from favmcp.auth import keys, scopes
 from favmcp.auth.credentials import ACCESS_TOKEN_PREFIX
 from favmcp.auth.models import Role, User, UserStatus
+from favmcp.auth.oauth.documents import DocumentRefused, fetch_client, is_document_url
 from favmcp.auth.oauth.models import OAuthAuthorization, OAuthClient, OAuthGrant, OAuthToken, TokenKind
 from favmcp.config import Settings
 from favmcp.core.clock import Clock, Random
 from favmcp.core.ids import new_id
 from favmcp.core.sealing import seal, unseal
 from favmcp.db.engine import Database
+from favmcp.db.scoped import insert_for
 from favmcp.registry.models import AuditEvent
+
+log = structlog.get_logger("favmcp.oauth")
 
 ACCESS_TTL = timedelta(hours=1)
 REFRESH_TTL = timedelta(days=30)
 CODE_TTL = timedelta(minutes=5)
 REQUEST_TTL = timedelta(minutes=30)
+DOCUMENT_TTL = timedelta(minutes=10)  # a client's metadata document is fetched again after this
+DOCUMENT_CLIENT_PREFIX = "ocm_"
 CODE_PREFIX = "fav_oac_"
 REFRESH_PREFIX = "fav_ort_"
 CLIENT_SECRET_SEAL = "oauth_client_secret"
@@ -106,6 +114,25 @@ def check_redirect_uri(uri: str) -> str | None:
     return None
 
 
+def client_row_id(client_id: str) -> str:
+    """The oauth_clients id of a client: its own, or for a metadata document's URL a digest of it."""
+    if not is_document_url(client_id):
+        return client_id
+    return DOCUMENT_CLIENT_PREFIX + hashlib.sha256(client_id.encode()).hexdigest()[:36]
+
+
+def _unusable(client: OAuthClientInformationFull) -> str | None:
+    """Why a client cannot be served: its redirect URIs, or scopes favmcp does not know."""
+    uris = [str(u) for u in client.redirect_uris or []]
+    if not uris or len(uris) > MAX_REDIRECT_URIS:
+        return f"register 1 to {MAX_REDIRECT_URIS} redirect URIs"
+    problems = [p for uri in uris if (p := check_redirect_uri(uri)) is not None]
+    unknown = [s for s in (client.scope or "").split() if not scopes.is_valid(s)]
+    if unknown:
+        problems.append(f"unknown scopes: {', '.join(unknown)}")
+    return "; ".join(problems) or None
+
+
 def _new_secret(random: Random, prefix: str) -> str:
     return prefix + random.token(30)[:40]
 
@@ -123,20 +150,51 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
     # Clients (RFC 7591)
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        if is_document_url(client_id):
+            return await self._document_client(client_id)
+        if client_id.startswith(DOCUMENT_CLIENT_PREFIX):  # a row's id, never one a client presents
+            return None
+        return await self.stored_client(client_id)
+
+    async def stored_client(self, row_id: str) -> OAuthClientInformationFull | None:
+        """The client behind a stored id (a document's client under its URL)."""
         async with self.db.read_sessions() as session:
-            row = await session.get(OAuthClient, client_id)
+            row = await session.get(OAuthClient, row_id)
         if row is None:
             return None
         secret = unseal(self.settings.secret_keys, CLIENT_SECRET_SEAL, row.secret) if row.secret else None
-        return OAuthClientInformationFull.model_validate({**row.info, "client_id": row.id, "client_secret": secret})
+        client_id = row.info.get("client_id", row.id)
+        return OAuthClientInformationFull.model_validate({**row.info, "client_id": client_id, "client_secret": secret})
+
+    async def _document_client(self, url: str) -> OAuthClientInformationFull | None:
+        """A client known by its metadata document: the copy fetched in the last minutes, or a fresh fetch."""
+        now = self.clock.now()
+        async with self.db.read_sessions() as session:
+            row = await session.get(OAuthClient, client_row_id(url))
+        if row is not None and row.created_at > now - DOCUMENT_TTL:
+            return OAuthClientInformationFull.model_validate({**row.info, "client_id": url})
+        try:
+            client = await fetch_client(url, allow_private=self.settings.allow_private_targets)
+            if (problem := _unusable(client)) is not None:
+                raise DocumentRefused(problem)
+        except DocumentRefused as exc:
+            log.warning("oauth_client_document_refused", reason=str(exc))
+            return None
+        if client.scope is None:
+            client.scope = " ".join(VALID_SCOPES)
+        info = client.model_dump(mode="json", exclude={"client_secret"}, exclude_none=True)
+        table = OAuthClient.__table__  # type: ignore[attr-defined]
+        async with self.db.transaction() as session:
+            await session.execute(
+                insert_for(session, table)
+                .values(id=client_row_id(url), secret=None, info=info, created_at=now)
+                .on_conflict_do_update(index_elements=["id"], set_={"info": info, "created_at": now})
+            )
+        return client
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
-        uris = [str(u) for u in client_info.redirect_uris or []]
-        if not uris or len(uris) > MAX_REDIRECT_URIS:
-            raise RegistrationError("invalid_redirect_uri", f"register 1 to {MAX_REDIRECT_URIS} redirect URIs")
-        for uri in uris:
-            if (problem := check_redirect_uri(uri)) is not None:
-                raise RegistrationError("invalid_redirect_uri", problem)
+        if (problem := _unusable(client_info)) is not None:
+            raise RegistrationError("invalid_redirect_uri", problem)
         secret = client_info.client_secret
         row = OAuthClient(
             id=client_info.client_id,
@@ -153,7 +211,7 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
         now = self.clock.now()
         row = OAuthAuthorization(
             id=new_id("oar"),
-            client_id=client.client_id,
+            client_id=client_row_id(client.client_id),
             params=params.model_dump(mode="json"),
             created_at=now,
             expires_at=now + REQUEST_TTL,
@@ -192,7 +250,7 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
         if found is None:
             return None
         token, grant = found
-        if grant.client_id != client.client_id:
+        if grant.client_id != client_row_id(client.client_id):
             return None
         if token.used_at is not None:  # a code presented twice: the first exchange's tokens go too (RFC 6749 §4.1.2)
             await self._revoke(grant, "oauth:code_reused")
@@ -203,7 +261,7 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
             code=authorization_code,
             scopes=token.scopes,
             expires_at=token.expires_at.timestamp(),
-            client_id=grant.client_id,
+            client_id=client.client_id,
             code_challenge=grant.code_challenge,
             redirect_uri=AnyUrl(grant.redirect_uri),
             redirect_uri_provided_explicitly=grant.redirect_uri_explicit,
@@ -224,7 +282,7 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
         if found is None:
             return None
         token, grant = found
-        if grant.client_id != client.client_id:
+        if grant.client_id != client_row_id(client.client_id):
             return None
         if token.used_at is not None:  # rotated already: someone holds a copy, so the whole family ends
             await self._revoke(grant, "oauth:refresh_reused")
@@ -233,7 +291,7 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
             return None
         return Refresh(
             token=refresh_token,
-            client_id=grant.client_id,
+            client_id=client.client_id,
             scopes=token.scopes,
             expires_at=int(token.expires_at.timestamp()),
             resource=grant.resource,
@@ -257,7 +315,7 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
             return None
         return Access(
             token=token,
-            client_id=grant.client_id,
+            client_id=await self._client_id(grant.client_id),
             scopes=row.scopes,
             expires_at=int(row.expires_at.timestamp()),
             resource=grant.resource,
@@ -326,6 +384,11 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
         async with self.db.read_sessions() as session:
             row = (await session.execute(stmt)).first()
         return (row[0], row[1]) if row is not None else None
+
+    async def _client_id(self, row_id: str) -> str:
+        """The id a client presents: a metadata document's URL is kept in its row."""
+        client = await self.stored_client(row_id) if row_id.startswith(DOCUMENT_CLIENT_PREFIX) else None
+        return client.client_id if client is not None else row_id
 
     async def _holder_active(self, grant: OAuthGrant) -> bool:
         async with self.db.read_sessions() as session:

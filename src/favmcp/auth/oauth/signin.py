@@ -57,7 +57,7 @@ class SignIn:
             row = await session.get(OAuthAuthorization, request_id)
         if row is None or row.finished_at is not None or row.expires_at <= self.provider.clock.now():
             return None
-        client = await self.provider.get_client(row.client_id)
+        client = await self.provider.stored_client(row.client_id)
         return (row, client) if client is not None else None
 
     async def bind(self, request: OAuthAuthorization, browser: str) -> bool:
