@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from twilio.request_validator import RequestValidator
 
 from favmcp.effects.channels.refused import ProviderUnavailable, Refused
@@ -27,6 +26,8 @@ class TwilioAccount:
 
 async def send_sms(account: TwilioAccount, to: str, body: str, *, status_callback: str | None) -> str:
     """Returns the message's SID (SM…); Twilio posts its status changes to `status_callback`."""
+    import httpx  # here, not at import: a process that sends nothing never loads it
+
     url = f"{account.api_base.rstrip('/')}/2010-04-01/Accounts/{account.account_sid}/Messages.json"
     form = {"To": to, "From": account.from_number, "Body": body}
     if status_callback:

@@ -14,13 +14,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx
 from standardwebhooks import Webhook
 
 from favmcp.core.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    import httpx
 
 TIMEOUT = 10.0  # seconds for one POST, connecting included
 RESOLVE_TIMEOUT = 5.0
@@ -143,6 +146,8 @@ class WebhookSender:
         self.transport = transport  # tests: the network's far side
 
     async def post(self, url: str, secret: str, message_id: str, body: str) -> Outcome:
+        import httpx  # here, not at import: a process that sends nothing never loads it
+
         started = time.perf_counter()
 
         def took() -> int:

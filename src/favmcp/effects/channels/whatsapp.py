@@ -9,8 +9,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from favmcp.effects.channels.refused import ProviderUnavailable, Refused
 
 GRAPH_VERSION = "v21.0"
@@ -38,6 +36,8 @@ def meta_text(body: str) -> str:
 
 
 async def _post(account: WhatsAppAccount, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    import httpx  # here, not at import: a process that sends nothing never loads it
+
     url = f"{account.api_base.rstrip('/')}/{GRAPH_VERSION}/{path}"
     headers = {"Authorization": f"Bearer {account.access_token}"}
     try:
