@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,10 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull,
 from pydantic import AnyUrl
 
 from favmcp.app import App
+from favmcp.auth import credentials
 from favmcp.auth.oauth.provider import Provider
 from favmcp.core.clock import SystemClock, SystemRandom
+from favmcp.core.errors import FavError
 from tests.loopback_http import LoopbackHttp
 from tests.servers import HttpServer, http_server, server_env
 from tests.smtp_server import SmtpServer, running_smtp_server
@@ -323,7 +326,7 @@ async def test_sdk_client_registers_signs_in_calls_refreshes_and_a_reused_refres
 
 
 async def test_pkce_is_s256_with_the_right_verifier_and_a_code_works_once(
-    server: HttpServer, browser: Browser, owner: Owner
+    server: HttpServer, browser: Browser, app: App, owner: Owner
 ) -> None:
     async with httpx.AsyncClient(timeout=TIMEOUT) as http:
         client = RawClient(server.base, http)
@@ -339,12 +342,18 @@ async def test_pkce_is_s256_with_the_right_verifier_and_a_code_works_once(
         tokens = await client.exchange(answer["code"], verifier)
         assert tokens.status_code == 200, tokens.text
         access = tokens.json()["access_token"]
-        assert (await whoami_with(server.url, access))["workspace_id"] == owner.workspace_id
+        me = await whoami_with(server.url, access)
+        assert me["workspace_id"] == owner.workspace_id
+        # A held send runs later as its requester: the grant (the key_id an OAuth caller has) while it stands.
+        later = await credentials.resolve_key_id(app.db, me["key_id"], owner.workspace_id, datetime.now(UTC))
+        assert (later.user_id, later.key_id, later.scopes) == (owner.user_id, me["key_id"], tuple(me["scopes"]))
 
         replayed = await client.exchange(answer["code"], verifier)
         assert replayed.status_code == 400, "a code works once"
         refused = await initialize(http, server.url, access)
         assert refused.status_code == 401, "and its second use revokes what the first one got"
+        with pytest.raises(FavError, match="revoked"):
+            await credentials.resolve_key_id(app.db, me["key_id"], owner.workspace_id, datetime.now(UTC))
 
 
 async def test_tokens_are_for_this_resource_only(server: HttpServer, browser: Browser, app: App, owner: Owner) -> None:
