@@ -7,6 +7,7 @@ and every form carries a token derived from that cookie, so another site cannot 
 
 from __future__ import annotations
 
+import hmac
 import html
 from urllib.parse import urlsplit
 
@@ -94,7 +95,9 @@ class Pages:
         message = ""
         if request.method == "POST":
             form = await request.form()
-            if form.get("form_token") != self.signin.form_token(row, browser) or not _same_origin(request, base):
+            sent = str(form.get("form_token", "")).encode()
+            expected = self.signin.form_token(row, browser).encode()
+            if not hmac.compare_digest(sent, expected) or not _same_origin(request, base):
                 return _page("Refused", "<p>This form was not sent from this page. Reload it and try again.</p>", 403)
             action = str(form.get("action", ""))
             if action in {"allow", "deny"}:

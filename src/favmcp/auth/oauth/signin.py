@@ -83,7 +83,7 @@ class SignIn:
                 await ratelimit.hit(session, f"code:oauth:{who}", codes.PER_HOUR, ratelimit.HOUR, now)
                 await ratelimit.hit(session, f"code:oauth:{who}", codes.PER_DAY, ratelimit.DAY, now)
             code = self.provider.random.digits(6)
-            await session.execute(
+            stored = await session.execute(
                 update(OAuthAuthorization)
                 .where(col(OAuthAuthorization.id) == request.id, col(OAuthAuthorization.signed_in_at).is_(None))
                 .values(
@@ -92,8 +92,9 @@ class SignIn:
                     attempts=0,
                     code_expires_at=now + codes.CODE_TTL,
                 )
+                .returning(col(OAuthAuthorization.id))
             )
-            if await _accounts(session, email):
+            if stored.first() is not None and await _accounts(session, email):
                 queue_email(
                     session,
                     self.settings,
