@@ -373,6 +373,11 @@ async def test_tokens_are_for_this_resource_only(server: HttpServer, browser: Br
             url = client.authorize_url(challenge, resource=f"http://{localhost}/mcp")
             answer = await local_browser.consent(url, owner.email)
         assert answer["iss"] == f"http://{localhost}"
+        elsewhere = await client.token(
+            grant_type="authorization_code", code=answer["code"], redirect_uri=REDIRECT, code_verifier=verifier,
+            resource=f"{server.base}/elsewhere",
+        )  # fmt: skip
+        assert elsewhere.status_code == 400 and elsewhere.json()["error"] == "invalid_target", elsewhere.text
         tokens = (await client.exchange(answer["code"], verifier)).json()
         assert (await whoami_with(server.url, tokens["access_token"], host=localhost))["authenticated"]
         refused = await initialize(http, server.url, tokens["access_token"])

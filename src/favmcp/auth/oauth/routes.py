@@ -38,6 +38,7 @@ from favmcp.auth.oauth.urls import (
     PUBLIC_MCP_PATH,
     base_url,
     resource_url,
+    same_resource,
 )
 from favmcp.core.errors import FavError
 
@@ -122,6 +123,21 @@ def routes(provider: Provider) -> list[Route]:
             )
         return await registration.handle(request)
 
+    tokens = TokenHandler(provider, authenticator)
+
+    async def token(request: Request) -> Response:
+        """RFC 8707 at the token endpoint too: a `resource` other than this server's /mcp is invalid_target (the
+        handler reads the same parsed form afterwards)."""
+        named = (await request.form()).get("resource")
+        base = base_url(request, settings)
+        if isinstance(named, str) and (base is None or not same_resource(named, resource_url(base))):
+            return JSONResponse(
+                {"error": "invalid_target", "error_description": "This server's only resource is its /mcp."},
+                status_code=400,
+                headers={"Cache-Control": "no-store"},
+            )
+        return await tokens.handle(request)
+
     post = ["POST", "OPTIONS"]
     return [
         Route(
@@ -135,7 +151,7 @@ def routes(provider: Provider) -> list[Route]:
             methods=["GET", "OPTIONS"],
         ),
         Route("/authorize", _wrapped(AuthorizationHandler(provider).handle, [], cors=False), methods=["GET", "POST"]),
-        Route("/token", _wrapped(TokenHandler(provider, authenticator).handle, post), methods=post),
+        Route("/token", _wrapped(token, post), methods=post),
         Route("/register", _wrapped(register, post), methods=post),
         Route("/revoke", _wrapped(RevocationHandler(provider, authenticator).handle, post), methods=post),
         Route("/oauth/authorize/{request_id}", _wrapped(pages.authorize, [], cors=False), methods=["GET", "POST"]),
