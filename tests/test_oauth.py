@@ -493,3 +493,16 @@ async def test_mcp_wants_a_credential_and_mcp_public_serves_the_public_tools(
     async with mcp_session(f"{server.url}/public", owner.key) as keyed:
         me = (await keyed.call_tool("whoami", {})).structured_content
         assert me is not None and me["authenticated"] is False, "a credential sent to /mcp/public is not used"
+
+
+async def test_registration_checks_redirect_uris_and_is_bounded_per_address(server: HttpServer) -> None:
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        remote_http = await http.post(f"{server.base}/register", json={"redirect_uris": ["http://example.com/cb"]})
+        assert remote_http.status_code == 400 and remote_http.json()["error"] == "invalid_redirect_uri"
+        script = await http.post(f"{server.base}/register", json={"redirect_uris": ["javascript:alert(1)"]})
+        assert script.status_code == 400
+        answers = [
+            (await http.post(f"{server.base}/register", json={"redirect_uris": [REDIRECT]})).status_code
+            for _ in range(19)
+        ]
+    assert answers == [201] * 18 + [429], "20 an hour from one address, the refused ones counted"

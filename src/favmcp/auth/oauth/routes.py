@@ -7,6 +7,8 @@ process answers for 127.0.0.1 and localhost alike unless FAVMCP_PUBLIC_URL names
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -110,10 +112,11 @@ def routes(provider: Provider) -> list[Route]:
 
     async def register(request: Request) -> Response:
         address = request.client.host if request.client else "unknown"
+        bucket = hmac.new(settings.secret_key, address.encode(), hashlib.sha256).hexdigest()  # never the address
         try:
             async with provider.db.transaction() as session:
                 await ratelimit.hit(
-                    session, f"oauth:register:{address}", REGISTRATIONS_PER_HOUR, ratelimit.HOUR, provider.clock.now()
+                    session, f"oauth:register:{bucket}", REGISTRATIONS_PER_HOUR, ratelimit.HOUR, provider.clock.now()
                 )
         except FavError as exc:
             return JSONResponse(
