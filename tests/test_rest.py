@@ -237,9 +237,9 @@ async def test_a_send_held_for_approval_answers_202(rest: httpx.AsyncClient, stu
     key = bearer(studio.key)
     twilio = {"account_sid": "AC" + "0" * 32, "auth_token": "rest-token", "from_number": "+15005550006"}
     ok(await rest.patch("/v1/channels/sms", json={"quiet_hours": None, **twilio}, headers=key))
-    member = ok(await rest.post("/v1/tools/create_member", json={"name": "Ann", "phone": "+31612345678"}, headers=key))
-    consent = {"member_id": member["id"], "channel": "sms", "granted": True, "source": "front desk"}
-    ok(await rest.post("/v1/tools/set_marketing_consent", json=consent, headers=key))
+    member = ok(await rest.post("/v1/members", json={"name": "Ann", "phone": "+31612345678"}, headers=key))
+    consent = {"granted": True, "source": "front desk"}
+    ok(await rest.put(f"/v1/members/{member['id']}/consent/sms", json=consent, headers=key))
     held = await rest.post(
         "/v1/messages", json={"member_id": member["id"], "channel": "sms", "text": "Hi"}, headers=key
     )
