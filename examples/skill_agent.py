@@ -67,9 +67,11 @@ class Agent:
                 server = StdioServerParameters(command=sys.executable, args=["-m", "favmcp", "serve"], env=env)
                 session = Client(server, read_timeout_seconds=TIMEOUT)
             else:
+                # Over HTTP /mcp wants a credential; the tools that need none are served at /mcp/public.
                 headers = {"Authorization": f"Bearer {key}"} if key else {}
+                url = self.url if key else f"{self.url.rstrip('/')}/public"
                 http = await self.stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=TIMEOUT))
-                session = Client(streamable_http_client(self.url, http_client=http), read_timeout_seconds=TIMEOUT)
+                session = Client(streamable_http_client(url, http_client=http), read_timeout_seconds=TIMEOUT)
             self.clients[key] = await self.stack.enter_async_context(session)
         return self.clients[key]
 

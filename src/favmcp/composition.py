@@ -60,6 +60,7 @@ def all_specs() -> list[ToolSpec]:
 def metadata() -> MetaData:
     """Every table: the platform's own and those of every domain (importing a domain imports its models)."""
     from favmcp.auth import models as _auth  # noqa: F401
+    from favmcp.auth.oauth import models as _oauth  # noqa: F401
     from favmcp.db import tenancy as _tenancy  # noqa: F401
     from favmcp.effects import models as _effects  # noqa: F401
     from favmcp.registry import models as _registry  # noqa: F401

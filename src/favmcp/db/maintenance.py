@@ -18,6 +18,7 @@ from sqlmodel import SQLModel, col
 
 from favmcp.auth.codes import CODE_TTL
 from favmcp.auth.models import OneTimeCode, RateLimitBucket
+from favmcp.auth.oauth.models import OAuthAuthorization, OAuthToken
 from favmcp.core.sealing import reseal
 from favmcp.db.engine import Database
 from favmcp.db.scoped import column
@@ -44,6 +45,9 @@ async def purge_expired(db: Database, now: datetime) -> dict[str, int]:
         "idempotency_records": delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= now),
         "used_confirmations": delete(UsedConfirmation).where(col(UsedConfirmation.used_at) <= now - KEEP_SPENT_TOKENS),
         "one_time_codes": delete(OneTimeCode).where(col(OneTimeCode.created_at) <= now - KEEP_CODES),
+        # A rotated refresh token kept until it expires: a reuse inside that time revokes its grant.
+        "oauth_tokens": delete(OAuthToken).where(col(OAuthToken.expires_at) <= now),
+        "oauth_authorizations": delete(OAuthAuthorization).where(col(OAuthAuthorization.expires_at) <= now),
         "system_mail_bodies": update(OutboxMessage)
         .where(
             col(OutboxMessage.kind) == OutboxKind.system,
