@@ -26,6 +26,8 @@ GRANT_PREFIX = "ogr_"
 # The protected resource the current HTTP request was made to (the /mcp URL), set by the HTTP transport. An OAuth
 # access token works only there: anywhere else (stdio, another endpoint) this is None and the token is refused.
 REQUEST_RESOURCE: ContextVar[str | None] = ContextVar("favmcp_request_resource", default=None)
+# The profile named by the URL of the current HTTP request (/mcp/p/<profile>), set by the HTTP transport.
+REQUEST_PROFILE: ContextVar[str | None] = ContextVar("favmcp_request_profile", default=None)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class Caller:
     workspace_name: str | None = None
     last_used_at: datetime | None = None
     follows_role: bool = False
+    # The profile the key or grant is bound to; None: every tool its scopes allow.
+    profile: str | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -56,7 +60,7 @@ ANONYMOUS = Caller()
 # Every column a Caller needs, in one indexed read: the key, its holder and the workspace.
 _CALLER_SQL = """
 SELECT k.id, k.workspace_id, k.user_id, k.scopes, k.follows_role, k.expires_at, k.last_used_at, k.revoked_at,
-       u.name, u.role, u.status, w.name
+       u.name, u.role, u.status, w.name, k.profile
 FROM api_keys k JOIN users u ON u.id = k.user_id JOIN workspaces w ON w.id = k.workspace_id
 """
 _BY_HASH = _CALLER_SQL + "WHERE k.key_hash = $1"
@@ -64,7 +68,7 @@ _BY_ID = _CALLER_SQL + "WHERE k.id = $1 AND k.workspace_id = $2"
 # The same columns for an OAuth grant (its id stands where a key's would): an access token's own scopes and expiry.
 _GRANT_SQL = """
 SELECT g.id, g.workspace_id, g.user_id, t.scopes, FALSE, t.expires_at, g.last_used_at, g.revoked_at,
-       u.name, u.role, u.status, w.name, g.resource
+       u.name, u.role, u.status, w.name, g.profile, g.resource
 FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
 JOIN users u ON u.id = g.user_id JOIN workspaces w ON w.id = g.workspace_id
 """
@@ -72,7 +76,7 @@ _TOKEN_BY_HASH = _GRANT_SQL + "WHERE t.token_hash = $1 AND t.kind = 'access'"
 # An approval runs as its requester later: the grant, not an access token that may be long gone, must still stand.
 _GRANT_BY_ID = """
 SELECT g.id, g.workspace_id, g.user_id, g.scopes, FALSE, NULL, g.last_used_at, g.revoked_at, u.name, u.role, u.status,
-       w.name, g.resource
+       w.name, g.profile, g.resource
 FROM oauth_grants g JOIN users u ON u.id = g.user_id JOIN workspaces w ON w.id = g.workspace_id
 WHERE g.id = $1 AND g.workspace_id = $2
 """
@@ -86,7 +90,7 @@ async def resolve(db: Database, secret: str | None, now: datetime) -> Caller:
     if secret.startswith(ACCESS_TOKEN_PREFIX):
         row = await db.fetch_row(_TOKEN_BY_HASH, keys.key_hash(secret))
         caller = _caller(row, now, "OAuth access token")
-        if row is not None and row[12] != REQUEST_RESOURCE.get():
+        if row is not None and row[13] != REQUEST_RESOURCE.get():
             raise _refused(caller, "This OAuth access token was issued for another resource.")
         return caller
     if not keys.looks_like_key(secret):
@@ -114,7 +118,7 @@ def _caller(row: tuple[Any, ...] | None, now: datetime, noun: str = "API key") -
     if row is None:
         raise unauthenticated(f"This {noun} is not valid.")
     key_id, workspace_id, user_id, key_scopes, follows_role, expires_at, last_used_at, revoked_at = row[:8]
-    user_name, role_name, status, workspace_name = row[8:12]
+    user_name, role_name, status, workspace_name, profile = row[8:13]
     expires_at = _utc(expires_at)
     refusal = None
     if revoked_at is not None:
@@ -142,6 +146,7 @@ def _caller(row: tuple[Any, ...] | None, now: datetime, noun: str = "API key") -
         user_name=user_name,
         workspace_name=workspace_name,
         last_used_at=_utc(last_used_at),
+        profile=profile,
     )
 
 

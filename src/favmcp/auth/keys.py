@@ -43,8 +43,10 @@ def mint_api_key(
     now: datetime,
     expires_at: datetime | None = None,
     created_by: str | None = None,
+    profile: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key of `user`; scopes=None makes a personal key that follows the holder's role."""
+    """A new key of `user`; scopes=None makes a personal key that follows the holder's role; `profile` binds it to
+    a tool profile."""
     secret = mint(random)
     row = ApiKey(
         id=new_id("key"),
@@ -58,6 +60,7 @@ def mint_api_key(
         created_at=now,
         created_by=created_by,
         expires_at=expires_at,
+        profile=profile,
     )
     db.add(row)
     return row, secret

@@ -51,6 +51,8 @@ class ApiKey(SQLModel, table=True):
     scopes: list[str] = json_field(list)
     # A personal key follows its holder's role (a promotion widens it); otherwise it keeps `scopes`.
     follows_role: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # The profile (favmcp.registry.profiles) the key is bound to; None: every tool its scopes allow.
+    profile: str | None = Field(default=None, max_length=20)
     created_at: datetime = utc_field()
     created_by: str | None = Field(default=None, max_length=40)
     expires_at: datetime | None = utc_field(nullable=True)

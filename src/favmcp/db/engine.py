@@ -38,6 +38,17 @@ class Database:
         # Read-only work takes no write lock on SQLite, so reads never queue behind writes.
         self.reader = self.engine.execution_options(favmcp_read_only=True)
         self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=True)
+        # The handlers of a read-only profile run where the database itself refuses writes: a READ ONLY transaction
+        # on Postgres (asyncpg begins it so, no extra statement), connections of their own with query_only on
+        # SQLite. The runner's bookkeeping keeps using `transaction()`.
+        self._guarded_engine: AsyncEngine | None = None
+        if self.is_sqlite:
+            self._guarded_engine = create_async_engine(url, **kwargs)
+            _sqlite_pragmas(self._guarded_engine, query_only=True)
+            guarded = self._guarded_engine.execution_options(favmcp_read_only=True)
+        else:
+            guarded = self.engine.execution_options(favmcp_read_only=True, postgresql_readonly=True)
+        self.read_only_sessions = async_sessionmaker(guarded, expire_on_commit=False, autoflush=True)
         # SQLite lets one writer in at a time and makes the others retry with sleeps, which is unfair: a writer
         # can lose every race for seconds. Writers of this process queue here in arrival order instead;
         # BEGIN IMMEDIATE and the busy timeout still order them against other processes.
@@ -112,6 +123,8 @@ class Database:
             pool, self._pg_pool = self._pg_pool, None
             with suppress(Exception):  # a pool that never connected has nothing to close
                 await (await pool).close()
+        if self._guarded_engine is not None:
+            await self._guarded_engine.dispose()
         await self.engine.dispose()
 
 
@@ -136,8 +149,8 @@ def _private_sqlite_file(url: str) -> None:
         pass
 
 
-def _sqlite_pragmas(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE for writers."""
+def _sqlite_pragmas(engine: AsyncEngine, *, query_only: bool = False) -> None:
+    """WAL, foreign keys, and BEGIN IMMEDIATE for writers; `query_only` connections refuse every write."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -147,6 +160,8 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA synchronous=NORMAL")
+        if query_only:
+            cur.execute("PRAGMA query_only=ON")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from favmcp.core.errors import ErrorCode, FavError
+from favmcp.registry.profiles import Profile
 from favmcp.registry.spec import ToolSpec
 
 # Discovery works whatever toolsets are chosen.
@@ -62,7 +63,12 @@ CORE_TOOLS = ALWAYS_LISTED | frozenset(
 
 class Registry:
     def __init__(
-        self, specs: Iterable[ToolSpec], *, toolsets: frozenset[str] | None = None, read_only: bool = False
+        self,
+        specs: Iterable[ToolSpec],
+        *,
+        toolsets: frozenset[str] | None = None,
+        read_only: bool = False,
+        profile: Profile | None = None,
     ) -> None:
         self.specs: dict[str, ToolSpec] = {}
         for spec in specs:
@@ -78,6 +84,7 @@ class Registry:
             raise ValueError(f"unknown toolsets: {unknown} (known: {CORE}, {', '.join(sorted(domains))})")
         self.toolsets = None if core else toolsets
         self.read_only = read_only
+        self.profile = profile
         self._served = [s for s in self.specs.values() if self._is_served(s)]
         self._served_names = {s.name for s in self._served}
         self._tools_list = [s for s in self._served if not core or s.name in CORE_TOOLS]
@@ -85,7 +92,13 @@ class Registry:
     def _is_served(self, spec: ToolSpec) -> bool:
         if self.read_only and not spec.effect.read_only:
             return False
+        if self.profile is not None and not self.profile.allows(spec):
+            return False
         return self.toolsets is None or spec.domain in self.toolsets or spec.name in ALWAYS_LISTED
+
+    def narrowed(self, profile: Profile) -> Registry:
+        """This server's tools within a profile (the core listing gives way to the profile's own)."""
+        return Registry(self.specs.values(), toolsets=self.toolsets, read_only=self.read_only, profile=profile)
 
     def listed(self) -> list[ToolSpec]:
         """Every tool this server serves under its filters: what discovery finds and what can be called."""
@@ -101,6 +114,12 @@ class Registry:
         if spec is None:
             raise FavError(ErrorCode.not_found, f"No tool named {name!r}.", hint="Find tools with search_tools.")
         if name not in self._served_names:
+            if self.profile is not None and not self.profile.allows(spec):
+                raise FavError(
+                    ErrorCode.forbidden,
+                    f"{name} is not in the {self.profile.name} profile.",
+                    hint="Find the tools of this profile with search_tools; another profile's key or URL has the rest.",
+                )
             if self.read_only and not spec.effect.read_only:
                 raise FavError(ErrorCode.forbidden, f"{name} changes data and this server is read-only.")
             raise FavError(ErrorCode.not_found, f"{name} is not in this server's toolsets.")

@@ -33,6 +33,7 @@ from favmcp.registry import confirm
 from favmcp.registry.context import ExecutionResult, ToolContext
 from favmcp.registry.domain import Platform
 from favmcp.registry.models import AuditEvent, IdempotencyRecord
+from favmcp.registry.profiles import PROFILES, Profile
 from favmcp.registry.registry import Registry
 from favmcp.registry.results import CallResult
 from favmcp.registry.spec import ConfirmInput, ToolSpec, WriteInput
@@ -163,6 +164,19 @@ class OutcomeUnknown(Exception):
 AUDITED_REFUSALS = {ErrorCode.forbidden, ErrorCode.unauthenticated}
 
 
+def _profile(caller: Caller) -> Profile | None:
+    """The profile a call runs under: the URL's (/mcp/p/<name>), else the credential's. A credential bound to one
+    profile is refused on another's URL (the HTTP guard answers 403 before this; stdio has no URL)."""
+    named = credentials.REQUEST_PROFILE.get()
+    if named is not None and caller.profile is not None and caller.profile != named:
+        raise forbidden(
+            f"This credential is bound to the {caller.profile} profile, not {named}.",
+            hint=f"Use it at /mcp or /mcp/p/{caller.profile}.",
+        )
+    named = named or caller.profile
+    return PROFILES[named] if named is not None else None
+
+
 class Runner:
     def __init__(
         self,
@@ -176,6 +190,7 @@ class Runner:
     ) -> None:
         self.platform = platform
         self.registry = registry or Registry(platform.specs)
+        self.profiled = {name: self.registry.narrowed(p) for name, p in PROFILES.items()}
         self.db = db
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -238,20 +253,30 @@ class Runner:
         caller = await credentials.resolve(self.db, credential, now)
         if not caller.anonymous:
             trace.subject = AuditSubject(caller.workspace_id or "", caller.user_id, caller.key_id)
+        profile = _profile(caller)
+        registry = self.registry
+        reads = self.db.read_sessions
+        if profile is not None:
+            registry = self.profiled[profile.name]
+            registry.get(spec.name)
+            if profile.read_only:
+                reads = self.db.read_only_sessions
         self._authorize(spec, caller)
         args = validate(spec, arguments)
         trace.args = args
         if spec.mutating:
             prepared = None
             if spec.prepare is not None:
-                ctx = self._context(self.db.read_sessions, caller, spec, now, request_id, client_address)
+                ctx = self._context(reads, caller, spec, now, request_id, client_address, registry=registry)
                 try:
                     prepared = await spec.prepare(ctx, args)
                 finally:
                     await ctx.close_session()
-            result = await self._write(spec, caller, args, now, request_id, client_address, trace, prepared)
+            result = await self._write(
+                spec, caller, args, now, request_id, client_address, trace, prepared, registry=registry
+            )
         else:
-            ctx = self._context(self.db.read_sessions, caller, spec, now, request_id, client_address)
+            ctx = self._context(reads, caller, spec, now, request_id, client_address, registry=registry)
             try:
                 data = self._dump(spec, await spec.handler(ctx, args))
                 result = CallResult(True, data, request_id, images=tuple(ctx.images))
@@ -273,6 +298,8 @@ class Runner:
         client_address: str,
         trace: Trace,
         prepared: Any = None,
+        *,
+        registry: Registry,
     ) -> CallResult:
         """One transaction: the handler, its events, its audit row and its idempotency record commit together.
 
@@ -281,7 +308,9 @@ class Runner:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 async with self._unit_of_work() as session:
-                    ctx = self._context(lambda: session, caller, spec, now, request_id, client_address)
+                    ctx = self._context(
+                        lambda: session, caller, spec, now, request_id, client_address, registry=registry
+                    )
                     ctx.prepared = prepared
                     return await self._mutate(spec, ctx, args, trace)
             except DBAPIError as exc:
@@ -317,8 +346,11 @@ class Runner:
         request_id: str,
         client_address: str,
         approved_request_id: str | None = None,
+        *,
+        registry: Registry | None = None,
     ) -> ToolContext:
-        """What a handler gets; a call that runs an approved request has passed the approval gate already."""
+        """What a handler gets; a call that runs an approved request has passed the approval gate already.
+        `registry`: what discovery finds, the caller's profile's tools when it has one."""
         return ToolContext(
             open_session=open_session,
             caller=caller,
@@ -328,7 +360,7 @@ class Runner:
             request_id=request_id,
             client_address=client_address,
             tool=spec.name,
-            registry=self.registry,
+            registry=registry or self.registry,
             platform=self.platform,
             approved_request_id=approved_request_id,
             executor=self.execute_approved,

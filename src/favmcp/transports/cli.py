@@ -337,17 +337,24 @@ def tools_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     toolsets: Toolsets = None,
     read_only: ReadOnly = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Only a profile's tools: readonly, front_desk, marketing, finance or owner."),
+    ] = None,
 ) -> None:
     """List the tools with their hints, scope and gate."""
     s = settings(toolsets, read_only)
-    if s.toolsets is None and not s.read_only:
+    if s.toolsets is None and not s.read_only and profile is None:
         tools = exported_tools()
     else:  # the server's own filters, so that the listing is exactly what `serve` with them lists
         from favmcp.composition import all_specs
+        from favmcp.registry import profiles
         from favmcp.registry.registry import Registry
 
         try:
             registry = Registry(all_specs(), toolsets=s.toolsets, read_only=s.read_only)
+            if profile is not None:
+                registry = registry.narrowed(profiles.profile(profile))
         except ValueError as exc:
             fail(str(exc))
         tools = [_tool_row(spec) for spec in registry.tools_list()]

@@ -25,7 +25,7 @@ from favmcp.app import App
 from favmcp.auth import scopes
 from favmcp.auth.oauth import routes as oauth
 from favmcp.auth.oauth.provider import Provider
-from favmcp.auth.oauth.urls import MCP_PATH, PUBLIC_MCP_PATH
+from favmcp.auth.oauth.urls import MCP_PATH, PUBLIC_MCP_PATH, profile_path
 from favmcp.config import Settings
 from favmcp.registry.domain import HttpEndpoint
 from favmcp.registry.registry import Registry
@@ -99,7 +99,11 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
     async def runner() -> Runner:
         return app.runner
 
-    server = build_server(Listing.of(app.registry), runner)
+    listing = Listing.of(app.registry)
+    profiled = {name: listing.narrowed(registry) for name, registry in app.runner.profiled.items()}
+    server = build_server(listing, runner, profiled=profiled)
+    # /mcp/p/<profile>: the profile's tools only, whatever the credential (the guard refuses one bound elsewhere).
+    profile_servers = {name: build_server(narrow, runner) for name, narrow in profiled.items()}
     # /mcp/public lists the tools that need no credential; the same runner answers, so discovery still finds every
     # tool, and anything else called there is unauthenticated (the guard drops any credential sent to it).
     public_tools = Registry([s for s in app.registry.listed() if s.scope == scopes.PUBLIC])
@@ -131,11 +135,20 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
     }
     public_app = public.streamable_http_app(streamable_http_path=PUBLIC_MCP_PATH, **options)
     public_route = next(r for r in public_app.routes if isinstance(r, Route))
+    profile_routes = [
+        next(
+            r
+            for r in profile_server.streamable_http_app(streamable_http_path=profile_path(name), **options).routes
+            if isinstance(r, Route)
+        )
+        for name, profile_server in profile_servers.items()
+    ]
     starlette = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         **options,
         custom_starlette_routes=[
             public_route,
+            *profile_routes,
             *oauth.routes(provider),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/.well-known/mcp/server-card.json", card_endpoint, methods=["GET"]),
@@ -148,12 +161,16 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
     )
     starlette.add_middleware(PostOnly, path=MCP_PATH)
     starlette.add_middleware(PostOnly, path=PUBLIC_MCP_PATH)
+    for name in profile_servers:
+        starlette.add_middleware(PostOnly, path=profile_path(name))
     starlette.add_middleware(oauth.McpGuard, provider=provider)  # outermost: no credential, no further
     dispatch = app.settings.run_dispatcher if run_dispatcher is None else run_dispatcher
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        async with server.session_manager.run(), public.session_manager.run(), anyio.create_task_group() as tg:
+        async with contextlib.AsyncExitStack() as managers, anyio.create_task_group() as tg:
+            for each in (server, public, *profile_servers.values()):
+                await managers.enter_async_context(each.session_manager.run())
             if dispatch:
                 tg.start_soon(app.run_background)
             yield

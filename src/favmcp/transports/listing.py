@@ -66,6 +66,18 @@ class Listing:
             approval_gated=frozenset(s.name for s in served if s.gate is Gate.approval),
         )
 
+    def narrowed(self, registry: Registry) -> Listing:
+        """This listing cut down to a narrower registry's tools (a profile's), without building a schema again."""
+        listed = {s.name for s in registry.tools_list()}
+        served = {s.name for s in registry.listed()}
+        tools = {**self.tools, "tools": [t for t in self.tools["tools"] if t["name"] in listed]}
+        return Listing(
+            tools=tools,
+            input_schemas={name: schema for name, schema in self.input_schemas.items() if name in served},
+            confirm_gated=self.confirm_gated & served,
+            approval_gated=self.approval_gated & served,
+        )
+
 
 def cache_key(settings: Settings) -> str:
     digest = hashlib.blake2b(digest_size=16)

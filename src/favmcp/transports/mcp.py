@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from favmcp import __version__
-from favmcp.core.errors import ErrorBody, ErrorCode
+from favmcp.core.errors import ErrorBody, ErrorCode, FavError
 from favmcp.core.ids import new_id
 from favmcp.registry.results import CallResult
 from favmcp.skills import Skill, load_all, skill_uri
@@ -96,9 +96,11 @@ def build_server(
     runner_of: Callable[[], Awaitable[Runner]],
     *,
     stdio_credential: StdioCredential | None = None,
+    profiled: dict[str, Listing] | None = None,
 ) -> Server[Any]:
     """runner_of: the runner, once the domains have loaded and the database is open (a stdio server answers
-    initialize and tools/list from the listing before that; a call waits)."""
+    initialize and tools/list from the listing before that; a call waits). profiled: the listing of each profile,
+    for a credential bound to one (its tools/list reads the credential; calls are narrowed by the runner)."""
     confirm_gated, approval_gated = listing.confirm_gated, listing.approval_gated
 
     def credential_of(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, str]:
@@ -109,6 +111,18 @@ def build_server(
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> dict[str, Any]:
+        secret = credential_of(ctx)[0] if profiled else None
+        if profiled and secret:
+            # Imported here: a stdio server answers its first tools/list before the database layer loads.
+            from favmcp.auth import credentials
+
+            runner = await runner_of()
+            try:
+                caller = await credentials.resolve(runner.db, secret, runner.clock.now())
+            except FavError:  # the listing is no secret; the first call says what is wrong with the credential
+                return listing.tools
+            if caller.profile is not None:
+                return profiled[caller.profile].tools
         return listing.tools
 
     async def call_tool(

@@ -62,6 +62,8 @@ class OAuthGrant(SQLModel, table=True):
     client_id: str = Field(foreign_key="oauth_clients.id", index=True, max_length=40, ondelete="CASCADE")
     scopes: list[str] = json_field(list)
     resource: str = Field(max_length=2000)
+    # The profile the person chose on the consent page (favmcp.registry.profiles).
+    profile: str | None = Field(default=None, max_length=20)
     code_challenge: str = Field(max_length=128)
     redirect_uri: str = Field(max_length=2000)
     redirect_uri_explicit: bool = True

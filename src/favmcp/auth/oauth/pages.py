@@ -24,6 +24,7 @@ from favmcp.auth.oauth.signin import Account, SignIn
 from favmcp.auth.oauth.urls import base_url, resource_url, same_resource
 from favmcp.core.contact import normalise_email
 from favmcp.core.errors import FavError
+from favmcp.registry.profiles import PROFILES
 
 COOKIE = "favmcp_oauth"
 AGAIN = "Start again from your app."
@@ -101,7 +102,10 @@ class Pages:
                 return _page("Refused", "<p>This form was not sent from this page. Reload it and try again.</p>", 403)
             action = str(form.get("action", ""))
             if action in {"allow", "deny"}:
-                answer = await self.signin.answer(row, action == "allow", resource)
+                profile = str(form.get("profile", "owner"))
+                if profile not in PROFILES:
+                    return _page("Refused", "<p>Pick one of the profiles listed. Reload the page.</p>", 400)
+                answer = await self.signin.answer(row, action == "allow", resource, profile)
                 return self._back(params, base, answer)
             message = await self._act(row, action, form, request)
             reloaded = await self.signin.load(row.id)
@@ -199,6 +203,11 @@ def _consent(client: OAuthClientInformationFull, account: Account, row: OAuthAut
         f"<li><code>{_e(s)}</code>: {_e(LEVEL_WORDS[s.partition(':')[2]])} {_e(s.partition(':')[0])}</li>"
         for s in granted
     )
+    profiles = "".join(
+        f'<p><label><input type="radio" name="profile" value="{_e(p.name)}"{" checked" * (p.name == "owner")}> '
+        f"<strong>{_e(p.name)}</strong>: {_e(p.description)}</label></p>"
+        for p in PROFILES.values()
+    )
     if is_document_url(client.client_id):  # the one name a client cannot claim: where its document is published
         home = f" (published by {_e(urlsplit(client.client_id).hostname)})"
     else:
@@ -207,7 +216,8 @@ def _consent(client: OAuthClientInformationFull, account: Account, row: OAuthAut
         f"<p><strong>{_e(client_name(client))}</strong>{home} asks to act as <strong>{_e(account.user_name)}</strong> "
         f"({_e(account.role)}) in the workspace <strong>{_e(account.workspace_name)}</strong>, with these scopes:</p>"
         f"<ul>{scopes}</ul><p class=note>Then you go back to {_e(_where(str(params.redirect_uri)))}.</p>"
-        f'<form method="post">{token}<button name="action" value="allow">Allow</button>'
+        f'<form method="post">{token}<fieldset><legend>Which tools may it use?</legend>{profiles}</fieldset>'
+        '<button name="action" value="allow">Allow</button>'
         '<button name="action" value="deny">Deny</button></form>'
     )
 

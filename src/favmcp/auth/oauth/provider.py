@@ -221,9 +221,16 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
         return f"/oauth/authorize/{row.id}"
 
     async def grant(
-        self, session: AsyncSession, request: OAuthAuthorization, user: User, resource: str, now: datetime
+        self,
+        session: AsyncSession,
+        request: OAuthAuthorization,
+        user: User,
+        resource: str,
+        profile: str,
+        now: datetime,
     ) -> tuple[str, list[str]]:
-        """The person allowed the request: a grant and its authorization code (returned with the scopes)."""
+        """The person allowed the request: a grant bound to the profile they chose, and its authorization code
+        (returned with the scopes)."""
         params = AuthorizationParams.model_validate(request.params)
         granted = capped(params.scopes, user.role)
         grant = OAuthGrant(
@@ -233,6 +240,7 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
             client_id=request.client_id,
             scopes=granted,
             resource=resource,
+            profile=profile,
             code_challenge=params.code_challenge,
             redirect_uri=str(params.redirect_uri),
             redirect_uri_explicit=params.redirect_uri_provided_explicitly,
@@ -242,7 +250,9 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
         await session.flush()
         code = _new_secret(self.random, CODE_PREFIX)
         session.add(self._token(grant, TokenKind.code, code, granted, now, CODE_TTL))
-        self._audit(session, grant, "oauth:grant", {"client_id": grant.client_id, "scopes": granted}, now)
+        self._audit(
+            session, grant, "oauth:grant", {"client_id": grant.client_id, "scopes": granted, "profile": profile}, now
+        )
         return code, granted
 
     async def load_authorization_code(self, client: OAuthClientInformationFull, authorization_code: str) -> Code | None:

@@ -29,13 +29,14 @@ from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from favmcp.auth import credentials, ratelimit
-from favmcp.auth.credentials import ACCESS_TOKEN_PREFIX, REQUEST_RESOURCE
+from favmcp.auth.credentials import ACCESS_TOKEN_PREFIX, REQUEST_PROFILE, REQUEST_RESOURCE
 from favmcp.auth.keys import PREFIX as API_KEY_PREFIX
 from favmcp.auth.oauth.pages import Pages
 from favmcp.auth.oauth.provider import SCOPES_SUPPORTED, VALID_SCOPES, Provider
 from favmcp.auth.oauth.signin import SignIn
 from favmcp.auth.oauth.urls import (
     MCP_PATH,
+    PROFILE_PREFIX,
     PROTECTED_RESOURCE_METADATA,
     PUBLIC_MCP_PATH,
     base_url,
@@ -43,6 +44,7 @@ from favmcp.auth.oauth.urls import (
     same_resource,
 )
 from favmcp.core.errors import FavError
+from favmcp.registry.profiles import PROFILES
 
 MAX_BODY = 64_000  # an OAuth request is a short form or a small JSON document
 REGISTRATIONS_PER_HOUR = 20  # per client address: registration is open to anyone, so it is bounded
@@ -179,7 +181,10 @@ class McpGuard:
     """In front of the MCP endpoints. /mcp answers any request without a credential (initialize included) with 401
     and the resource metadata's address, which is how an OAuth client learns where to sign in. An OAuth access token
     is checked here, so a revoked, expired or foreign one is a 401 too (the client then refreshes or signs in again);
-    API keys are checked by the runner on every call, as over stdio. /mcp/public takes no credential at all."""
+    API keys are checked by the runner on every call, as over stdio. /mcp/public takes no credential at all.
+
+    /mcp/p/<profile> is /mcp narrowed to a profile: every credential is checked here, and one bound to another
+    profile is refused with 403 (the profile URLs pay that read; /mcp does not for API keys)."""
 
     def __init__(self, app: ASGIApp, provider: Provider) -> None:
         self.app = app
@@ -191,7 +196,8 @@ class McpGuard:
             headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
             await self.app({**scope, "headers": headers}, receive, send)
             return
-        if path != MCP_PATH:
+        profile = path.removeprefix(PROFILE_PREFIX) if path and path.startswith(PROFILE_PREFIX) else None
+        if path != MCP_PATH and profile not in PROFILES:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
@@ -205,21 +211,30 @@ class McpGuard:
             await challenge(base)(scope, receive, send)
             return
         bound = REQUEST_RESOURCE.set(resource_url(base))
+        named = REQUEST_PROFILE.set(profile)
         try:
-            if not secret.startswith(API_KEY_PREFIX):
-                refusal = await self._refusal(secret)
+            if profile is not None or not secret.startswith(API_KEY_PREFIX):
+                refusal = await self._refusal(secret, profile)
+                if isinstance(refusal, Response):
+                    await refusal(scope, receive, send)
+                    return
                 if refusal is not None:
                     await challenge(base, "invalid_token", refusal)(scope, receive, send)
                     return
             await self.app(scope, receive, send)
         finally:
+            REQUEST_PROFILE.reset(named)
             REQUEST_RESOURCE.reset(bound)
 
-    async def _refusal(self, secret: str) -> str | None:
-        if not secret.startswith(ACCESS_TOKEN_PREFIX):
+    async def _refusal(self, secret: str, profile: str | None) -> str | Response | None:
+        """Why the credential is refused: a message for a 401, or a 403 for one bound to another profile."""
+        if not secret.startswith((ACCESS_TOKEN_PREFIX, API_KEY_PREFIX)):
             return "Not a favmcp access token or API key."
         try:
-            await credentials.resolve(self.provider.db, secret, self.provider.clock.now())
+            caller = await credentials.resolve(self.provider.db, secret, self.provider.clock.now())
         except FavError as exc:
             return exc.body.message
+        if profile is not None and caller.profile is not None and caller.profile != profile:
+            description = f"This credential is bound to the {caller.profile} profile, not {profile}."
+            return JSONResponse({"error": "forbidden", "error_description": description}, status_code=403)
         return None

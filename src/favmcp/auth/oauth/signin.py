@@ -163,9 +163,11 @@ class SignIn:
             )
         return True
 
-    async def answer(self, request: OAuthAuthorization, allow: bool, resource: str) -> dict[str, str] | None:
-        """The person's answer, once: the authorization code to send back, or access_denied. None when the request
-        was answered already, or the person is not signed in."""
+    async def answer(
+        self, request: OAuthAuthorization, allow: bool, resource: str, profile: str
+    ) -> dict[str, str] | None:
+        """The person's answer, once: the authorization code (of a grant bound to `profile`) to send back, or
+        access_denied. None when the request was answered already, or the person is not signed in."""
         now = self.provider.clock.now()
         async with self.db.transaction() as session:
             finished = await _finish(session, request, now, signed_in=True)
@@ -176,7 +178,7 @@ class SignIn:
             user = await session.get(User, finished)
             if user is None or user.status != UserStatus.active:
                 return {"error": "access_denied", "error_description": "This account is not active."}
-            code, _ = await self.provider.grant(session, request, user, resource, now)
+            code, _ = await self.provider.grant(session, request, user, resource, profile, now)
         return {"code": code}
 
     async def refuse(self, request: OAuthAuthorization, error: str, description: str) -> dict[str, str] | None:

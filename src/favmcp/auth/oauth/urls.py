@@ -9,6 +9,7 @@ from favmcp.config import Settings
 
 MCP_PATH = "/mcp"
 PUBLIC_MCP_PATH = "/mcp/public"
+PROFILE_PREFIX = "/mcp/p/"  # /mcp/p/<profile>: the same resource, narrowed to a profile's tools
 PROTECTED_RESOURCE_METADATA = "/.well-known/oauth-protected-resource" + MCP_PATH
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -29,6 +30,10 @@ def _matches(host: str, pattern: str) -> bool:
     if pattern.endswith(":*"):
         return host == pattern[:-2] or host.startswith(pattern[:-1])
     return host == pattern
+
+
+def profile_path(name: str) -> str:
+    return PROFILE_PREFIX + name
 
 
 def resource_url(base: str) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -10,6 +11,9 @@ from favmcp.core.pagination import Page, PageParams
 from favmcp.core.schema import Schema
 from favmcp.core.times import UtcDateTime
 from favmcp.registry.spec import ConfirmInput, Preview, ToolInput, WriteInput
+
+# The names of favmcp.registry.profiles.PROFILES (a test holds them equal).
+ProfileName = Literal["readonly", "front_desk", "marketing", "finance", "owner"]
 
 
 class WhoamiInput(ToolInput):
@@ -26,6 +30,9 @@ class Whoami(Schema):
     scopes: list[str] = Field(default_factory=list)
     key_id: str | None = None
     key_expires_at: datetime | None = None
+    profile: str | None = Field(
+        default=None, description="The tool profile this session is narrowed to (the key's, or the URL's)."
+    )
     message: str
 
 
@@ -37,6 +44,11 @@ class CreateApiKeyInput(WriteInput):
         description="e.g. members:read, bookings:write; default: all of yours.",
     )
     expires_at: UtcDateTime | None = Field(default=None, description="Optional expiry (ISO 8601 with offset).")
+    profile: ProfileName | None = Field(
+        default=None,
+        description="Bind the key to a tool profile: it lists and calls only that profile's tools, and is refused at "
+        "another profile's URL. Default: every tool its scopes allow.",
+    )
 
     @field_validator("scopes")
     @classmethod
@@ -63,6 +75,7 @@ class ApiKeyPublic(Schema):
     display_prefix: str = Field(description="The first characters of the key, to recognise it.")
     scopes: list[str] = Field(description="The key's own scopes; empty when it follows its holder's role.")
     follows_role: bool = Field(description="A personal key: exactly the scopes of its holder's current role.")
+    profile: str | None = Field(default=None, description="The tool profile the key is bound to, if any.")
     status: KeyStatus
     created_at: datetime
     last_used_at: datetime | None

@@ -55,6 +55,7 @@ async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
         scopes=list(caller.scopes),
         key_id=caller.key_id,
         key_expires_at=caller.key_expires_at,
+        profile=ctx.registry.profile.name if ctx.registry.profile else None,
         message=f"Authenticated as {caller.role} of workspace {caller.workspace_id}.",
     )
 
@@ -68,8 +69,9 @@ async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
     route="POST /v1/api-keys",
 )
 async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedApiKey:
-    """Mint a fav_mcp_ API key for yourself. The secret is in this answer only (stored as a hash, never shown
-    again). Refuses scopes you do not hold and past expiry dates."""
+    """Mint a fav_mcp_ API key for yourself, optionally bound to a tool profile (readonly, front_desk, marketing,
+    finance, owner). The secret is in this answer only (stored as a hash, never shown again). Refuses scopes you
+    do not hold and past expiry dates."""
     held = ctx.caller.scopes
     wanted = args.scopes if args.scopes is not None else list(held)
     follow = args.scopes is None and ctx.caller.follows_role
@@ -92,9 +94,10 @@ async def create_api_key(ctx: ToolContext, args: CreateApiKeyInput) -> CreatedAp
         now=ctx.now,
         expires_at=args.expires_at,
         created_by=ctx.caller.user_id,
+        profile=args.profile,
     )
     await ctx.db.flush()
-    ctx.record_change(key_id=key.id, scopes=key.scopes)
+    ctx.record_change(key_id=key.id, scopes=key.scopes, profile=key.profile)
     return CreatedApiKey(key=_public(key, ctx), api_key=secret)
 
 
