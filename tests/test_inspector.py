@@ -388,3 +388,24 @@ async def test_inspector_accepts_the_messaging_answers_and_shows_a_rule_refusal(
             assert error["details"]["rule"] == "outside_whatsapp_window"
         finally:
             print("\n\n".join(run.transcript() for run in client.runs))
+
+
+async def test_inspector_lists_at_most_40_tools_plus_discovery_at_the_front_desk_profile(
+    inspector: list[str], database_url: str, tmp_path: Path, app: App, owner: Owner
+) -> None:
+    """A client that caps its tools connects to /mcp/p/front_desk with a key and sees that profile's tools only."""
+    (tmp_path / "inspector").mkdir()
+    async with http_server(server_env(database_url, tmp_path), tmp_path / "server.log") as server:
+        argv = [
+            *inspector, "--cli", f"{server.base}/mcp/p/front_desk", "--transport", "http", "--format", "json",
+            "--header", f"Authorization: Bearer {owner.key}", "--method", "tools/list",
+        ]  # fmt: skip
+        with anyio.fail_after(CALL_TIMEOUT):
+            done = await anyio.run_process(argv, env={**os.environ, "HOME": str(tmp_path / "inspector")}, check=False)
+        run = Run(argv, done.returncode, done.stdout.decode(), done.stderr.decode())
+        assert run.returncode == 0, run.transcript()
+        printed = json.loads(run.stdout)
+        names = {t["name"] for t in printed.get("result", printed)["tools"]}
+        discovery = {"whoami", "search_tools", "describe_tool"}
+        assert discovery <= names and len(names - discovery) <= 40, run.transcript()
+        assert "create_booking" in names and "create_invoice" not in names, sorted(names)
