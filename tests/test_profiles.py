@@ -21,8 +21,13 @@ from favmcp.auth import credentials
 from favmcp.composition import all_specs
 from favmcp.domains.access.schemas import ProfileName
 from favmcp.registry.profiles import DISCOVERY, MAX_JOB_TOOLS, PROFILES
-from tests.servers import http_server, server_env
+from tests import test_oauth
+from tests.servers import HttpServer, http_server, server_env
 from tests.support import Owner, call, error_code
+from tests.test_oauth import Browser, RawClient, pkce, redirected
+
+# test_oauth's fixtures: its SMTP mailbox, its server (which reads codes from it) and its browser.
+mailbox, server, browser = test_oauth.mailbox, test_oauth.server, test_oauth.browser
 
 TIMEOUT = 30.0
 JOBS = ("front_desk", "marketing", "finance")
@@ -80,9 +85,9 @@ async def test_profiles_narrow_listing_and_calls_by_key_and_by_url(
     database_url: str, tmp_path: Path, app: App, owner: Owner
 ) -> None:
     front_desk = await bound_key(app, owner, "front_desk")
-    async with http_server(server_env(database_url, tmp_path), tmp_path / "server.log") as server:
+    async with http_server(server_env(database_url, tmp_path), tmp_path / "server.log") as running:
         # A key bound to front_desk on /mcp: its profile's tools, listed and callable, and nothing else.
-        async with session(server.url, front_desk) as client:
+        async with session(running.url, front_desk) as client:
             assert await listed(client) == profile_tools("front_desk")
             me = await client.call_tool("whoami", {})
             assert me.structured_content is not None and me.structured_content["profile"] == "front_desk"
@@ -95,7 +100,7 @@ async def test_profiles_narrow_listing_and_calls_by_key_and_by_url(
             assert not {t["name"] for t in found.structured_content["items"]} & {"list_invoices", "create_invoice"}
 
         # A key bound to no profile at /mcp/p/finance: the URL narrows it.
-        async with session(f"{server.base}/mcp/p/finance", owner.key) as client:
+        async with session(f"{running.base}/mcp/p/finance", owner.key) as client:
             assert await listed(client) == profile_tools("finance")
             assert not (await client.call_tool("list_invoices", {})).is_error
             error = refusal(await client.call_tool("create_member", {"name": "No", "email": "no@example.com"}))
@@ -106,13 +111,13 @@ async def test_profiles_narrow_listing_and_calls_by_key_and_by_url(
         # The front_desk key at finance's URL is refused before anything runs; an unknown profile is no endpoint.
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
             bound = {**MCP_HEADERS, "Authorization": f"Bearer {front_desk}"}
-            refused = await http.post(f"{server.base}/mcp/p/finance", json=INITIALIZE, headers=bound)
+            refused = await http.post(f"{running.base}/mcp/p/finance", json=INITIALIZE, headers=bound)
             assert refused.status_code == 403 and "front_desk" in refused.json()["error_description"], refused.text
-            anonymous = await http.post(f"{server.base}/mcp/p/finance", json=INITIALIZE, headers=MCP_HEADERS)
+            anonymous = await http.post(f"{running.base}/mcp/p/finance", json=INITIALIZE, headers=MCP_HEADERS)
             assert anonymous.status_code == 401 and "resource_metadata=" in anonymous.headers["www-authenticate"]
-            own = await http.post(f"{server.base}/mcp/p/front_desk", json=INITIALIZE, headers=bound)
+            own = await http.post(f"{running.base}/mcp/p/front_desk", json=INITIALIZE, headers=bound)
             assert own.status_code == 200, own.text
-            unknown = await http.post(f"{server.base}/mcp/p/nope", json=INITIALIZE, headers=bound)
+            unknown = await http.post(f"{running.base}/mcp/p/nope", json=INITIALIZE, headers=bound)
             assert unknown.status_code == 404
 
 
@@ -150,3 +155,26 @@ async def test_the_readonly_profile_runs_where_the_database_refuses_writes(app: 
         await ctx.close_session()
     assert "read" in str(refused.value.orig).lower(), refused.value  # "readonly database" / "read-only transaction"
     assert (await call(app, owner.key, "search_members", {"text": "Sneaky"})).data["items"] == []
+
+
+async def test_an_oauth_grant_carries_the_profile_chosen_on_the_consent_page(
+    server: HttpServer, browser: Browser, app: App, owner: Owner
+) -> None:
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        client = RawClient(server.base, http)
+        await client.register()
+        verifier, challenge = pkce()
+        page = await browser.sign_in(client.authorize_url(challenge), owner.email)
+        assert all(f'value="{name}"' in page.text for name in PROFILES), page.text
+        answer = redirected(await browser.post(page, action="allow", profile="finance"))
+        token = (await client.exchange(answer["code"], verifier)).json()["access_token"]
+
+        async with session(server.url, token) as mcp:
+            assert await listed(mcp) == profile_tools("finance")
+            me = await mcp.call_tool("whoami", {})
+            assert me.structured_content is not None and me.structured_content["profile"] == "finance"
+        bound = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+        refused = await http.post(f"{server.base}/mcp/p/front_desk", json=INITIALIZE, headers=bound)
+        assert refused.status_code == 403, refused.text
+        own = await http.post(f"{server.base}/mcp/p/finance", json=INITIALIZE, headers=bound)
+        assert own.status_code == 200, own.text
