@@ -142,6 +142,14 @@ async def test_the_python_client_against_a_live_server(server: HttpServer, owner
         with pytest.raises(fc.FavmcpError) as unauthenticated:
             await anonymous.list_products()
         assert (unauthenticated.value.status, unauthenticated.value.code) == (401, "unauthenticated")
+        # Signup codes are limited per email and per address: the fourth request is 429, with the seconds to wait.
+        signup = {"email": unique_email(), "organisation_name": "Again", "owner_name": "Ann"}
+        for _ in range(3):
+            assert (await anonymous.register_organisation_request(**signup))["request_id"]
+        with pytest.raises(fc.FavmcpError) as limited:
+            await anonymous.register_organisation_request(**signup)
+        assert (limited.value.status, limited.value.code) == (429, "rate_limited")
+        assert limited.value.retry_after > 0 and limited.value.retryable
 
 
 async def test_a_held_send_is_a_pending_approval(server: HttpServer, owner: Owner) -> None:
