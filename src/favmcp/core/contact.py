@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 from favmcp.core.errors import FieldError, validation_failed
 
 
@@ -21,6 +18,9 @@ class Channel(StrEnum):
 
 def normalise_email(value: str) -> str:
     """Raises ValueError with a readable reason (pydantic turns it into a field error)."""
+    # The address and phone libraries load when first needed: a command that reads no contact never pays for them.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         info = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
@@ -50,6 +50,8 @@ def is_national(value: str) -> bool:
 def normalise_phone(value: str, country: str | None) -> str:
     """E.164 from a phone as people write it: with its country code (+31 6 12345678), or national (06 12345678)
     read in `country` (ISO alpha-2). Raises ValueError in our words, never the library's."""
+    import phonenumbers
+
     value = value.strip()
     national = is_national(value)
     if national and country is None:
@@ -82,4 +84,8 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
+def is_country(code: str) -> bool:
+    """An ISO 3166-1 alpha-2 code that phone numbers can be read in."""
+    import phonenumbers
+
+    return code.upper() in phonenumbers.SUPPORTED_REGIONS

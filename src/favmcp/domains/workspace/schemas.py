@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
-from favmcp.core.contact import COUNTRIES, normalise_email, phone_text
+from favmcp.core.contact import is_country, normalise_email, phone_text
 from favmcp.core.money import CurrencyCode
 from favmcp.core.schema import Schema
 from favmcp.registry.spec import ToolInput, UpdateInput, WriteInput
@@ -23,7 +23,7 @@ def _timezone(value: str) -> str:
 
 
 def _country(value: str) -> str:
-    if value.upper() not in COUNTRIES:
+    if not is_country(value):
         raise ValueError("not an ISO 3166-1 alpha-2 country code, e.g. NL")
     return value.upper()
 
