@@ -28,6 +28,9 @@ GRANT_PREFIX = "ogr_"
 REQUEST_RESOURCE: ContextVar[str | None] = ContextVar("favmcp_request_resource", default=None)
 # The profile named by the URL of the current HTTP request (/mcp/p/<profile>), set by the HTTP transport.
 REQUEST_PROFILE: ContextVar[str | None] = ContextVar("favmcp_request_profile", default=None)
+# Whether the current call came through the REST API, set by it: a publishable key works there only, where its
+# origins, its pinned arguments and its per-address limit apply.
+REST_REQUEST: ContextVar[bool] = ContextVar("favmcp_rest_request", default=False)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,10 @@ async def resolve(db: Database, secret: str | None, now: datetime) -> Caller:
         return caller
     if not keys.looks_like_key(secret):
         raise unauthenticated("That is not a fav_mcp_ API key.")
-    return _caller(await db.fetch_row(_BY_HASH, keys.key_hash(secret)), now)
+    caller = _caller(await db.fetch_row(_BY_HASH, keys.key_hash(secret)), now)
+    if keys.is_publishable(secret) and not REST_REQUEST.get():
+        raise _refused(caller, "A publishable fav_pub_ key works on the REST API (/v1) only.")
+    return caller
 
 
 async def resolve_key_id(db: Database, key_id: str | None, workspace_id: str, now: datetime) -> Caller:

@@ -60,6 +60,16 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = utc_field(nullable=True)
 
 
+class ApiKeyOrigin(SQLModel, table=True):
+    """An origin (scheme://host[:port]) whose pages may call the REST API with a publishable key (CORS)."""
+
+    __tablename__ = "api_key_origins"
+
+    key_id: str = Field(foreign_key="api_keys.id", ondelete="CASCADE", primary_key=True, max_length=40)
+    origin: str = Field(primary_key=True, max_length=200, index=True)
+    workspace_id: str = workspace_fk(index=False)
+
+
 class CodePurpose(StrEnum):
     signup = "signup"
     invite = "invite"

@@ -23,6 +23,8 @@ class Profile:
     # None: every tool (owner), or every read tool (readonly); otherwise these tools and discovery.
     tools: frozenset[str] | None = None
     read_only: bool = False
+    # Arguments fixed whatever the caller sends, per tool (the REST API applies them: see PUBLISHABLE).
+    pinned: tuple[tuple[str, str, str], ...] = ()
 
     def allows(self, spec: ToolSpec) -> bool:
         if self.read_only and not spec.effect.read_only:
@@ -86,6 +88,12 @@ _FINANCE = frozenset(
     }
 )  # fmt: skip
 
+# What a booking page needs, with a key anyone can read in its source: the services, their free slots, the published
+# posts, and a booking request (create_booking by the customer's email, always pending: see the bookings domain).
+# Publishable keys work on the REST API only, which pins list_posts to published posts.
+PUBLISHABLE = "publishable"
+_PUBLISHABLE = frozenset({"list_services", "get_available_slots", "list_posts", "create_booking"})
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -95,6 +103,8 @@ PROFILES: dict[str, Profile] = {
         Profile("marketing", "Customers, messaging, campaigns and content.", _MARKETING),
         Profile("finance", "Invoices, payments, subscriptions and reports.", _FINANCE),
         Profile("owner", "Everything the credential's scopes allow."),
+        Profile(PUBLISHABLE, "A browser's booking page: services, free slots, published posts, booking requests.",
+                _PUBLISHABLE, pinned=(("list_posts", "status", "published"),)),
     )
 }  # fmt: skip
 NAMES = tuple(PROFILES)

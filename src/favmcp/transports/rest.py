@@ -4,6 +4,10 @@ Arguments come from the path and, for GET and DELETE, from the query string (typ
 otherwise from the JSON body. The answer is the tool's output as JSON (202 when an approval-gated call waits for a
 person), or an RFC 9457 problem that carries the runner's error object. `GET /openapi.json` describes it all,
 generated from the same models.
+
+Publishable keys (fav_pub_, made for web pages) work here only: a request with one from an Origin the key does not
+allow is refused, an allowed one gets CORS headers for its origin, and each key is limited per client address.
+A preflight (OPTIONS) carries no key, so it is answered for an origin that some publishable key allows.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -22,8 +27,10 @@ from starlette.types import Receive, Scope, Send
 
 from favmcp import __version__
 from favmcp.app import App
-from favmcp.core.errors import ErrorCode
+from favmcp.auth import credentials, keys, ratelimit
+from favmcp.core.errors import ErrorCode, FavError
 from favmcp.core.ids import new_id
+from favmcp.registry.profiles import PROFILES, PUBLISHABLE
 from favmcp.registry.registry import Registry
 from favmcp.registry.spec import Gate, ToolSpec
 
@@ -35,6 +42,22 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE = "urn:favmcp:problem:"
 # Arguments that headers may carry instead of the body: (header, input field).
 HEADER_FIELDS = (("idempotency-key", "idempotency_key"), ("confirmation-token", "confirmation_token"))
+
+# Requests per minute of one publishable key from one client address: a visitor browsing and booking stays far
+# below it; a script hammering one page's key from one address does not.
+PUBLISHABLE_PER_MINUTE = 60
+MINUTE = timedelta(minutes=1)
+CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
+CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key"
+# The publishable key and, when the request's Origin is one it allows, that origin.
+_PUBLISHABLE_KEY = """
+SELECT k.id, o.origin FROM api_keys k LEFT JOIN api_key_origins o ON o.key_id = k.id AND o.origin = $2
+WHERE k.key_hash = $1
+"""
+_ALLOWED_ORIGIN = """
+SELECT o.origin FROM api_key_origins o JOIN api_keys k ON k.id = o.key_id
+WHERE o.origin = $1 AND k.revoked_at IS NULL LIMIT 1
+"""
 
 STATUS: dict[str, int] = {
     ErrorCode.validation_failed: 422,
@@ -341,15 +364,70 @@ class RestApi:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        cors: dict[str, str] = {}
         try:
             if not _host_allowed(request.headers.get("host", ""), self.allowed_hosts):
                 raise Refused(421, ErrorCode.forbidden, "This server does not answer for that Host.")
+            if request.method == "OPTIONS":
+                return await self.preflight(request)
             op, path_params = self.match(request.method, request.url.path)
             args = await arguments(op, request, path_params)
+            credential = _credential(request)
+            address = request.client.host if request.client else "unknown"
+            if credential is not None and keys.is_publishable(credential):
+                cors = await self.publishable(request, credential, address)
+                _pin(op, args)
         except Refused as refused:
-            return problem(refused.error, refused.status, refused.headers)
-        credential = _credential(request)
-        address = request.client.host if request.client else "unknown"
+            return problem(refused.error, refused.status, {**refused.headers, **cors})
+        token = credentials.REST_REQUEST.set(True)
+        try:
+            response = await self.answer(op, args, credential, address)
+        finally:
+            credentials.REST_REQUEST.reset(token)
+        response.headers.update(cors)
+        return response
+
+    async def preflight(self, request: Request) -> Response:
+        """A browser asking whether a page of its Origin may call: yes when a publishable key allows that origin
+        (the call itself is checked against the key it carries)."""
+        origin = request.headers.get("origin", "")
+        if not origin or await self.app.runner.db.fetch_row(_ALLOWED_ORIGIN, origin) is None:
+            raise Refused(403, ErrorCode.forbidden, "No publishable key allows this origin.")
+        return Response(
+            status_code=204,
+            headers={
+                **_cors(origin),
+                "Access-Control-Allow-Methods": CORS_METHODS,
+                "Access-Control-Allow-Headers": CORS_HEADERS,
+                "Access-Control-Max-Age": "600",
+            },
+        )
+
+    async def publishable(self, request: Request, credential: str, address: str) -> dict[str, str]:
+        """The CORS headers for a call with a publishable key, after its origin and address checks."""
+        origin = request.headers.get("origin")
+        row = await self.app.runner.db.fetch_row(_PUBLISHABLE_KEY, keys.key_hash(credential), origin or "")
+        if row is None:
+            return {}  # not a key at all: the runner refuses it as any unknown key
+        key_id, allowed = row
+        if origin is not None and allowed is None:
+            raise Refused(403, ErrorCode.forbidden, f"This publishable key does not allow the origin {origin}.")
+        try:
+            async with self.app.runner.db.transaction() as session:
+                await ratelimit.hit(
+                    session, f"pub:{key_id}:{address}", PUBLISHABLE_PER_MINUTE, MINUTE, self.app.runner.clock.now()
+                )
+        except FavError as limited:
+            refused = Refused(
+                429, ErrorCode.rate_limited, "Too many requests from this address with this key; try again later."
+            )
+            refused.error.update(retryable=True, retry_after=limited.body.retry_after)
+            # The page may read the answer and its Retry-After: its origin is allowed.
+            refused.headers.update(_cors(origin) if origin else {})
+            raise refused from None
+        return _cors(origin) if origin else {}
+
+    async def answer(self, op: Operation, args: dict[str, Any], credential: str | None, address: str) -> Response:
         result = await self.app.runner.call(op.spec.name, args, credential=credential, client_address=address)
         if not result.ok:
             error = result.data["error"]
@@ -368,6 +446,21 @@ class RestApi:
 
     async def openapi_json(self, request: Request) -> Response:
         return Response(self.document, media_type="application/json")
+
+
+def _cors(origin: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": "Location, Retry-After",
+        "Vary": "Origin",
+    }
+
+
+def _pin(op: Operation, args: dict[str, Any]) -> None:
+    """The arguments the publishable profile fixes (list_posts: published posts only), whatever was sent."""
+    for tool_name, name, value in PROFILES[PUBLISHABLE].pinned:
+        if tool_name == op.spec.name:
+            _put(args, name, value, "the publishable key")
 
 
 def routes(app: App) -> list[Route]:

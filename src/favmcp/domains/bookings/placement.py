@@ -226,6 +226,7 @@ async def place(
     class_session: ClassSession | None = None,
     use_credit: bool = False,
     customer_note: str | None = None,
+    requires_confirmation: bool = False,
 ) -> Booking:
     """Book a customer: an appointment with `staff_user_id` at `starts_at`, or a seat in `class_session` (its
     time and staff are the session's). Every rule of a new booking, in order; any refusal raises and the
@@ -256,7 +257,8 @@ async def place(
     if class_session is not None and not await seats.take_seat(ctx, class_session.id):
         raise full(class_session)
     settings = await load_settings(ctx)
-    status = BookingStatus.pending if settings.requires_confirmation else BookingStatus.confirmed
+    pending = settings.requires_confirmation or requires_confirmation
+    status = BookingStatus.pending if pending else BookingStatus.confirmed
     booking = Booking(
         id=new_id("bkg"),
         workspace_id=ctx.workspace_id,

@@ -12,7 +12,7 @@ from favmcp.core.schema import Schema
 from favmcp.core.times import CalendarDate, UtcDateTime
 from favmcp.domains.bookings.models import BookingPayment, BookingStatus
 from favmcp.domains.members.models import NoteAuthor
-from favmcp.domains.members.schemas import MemberId, UntrustedText
+from favmcp.domains.members.schemas import Email, MemberId, UntrustedText
 from favmcp.registry.spec import ToolInput, WriteInput
 
 BookingId = Annotated[str, Field(min_length=1, max_length=40, description="A booking id (bkg_...).")]
@@ -44,8 +44,22 @@ class BookingPublic(Schema):
 Note = Annotated[str, Field(max_length=500, description="The customer's words (untrusted text).")]
 
 
+class BookingCustomer(Schema):
+    """Who asks for the booking, by contact rather than member id (a booking page): found by email among the
+    customers, or added as a new one."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: Email
+    email_consent: bool = Field(
+        default=False, description="Whether they agreed to marketing email on the form; recorded when given."
+    )
+
+
 class CreateBookingInput(WriteInput):
-    member_id: MemberId
+    member_id: MemberId | None = Field(default=None, description="The customer (or give customer instead).")
+    customer: BookingCustomer | None = Field(
+        default=None, description="The customer by name and email, instead of member_id (a booking page)."
+    )
     service_id: ServiceId
     starts_at: UtcDateTime | None = Field(default=None, description="An appointment's start (ISO 8601, offset).")
     staff_id: StaffId | None = Field(default=None, description="With starts_at; left out: a free staff member.")
@@ -56,6 +70,8 @@ class CreateBookingInput(WriteInput):
     @model_validator(mode="after")
     def _one_target(self) -> CreateBookingInput:
         _one_of(self.starts_at, self.class_session_id, self.staff_id)
+        if (self.member_id is None) == (self.customer is None):
+            raise ValueError("give either member_id or customer")
         return self
 
 

@@ -12,7 +12,8 @@ from sqlalchemy import func
 from sqlmodel import col
 
 from favmcp.auth.models import User
-from favmcp.core.errors import FavError, conflict, invalid_state
+from favmcp.core.errors import FavError, conflict, forbidden, invalid_state
+from favmcp.core.ids import new_id
 from favmcp.core.times import format_utc
 from favmcp.domains.bookings import (
     availability,
@@ -29,6 +30,7 @@ from favmcp.domains.bookings.events import EVENTS, BookingConfirmed, BookingDecl
 from favmcp.domains.bookings.lifecycle import BOOKING_LIFECYCLE
 from favmcp.domains.bookings.models import Booking, BookingStatus
 from favmcp.domains.bookings.schemas import (
+    BookingCustomer,
     BookingDetail,
     BookingInput,
     BookingPage,
@@ -47,13 +49,15 @@ from favmcp.domains.bookings.schemas import (
 )
 from favmcp.domains.classes import seats
 from favmcp.domains.members import service as members
-from favmcp.domains.members.models import Member
+from favmcp.domains.members.events import MemberCreated
+from favmcp.domains.members.models import Member, MemberStatus
 from favmcp.domains.services import service as services
 from favmcp.domains.services.models import Service, ServiceStaff
 from favmcp.domains.subscriptions import access, credits
 from favmcp.registry.context import ToolContext
 from favmcp.registry.domain import Domain
 from favmcp.registry.models import EventRecord, StateTransition
+from favmcp.registry.profiles import PUBLISHABLE
 from favmcp.registry.spec import ToolSpec, tool
 
 DOMAIN_NAME = "bookings"
@@ -70,18 +74,29 @@ def _reason(error: FavError) -> str | None:
 async def create_booking(ctx: ToolContext, args: CreateBookingInput) -> BookingPublic:
     """Book a customer: an appointment at starts_at (staff_id, or any free staff), or a class seat
     (class_session_id). Refusals give details.reason: staff_busy, customer_busy, full, outside_hours, closed,
-    time_off, too_soon, too_far, membership_required, no_credit."""
+    time_off, too_soon, too_far, membership_required, no_credit. With customer (name, email) instead of
+    member_id, the customer is found by email or added. A publishable key's booking always waits as pending."""
+    # A web page's key: anyone may send it, so it names no member and the business confirms what it asks for.
+    publishable = ctx.caller.profile == PUBLISHABLE
+    if publishable and args.member_id is not None:
+        raise forbidden("A booking page books by the customer's name and email: give customer, not member_id.")
     svc = await services.load_bookable(ctx, args.service_id)
     placement.ensure_kind(svc, class_session_id=args.class_session_id)
     session = None
     if args.class_session_id is not None:  # the session's row before the customer's (see placement)
         session = await placement.session_for(ctx, svc, args.class_session_id, lock=True)
-    await placement.load_for_booking(ctx, args.member_id)  # the customer's lock, held across every try below
+    if args.customer is not None:
+        member_id = await _customer(ctx, args.customer)
+    else:
+        assert args.member_id is not None  # the input's validator asks for one of the two
+        member_id = args.member_id
+    await placement.load_for_booking(ctx, member_id)  # the customer's lock, held across every try below
     common: dict[str, Any] = {
-        "member_id": args.member_id,
+        "member_id": member_id,
         "service": svc,
         "use_credit": args.use_credit,
         "customer_note": args.customer_note,
+        "requires_confirmation": publishable,
     }
     if session is not None:
         booking = await placement.place(ctx, staff_user_id=None, starts_at=None, class_session=session, **common)
@@ -91,6 +106,32 @@ async def create_booking(ctx: ToolContext, args: CreateBookingInput) -> BookingP
         assert args.starts_at is not None
         booking = await _place_with_any_staff(ctx, svc, args.starts_at, common)
     return await _answer(ctx, booking.id)
+
+
+async def _customer(ctx: ToolContext, customer: BookingCustomer) -> str:
+    """The active customer with this email, or a new one; their marketing consent recorded when given (an unticked
+    box on a booking form withdraws nothing)."""
+    db = ctx.db.unfiltered
+    member = await db.first(
+        db.select(Member, col(Member.status) == MemberStatus.active, col(Member.email) == customer.email)
+    )
+    if member is None:
+        member = Member(
+            id=new_id("mem"),
+            workspace_id=ctx.workspace_id,
+            name=customer.name,
+            email=customer.email,
+            source="booking page",
+            created_at=ctx.now,
+            updated_at=ctx.now,
+            last_activity_at=ctx.now,
+        )
+        await members.save_member(ctx, member)
+        members.record_event(ctx, member.id, "created", "Profile created", {"source": member.source})
+        ctx.emit(MemberCreated(member_id=member.id, source=member.source))
+    if customer.email_consent:
+        await members.add_consent(ctx, member.id, "email", True, "booking page")
+    return member.id
 
 
 async def _place_with_any_staff(ctx: ToolContext, svc: Service, starts_at: datetime, common: dict[str, Any]) -> Booking:
