@@ -42,6 +42,13 @@ class Settings:
     twilio_api_base: str = "https://api.twilio.com"
     # Whether webhook URLs and SMTP hosts may be loopback or private addresses (an operator's choice, and tests').
     allow_private_targets: bool = False
+    # Tool calls per minute per credential (or client address, without one), per class: read-only tools, other
+    # tools, and open-world tools (they reach customers). 0: no limit.
+    rate_limit_reads: int = 1200
+    rate_limit_writes: int = 300
+    rate_limit_sends: int = 60
+    # /metrics: None is off; "1" serves it to loopback requests only; any other value is the scraper's bearer token.
+    metrics: str | None = None
 
     def __post_init__(self) -> None:
         if not self.secret_keys:
@@ -75,6 +82,10 @@ class Settings:
             whatsapp_api_base=(env.get("FAVMCP_WHATSAPP_API_BASE") or cls.whatsapp_api_base).rstrip("/"),
             twilio_api_base=(env.get("FAVMCP_TWILIO_API_BASE") or cls.twilio_api_base).rstrip("/"),
             allow_private_targets=_flag(env.get("FAVMCP_ALLOW_PRIVATE_TARGETS")),
+            rate_limit_reads=_per_minute(env, "FAVMCP_RATE_LIMIT_READS", cls.rate_limit_reads),
+            rate_limit_writes=_per_minute(env, "FAVMCP_RATE_LIMIT_WRITES", cls.rate_limit_writes),
+            rate_limit_sends=_per_minute(env, "FAVMCP_RATE_LIMIT_SENDS", cls.rate_limit_sends),
+            metrics=env.get("FAVMCP_METRICS") or None,
         )
 
 
@@ -94,6 +105,15 @@ def parse_toolsets(value: str | None) -> frozenset[str] | None:
 
 def _list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _per_minute(env: dict[str, str], name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ValueError(f"{name}: {value!r} is not a number of calls per minute (0 for no limit)")
+    return int(value)
 
 
 def _private_home(home: Path) -> Path:

@@ -21,6 +21,7 @@ from sqlmodel import col
 from favmcp.auth import credentials, scopes
 from favmcp.auth.credentials import Caller
 from favmcp.auth.models import Role
+from favmcp.auth.ratelimit import CallClass, CallLimits, class_of
 from favmcp.config import Settings
 from favmcp.core.clock import Clock, Random, SystemClock, SystemRandom
 from favmcp.core.errors import AuditSubject, ErrorBody, ErrorCode, FavError, FieldError, forbidden, unauthenticated
@@ -29,6 +30,7 @@ from favmcp.core.sealing import seal, unseal
 from favmcp.core.times import format_utc
 from favmcp.db.engine import Database
 from favmcp.effects import approvals
+from favmcp.metrics import Metrics
 from favmcp.registry import confirm
 from favmcp.registry.context import ExecutionResult, ToolContext
 from favmcp.registry.domain import Platform
@@ -57,6 +59,7 @@ class Trace:
     arguments: dict[str, Any] | None = None
     args: BaseModel | None = None
     audited: bool = False
+    throttled: bool = False  # refused by the rate limits: a flood of refusals must not become a flood of audit rows
 
     @property
     def args_hash(self) -> str:
@@ -195,6 +198,13 @@ class Runner:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.random = random or SystemRandom()
+        self.metrics = Metrics()
+        per_minute = {
+            CallClass.reads: settings.rate_limit_reads,
+            CallClass.writes: settings.rate_limit_writes,
+            CallClass.sends: settings.rate_limit_sends,
+        }
+        self.limits = CallLimits(db, per_minute, self.clock)
 
     async def call(
         self,
@@ -229,14 +239,20 @@ class Runner:
             result = _internal_error(request_id, "Something went wrong on the server; nothing was changed.")
         if not trace.audited and self._worth_auditing(trace, result):
             await self._audit_apart(trace, name, result)
+        if self.limits.due:
+            await self.limits.reconcile()
+        seconds = time.perf_counter() - started
+        outcome = "ok" if result.ok else result.data["error"]["code"]
         log.info(
             "tool_call",
             request_id=request_id,
             workspace=trace.subject.workspace_id if trace.subject else None,
             tool=name,
-            outcome="ok" if result.ok else result.data["error"]["code"],
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            outcome=outcome,
+            duration_ms=round(seconds * 1000, 2),
         )
+        # Labelled by the registry's name only: a made-up tool name must not make a new time series.
+        self.metrics.observe(trace.spec.name if trace.spec else "(unknown)", outcome, seconds)
         return result
 
     async def _call(
@@ -262,6 +278,11 @@ class Runner:
             if profile.read_only:
                 reads = self.db.read_only_sessions
         self._authorize(spec, caller)
+        try:
+            self.limits.take(caller.key_id or f"address:{client_address}", class_of(spec))
+        except FavError:
+            trace.throttled = True
+            raise
         args = validate(spec, arguments)
         trace.args = args
         if spec.mutating:
@@ -577,7 +598,7 @@ class Runner:
 
     def _worth_auditing(self, trace: Trace, result: CallResult) -> bool:
         """Refusals of a known caller, and every call of a tool that audits its reads (personal-data exports)."""
-        if trace.subject is None or trace.spec is None:
+        if trace.subject is None or trace.spec is None or trace.throttled:
             return False
         if trace.spec.audit_reads:
             return True

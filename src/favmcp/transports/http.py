@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hmac
+import ipaddress
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -12,10 +14,11 @@ from typing import Any
 import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -88,6 +91,26 @@ def server_card(app: App) -> dict[str, Any]:
     }
 
 
+def _metrics_refusal(setting: str, request: Request) -> Response | None:
+    """FAVMCP_METRICS=1: loopback requests only, and none a proxy forwarded (a proxy on this host looks local);
+    any other value: the scraper's bearer token."""
+    if setting == "1":
+        host = request.client.host if request.client else ""
+        try:
+            local = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = False
+        if local and "x-forwarded-for" not in request.headers and "forwarded" not in request.headers:
+            return None
+        return PlainTextResponse("Metrics are served to loopback requests only.", status_code=403)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), setting.encode()):
+        return None
+    return PlainTextResponse(
+        "Send the metrics token as a bearer token.", status_code=401, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
 def _bound(endpoint: HttpEndpoint, app: App) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         return await endpoint(request, app.runner)
@@ -122,6 +145,16 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
     async def card_endpoint(request: Request) -> JSONResponse:
         return JSONResponse(card)
 
+    async def metrics(request: Request) -> Response:
+        setting = app.settings.metrics
+        if setting is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        refusal = _metrics_refusal(setting, request)
+        if refusal is not None:
+            return refusal
+        body = await app.runner.metrics.scrape(app.db, app.runner.clock.now())
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=LOCAL_HOSTS + app.settings.allowed_hosts,
@@ -152,6 +185,7 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
             *oauth.routes(provider),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/.well-known/mcp/server-card.json", card_endpoint, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             *[
                 Route(route.split(" ", 1)[1], _bound(endpoint, app), methods=[route.split(" ", 1)[0]])
                 for route, endpoint in app.runner.platform.http_routes.items()
