@@ -580,6 +580,8 @@ export interface CreateApiKeyResultKey {
   follows_role: boolean;
   /** The tool profile the key is bound to, if any. */
   profile?: string | null;
+  /** A publishable (fav_pub_) key's CORS allowlist; null for a secret key. */
+  allowed_origins?: string[] | null;
   status: "active" | "expired" | "revoked";
   created_at: string;
   last_used_at: string | null;
@@ -591,6 +593,14 @@ export interface CreateApiKeyResult {
   key: CreateApiKeyResultKey;
   /** The secret, shown this once. Store it now. */
   api_key: string;
+}
+
+/** The customer by name and email, instead of member_id (a booking page). */
+export interface CreateBookingArgsCustomer {
+  name: string;
+  email: string;
+  /** Whether they agreed to marketing email on the form; recorded when given. */
+  email_consent?: boolean;
 }
 
 export interface CreateBookingResult {
@@ -2221,6 +2231,8 @@ export interface ListApiKeysResultItemsItem {
   follows_role: boolean;
   /** The tool profile the key is bound to, if any. */
   profile?: string | null;
+  /** A publishable (fav_pub_) key's CORS allowlist; null for a secret key. */
+  allowed_origins?: string[] | null;
   status: "active" | "expired" | "revoked";
   created_at: string;
   last_used_at: string | null;
@@ -3341,6 +3353,8 @@ export interface RevokeApiKeyResult {
   follows_role: boolean;
   /** The tool profile the key is bound to, if any. */
   profile?: string | null;
+  /** A publishable (fav_pub_) key's CORS allowlist; null for a secret key. */
+  allowed_origins?: string[] | null;
   status: "active" | "expired" | "revoked";
   created_at: string;
   last_used_at: string | null;
@@ -4385,15 +4399,25 @@ export interface CreateApiKeyArgs {
    * Bind the key to a tool profile: it lists and calls only that profile's tools, and is refused at another profile's
    * URL. Default: every tool its scopes allow.
    */
-  profile?: "readonly" | "front_desk" | "marketing" | "finance" | "owner";
+  profile?: "readonly" | "front_desk" | "marketing" | "finance" | "owner" | "publishable";
+  /**
+   * A fav_pub_ key safe to embed in a web page: the publishable profile only (services, free slots, published posts,
+   * booking requests that wait for your confirmation), on the REST API only, limited per visitor's address. Needs
+   * allowed_origins; takes no scopes.
+   */
+  publishable?: boolean;
+  /** A publishable key's CORS allowlist: the origins (https://studio.example) whose pages may call with it. */
+  allowed_origins?: string[];
   /** Retry-safe: the first answer is replayed for 24 h (or idempotency_key in the body). */
   idempotency_key?: string;
 }
 
 /** The arguments of create_booking: Create booking. */
 export interface CreateBookingArgs {
-  /** A member id (mem_...). */
-  member_id: string;
+  /** The customer (or give customer instead). */
+  member_id?: string;
+  /** The customer by name and email, instead of member_id (a booking page). */
+  customer?: CreateBookingArgsCustomer;
   /** A service id (svc_...). */
   service_id: string;
   /** An appointment's start (ISO 8601, offset). */

@@ -36,6 +36,7 @@ from .models import (
     ConfigureChannelResult,
     ConfirmBookingResult,
     CreateApiKeyResult,
+    CreateBookingArgsCustomer,
     CreateBookingResult,
     CreateCampaignResult,
     CreateCreditNoteResult,
@@ -708,14 +709,17 @@ class Client(BaseClient):
         name: str,
         scopes: list[str] | Unset = UNSET,
         expires_at: str | Unset = UNSET,
-        profile: Literal["readonly", "front_desk", "marketing", "finance", "owner"] | Unset = UNSET,
+        profile: Literal["readonly", "front_desk", "marketing", "finance", "owner", "publishable"] | Unset = UNSET,
+        publishable: bool | Unset = UNSET,
+        allowed_origins: list[str] | Unset = UNSET,
         idempotency_key: str | Unset = UNSET,
     ) -> CreateApiKeyResult:
         """Create API key
 
         Mint a fav_mcp_ API key for yourself, optionally bound to a tool profile (readonly, front_desk, marketing,
-        finance, owner). The secret is in this answer only (stored as a hash, never shown again). Refuses scopes you
-        do not hold and past expiry dates.
+        finance, owner), or with publishable and allowed_origins a fav_pub_ key for a web page's booking form. The
+        secret is in this answer only (stored as a hash, never shown again). Refuses scopes you do not hold and past
+        expiry dates.
 
         POST /v1/api-keys.
         """
@@ -727,6 +731,8 @@ class Client(BaseClient):
                 "scopes": scopes,
                 "expires_at": expires_at,
                 "profile": profile,
+                "publishable": publishable,
+                "allowed_origins": allowed_origins,
                 "idempotency_key": idempotency_key,
             },
         )
@@ -735,7 +741,8 @@ class Client(BaseClient):
     async def create_booking(
         self,
         *,
-        member_id: str,
+        member_id: str | Unset = UNSET,
+        customer: CreateBookingArgsCustomer | Unset = UNSET,
         service_id: str,
         starts_at: str | Unset = UNSET,
         staff_id: str | Unset = UNSET,
@@ -748,7 +755,8 @@ class Client(BaseClient):
 
         Book a customer: an appointment at starts_at (staff_id, or any free staff), or a class seat
         (class_session_id). Refusals give details.reason: staff_busy, customer_busy, full, outside_hours, closed,
-        time_off, too_soon, too_far, membership_required, no_credit.
+        time_off, too_soon, too_far, membership_required, no_credit. With customer (name, email) instead of
+        member_id, the customer is found by email or added. A publishable key's booking always waits as pending.
 
         POST /v1/bookings.
         """
@@ -757,6 +765,7 @@ class Client(BaseClient):
             "/v1/bookings",
             {
                 "member_id": member_id,
+                "customer": customer,
                 "service_id": service_id,
                 "starts_at": starts_at,
                 "staff_id": staff_id,

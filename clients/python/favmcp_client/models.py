@@ -588,6 +588,8 @@ class CreateApiKeyResultKey(TypedDict):
     follows_role: bool
     # The tool profile the key is bound to, if any.
     profile: NotRequired[str | None]
+    # A publishable (fav_pub_) key's CORS allowlist; null for a secret key.
+    allowed_origins: NotRequired[list[str] | None]
     status: Literal["active", "expired", "revoked"]
     created_at: str
     last_used_at: str | None
@@ -599,6 +601,15 @@ class CreateApiKeyResult(TypedDict):
     key: CreateApiKeyResultKey
     # The secret, shown this once. Store it now.
     api_key: str
+
+
+class CreateBookingArgsCustomer(TypedDict):
+    """The customer by name and email, instead of member_id (a booking page)."""
+
+    name: str
+    email: str
+    # Whether they agreed to marketing email on the form; recorded when given.
+    email_consent: NotRequired[bool]
 
 
 class CreateBookingResult(TypedDict):
@@ -2240,6 +2251,8 @@ class ListApiKeysResultItemsItem(TypedDict):
     follows_role: bool
     # The tool profile the key is bound to, if any.
     profile: NotRequired[str | None]
+    # A publishable (fav_pub_) key's CORS allowlist; null for a secret key.
+    allowed_origins: NotRequired[list[str] | None]
     status: Literal["active", "expired", "revoked"]
     created_at: str
     last_used_at: str | None
@@ -3362,6 +3375,8 @@ class RevokeApiKeyResult(TypedDict):
     follows_role: bool
     # The tool profile the key is bound to, if any.
     profile: NotRequired[str | None]
+    # A publishable (fav_pub_) key's CORS allowlist; null for a secret key.
+    allowed_origins: NotRequired[list[str] | None]
     status: Literal["active", "expired", "revoked"]
     created_at: str
     last_used_at: str | None

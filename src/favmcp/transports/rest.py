@@ -12,6 +12,8 @@ A preflight (OPTIONS) carries no key, so it is answered for an origin that some 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Iterable
@@ -414,9 +416,10 @@ class RestApi:
             raise Refused(403, ErrorCode.forbidden, f"This publishable key does not allow the origin {origin}.")
         try:
             async with self.app.runner.db.transaction() as session:
-                await ratelimit.hit(
-                    session, f"pub:{key_id}:{address}", PUBLISHABLE_PER_MINUTE, MINUTE, self.app.runner.clock.now()
-                )
+                # Keyed by an HMAC of the address, as the one-time codes' buckets are: no address is stored.
+                who = hmac.new(self.app.settings.secret_key, address.encode(), hashlib.sha256).hexdigest()
+                now = self.app.runner.clock.now()
+                await ratelimit.hit(session, f"pub:{key_id}:{who}", PUBLISHABLE_PER_MINUTE, MINUTE, now)
         except FavError as limited:
             refused = Refused(
                 429, ErrorCode.rate_limited, "Too many requests from this address with this key; try again later."
@@ -552,7 +555,14 @@ def openapi(registry: Registry) -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A fav_mcp_ API key."}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A fav_mcp_ API key, or a publishable fav_pub_ key for a web page (the "
+                    "publishable profile's operations, from the origins it allows).",
+                }
+            },
             "schemas": schemas,
             "parameters": HEADER_PARAMETERS,
             "responses": {
