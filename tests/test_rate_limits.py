@@ -15,9 +15,12 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import select
+from sqlmodel import col
 
 from favmcp import composition
 from favmcp.app import App
+from favmcp.auth.models import RateLimitBucket
 from favmcp.auth.ratelimit import CALL_WINDOW, CallClass, class_of
 from favmcp.config import Settings
 from favmcp.registry.results import CallResult
@@ -150,6 +153,12 @@ async def test_calls_without_a_credential_are_limited_per_address(
 
         assert [(await whoami(here)).ok for _ in range(3)] == [True, True, False]
         assert (await whoami(there)).ok
+        await limited.runner.limits.reconcile()
+        async with limited.db.transaction() as session:
+            keys = (await session.execute(select(col(RateLimitBucket.key)))).scalars().all()
+        mine = limited.runner.limits.subject(None, here)
+        assert any(mine in key for key in keys), "the address's calls are shared through the database"
+        assert not any(here in key or there in key for key in keys), "but no address is stored"
     finally:
         await limited.close()
 

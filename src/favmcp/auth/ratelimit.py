@@ -4,6 +4,8 @@ a second."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import time
 from collections.abc import Mapping
@@ -73,13 +75,21 @@ class CallLimits:
     rate_limit_buckets and reads back the total of all processes, in one upsert. Between reconciliations each
     process may admit what it last saw left, so the processes together may pass a limit by a second's calls."""
 
-    def __init__(self, db: Database, limits: Mapping[CallClass, int], clock: Clock) -> None:
+    def __init__(self, db: Database, limits: Mapping[CallClass, int], clock: Clock, secret: bytes) -> None:
         self.db = db
         self.limits = limits  # per minute; 0: no limit
         self.clock = clock
+        self.secret = secret
         self.buckets: dict[tuple[str, CallClass], _Bucket] = {}
         self._next_reconcile = 0.0
         self._reconciling = False
+
+    def subject(self, key_id: str | None, client_address: str) -> str:
+        """Whose calls count together: the credential's, else the address's, by an HMAC (as the one-time codes'
+        buckets): no address is stored. Every replica shares the secret, so they name an address alike."""
+        if key_id is not None:
+            return key_id
+        return "addr:" + hmac.new(self.secret, client_address.encode(), hashlib.sha256).hexdigest()[:32]
 
     def take(self, subject: str, kind: CallClass) -> None:
         """Count one call of `subject`, or raise `rate_limited` (counting nothing) when its class is over."""

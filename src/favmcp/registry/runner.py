@@ -204,7 +204,7 @@ class Runner:
             CallClass.writes: settings.rate_limit_writes,
             CallClass.sends: settings.rate_limit_sends,
         }
-        self.limits = CallLimits(db, per_minute, self.clock)
+        self.limits = CallLimits(db, per_minute, self.clock, settings.secret_key)
 
     async def call(
         self,
@@ -279,7 +279,7 @@ class Runner:
                 reads = self.db.read_only_sessions
         self._authorize(spec, caller)
         try:
-            self.limits.take(caller.key_id or f"address:{client_address}", class_of(spec))
+            self.limits.take(self.limits.subject(caller.key_id, client_address), class_of(spec))
         except FavError:
             trace.throttled = True
             raise
