@@ -39,6 +39,9 @@ class FakeClock:
 
 def make_settings(home: Path, database_url: str, **overrides: Any) -> Settings:
     env = {"FAVMCP_HOME": str(home), "FAVMCP_DATABASE_URL": database_url, "FAVMCP_SECRET_KEY": "test-secret"}
+    # One test is one minute of the fake clock: a fuzz or property run with one key would meet the per-minute call
+    # limits and stop exercising the tools. The rate-limit tests set their own.
+    env |= {"FAVMCP_RATE_LIMIT_READS": "0", "FAVMCP_RATE_LIMIT_WRITES": "0", "FAVMCP_RATE_LIMIT_SENDS": "0"}
     settings = Settings.from_env(env)
     for name, value in overrides.items():
         setattr(settings, name, value)
