@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -30,7 +30,6 @@ from favmcp.core.sealing import seal, unseal
 from favmcp.core.times import format_utc
 from favmcp.db.engine import Database
 from favmcp.effects import approvals
-from favmcp.metrics import Metrics
 from favmcp.registry import confirm
 from favmcp.registry.context import ExecutionResult, ToolContext
 from favmcp.registry.domain import Platform
@@ -39,6 +38,9 @@ from favmcp.registry.profiles import PROFILES, Profile
 from favmcp.registry.registry import Registry
 from favmcp.registry.results import CallResult
 from favmcp.registry.spec import ConfirmInput, ToolSpec, WriteInput
+
+if TYPE_CHECKING:
+    from favmcp.metrics import Metrics
 
 log = structlog.get_logger("favmcp.call")
 
@@ -198,13 +200,22 @@ class Runner:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.random = random or SystemRandom()
-        self.metrics = Metrics()
+        self._metrics: Metrics | None = None
         per_minute = {
             CallClass.reads: settings.rate_limit_reads,
             CallClass.writes: settings.rate_limit_writes,
             CallClass.sends: settings.rate_limit_sends,
         }
         self.limits = CallLimits(db, per_minute, self.clock, settings.secret_key)
+
+    @property
+    def metrics(self) -> Metrics:
+        """Made when first needed: a process without FAVMCP_METRICS never loads prometheus_client."""
+        if self._metrics is None:
+            from favmcp.metrics import Metrics
+
+            self._metrics = Metrics()
+        return self._metrics
 
     async def call(
         self,
@@ -251,8 +262,9 @@ class Runner:
             outcome=outcome,
             duration_ms=round(seconds * 1000, 2),
         )
-        # Labelled by the registry's name only: a made-up tool name must not make a new time series.
-        self.metrics.observe(trace.spec.name if trace.spec else "(unknown)", outcome, seconds)
+        if self.settings.metrics:
+            # Labelled by the registry's name only: a made-up tool name must not make a new time series.
+            self.metrics.observe(trace.spec.name if trace.spec else "(unknown)", outcome, seconds)
         return result
 
     async def _call(
