@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from favmcp.app import App
 from favmcp.transports.rest import PUBLISHABLE_PER_MINUTE
 from tests.servers import HttpServer, http_server, server_env
-from tests.support import Owner, unique_email
+from tests.support import Owner, join, unique_email
 
 PAGE = "https://studio.example"
 ELSEWHERE = "https://elsewhere.example"
@@ -132,6 +133,34 @@ async def test_a_page_key_reads_services_slots_and_live_posts_and_asks_for_booki
                 path,
                 refused.text,
             )
+
+
+async def test_a_refusal_tells_nothing_about_the_customer(server: HttpServer, app: App, owner: Owner) -> None:
+    colleague = await join(app, owner)
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as http:
+        service_id = await studio(http, owner)
+        answer(
+            await http.put(
+                f"/v1/services/{service_id}/staff",
+                json={"staff_ids": [owner.user_id, colleague.user_id]},
+                headers=bearer(owner.key),
+            )
+        )
+        key = await make_key(http, owner, [PAGE])
+        slot = await first_slot(http, key, service_id)
+        request = {
+            "service_id": service_id,
+            "starts_at": slot["starts_at"],
+            "customer": {"name": "Vera Visitor", "email": unique_email("visitor")},
+        }
+        answer(await http.post("/v1/bookings", json=request, headers=bearer(key, Origin=PAGE)))
+        # The other staff member is free then; the customer is not, which the owner may learn and the page may not.
+        refused = answer(await http.post("/v1/bookings", json=request, headers=bearer(key, Origin=PAGE)), 409)
+        assert refused["details"] == {"reason": "unavailable"}, refused
+        member_id = answer(await http.get("/v1/bookings", headers=bearer(owner.key)))["items"][0]["member_id"]
+        by_owner = {**request, "customer": None, "member_id": member_id}
+        busy = answer(await http.post("/v1/bookings", json=by_owner, headers=bearer(owner.key)), 409)
+        assert busy["details"]["reason"] == "customer_busy", busy
 
 
 async def test_each_key_allows_its_own_origins(server: HttpServer, owner: Owner) -> None:

@@ -64,6 +64,8 @@ DOMAIN_NAME = "bookings"
 
 # Refusals that concern one staff member: create_booking without a staff_id tries the next candidate.
 STAFF_REASONS = {"staff_busy", "outside_hours", "time_off"}
+# Refusals that tell something about the customer.
+CUSTOMER_REASONS = {"customer_busy", "membership_required", "no_credit"}
 
 
 def _reason(error: FavError) -> str | None:
@@ -98,13 +100,22 @@ async def create_booking(ctx: ToolContext, args: CreateBookingInput) -> BookingP
         "customer_note": args.customer_note,
         "requires_confirmation": publishable,
     }
-    if session is not None:
-        booking = await placement.place(ctx, staff_user_id=None, starts_at=None, class_session=session, **common)
-    elif args.staff_id is not None:
-        booking = await placement.place(ctx, staff_user_id=args.staff_id, starts_at=args.starts_at, **common)
-    else:
-        assert args.starts_at is not None
-        booking = await _place_with_any_staff(ctx, svc, args.starts_at, common)
+    try:
+        if session is not None:
+            booking = await placement.place(ctx, staff_user_id=None, starts_at=None, class_session=session, **common)
+        elif args.staff_id is not None:
+            booking = await placement.place(ctx, staff_user_id=args.staff_id, starts_at=args.starts_at, **common)
+        else:
+            assert args.starts_at is not None
+            booking = await _place_with_any_staff(ctx, svc, args.starts_at, common)
+    except FavError as error:
+        if publishable and _reason(error) in CUSTOMER_REASONS:
+            # Whoever types an email into a booking page must not learn that customer's bookings or plans.
+            raise conflict(
+                "This time cannot be booked online; choose another or contact the business.",
+                details={"reason": "unavailable"},
+            ) from None
+        raise
     return await _answer(ctx, booking.id)
 
 
