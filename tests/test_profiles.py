@@ -165,7 +165,9 @@ async def test_an_oauth_grant_carries_the_profile_chosen_on_the_consent_page(
         await client.register()
         verifier, challenge = pkce()
         page = await browser.sign_in(client.authorize_url(challenge), owner.email)
-        assert all(f'value="{name}"' in page.text for name in PROFILES), page.text
+        offered = {name for name, p in PROFILES.items() if not p.keys_only}
+        assert all(f'value="{name}"' in page.text for name in offered), page.text
+        assert 'value="publishable"' not in page.text, "a profile bound to publishable keys alone is never offered"
         answer = redirected(await browser.post(page, action="allow", profile="finance"))
         token = (await client.exchange(answer["code"], verifier)).json()["access_token"]
 

@@ -87,6 +87,9 @@ async def test_a_page_key_reads_services_slots_and_live_posts_and_asks_for_booki
 
         services = answer(await http.get("/v1/services", headers=page))
         assert [s["id"] for s in services["items"]] == [service_id]
+        # Every visitor holds the key: it names its workspace, never the person who made it.
+        me = answer(await http.get("/v1/whoami", headers=page))
+        assert (me["profile"], me["user_id"], me["user_name"], me["role"]) == ("publishable", None, None, None), me
         posts = answer(await http.get("/v1/posts", headers=page))
         assert [p["title"] for p in posts["items"]] == ["Open on Sundays"]
         # The key's pin holds whatever the page asks for.

@@ -25,6 +25,8 @@ class Profile:
     read_only: bool = False
     # Arguments fixed whatever the caller sends, per tool (the REST API applies them: see PUBLISHABLE).
     pinned: tuple[tuple[str, str, str], ...] = ()
+    # Bound to keys made for it only (publishable keys): never offered on the consent page nor served at /mcp/p/.
+    keys_only: bool = False
 
     def allows(self, spec: ToolSpec) -> bool:
         if self.read_only and not spec.effect.read_only:
@@ -104,7 +106,7 @@ PROFILES: dict[str, Profile] = {
         Profile("finance", "Invoices, payments, subscriptions and reports.", _FINANCE),
         Profile("owner", "Everything the credential's scopes allow."),
         Profile(PUBLISHABLE, "A browser's booking page: services, free slots, published posts, booking requests.",
-                _PUBLISHABLE, pinned=(("list_posts", "status", "published"),)),
+                _PUBLISHABLE, pinned=(("list_posts", "status", "published"),), keys_only=True),
     )
 }  # fmt: skip
 NAMES = tuple(PROFILES)

@@ -103,7 +103,7 @@ class Pages:
             action = str(form.get("action", ""))
             if action in {"allow", "deny"}:
                 profile = str(form.get("profile", "owner"))
-                if profile not in PROFILES:
+                if profile not in PROFILES or PROFILES[profile].keys_only:
                     return _page("Refused", "<p>Pick one of the profiles listed. Reload the page.</p>", 400)
                 answer = await self.signin.answer(row, action == "allow", resource, profile)
                 return self._back(params, base, answer)
@@ -207,6 +207,7 @@ def _consent(client: OAuthClientInformationFull, account: Account, row: OAuthAut
         f'<p><label><input type="radio" name="profile" value="{_e(p.name)}"{" checked" * (p.name == "owner")}> '
         f"<strong>{_e(p.name)}</strong>: {_e(p.description)}</label></p>"
         for p in PROFILES.values()
+        if not p.keys_only
     )
     if is_document_url(client.client_id):  # the one name a client cannot claim: where its document is published
         home = f" (published by {_e(urlsplit(client.client_id).hostname)})"

@@ -197,7 +197,7 @@ class McpGuard:
             await self.app({**scope, "headers": headers}, receive, send)
             return
         profile = path.removeprefix(PROFILE_PREFIX) if path and path.startswith(PROFILE_PREFIX) else None
-        if path != MCP_PATH and profile not in PROFILES:
+        if path != MCP_PATH and (profile not in PROFILES or PROFILES[profile].keys_only):
             await self.app(scope, receive, send)
             return
         request = Request(scope)

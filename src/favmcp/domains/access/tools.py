@@ -61,6 +61,18 @@ async def whoami(ctx: ToolContext, args: WhoamiInput) -> Whoami:
             authenticated=False,
             message="No API key: only public tools work. Sign up with register_organisation_request.",
         )
+    profile = ctx.registry.profile
+    if profile is not None and profile.keys_only:
+        # A publishable key is in every visitor's browser: it names its workspace, never the person who made it.
+        return Whoami(
+            authenticated=True,
+            workspace_id=caller.workspace_id,
+            workspace_name=caller.workspace_name,
+            scopes=list(caller.scopes),
+            key_id=caller.key_id,
+            profile=profile.name,
+            message=f"A publishable key of workspace {caller.workspace_id}.",
+        )
     return Whoami(
         authenticated=True,
         workspace_id=caller.workspace_id,
