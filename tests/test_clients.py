@@ -8,7 +8,6 @@ failure.
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import json
 import os
@@ -26,10 +25,10 @@ import pytest
 from tools.generate_clients import DOCUMENT, PYTHON, TYPESCRIPT, read_model, render, stale
 
 from favmcp.app import App
+from tests.npm_build import build_once
 from tests.servers import HttpServer, http_server, server_env
 from tests.support import Owner, unique_email
 
-INSTALL_TIMEOUT = 600.0
 RUN_TIMEOUT = 120.0
 
 
@@ -178,28 +177,10 @@ def npm() -> str:
     return found
 
 
-def npm_run(npm: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [npm, *args], cwd=TYPESCRIPT, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
-    )
-
-
 @pytest.fixture(scope="session")
 def typescript_build(npm: str) -> Path:
-    """`npm ci`, `tsc --noEmit` and `tsc` in clients/typescript, once per test session: pytest-xdist's workers take
-    turns under a lock, and the first of a run (they share PYTEST_XDIST_TESTRUNUID) builds for all."""
-    dist = TYPESCRIPT / "dist"
-    dist.mkdir(exist_ok=True)
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
-    with (dist / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        marker = dist / ".built-by-run"
-        if not marker.exists() or marker.read_text() != run_id:
-            for args in (["ci", "--no-audit", "--no-fund"], ["run", "check"], ["run", "build"]):
-                done = npm_run(npm, *args)
-                assert done.returncode == 0, f"npm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-            marker.write_text(run_id)
-    return dist
+    """`npm ci`, `tsc --noEmit` and `tsc` in clients/typescript, once per test session."""
+    return build_once(TYPESCRIPT, npm, "check", "build")
 
 
 def test_the_typescript_client_compiles(typescript_build: Path) -> None:

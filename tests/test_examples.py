@@ -16,13 +16,11 @@ FAVMCP_REQUIRE_NODE=1 (CI), which makes that a failure.
 from __future__ import annotations
 
 import ast
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -38,6 +36,7 @@ from mcp.client.streamable_http import streamable_http_client
 from favmcp.app import App
 from favmcp.composition import platform
 from favmcp.skills import load_all, parse
+from tests.npm_build import INSTALL_TIMEOUT, build_once
 from tests.servers import HttpServer, http_server, server_env
 from tests.smtp_server import SmtpServer, running_smtp_server
 from tests.support import Owner, call, unique_email
@@ -60,7 +59,6 @@ PLACEHOLDER_KEY = "fav_mcp_your_key_here"
 # for the declared input, Claude Code expands environment variables.
 EXPANDED_KEY = {"vscode_mcp.json": "${input:favmcp-api-key}", "claude_code_mcp.json": "${FAVMCP_API_KEY}"}
 SERVE_URL = "http://127.0.0.1:8765/mcp"  # `favmcp serve --http` with its default host and port
-INSTALL_TIMEOUT = 600.0
 RUN_TIMEOUT = 120.0
 CALL_TIMEOUT = 60.0
 
@@ -255,21 +253,9 @@ def node() -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def typescript_client(node: tuple[str, str]) -> list[str]:
-    """`npm ci && npm run build` in examples/typescript, once per test session: pytest-xdist's workers take turns
-    under a lock, and the first of a run (they share PYTEST_XDIST_TESTRUNUID) builds for all."""
+    """`npm ci && npm run build` in examples/typescript, once per test session."""
     node_path, npm = node
-    dist = TYPESCRIPT / "dist"
-    dist.mkdir(exist_ok=True)
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
-    with (dist / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        marker = dist / ".built-by-run"
-        if not marker.exists() or marker.read_text() != run_id:
-            for command in ([npm, "ci", "--no-audit", "--no-fund"], [npm, "run", "build"]):
-                done = subprocess.run(command, cwd=TYPESCRIPT, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
-                assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
-            marker.write_text(run_id)
-    return [node_path, str(dist / "client.js")]
+    return [node_path, str(build_once(TYPESCRIPT, npm, "build") / "client.js")]
 
 
 async def test_the_typescript_client_runs(

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
+# The Host values an HTTP server always accepts (its own loopback names); FAVMCP_ALLOWED_HOSTS adds more.
+LOCAL_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}

@@ -29,7 +29,7 @@ from favmcp.auth import scopes
 from favmcp.auth.oauth import routes as oauth
 from favmcp.auth.oauth.provider import Provider
 from favmcp.auth.oauth.urls import MCP_PATH, PUBLIC_MCP_PATH, profile_path
-from favmcp.config import Settings
+from favmcp.config import LOCAL_HOSTS, Settings
 from favmcp.registry.domain import HttpEndpoint
 from favmcp.registry.registry import Registry
 from favmcp.registry.runner import Runner
@@ -39,7 +39,6 @@ from favmcp.transports.listing import Listing, tool_definition
 from favmcp.transports.mcp import INSTRUCTIONS, build_server, skill_prompt
 
 MAX_BODY = 1_000_000
-LOCAL_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 LOCAL_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
 

@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from favmcp import __version__
 from favmcp.app import App
 from favmcp.auth import credentials, keys, ratelimit
+from favmcp.config import LOCAL_HOSTS
 from favmcp.core.errors import ErrorCode, FavError
 from favmcp.core.ids import new_id
 from favmcp.registry.profiles import PROFILES, PUBLISHABLE
@@ -38,7 +39,6 @@ from favmcp.registry.spec import Gate, ToolSpec
 
 MAX_BODY = 1_000_000  # the bound /mcp has
 # The hosts /mcp accepts (transports/http.py), against DNS rebinding: anonymous tools (signup) answer here too.
-LOCAL_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 QUERY_METHODS = frozenset({"GET", "DELETE"})
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE = "urn:favmcp:problem:"
