@@ -36,8 +36,12 @@ async def counts(app: App, owner: Owner, now: Any) -> dict[str, int]:
             "codes": await count(
                 select(func.count()).select_from(OneTimeCode).where(col(OneTimeCode.email) == owner.email)
             ),
+            # Not the runner's per-minute call counters: servers of other tests on this worker's database write
+            # them on the real clock, which this test's clock passes.
             "windows_over": await count(
-                select(func.count()).select_from(RateLimitBucket).where(col(RateLimitBucket.expires_at) <= now)
+                select(func.count())
+                .select_from(RateLimitBucket)
+                .where(col(RateLimitBucket.expires_at) <= now, col(RateLimitBucket.key).not_like("calls:%"))
             ),
         }
 
