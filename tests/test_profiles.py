@@ -21,13 +21,13 @@ from favmcp.auth import credentials
 from favmcp.composition import all_specs
 from favmcp.domains.access.schemas import ProfileName
 from favmcp.registry.profiles import DISCOVERY, MAX_JOB_TOOLS, PROFILES
-from tests import test_oauth
+from tests import oauth_kit
+from tests.oauth_kit import Browser, RawClient, pkce, redirected
 from tests.servers import HttpServer, http_server, server_env
 from tests.support import Owner, call, error_code
-from tests.test_oauth import Browser, RawClient, pkce, redirected
 
-# test_oauth's fixtures: its SMTP mailbox, its server (which reads codes from it) and its browser.
-mailbox, server, browser = test_oauth.mailbox, test_oauth.server, test_oauth.browser
+# The OAuth kit's fixtures: its SMTP mailbox, its server (which reads codes from it) and its browser.
+mailbox, server, browser = oauth_kit.mailbox, oauth_kit.server, oauth_kit.browser
 
 TIMEOUT = 30.0
 JOBS = ("front_desk", "marketing", "finance")
