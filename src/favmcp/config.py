@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import os
 import secrets
@@ -52,6 +53,8 @@ class Settings:
     rate_limit_sends: int = 60
     # /metrics: None is off; "1" serves it to loopback requests only; any other value is the scraper's bearer token.
     metrics: str | None = None
+    # OpenTelemetry traces (FAVMCP_OTEL=1, the otel extra): a span per tool call, exported as the OTEL_* variables say.
+    otel: bool = False
 
     def __post_init__(self) -> None:
         if not self.secret_keys:
@@ -89,6 +92,7 @@ class Settings:
             rate_limit_writes=_per_minute(env, "FAVMCP_RATE_LIMIT_WRITES", cls.rate_limit_writes),
             rate_limit_sends=_per_minute(env, "FAVMCP_RATE_LIMIT_SENDS", cls.rate_limit_sends),
             metrics=env.get("FAVMCP_METRICS") or None,
+            otel=_otel(env.get("FAVMCP_OTEL")),
         )
 
 
@@ -117,6 +121,20 @@ def _per_minute(env: dict[str, str], name: str, default: int) -> int:
     if not value.isdigit():
         raise ValueError(f"{name}: {value!r} is not a number of calls per minute (0 for no limit)")
     return int(value)
+
+
+def _otel(value: str | None) -> bool:
+    """FAVMCP_OTEL=1 needs the otel extra: checked here, so that a server without it stops before opening anything."""
+    if not _flag(value):
+        return False
+    for module in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ValueError(
+                f'FAVMCP_OTEL=1 needs OpenTelemetry, which is not installed ({module}): pip install "favmcp[otel]"'
+            ) from None
+    return True
 
 
 def _private_home(home: Path) -> Path:

@@ -41,6 +41,7 @@ from favmcp.registry.spec import ConfirmInput, ToolSpec, WriteInput
 
 if TYPE_CHECKING:
     from favmcp.metrics import Metrics
+    from favmcp.telemetry import Telemetry
 
 log = structlog.get_logger("favmcp.call")
 
@@ -62,6 +63,8 @@ class Trace:
     args: BaseModel | None = None
     audited: bool = False
     throttled: bool = False  # refused by the rate limits: a flood of refusals must not become a flood of audit rows
+    profile: str | None = None  # the profile the call ran under, for its span
+    replayed: bool = False  # answered from an idempotency record
 
     @property
     def args_hash(self) -> str:
@@ -201,6 +204,11 @@ class Runner:
         self.clock = clock or SystemClock()
         self.random = random or SystemRandom()
         self._metrics: Metrics | None = None
+        self.telemetry: Telemetry | None = None
+        if settings.otel:  # imported only when on: a server without it never loads the OpenTelemetry SDK
+            from favmcp.telemetry import Telemetry
+
+            self.telemetry = Telemetry()
         per_minute = {
             CallClass.reads: settings.rate_limit_reads,
             CallClass.writes: settings.rate_limit_writes,
@@ -265,6 +273,8 @@ class Runner:
         if self.settings.metrics:
             # Labelled by the registry's name only: a made-up tool name must not make a new time series.
             self.metrics.observe(trace.spec.name if trace.spec else "(unknown)", outcome, seconds)
+        if self.telemetry is not None:
+            self.telemetry.record(trace, result, seconds)
         return result
 
     async def _call(
@@ -282,6 +292,7 @@ class Runner:
         if not caller.anonymous:
             trace.subject = AuditSubject(caller.workspace_id or "", caller.user_id, caller.key_id)
         profile = _profile(caller)
+        trace.profile = profile.name if profile is not None else None
         registry = self.registry
         reads = self.db.read_sessions
         if profile is not None:
@@ -443,6 +454,7 @@ class Runner:
             replay, record = await self._claim_key(session, spec, scope, caller, args.idempotency_key, digest, now)
             if replay is not None:
                 trace.audited = True  # the first outcome was audited
+                trace.replayed = True
                 return CallResult(not replay.is_error, self._stored(replay.response), ctx.request_id)
 
         if isinstance(args, ConfirmInput) and args.confirmation_token is not None:

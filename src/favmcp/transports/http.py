@@ -197,6 +197,10 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
     for name in profile_servers:
         starlette.add_middleware(PostOnly, path=profile_path(name))
     starlette.add_middleware(oauth.McpGuard, provider=provider)  # outermost: no credential, no further
+    if app.settings.otel:  # outside the guard too, so that every request's trace context is in place
+        from favmcp.telemetry import TraceContext
+
+        starlette.add_middleware(TraceContext)
     dispatch = app.settings.run_dispatcher if run_dispatcher is None else run_dispatcher
 
     @contextlib.asynccontextmanager
