@@ -4,6 +4,7 @@ database itself refuses writes, on SQLite and Postgres."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, get_args
 import httpx
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy.exc import DBAPIError
 
@@ -24,7 +25,7 @@ from favmcp.registry.profiles import DISCOVERY, MAX_JOB_TOOLS, PROFILES
 from tests import oauth_kit
 from tests.oauth_kit import Browser, RawClient, pkce, redirected
 from tests.servers import HttpServer, http_server, server_env
-from tests.support import Owner, call, error_code
+from tests.support import Owner, call, confirmed, error_code
 
 # The OAuth kit's fixtures: its SMTP mailbox, its server (which reads codes from it) and its browser.
 mailbox, server, browser = oauth_kit.mailbox, oauth_kit.server, oauth_kit.browser
@@ -119,6 +120,33 @@ async def test_profiles_narrow_listing_and_calls_by_key_and_by_url(
             assert own.status_code == 200, own.text
             unknown = await http.post(f"{running.base}/mcp/p/nope", json=INITIALIZE, headers=bound)
             assert unknown.status_code == 404
+
+
+async def test_a_profile_bound_key_over_stdio_lists_its_profile_from_the_first_answer(
+    database_url: str, tmp_path: Path, app: App, owner: Owner
+) -> None:
+    """The first session of a home builds the listing cache and learns the key's profile from the database; the
+    next answers tools/list from the cache before the database opens, still narrowed. A revoked key sees the whole
+    list, as a key bound to nothing does (the listing is no secret; the runner refuses its calls)."""
+    front_desk = await bound_key(app, owner, "front_desk")
+    env = {**server_env(database_url, tmp_path), "FAVMCP_NO_DISPATCHER": "1"}
+
+    async def stdio_listing(key: str) -> set[str]:
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "favmcp", "serve"], env={**env, "FAVMCP_API_KEY": key}
+        )
+        async with Client(params, read_timeout_seconds=TIMEOUT) as client:
+            return await listed(client)
+
+    everything = {s.name for s in all_specs()}
+    assert await stdio_listing(front_desk) == profile_tools("front_desk"), "first start: no cache yet"
+    assert list((tmp_path / "cache").glob("listing-*.json")) and (tmp_path / "cache" / "key-profiles.json").exists()
+    assert await stdio_listing(front_desk) == profile_tools("front_desk"), "from the cache"
+    revoked = await bound_key(app, owner, "finance")
+    made = await call(app, owner.key, "list_api_keys", {})
+    key_id = next(k["id"] for k in made.data["items"] if k["profile"] == "finance")
+    assert (await confirmed(app, owner.key, "revoke_api_key", {"key_id": key_id})).ok
+    assert await stdio_listing(revoked) == everything
 
 
 async def test_a_call_outside_the_keys_profile_is_refused_over_the_runner(app: App, owner: Owner) -> None:

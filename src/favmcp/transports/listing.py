@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import mcp.types as types
 import pydantic
@@ -24,6 +24,8 @@ from favmcp import __version__
 from favmcp.registry.spec import Gate, ToolSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from favmcp.config import Settings
     from favmcp.registry.registry import Registry
 
@@ -68,8 +70,10 @@ class Listing:
 
     def narrowed(self, registry: Registry) -> Listing:
         """This listing cut down to a narrower registry's tools (a profile's), without building a schema again."""
-        listed = {s.name for s in registry.tools_list()}
-        served = {s.name for s in registry.listed()}
+        return self.restricted(_names(registry))
+
+    def restricted(self, names: ProfileNames) -> Listing:
+        listed, served = set(names["listed"]), set(names["served"])
         tools = {**self.tools, "tools": [t for t in self.tools["tools"] if t["name"] in listed]}
         return Listing(
             tools=tools,
@@ -77,6 +81,23 @@ class Listing:
             confirm_gated=self.confirm_gated & served,
             approval_gated=self.approval_gated & served,
         )
+
+
+class ProfileNames(TypedDict):
+    listed: list[str]  # in tools/list
+    served: list[str]  # callable
+
+
+def _names(registry: Registry) -> ProfileNames:
+    return {"listed": [s.name for s in registry.tools_list()], "served": [s.name for s in registry.listed()]}
+
+
+@dataclass(frozen=True)
+class Cached:
+    """A listing and its profiles' narrowed listings, as kept between starts."""
+
+    listing: Listing
+    profiled: dict[str, Listing]
 
 
 def cache_key(settings: Settings) -> str:
@@ -93,8 +114,8 @@ def _path(settings: Settings, key: str) -> Path:
     return settings.home / "cache" / f"listing-{key}.json"
 
 
-def load_cached(settings: Settings) -> tuple[Listing | None, str]:
-    """The listing kept for this code and these filters, if any, and its key."""
+def load_cached(settings: Settings) -> tuple[Cached | None, str]:
+    """The listings kept for this code and these filters, if any, and their key."""
     key = cache_key(settings)
     try:
         saved = json.loads(_path(settings, key).read_text())
@@ -104,12 +125,13 @@ def load_cached(settings: Settings) -> tuple[Listing | None, str]:
             confirm_gated=frozenset(saved["confirm_gated"]),
             approval_gated=frozenset(saved["approval_gated"]),
         )
+        profiled = {name: listing.restricted(names) for name, names in saved["profiles"].items()}
     except (OSError, ValueError, KeyError, TypeError):
         return None, key
-    return listing, key
+    return Cached(listing, profiled), key
 
 
-def save(settings: Settings, key: str, listing: Listing) -> None:
+def save(settings: Settings, key: str, listing: Listing, profiles: Mapping[str, Registry]) -> None:
     """Written whole or not at all (a rename), and older listings of this home removed."""
     path = _path(settings, key)
     saved = {
@@ -117,6 +139,7 @@ def save(settings: Settings, key: str, listing: Listing) -> None:
         "input_schemas": listing.input_schemas,
         "confirm_gated": sorted(listing.confirm_gated),
         "approval_gated": sorted(listing.approval_gated),
+        "profiles": {name: _names(registry) for name, registry in profiles.items()},
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,4 +149,36 @@ def save(settings: Settings, key: str, listing: Listing) -> None:
         partial.write_text(json.dumps(saved, ensure_ascii=False, separators=(",", ":")))
         partial.replace(path)
     except OSError:
+        return
+
+
+def _key_digest(secret: str) -> str:
+    return hashlib.blake2b(secret.encode(), digest_size=16).hexdigest()
+
+
+def _profiles_path(settings: Settings) -> Path:
+    return settings.home / "cache" / "key-profiles.json"
+
+
+def remembered_profile(settings: Settings, secret: str) -> tuple[bool, str | None]:
+    """Whether an earlier session learnt this key's profile, and the profile (None: every tool). A key's profile is
+    fixed when it is made, so what was learnt stays true; a key revoked since is refused at its first call."""
+    try:
+        known = json.loads(_profiles_path(settings).read_text())
+        digest = _key_digest(secret)
+        return (True, known[digest]) if digest in known else (False, None)
+    except (OSError, ValueError, TypeError):
+        return False, None
+
+
+def remember_profile(settings: Settings, secret: str, profile: str | None) -> None:
+    path = _profiles_path(settings)
+    try:
+        known = json.loads(path.read_text()) if path.exists() else {}
+        known[_key_digest(secret)] = profile
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(known))
+        partial.replace(path)
+    except (OSError, ValueError, TypeError):
         return

@@ -97,10 +97,12 @@ def build_server(
     *,
     stdio_credential: StdioCredential | None = None,
     profiled: dict[str, Listing] | None = None,
+    profile_of: Callable[[str], Awaitable[str | None]] | None = None,
 ) -> Server[Any]:
     """runner_of: the runner, once the domains have loaded and the database is open (a stdio server answers
     initialize and tools/list from the listing before that; a call waits). profiled: the listing of each profile,
-    for a credential bound to one (its tools/list reads the credential; calls are narrowed by the runner)."""
+    for a credential bound to one (its tools/list shows that profile's; calls are narrowed by the runner).
+    profile_of: a credential's profile, raising FavError for one that is no good (default: the database's)."""
     confirm_gated, approval_gated = listing.confirm_gated, listing.approval_gated
 
     def credential_of(ctx: ServerRequestContext[Any, Any]) -> tuple[str | None, str]:
@@ -108,21 +110,26 @@ def build_server(
             return stdio_credential.secret, "local"
         return _http_credential(ctx)
 
+    async def resolved_profile(secret: str) -> str | None:
+        # Imported here: a stdio server answers its first tools/list before the database layer loads.
+        from favmcp.auth import credentials
+
+        runner = await runner_of()
+        return (await credentials.resolve(runner.db, secret, runner.clock.now())).profile
+
+    profile_of = profile_of or resolved_profile
+
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> dict[str, Any]:
         secret = credential_of(ctx)[0] if profiled else None
         if profiled and secret:
-            # Imported here: a stdio server answers its first tools/list before the database layer loads.
-            from favmcp.auth import credentials
-
-            runner = await runner_of()
             try:
-                caller = await credentials.resolve(runner.db, secret, runner.clock.now())
+                profile = await profile_of(secret)
             except FavError:  # the listing is no secret; the first call says what is wrong with the credential
                 return listing.tools
-            if caller.profile is not None:
-                return profiled[caller.profile].tools
+            if profile is not None:
+                return profiled[profile].tools
         return listing.tools
 
     async def call_tool(

@@ -83,16 +83,38 @@ def _load_platform() -> tuple[type[App], Platform]:
 
 
 async def serve_stdio(settings: Settings, api_key: str | None) -> None:
-    listing, key = listings.load_cached(settings)
+    cached, key = listings.load_cached(settings)
     app = None
-    if listing is None:
+    if cached is None:
         from favmcp.transports.cli import open_app
 
         app = await open_app(settings)
         listing = listings.Listing.of(app.registry)
-        listings.save(settings, key, listing)
+        profiles = app.runner.profiled
+        listings.save(settings, key, listing, profiles)
+        cached = listings.Cached(listing, {name: listing.narrowed(r) for name, r in profiles.items()})
     loading = Loading(settings, app)
-    server = build_server(listing, loading.runner, stdio_credential=StdioCredential(api_key))
+
+    async def profile_of(secret: str) -> str | None:
+        """The key's profile, remembered from an earlier session: the tool list of a key bound to a profile is
+        that profile's from the first answer, before the database opens."""
+        known, profile = listings.remembered_profile(settings, secret)
+        if known:
+            return profile
+        from favmcp.auth import credentials
+
+        runner = await loading.runner()
+        profile = (await credentials.resolve(runner.db, secret, runner.clock.now())).profile
+        listings.remember_profile(settings, secret, profile)
+        return profile
+
+    server = build_server(
+        cached.listing,
+        loading.runner,
+        stdio_credential=StdioCredential(api_key),
+        profiled=cached.profiled,
+        profile_of=profile_of,
+    )
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(loading.run)
