@@ -108,6 +108,17 @@ async def test_tool_calls_are_spans_that_join_the_callers_trace(
             ):
                 assert not (await client.call_tool("list_services", {})).is_error
                 assert (await client.call_tool("create_service", {"name": MARKER})).is_error
+            # A profile's URL, and a trace context in the request's _meta (which the MCP SDK reads for its span).
+            meta_trace = secrets.token_hex(16)
+            async with (
+                httpx2.AsyncClient(headers=headers, timeout=30) as transport,
+                Client(
+                    streamable_http_client(f"{server.base}/mcp/p/readonly", http_client=transport),
+                    read_timeout_seconds=30,
+                ) as client,
+            ):
+                meta = {"traceparent": f"00-{meta_trace}-{secrets.token_hex(8)}-01"}
+                assert not (await client.call_tool("list_services", {}, meta=meta)).is_error
 
             trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
             created = {"name": MARKER, "duration_minutes": 30, "unit_amount": 1000}
@@ -119,17 +130,21 @@ async def test_tool_calls_are_spans_that_join_the_callers_trace(
                 assert first.status_code in (200, 201), first.text
                 assert (await http.post("/v1/services", json=created, headers=again)).json() == first.json()
 
-            resource, ok = await collector.span(named("execute_tool list_services", **{"favmcp.transport": "mcp"}))
+            mcp_list = named("execute_tool list_services", **{"favmcp.transport": "mcp"})
+            resource, ok = await collector.span(
+                lambda s: mcp_list(s) and "favmcp.profile" not in attributes_of(s.attributes)
+            )
             assert resource["service.name"] == "favmcp" and resource["service.version"]
             assert attributes_of(ok.attributes) == {
                 "gen_ai.operation.name": "execute_tool",
                 "gen_ai.tool.name": "list_services",
                 "favmcp.transport": "mcp",
                 "favmcp.outcome": "ok",
-                "favmcp.request_id": attributes_of(ok.attributes)["favmcp.request_id"],
+                "favmcp.request_id": attributes_of(ok.attributes)["favmcp.request_id"],  # checked below
                 "favmcp.idempotent_replay": False,
                 "favmcp.workspace_id": owner.workspace_id,
             }
+            assert attributes_of(ok.attributes)["favmcp.request_id"].startswith("req_")
             assert ok.status.code == Status.STATUS_CODE_UNSET
             # The MCP SDK's own server span for the request is its parent.
             _, sdk = await collector.span(lambda s: s.span_id == ok.parent_span_id)
@@ -140,6 +155,9 @@ async def test_tool_calls_are_spans_that_join_the_callers_trace(
             error_attributes = attributes_of(error.attributes)
             assert error_attributes["favmcp.outcome"] == error_attributes["error.type"] == "validation_failed"
             assert error.status.code == Status.STATUS_CODE_ERROR and error.status.message == "validation_failed"
+
+            _, profiled = await collector.span(named("execute_tool list_services", **{"favmcp.profile": "readonly"}))
+            assert profiled.trace_id.hex() == meta_trace
 
             _, rest = await collector.span(named("execute_tool list_services", **{"favmcp.transport": "rest"}))
             assert rest.trace_id.hex() == trace_id and rest.parent_span_id.hex() == parent_id
