@@ -102,8 +102,10 @@ async def test_tool_calls_are_spans_that_join_the_callers_trace(
         }
         headers = {"Authorization": f"Bearer {owner.key}"}
         async with http_server(env, tmp_path / "server.log") as server:
+            mcp_trace, mcp_parent = secrets.token_hex(16), secrets.token_hex(8)
+            traced = {**headers, "traceparent": f"00-{mcp_trace}-{mcp_parent}-01"}
             async with (
-                httpx2.AsyncClient(headers=headers, timeout=30) as transport,
+                httpx2.AsyncClient(headers=traced, timeout=30) as transport,
                 Client(streamable_http_client(server.url, http_client=transport), read_timeout_seconds=30) as client,
             ):
                 assert not (await client.call_tool("list_services", {})).is_error
@@ -146,10 +148,11 @@ async def test_tool_calls_are_spans_that_join_the_callers_trace(
             }
             assert attributes_of(ok.attributes)["favmcp.request_id"].startswith("req_")
             assert ok.status.code == Status.STATUS_CODE_UNSET
-            # The MCP SDK's own server span for the request is its parent.
+            # The MCP SDK's own server span for the request is its parent, in the trace the HTTP request named.
             _, sdk = await collector.span(lambda s: s.span_id == ok.parent_span_id)
             assert sdk.name == "tools/call list_services" and sdk.kind == Span.SPAN_KIND_SERVER
             assert ok.kind == Span.SPAN_KIND_INTERNAL and ok.trace_id == sdk.trace_id
+            assert sdk.trace_id.hex() == mcp_trace and sdk.parent_span_id.hex() == mcp_parent
 
             _, error = await collector.span(named("execute_tool create_service", **{"favmcp.transport": "mcp"}))
             error_attributes = attributes_of(error.attributes)
