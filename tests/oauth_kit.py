@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import re
 import secrets
@@ -71,6 +72,27 @@ class Browser:
             page = await self.post(page, action="workspace", user_id=user_id.group(1))
         assert "Allow" in page.text, page.text
         return page
+
+    async def sign_up(
+        self, url: str, email: str, business: str, name: str = "Nia Owner", country: str = ""
+    ) -> httpx.Response:
+        """A new business from the sign-in page's "Create a new business": its details, then the emailed code; up to
+        the consent page (returned)."""
+        page = await self.http.get(url, follow_redirects=True)
+        assert page.status_code == 200 and "Create a new business" in page.text, page.text
+        page = await self.http.get(page.url.join("?new=business"))
+        seen = len(self.mailbox.to(email))
+        page = await self.post(page, action="signup", business=business, name=name, email=email, country=country)
+        assert "6-digit code" in page.text, page.text
+        page = await self.submit(page, code=await self.code(email, seen))
+        assert "Allow" in page.text, page.text
+        return page
+
+    async def submit(self, page: httpx.Response, **fields: str) -> httpx.Response:
+        """Post the page's form with its hidden fields (the form token among them) and `fields`."""
+        hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
+        assert hidden, page.text
+        return await self.http.post(str(page.url), data={**{k: html.unescape(v) for k, v in hidden}, **fields})
 
     async def consent(self, url: str, email: str, workspace: str | None = None, allow: bool = True) -> dict[str, str]:
         page = await self.sign_in(url, email, workspace)

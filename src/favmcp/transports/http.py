@@ -181,7 +181,7 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
         custom_starlette_routes=[
             public_route,
             *profile_routes,
-            *oauth.routes(provider),
+            *oauth.routes(provider, app.runner),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/.well-known/mcp/server-card.json", card_endpoint, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),

@@ -2,7 +2,8 @@
 
 Metadata (RFC 8414 for the server, RFC 9728 for /mcp) is written per request from the server's address, so one
 process answers for 127.0.0.1 and localhost alike unless FAVMCP_PUBLIC_URL names the one address. /authorize,
-/token, /register and /revoke are the SDK's handlers over `Provider`; the page a person sees is `pages.py`.
+/token, /register and /revoke are the SDK's handlers over `Provider`; the page a person sees is `pages.py` (which
+signs up a new business through the runner's signup tools).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
@@ -45,6 +46,9 @@ from favmcp.auth.oauth.urls import (
 )
 from favmcp.core.errors import FavError
 from favmcp.registry.profiles import PROFILES
+
+if TYPE_CHECKING:
+    from favmcp.registry.runner import Runner
 
 MAX_BODY = 64_000  # an OAuth request is a short form or a small JSON document
 REGISTRATIONS_PER_HOUR = 20  # per client address: registration is open to anyone, so it is bounded
@@ -97,11 +101,11 @@ def resource_metadata(base: str) -> ProtectedResourceMetadata:
     )
 
 
-def routes(provider: Provider) -> list[Route]:
+def routes(provider: Provider, runner: Runner) -> list[Route]:
     settings = provider.settings
     authenticator = ClientAuthenticator(provider)
     registration = RegistrationHandler(provider, REGISTRATION)
-    pages = Pages(SignIn(provider))
+    pages = Pages(SignIn(provider), runner)
 
     def metadata(document: Callable[[str], Any]) -> Handler:
         async def handle(request: Request) -> Response:

@@ -1,5 +1,5 @@
 """The steps of the sign-in page, each one short transaction: bind the request to the browser that opened it, email
-a one-time code, check it, pick the workspace, answer the consent.
+a one-time code, check it, pick the workspace, answer the consent; or, for a new business, sign in its new owner.
 
 Codes follow `auth/codes.py`: 6 digits, valid 10 minutes, 5 tries, at most 3 requests an hour and 20 a day per email
 and per client address. A code belongs to one authorization request, so it signs in nowhere else.
@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from favmcp.auth import codes, keys, ratelimit
-from favmcp.auth.models import Role, User, UserStatus
+from favmcp.auth.models import ApiKey, Role, User, UserStatus
 from favmcp.auth.oauth.models import OAuthAuthorization
 from favmcp.auth.oauth.provider import Provider
+from favmcp.core.ids import new_id
 from favmcp.db.tenancy import Workspace
 from favmcp.effects.outbox import queue_email
+from favmcp.registry.models import AuditEvent
 
 NO_CODE = "This code is used, expired or out of tries; ask for a new one."
 
@@ -50,6 +52,16 @@ class SignIn:
     def form_token(self, request: OAuthAuthorization, browser: str) -> str:
         """The anti-forgery field of the page's forms: only the browser holding the cookie can know it."""
         return self._digest("oauth-form", request.id, browser)
+
+    def signup_token(self, request: OAuthAuthorization, browser: str, signup_id: str) -> str:
+        """The page's handle on a signup it started: the code request's id, sealed to this request and browser, so
+        the code form verifies that signup and no other."""
+        return f"{signup_id}.{self._digest('oauth-signup', request.id, browser, signup_id)}"
+
+    def signup_id(self, request: OAuthAuthorization, browser: str, token: str) -> str | None:
+        signup_id = token.partition(".")[0]
+        expected = self.signup_token(request, browser, signup_id)
+        return signup_id if token.isascii() and hmac.compare_digest(token, expected) else None
 
     async def load(self, request_id: str) -> tuple[OAuthAuthorization, OAuthClientInformationFull] | None:
         """A request still open (not answered, not expired) and its client."""
@@ -143,6 +155,42 @@ class SignIn:
                 )
             )
         return None
+
+    async def signed_up(self, request: OAuthAuthorization, user_id: str, key_id: str) -> bool:
+        """The owner of a business just created from this page is signed in, with that workspace chosen. The
+        signup's owner key (register_organisation_verify mints one) is revoked: it was never shown to anyone, and
+        the grant is this person's credential. False when the request was answered or expired meanwhile."""
+        now = self.provider.clock.now()
+        table = OAuthAuthorization
+        async with self.db.transaction() as session:
+            owner = await session.get(User, user_id)
+            assert owner is not None and owner.role == Role.owner, "register_organisation_verify made this owner"
+            await session.execute(
+                update(ApiKey)
+                .where(col(ApiKey.id) == key_id, col(ApiKey.user_id) == owner.id, col(ApiKey.revoked_at).is_(None))
+                .values(revoked_at=now)
+            )
+            session.add(
+                AuditEvent(
+                    id=new_id("aud"),
+                    workspace_id=owner.workspace_id,
+                    user_id=owner.id,
+                    credential_id=key_id,
+                    tool="oauth:signup",
+                    args_hash="",
+                    outcome="ok",
+                    request_id=new_id("req"),
+                    changes={"client_id": request.client_id, "revoked_key_id": key_id},
+                    created_at=now,
+                )
+            )
+            signed = await session.execute(
+                update(table)
+                .where(col(table.id) == request.id, col(table.finished_at).is_(None), col(table.expires_at) > now)
+                .values(email=owner.email, signed_in_at=now, user_id=owner.id, workspace_id=owner.workspace_id)
+                .returning(col(table.id))
+            )
+            return signed.first() is not None
 
     async def accounts(self, email: str) -> list[Account]:
         async with self.db.read_sessions() as session:
