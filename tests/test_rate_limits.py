@@ -22,6 +22,7 @@ from sqlmodel import col
 
 from favmcp import composition
 from favmcp.app import App
+from favmcp.auth import credentials
 from favmcp.auth.models import RateLimitBucket
 from favmcp.auth.ratelimit import CALL_WINDOW, CallClass, class_of
 from favmcp.config import Settings
@@ -164,6 +165,36 @@ async def test_calls_without_a_credential_are_limited_per_address(
         mine = limited.runner.limits.subject(None, here)
         assert any(mine in key for key in keys), "the address's calls are shared through the database"
         assert not any(here in key or there in key for key in keys), "but no address is stored"
+    finally:
+        await limited.close()
+
+
+async def test_a_publishable_key_is_limited_per_visitor_address(
+    tmp_path: Path, database_url: str, clock: FakeClock, app: App
+) -> None:
+    """Every visitor of a page shares its publishable key: each address has the key's limits to itself."""
+    limited = await replica(tmp_path, database_url, clock, "p", rate_limit_reads=2)
+    try:
+        owner = await signup(limited)
+        made = await call(
+            limited,
+            owner.key,
+            "create_api_key",
+            {"name": "Page", "publishable": True, "allowed_origins": ["https://studio.example"]},
+        )
+        assert made.ok, made.data
+        page_key, here, there = made.data["api_key"], unique_address(), unique_address()
+
+        async def services(address: str) -> CallResult:
+            rest = credentials.REST_REQUEST.set(True)  # a publishable key works on the REST API only
+            try:
+                return await limited.runner.call("list_services", {}, credential=page_key, client_address=address)
+            finally:
+                credentials.REST_REQUEST.reset(rest)
+
+        assert [(await services(here)).ok for _ in range(3)] == [True, True, False]
+        assert (await services(there)).ok, "another visitor of the page is not held back"
+        assert [(await call(limited, owner.key, "list_services")).ok for _ in range(3)] == [True, True, False]
     finally:
         await limited.close()
 

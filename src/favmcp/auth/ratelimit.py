@@ -84,12 +84,15 @@ class CallLimits:
         self._next_reconcile = 0.0
         self._reconciling = False
 
-    def subject(self, key_id: str | None, client_address: str) -> str:
+    def subject(self, key_id: str | None, client_address: str, *, per_address: bool = False) -> str:
         """Whose calls count together: the credential's, else the address's, by an HMAC (as the one-time codes'
-        buckets): no address is stored. Every replica shares the secret, so they name an address alike."""
-        if key_id is not None:
+        buckets): no address is stored. Every replica shares the secret, so they name an address alike.
+        per_address: each address's calls with the credential count apart (a publishable key, which every visitor
+        of a page shares: one busy visitor must not use up the page's key for the others)."""
+        if key_id is not None and not per_address:
             return key_id
-        return "addr:" + hmac.new(self.secret, client_address.encode(), hashlib.sha256).hexdigest()[:32]
+        address = "addr:" + hmac.new(self.secret, client_address.encode(), hashlib.sha256).hexdigest()[:32]
+        return address if key_id is None else f"{key_id}:{address}"
 
     def take(self, subject: str, kind: CallClass) -> None:
         """Count one call of `subject`, or raise `rate_limited` (counting nothing) when its class is over."""

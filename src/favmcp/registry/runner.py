@@ -34,7 +34,7 @@ from favmcp.registry import confirm
 from favmcp.registry.context import ExecutionResult, ToolContext
 from favmcp.registry.domain import Platform
 from favmcp.registry.models import AuditEvent, IdempotencyRecord
-from favmcp.registry.profiles import PROFILES, Profile
+from favmcp.registry.profiles import PROFILES, PUBLISHABLE, Profile
 from favmcp.registry.registry import Registry
 from favmcp.registry.results import CallResult
 from favmcp.registry.spec import ConfirmInput, ToolSpec, WriteInput
@@ -302,7 +302,8 @@ class Runner:
                 reads = self.db.read_only_sessions
         self._authorize(spec, caller)
         try:
-            self.limits.take(self.limits.subject(caller.key_id, client_address), class_of(spec))
+            subject = self.limits.subject(caller.key_id, client_address, per_address=caller.profile == PUBLISHABLE)
+            self.limits.take(subject, class_of(spec))
         except FavError:
             trace.throttled = True
             raise
