@@ -101,10 +101,11 @@ async def publishable_key(app: App, owner: Owner, origin: str) -> str:
     return str(made["api_key"])
 
 
-async def open_page(browser: Browser, origin: str, api: str, key: str, zone: str = "Europe/Amsterdam") -> Page:
-    page = await browser.new_page()
+async def open_page(browser: Browser, origin: str, api: str, key: str) -> Page:
+    """In a browser whose clock is UTC's: the page learns the business's time zone from the free times."""
+    page = await browser.new_page(timezone_id="UTC")
     page.set_default_timeout(TIMEOUT_MS)
-    await page.goto(f"{origin}/index.html?{urlencode({'api': api, 'key': key, 'tz': zone})}")
+    await page.goto(f"{origin}/index.html?{urlencode({'api': api, 'key': key})}")
     return page
 
 
@@ -115,18 +116,20 @@ def tomorrow(zone: ZoneInfo) -> date:
 
 async def test_a_visitor_requests_an_appointment(server: HttpServer, app: App, owner: Owner, chromium: Browser) -> None:
     service = await studio(app, owner)
-    timezone = (await ok(app, owner.key, "get_workspace", {}))["timezone"]
+    timezone = "Pacific/Auckland"  # half a day from the visitor's UTC: a time on the wrong clock shows
+    await ok(app, owner.key, "update_workspace", {"timezone": timezone})
     zone = ZoneInfo(timezone)
     day = tomorrow(zone)
     with static_site(PAGE_DIR) as origin:
         key = await publishable_key(app, owner, origin)
-        page = await open_page(chromium, origin, server.base, key, timezone)
+        page = await open_page(chromium, origin, server.base, key)
 
         await expect(page.locator("#business")).to_have_text("Studio")
         await page.get_by_label("Deep tissue massage").check()
         await page.get_by_label("Date", exact=True).fill(day.isoformat())
         # Open around the clock: the day's first time is midnight, in the business's own time.
         await expect(page.locator("#slots .choice label").first).to_have_text("00:00")
+        await expect(page.locator("#zone")).to_have_text("Pacific/Auckland")
         await page.get_by_label("10:00", exact=True).check()
 
         email = unique_email("visitor")

@@ -5,8 +5,9 @@ import { config } from "./config.js";
 const query = new URLSearchParams(location.search);
 const apiBase = (query.get("api") || config.apiBase).replace(/\/+$/, "");
 const key = query.get("key") || config.publishableKey;
-// Dates are the business's (the slots of a date are its local day): show times on its clock, not the visitor's.
-const timeZone = query.get("tz") || config.timeZone || Intl.DateTimeFormat().resolvedOptions().timeZone;
+// Dates are the business's (the slots of a date are its local day): times show on its clock, not the visitor's.
+// Its zone comes with every slots answer; until the first one, the configured zone or the visitor's own.
+let timeZone = query.get("tz") || config.timeZone || Intl.DateTimeFormat().resolvedOptions().timeZone;
 const SLOT_PAGES = 5; // 100 slots a page: a whole day's starts for any staff size a small business has
 
 const $ = (id) => document.getElementById(id);
@@ -77,6 +78,11 @@ function showProblem(problem) {
 
 function clearProblem() {
   $("problem").hidden = true;
+}
+
+function showZone(zone) {
+  timeZone = zone || timeZone;
+  $("zone").textContent = timeZone.replaceAll("_", " ");
 }
 
 function wallClock(iso) {
@@ -198,6 +204,7 @@ async function loadSlots() {
       const params = new URLSearchParams({ from_date: date, to_date: date, limit: "100" });
       if (cursor) params.set("cursor", cursor);
       const answer = await api("GET", `/v1/services/${encodeURIComponent(state.service.id)}/slots?${params}`);
+      showZone(answer.timezone);
       // Several staff may be free at one time; the visitor picks the time and the business a free person.
       for (const slot of answer.items) if (!starts.has(slot.starts_at)) starts.set(slot.starts_at, slot);
       cursor = answer.next_cursor;
@@ -289,7 +296,7 @@ form.addEventListener("submit", submit);
 $("date").addEventListener("change", loadSlots);
 $("again").addEventListener("click", again);
 $("date").min = today();
-$("zone").textContent = timeZone.replaceAll("_", " ");
+showZone();
 form.hidden = false;
 if (!key || key.includes("your_key_here")) {
   showProblem(

@@ -4,6 +4,6 @@
 export const config = {
   apiBase: "http://127.0.0.1:8765",
   publishableKey: "fav_pub_your_key_here",
-  // The business's time zone (IANA, as in its workspace profile), or ?tz=…; left empty, the visitor's own.
+  // The business's time zone (IANA) to show before the first free times arrive, which carry it; or ?tz=…
   timeZone: "",
 };
