@@ -95,17 +95,21 @@ async def serve_stdio(settings: Settings, api_key: str | None) -> None:
         cached = listings.Cached(listing, {name: listing.narrowed(r) for name, r in profiles.items()})
     loading = Loading(settings, app)
 
+    known_profiles: dict[str, str | None] = {}  # this session's keys' (its key can change at signup)
+
     async def profile_of(secret: str) -> str | None:
         """The key's profile, remembered from an earlier session: the tool list of a key bound to a profile is
         that profile's from the first answer, before the database opens."""
+        if secret in known_profiles:
+            return known_profiles[secret]
         known, profile = listings.remembered_profile(settings, secret)
-        if known:
-            return profile
-        from favmcp.auth import credentials
+        if not known:
+            from favmcp.auth import credentials
 
-        runner = await loading.runner()
-        profile = (await credentials.resolve(runner.db, secret, runner.clock.now())).profile
-        listings.remember_profile(settings, secret, profile)
+            runner = await loading.runner()
+            profile = (await credentials.resolve(runner.db, secret, runner.clock.now())).profile
+            listings.remember_profile(settings, secret, profile)
+        known_profiles[secret] = profile
         return profile
 
     server = build_server(
