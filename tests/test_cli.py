@@ -203,7 +203,7 @@ HEAVY = ("sqlalchemy", "sqlmodel", "favmcp.domains", "favmcp.app", "alembic", "r
         (["--help"], HEAVY),
         (["tools", "list"], HEAVY),
         (["tools", "list", "--json"], HEAVY),
-        (["call", "whoami"], SERVER),
+        (["call", "whoami"], (*SERVER, "rich")),
     ],
 )
 def test_commands_load_only_what_they_use(tmp_path: Path, args: list[str], unwanted: tuple[str, ...]) -> None:

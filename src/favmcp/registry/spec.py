@@ -154,6 +154,11 @@ class ToolSpec:
 
 
 @cache
+def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+@cache
 def compact_schema(model: type[BaseModel], *, listing: bool = False) -> dict[str, Any]:
     """The model's JSON Schema as lean as it can be without losing meaning: every client pays for each byte in
     context. No pydantic titles or null defaults; `type` only where `enum` or `const` do not already say it;
@@ -161,7 +166,7 @@ def compact_schema(model: type[BaseModel], *, listing: bool = False) -> dict[str
     it out is how to say nothing), except the fields an update may clear, which keep null (null means clear). In
     answers no defaults (every field is sent). A shape used once is written in place, one used more often once in
     `$defs`. listing: what tools/list sends (see ToolSpec.input_schema and output_schema)."""
-    schema = model.model_json_schema()
+    schema = copy.deepcopy(_json_schema(model))  # edited below; the listing's and the full one start alike
     defs = schema.pop("$defs", {})
     if issubclass(model, ToolInput):
         clearable = model.null_means | (
