@@ -1,15 +1,29 @@
-"""An npm project built once per test session: pytest-xdist's workers take turns under a lock, and the first of a
-run (they share PYTEST_XDIST_TESTRUNUID) runs `npm ci` and the given scripts for all."""
+"""Node.js for the tests that need it: found on PATH (required under FAVMCP_REQUIRE_NODE=1, as in CI), and an npm
+project built once per test session: pytest-xdist's workers take turns under a lock, and the first of a run (they
+share PYTEST_XDIST_TESTRUNUID) runs `npm ci` and the given scripts for all."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
+
 INSTALL_TIMEOUT = 600.0
+
+
+def node_and_npm(needed_for: str) -> tuple[str, str]:
+    """The node and npm commands; without them the test fails under FAVMCP_REQUIRE_NODE=1 and is skipped otherwise."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        if os.environ.get("FAVMCP_REQUIRE_NODE") == "1":
+            pytest.fail("Node.js and npm are required (FAVMCP_REQUIRE_NODE=1) but not on PATH")
+        pytest.skip(f"Node.js and npm are needed {needed_for}")
+    return node, npm
 
 
 def build_once(project: Path, npm: str, *scripts: str) -> Path:

@@ -25,7 +25,7 @@ import pytest
 from tools.generate_clients import DOCUMENT, PYTHON, TYPESCRIPT, read_model, render, stale
 
 from favmcp.app import App
-from tests.npm_build import build_once
+from tests.npm_build import build_once, node_and_npm
 from tests.servers import HttpServer, http_server, server_env
 from tests.support import Owner, unique_email
 
@@ -169,12 +169,7 @@ async def test_a_held_send_is_a_pending_approval(server: HttpServer, owner: Owne
 
 @pytest.fixture(scope="session")
 def npm() -> str:
-    found = shutil.which("npm")
-    if shutil.which("node") is None or found is None:
-        if os.environ.get("FAVMCP_REQUIRE_NODE") == "1":
-            pytest.fail("Node.js and npm are required (FAVMCP_REQUIRE_NODE=1) but not on PATH")
-        pytest.skip("Node.js and npm are needed for the TypeScript client")
-    return found
+    return node_and_npm("for the TypeScript client")[1]
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,7 @@ unless FAVMCP_REQUIRE_NODE=1 (CI), which makes that a failure.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import anyio
 import pytest
 
 from favmcp.app import App
-from tests.npm_build import build_once
+from tests.npm_build import build_once, node_and_npm
 from tests.servers import http_server, server_env
 
 PROJECT = Path(__file__).parent / "conformance"
@@ -73,11 +71,7 @@ BAD = {"FAILURE", "WARNING"}  # a warning is a SHOULD the server missed: not a p
 @pytest.fixture(scope="session")
 def conformance() -> list[str]:
     """The command that runs the pinned suite's CLI with the pinned Node 22."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if os.environ.get("FAVMCP_REQUIRE_NODE") == "1":
-            pytest.fail("Node.js and npm are required (FAVMCP_REQUIRE_NODE=1) but not on PATH")
-        pytest.skip("Node.js and npm are needed to run the MCP conformance suite")
+    npm = node_and_npm("to run the MCP conformance suite")[1]
     build_once(PROJECT, npm)
     package = PROJECT / "node_modules" / SUITE
     entry = json.loads((package / "package.json").read_text())["bin"]["conformance"]

@@ -36,7 +36,7 @@ from mcp.client.streamable_http import streamable_http_client
 from favmcp.app import App
 from favmcp.composition import platform
 from favmcp.skills import load_all, parse
-from tests.npm_build import INSTALL_TIMEOUT, build_once
+from tests.npm_build import INSTALL_TIMEOUT, build_once, node_and_npm
 from tests.servers import HttpServer, http_server, server_env
 from tests.smtp_server import SmtpServer, running_smtp_server
 from tests.support import Owner, call, unique_email
@@ -243,12 +243,7 @@ async def test_the_python_client_runs(tmp_path: Path, owner: Owner, server: Http
 
 @pytest.fixture(scope="session")
 def node() -> tuple[str, str]:
-    found, npm = shutil.which("node"), shutil.which("npm")
-    if found is None or npm is None:
-        if os.environ.get("FAVMCP_REQUIRE_NODE") == "1":
-            pytest.fail("Node.js and npm are required (FAVMCP_REQUIRE_NODE=1) but not on PATH")
-        pytest.skip("Node.js and npm are needed for the TypeScript example and mcp-remote")
-    return found, npm
+    return node_and_npm("for the TypeScript example and mcp-remote")
 
 
 @pytest.fixture(scope="session")

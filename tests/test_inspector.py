@@ -28,6 +28,7 @@ import platformdirs
 import pytest
 
 from favmcp.app import App
+from tests.npm_build import node_and_npm
 from tests.servers import HttpServer, http_server, server_env
 from tests.support import Owner, call
 
@@ -43,11 +44,7 @@ SCHEMA_COMPLAINT = "must have required property"
 @pytest.fixture(scope="session")
 def inspector() -> list[str]:
     """The command that runs the pinned Inspector."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if os.environ.get("FAVMCP_REQUIRE_NODE") == "1":
-            pytest.fail("Node.js and npm are required (FAVMCP_REQUIRE_NODE=1) but not on PATH")
-        pytest.skip("Node.js and npm are needed to run the MCP Inspector")
+    node, npm = node_and_npm("to run the MCP Inspector")
     target = platformdirs.user_cache_path("favmcp") / "test-tools" / f"inspector-{VERSION}"
     if not target.is_dir():
         # Installed beside the target and renamed into place: the rename is atomic, so a directory at the target is

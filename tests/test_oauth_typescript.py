@@ -12,8 +12,6 @@ which makes that a failure.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ from favmcp.app import App
 from favmcp.auth import keys
 from favmcp.auth.oauth.models import OAuthToken, TokenKind
 from tests import oauth_kit
-from tests.npm_build import build_once
+from tests.npm_build import build_once, node_and_npm
 from tests.oauth_kit import REDIRECT, Browser
 from tests.servers import HttpServer
 from tests.support import Owner, call
@@ -47,11 +45,7 @@ MAX_LINE = 1 << 20
 
 @pytest.fixture(scope="session")
 def oauth_script() -> list[str]:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if os.environ.get("FAVMCP_REQUIRE_NODE") == "1":
-            pytest.fail("Node.js and npm are required (FAVMCP_REQUIRE_NODE=1) but not on PATH")
-        pytest.skip("Node.js and npm are needed to run the TypeScript SDK's OAuth client")
+    node, npm = node_and_npm("to run the TypeScript SDK's OAuth client")
     build_once(PROJECT, npm)  # `npm ci` only: the script is plain JavaScript
     return [node, str(PROJECT / "oauth_flow.mjs")]
 

@@ -23,7 +23,7 @@ from favmcp.composition import all_specs
 from favmcp.domains.access.schemas import ProfileName
 from favmcp.registry.profiles import DISCOVERY, MAX_JOB_TOOLS, PROFILES
 from tests import oauth_kit
-from tests.oauth_kit import Browser, RawClient, pkce, redirected
+from tests.oauth_kit import INITIALIZE, MCP_HEADERS, Browser, RawClient, pkce, redirected
 from tests.servers import HttpServer, http_server, server_env
 from tests.support import Owner, call, confirmed, error_code
 
@@ -32,13 +32,6 @@ mailbox, server, browser = oauth_kit.mailbox, oauth_kit.server, oauth_kit.browse
 
 TIMEOUT = 30.0
 JOBS = ("front_desk", "marketing", "finance")
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 def profile_tools(name: str) -> set[str]:
