@@ -30,7 +30,9 @@ Targets (issue 7, "How it is verified") are printed beside the figures: on SQLit
 (issue 7, item 4): <= 1,500 bytes per tool whole, <= 800 model-facing.
 
 favmcp runs as configured by default (INFO logs) in a throwaway FAVMCP_HOME with the demo workspace
-(`favmcp demo`'s data) plus 25 members that `search_members` finds, FAVMCP_NO_DISPATCHER=1. The database is
+(`favmcp demo`'s data) plus 25 members that `search_members` finds, FAVMCP_NO_DISPATCHER=1, and per-minute rate
+limits raised to a million (the load runs make more writes a minute with one key than the default 300 allows; the
+limiter still runs on every call, so its cost is measured). The database is
 SQLite in that home, or with --database-url a fresh Postgres database created beside the given one (on the same
 server) for the run and dropped afterwards. FAVMCP_* variables of the calling shell are not passed on.
 --runs N repeats every measurement (set-up once) and ends with the spread (min-max) of each ratio; the note for
@@ -246,8 +248,9 @@ def new_member() -> dict[str, Any]:
 
 
 def bench_env(tmp: str, database_url: str | None) -> dict[str, str]:
-    """A benchmark server's environment: a home of its own, no dispatcher, SQLite there unless a database is given."""
+    """A benchmark server's environment: a home of its own, no dispatcher, limits out of the way, SQLite unless given."""
     env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1"}
+    env |= {f"FAVMCP_RATE_LIMIT_{kind}": str(10**6) for kind in ("READS", "WRITES", "SENDS")}
     if database_url:
         env["FAVMCP_DATABASE_URL"] = database_url
     return env
