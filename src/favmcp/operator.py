@@ -18,9 +18,10 @@ from favmcp.app import App
 from favmcp.auth import scopes as scope_rules
 from favmcp.auth.keys import mint_api_key
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
+from favmcp.core.errors import AuditSubject
 from favmcp.core.ids import new_id
 from favmcp.db.scoped import WorkspaceDB
-from favmcp.registry.models import AuditEvent
+from favmcp.registry.models import audit_row
 
 
 async def create_key(
@@ -80,15 +81,5 @@ async def revoke_key(app: App, key_id: str) -> None:
 
 
 def _audit(session: AsyncSession, workspace_id: str, action: str, changes: dict[str, Any], now: datetime) -> None:
-    session.add(
-        AuditEvent(
-            id=new_id("aud"),
-            workspace_id=workspace_id,
-            tool=action,
-            args_hash=hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest(),
-            outcome="ok",
-            request_id=new_id("req"),
-            changes=changes,
-            created_at=now,
-        )
-    )
+    digest = hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()
+    session.add(audit_row(AuditSubject(workspace_id, None, None), action, digest, "ok", new_id("req"), changes, now))

@@ -59,6 +59,10 @@ class Caller:
 
 ANONYMOUS = Caller()
 
+# The credential the HTTP transport checked at the start of the current request, and who it is: the request's first
+# call takes it from here rather than reading it again a moment later.
+REQUEST_CALLER: ContextVar[tuple[str, Caller] | None] = ContextVar("favmcp_request_caller", default=None)
+
 
 # Every column a Caller needs, in one indexed read: the key, its holder and the workspace.
 _CALLER_SQL = """
@@ -90,6 +94,10 @@ async def resolve(db: Database, secret: str | None, now: datetime) -> Caller:
     a role change or a deactivation committed a moment ago holds from the very next call, in every process."""
     if not secret:
         return ANONYMOUS
+    checked = REQUEST_CALLER.get()
+    if checked is not None and checked[0] == secret:
+        REQUEST_CALLER.set(None)  # once: a second call in the same request (after a person confirmed) reads again
+        return checked[1]
     if secret.startswith(ACCESS_TOKEN_PREFIX):
         row = await db.fetch_row(_TOKEN_BY_HASH, keys.key_hash(secret))
         caller = _caller(row, now, "OAuth access token")

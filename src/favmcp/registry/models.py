@@ -5,6 +5,8 @@ from typing import Any
 
 from sqlmodel import Field, SQLModel
 
+from favmcp.core.errors import AuditSubject
+from favmcp.core.ids import new_id
 from favmcp.db.types import json_field, utc_field, workspace_fk
 
 
@@ -23,6 +25,31 @@ class AuditEvent(SQLModel, table=True):
     request_id: str = Field(max_length=40)
     changes: dict[str, Any] = json_field()
     created_at: datetime = utc_field(index=True)
+
+
+def audit_row(
+    subject: AuditSubject,
+    tool: str,
+    digest: str,
+    outcome: str,
+    request_id: str,
+    changes: dict[str, Any],
+    now: datetime,
+) -> AuditEvent:
+    """The audit row of a call, or of an action taken outside the tools (an operator's command, an OAuth step):
+    `tool` names it, `digest` is the hash of its arguments ("" where there are none to hash)."""
+    return AuditEvent(
+        id=new_id("aud"),
+        workspace_id=subject.workspace_id,
+        user_id=subject.user_id,
+        credential_id=subject.key_id,
+        tool=tool,
+        args_hash=digest,
+        outcome=outcome,
+        request_id=request_id,
+        changes=changes,
+        created_at=now,
+    )
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -33,7 +33,7 @@ from favmcp.effects import approvals
 from favmcp.registry import confirm
 from favmcp.registry.context import ExecutionResult, ToolContext
 from favmcp.registry.domain import Platform
-from favmcp.registry.models import AuditEvent, IdempotencyRecord
+from favmcp.registry.models import IdempotencyRecord, audit_row
 from favmcp.registry.profiles import PROFILES, PUBLISHABLE, Profile
 from favmcp.registry.registry import Registry
 from favmcp.registry.results import CallResult
@@ -76,29 +76,6 @@ class Trace:
 
 def _error_data(body: ErrorBody) -> dict[str, Any]:
     return {"error": body.model_dump(mode="json", exclude_none=True)}
-
-
-def audit_row(
-    subject: AuditSubject,
-    tool: str,
-    digest: str,
-    outcome: str,
-    request_id: str,
-    changes: dict[str, Any],
-    now: datetime,
-) -> AuditEvent:
-    return AuditEvent(
-        id=new_id("aud"),
-        workspace_id=subject.workspace_id,
-        user_id=subject.user_id,
-        credential_id=subject.key_id,
-        tool=tool,
-        args_hash=digest,
-        outcome=outcome,
-        request_id=request_id,
-        changes=changes,
-        created_at=now,
-    )
 
 
 def _internal_error(request_id: str, message: str, hint: str | None = None) -> CallResult:

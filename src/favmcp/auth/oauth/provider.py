@@ -37,11 +37,12 @@ from favmcp.auth.oauth.documents import DocumentRefused, fetch_client, is_docume
 from favmcp.auth.oauth.models import OAuthAuthorization, OAuthClient, OAuthGrant, OAuthToken, TokenKind
 from favmcp.config import Settings
 from favmcp.core.clock import Clock, Random
+from favmcp.core.errors import AuditSubject
 from favmcp.core.ids import new_id
 from favmcp.core.sealing import seal, unseal
 from favmcp.db.engine import Database
 from favmcp.db.scoped import insert_for
-from favmcp.registry.models import AuditEvent
+from favmcp.registry.models import audit_row
 
 log = structlog.get_logger("favmcp.oauth")
 
@@ -422,17 +423,5 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
     def _audit(
         self, session: AsyncSession, grant: OAuthGrant, what: str, changes: dict[str, Any], now: datetime
     ) -> None:
-        session.add(
-            AuditEvent(
-                id=new_id("aud"),
-                workspace_id=grant.workspace_id,
-                user_id=grant.user_id,
-                credential_id=grant.id,
-                tool=what,
-                args_hash="",
-                outcome="ok",
-                request_id=new_id("req"),
-                changes=changes,
-                created_at=now,
-            )
-        )
+        subject = AuditSubject(grant.workspace_id, grant.user_id, grant.id)
+        session.add(audit_row(subject, what, "", "ok", new_id("req"), changes, now))

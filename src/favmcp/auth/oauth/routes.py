@@ -30,7 +30,7 @@ from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from favmcp.auth import credentials, ratelimit
-from favmcp.auth.credentials import ACCESS_TOKEN_PREFIX, REQUEST_PROFILE, REQUEST_RESOURCE
+from favmcp.auth.credentials import ACCESS_TOKEN_PREFIX, REQUEST_CALLER, REQUEST_PROFILE, REQUEST_RESOURCE, Caller
 from favmcp.auth.keys import PREFIX as API_KEY_PREFIX
 from favmcp.auth.oauth.pages import Pages
 from favmcp.auth.oauth.provider import SCOPES_SUPPORTED, VALID_SCOPES, Provider
@@ -184,8 +184,9 @@ def challenge(base: str, error: str | None = None, description: str | None = Non
 class McpGuard:
     """In front of the MCP endpoints. /mcp answers any request without a credential (initialize included) with 401
     and the resource metadata's address, which is how an OAuth client learns where to sign in. An OAuth access token
-    is checked here, so a revoked, expired or foreign one is a 401 too (the client then refreshes or signs in again);
-    API keys are checked by the runner on every call, as over stdio. /mcp/public takes no credential at all.
+    is checked here, so a revoked, expired or foreign one is a 401 too (the client then refreshes or signs in again),
+    and the request's call takes the caller from this check; API keys are checked by the runner on every call, as
+    over stdio. /mcp/public takes no credential at all.
 
     /mcp/p/<profile> is /mcp narrowed to a profile: every credential is checked here, and one bound to another
     profile is refused with 403 (the profile URLs pay that read; /mcp does not for API keys)."""
@@ -216,22 +217,27 @@ class McpGuard:
             return
         bound = REQUEST_RESOURCE.set(resource_url(base))
         named = REQUEST_PROFILE.set(profile)
+        remembered = None
         try:
             if profile is not None or not secret.startswith(API_KEY_PREFIX):
-                refusal = await self._refusal(secret, profile)
-                if isinstance(refusal, Response):
-                    await refusal(scope, receive, send)
+                checked = await self._checked(secret, profile)
+                if isinstance(checked, Response):
+                    await checked(scope, receive, send)
                     return
-                if refusal is not None:
-                    await challenge(base, "invalid_token", refusal)(scope, receive, send)
+                if isinstance(checked, str):
+                    await challenge(base, "invalid_token", checked)(scope, receive, send)
                     return
+                remembered = REQUEST_CALLER.set((secret, checked))
             await self.app(scope, receive, send)
         finally:
+            if remembered is not None:
+                REQUEST_CALLER.reset(remembered)
             REQUEST_PROFILE.reset(named)
             REQUEST_RESOURCE.reset(bound)
 
-    async def _refusal(self, secret: str, profile: str | None) -> str | Response | None:
-        """Why the credential is refused: a message for a 401, or a 403 for one bound to another profile."""
+    async def _checked(self, secret: str, profile: str | None) -> str | Response | Caller:
+        """Why the credential is refused (a message for a 401, or a 403 for one bound to another profile), or whom
+        it belongs to."""
         if not secret.startswith((ACCESS_TOKEN_PREFIX, API_KEY_PREFIX)):
             return "Not a favmcp access token or API key."
         try:
@@ -241,4 +247,4 @@ class McpGuard:
         if profile is not None and caller.profile is not None and caller.profile != profile:
             description = f"This credential is bound to the {caller.profile} profile, not {profile}."
             return JSONResponse({"error": "forbidden", "error_description": description}, status_code=403)
-        return None
+        return caller

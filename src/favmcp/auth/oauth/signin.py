@@ -21,10 +21,11 @@ from favmcp.auth import codes, keys, ratelimit
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
 from favmcp.auth.oauth.models import OAuthAuthorization
 from favmcp.auth.oauth.provider import Provider
+from favmcp.core.errors import AuditSubject
 from favmcp.core.ids import new_id
 from favmcp.db.tenancy import Workspace
 from favmcp.effects.outbox import queue_email
-from favmcp.registry.models import AuditEvent
+from favmcp.registry.models import audit_row
 
 NO_CODE = "This code is used, expired or out of tries; ask for a new one."
 
@@ -170,20 +171,9 @@ class SignIn:
                 .where(col(ApiKey.id) == key_id, col(ApiKey.user_id) == owner.id, col(ApiKey.revoked_at).is_(None))
                 .values(revoked_at=now)
             )
-            session.add(
-                AuditEvent(
-                    id=new_id("aud"),
-                    workspace_id=owner.workspace_id,
-                    user_id=owner.id,
-                    credential_id=key_id,
-                    tool="oauth:signup",
-                    args_hash="",
-                    outcome="ok",
-                    request_id=new_id("req"),
-                    changes={"client_id": request.client_id, "revoked_key_id": key_id},
-                    created_at=now,
-                )
-            )
+            changes = {"client_id": request.client_id, "revoked_key_id": key_id}
+            subject = AuditSubject(owner.workspace_id, owner.id, key_id)
+            session.add(audit_row(subject, "oauth:signup", "", "ok", new_id("req"), changes, now))
             signed = await session.execute(
                 update(table)
                 .where(col(table.id) == request.id, col(table.finished_at).is_(None), col(table.expires_at) > now)
