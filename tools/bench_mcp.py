@@ -248,7 +248,7 @@ def new_member() -> dict[str, Any]:
 
 
 def bench_env(tmp: str, database_url: str | None) -> dict[str, str]:
-    """A benchmark server's environment: a home of its own, no dispatcher, limits out of the way, SQLite unless given."""
+    """A benchmark server's environment: a home of its own, no dispatcher, limits out of the way, SQLite or the URL."""
     env = {"FAVMCP_HOME": str(Path(tmp) / "home"), "FAVMCP_NO_DISPATCHER": "1"}
     env |= {f"FAVMCP_RATE_LIMIT_{kind}": str(10**6) for kind in ("READS", "WRITES", "SENDS")}
     if database_url:

@@ -8,9 +8,13 @@ upgrade opens everything first and keeps the listing for the next.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import stat
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import anyio
 import structlog
@@ -22,6 +26,8 @@ from favmcp.transports.mcp import StdioCredential, build_server
 log = structlog.get_logger("favmcp.stdio")
 
 if TYPE_CHECKING:
+    from anyio import AsyncFile
+
     from favmcp.app import App
     from favmcp.config import Settings
     from favmcp.registry.domain import Platform
@@ -61,8 +67,9 @@ class Loading:
 
 
 def _exit_for(exc: Exception) -> NoReturn:
-    """Stop the process with the command's one error line. Cancelling is not enough: the server reads stdin on a
-    thread that only returns when the client writes or hangs up."""
+    """Stop the process with the command's one error line. Cancelling is not enough where the SDK's own transport
+    serves (stdin a terminal or a file): it reads stdin on a thread that only returns when the client writes or hangs
+    up."""
     from favmcp.transports.cli import failure_message
 
     message = failure_message(exc)
@@ -122,10 +129,90 @@ async def serve_stdio(settings: Settings, api_key: str | None) -> None:
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(loading.run)
-            async with stdio_server() as (read, write):
+            async with loop_pipes() as wire, stdio_server(*wire) as (read, write):
                 await server.run(read, write, server.create_initialization_options())
             tg.cancel_scope.cancel()
     finally:
         if loading.app is not None:
             with anyio.CancelScope(shield=True):
                 await loading.app.close()
+
+
+class WireLines:
+    """The client's messages, a line each, as the SDK's stdio transport reads them (`async for line in stdin`)."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+
+    def __aiter__(self) -> WireLines:
+        return self
+
+    async def __anext__(self) -> str:
+        line = await self.reader.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line.decode("utf-8", errors="replace")
+
+
+class WireWriter:
+    """Where the SDK's stdio transport writes its answers (`await stdout.write(...)`, `await stdout.flush()`)."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    async def write(self, text: str) -> None:
+        self.writer.write(text.encode("utf-8"))
+
+    async def flush(self) -> None:
+        await self.writer.drain()
+
+
+# No line is too long: a call's arguments can be megabytes (an import), and the client is the process that started us.
+LINE_LIMIT = 2**31
+
+
+def _is_pipe(fd: int) -> bool:
+    with suppress(OSError):
+        mode = os.fstat(fd).st_mode
+        return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+    return False
+
+
+@asynccontextmanager
+async def loop_pipes() -> AsyncIterator[tuple[AsyncFile[str], AsyncFile[str]] | tuple[None, None]]:
+    """stdin and stdout read and written on the event loop itself, when both are pipes or sockets (as MCP clients
+    start servers). The SDK's own stdio transport reads and writes them on worker threads: three trips to a thread
+    and back per call, a good part of a short call's time. Elsewhere (a terminal, a file) that transport serves.
+
+    As the SDK does, the wire gets descriptors of its own, and fds 0 and 1 point at the null device and at stderr
+    while serving, so that a stray read or print in a handler or a child process misses the wire."""
+    if sys.platform == "win32" or not (_is_pipe(0) and _is_pipe(1)):
+        yield None, None
+        return
+    loop = asyncio.get_running_loop()
+    wire_in, wire_out = os.dup(0), os.dup(1)
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(nothing, 0)
+    os.close(nothing)
+    os.dup2(2, 1)
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    reading, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0)
+    )
+    writing, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", buffering=0)
+    )
+    # An answer is flushed when all of it is in the pipe, as with a blocking write: nothing waits in a buffer that
+    # would be lost when the process ends right after (the client closed stdin after its last request).
+    writing.set_write_buffer_limits(high=0)
+    try:
+        streams = WireLines(reader), WireWriter(asyncio.StreamWriter(writing, protocol, None, loop))
+        yield cast("tuple[AsyncFile[str], AsyncFile[str]]", streams)  # the SDK iterates one, writes and flushes one
+    finally:
+        # The wire back where it was, in blocking mode: the mode belongs to the open pipe, which others may hold too.
+        for fd, wire in ((0, wire_in), (1, wire_out)):
+            with suppress(OSError):
+                os.dup2(wire, fd)
+                os.set_blocking(fd, True)
+        reading.close()
+        writing.close()
