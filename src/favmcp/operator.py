@@ -19,9 +19,8 @@ from favmcp.auth import scopes as scope_rules
 from favmcp.auth.keys import mint_api_key
 from favmcp.auth.models import ApiKey, Role, User, UserStatus
 from favmcp.core.errors import AuditSubject
-from favmcp.core.ids import new_id
 from favmcp.db.scoped import WorkspaceDB
-from favmcp.registry.models import audit_row
+from favmcp.registry.models import action_row
 
 
 async def create_key(
@@ -82,4 +81,4 @@ async def revoke_key(app: App, key_id: str) -> None:
 
 def _audit(session: AsyncSession, workspace_id: str, action: str, changes: dict[str, Any], now: datetime) -> None:
     digest = hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()
-    session.add(audit_row(AuditSubject(workspace_id, None, None), action, digest, "ok", new_id("req"), changes, now))
+    session.add(action_row(AuditSubject(workspace_id, None, None), action, changes, now, digest))

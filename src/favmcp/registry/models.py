@@ -36,8 +36,7 @@ def audit_row(
     changes: dict[str, Any],
     now: datetime,
 ) -> AuditEvent:
-    """The audit row of a call, or of an action taken outside the tools (an operator's command, an OAuth step):
-    `tool` names it, `digest` is the hash of its arguments ("" where there are none to hash)."""
+    """The audit row of a tool call: `digest` is the hash of its arguments."""
     return AuditEvent(
         id=new_id("aud"),
         workspace_id=subject.workspace_id,
@@ -50,6 +49,14 @@ def audit_row(
         changes=changes,
         created_at=now,
     )
+
+
+def action_row(
+    subject: AuditSubject, action: str, changes: dict[str, Any], now: datetime, digest: str = ""
+) -> AuditEvent:
+    """The audit row of an action taken outside the tools (an operator's command, an OAuth step): it succeeded, and
+    it is a request of its own."""
+    return audit_row(subject, action, digest, "ok", new_id("req"), changes, now)
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -42,7 +42,7 @@ from favmcp.core.ids import new_id
 from favmcp.core.sealing import seal, unseal
 from favmcp.db.engine import Database
 from favmcp.db.scoped import insert_for
-from favmcp.registry.models import audit_row
+from favmcp.registry.models import action_row
 
 log = structlog.get_logger("favmcp.oauth")
 
@@ -424,4 +424,4 @@ class Provider(OAuthAuthorizationServerProvider[Code, Refresh, Access]):
         self, session: AsyncSession, grant: OAuthGrant, what: str, changes: dict[str, Any], now: datetime
     ) -> None:
         subject = AuditSubject(grant.workspace_id, grant.user_id, grant.id)
-        session.add(audit_row(subject, what, "", "ok", new_id("req"), changes, now))
+        session.add(action_row(subject, what, changes, now))

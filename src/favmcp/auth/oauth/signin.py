@@ -22,10 +22,9 @@ from favmcp.auth.models import ApiKey, Role, User, UserStatus
 from favmcp.auth.oauth.models import OAuthAuthorization
 from favmcp.auth.oauth.provider import Provider
 from favmcp.core.errors import AuditSubject
-from favmcp.core.ids import new_id
 from favmcp.db.tenancy import Workspace
 from favmcp.effects.outbox import queue_email
-from favmcp.registry.models import audit_row
+from favmcp.registry.models import action_row
 
 NO_CODE = "This code is used, expired or out of tries; ask for a new one."
 
@@ -173,7 +172,7 @@ class SignIn:
             )
             changes = {"client_id": request.client_id, "revoked_key_id": key_id}
             subject = AuditSubject(owner.workspace_id, owner.id, key_id)
-            session.add(audit_row(subject, "oauth:signup", "", "ok", new_id("req"), changes, now))
+            session.add(action_row(subject, "oauth:signup", changes, now))
             signed = await session.execute(
                 update(table)
                 .where(col(table.id) == request.id, col(table.finished_at).is_(None), col(table.expires_at) > now)
