@@ -46,6 +46,23 @@ async def send_test_email(ctx: ToolContext, args: SendTestInput) -> SendTestResu
     return SendTestResult(status="done", message_id=message.id)
 
 
+class SentWithReceipt(GatedResult):
+    receipt: str  # required: a waiting call has no receipt to give
+
+
+def test_a_gated_tool_must_be_able_to_answer_that_it_waits() -> None:
+    """Declaring it fails at import, before any call could answer "pending_approval" with a field missing."""
+
+    async def send_with_receipt(ctx: ToolContext, args: SendTestInput) -> SentWithReceipt:
+        """Sends."""
+        raise AssertionError("never called")
+
+    declare = tool(domain="testsend", title="Send", hints="W O", scope="messaging:send", gate="approval", ask=_ask)
+    with pytest.raises(TypeError, match="whose other fields are optional"):
+        declare(send_with_receipt)
+    assert declare(send_test_email.handler).gate is not None  # the same declaration, with optional fields, is fine
+
+
 @pytest.fixture
 async def gated_app(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
     platform = Platform([*composition.platform().domains, Domain(name="testsend", tools=[send_test_email])])

@@ -197,6 +197,12 @@ SERVER = ("mcp", "starlette", "uvicorn")
 HEAVY = ("sqlalchemy", "sqlmodel", "favmcp.domains", "favmcp.app", "alembic", "rich", *SERVER)
 
 
+def run_probe(probe: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Python code run in a process of its own, with a fresh FAVMCP_HOME and no other FAVMCP_ setting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | {"FAVMCP_HOME": str(home)}
+    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+
+
 @pytest.mark.parametrize(
     ("args", "unwanted"),
     [
@@ -213,10 +219,33 @@ def test_commands_load_only_what_they_use(tmp_path: Path, args: list[str], unwan
         f"cli({args!r}, prog_name='favmcp', standalone_mode=False)\n"
         f"print(sorted(m for m in sys.modules if m.startswith({unwanted!r})), file=sys.stderr)\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | {"FAVMCP_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    done = run_probe(probe, tmp_path)
     assert done.stdout.strip(), "the command printed its answer"
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_a_call_builds_only_the_models_it_uses(tmp_path: Path) -> None:
+    """Importing every domain defines some 540 models and 72 tables; their validators are built on first use
+    (Schema, Table), so `favmcp call whoami` builds whoami's two and the generic page, not the rest."""
+    probe = (
+        "import atexit, sys\n"
+        "from pydantic import BaseModel\n"
+        "def models(base):\n"
+        "    for sub in base.__subclasses__():\n"
+        "        yield sub\n"
+        "        yield from models(sub)\n"
+        "def built():\n"
+        "    ours = {m for m in models(BaseModel) if m.__module__.startswith('favmcp')}\n"
+        "    print(len(ours), sorted(m.__name__ for m in ours if m.__pydantic_complete__), file=sys.stderr)\n"
+        "atexit.register(built)\n"
+        "sys.argv = ['favmcp', 'call', 'whoami']\n"
+        "from favmcp.transports.cli import main\n"
+        "main()\n"
+    )
+    done = run_probe(probe, tmp_path)
+    count, built = done.stderr.strip().splitlines()[-1].split(" ", 1)
+    assert int(count) > 500
+    assert built == "['Page', 'Whoami', 'WhoamiInput']", done.stderr
 
 
 def test_the_collector_is_back_on_once_start_up_is_over(tmp_path: Path) -> None:
@@ -229,8 +258,7 @@ def test_the_collector_is_back_on_once_start_up_is_over(tmp_path: Path) -> None:
         "from favmcp.transports.cli import main\n"
         "main()\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | {"FAVMCP_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    done = run_probe(probe, tmp_path)
     assert json.loads(done.stdout)["authenticated"] is False
     assert done.stderr.strip().splitlines()[-1] == "collector True True", done.stderr
 

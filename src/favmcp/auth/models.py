@@ -5,9 +5,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, json_field, utc_field, workspace_fk
 
 
 class Role(StrEnum):
@@ -22,7 +22,7 @@ class UserStatus(StrEnum):
     deactivated = "deactivated"
 
 
-class User(SQLModel, table=True):
+class User(Table, table=True):
     """A person on a workspace's team."""
 
     __tablename__ = "users"
@@ -37,7 +37,7 @@ class User(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class ApiKey(SQLModel, table=True):
+class ApiKey(Table, table=True):
     """A fav_mcp_ key. Only its SHA-256 is stored; the secret is shown once."""
 
     __tablename__ = "api_keys"
@@ -60,7 +60,7 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = utc_field(nullable=True)
 
 
-class ApiKeyOrigin(SQLModel, table=True):
+class ApiKeyOrigin(Table, table=True):
     """An origin (scheme://host[:port]) whose pages may call the REST API with a publishable key (CORS)."""
 
     __tablename__ = "api_key_origins"
@@ -75,7 +75,7 @@ class CodePurpose(StrEnum):
     invite = "invite"
 
 
-class OneTimeCode(SQLModel, table=True):
+class OneTimeCode(Table, table=True):
     """A 6-digit code sent by email. Stored hashed; at most five tries; single use."""
 
     __tablename__ = "one_time_codes"
@@ -92,7 +92,7 @@ class OneTimeCode(SQLModel, table=True):
     consumed_at: datetime | None = utc_field(nullable=True)
 
 
-class RateLimitBucket(SQLModel, table=True):
+class RateLimitBucket(Table, table=True):
     """A fixed-window counter, incremented atomically in the database so replicas share it."""
 
     __tablename__ = "rate_limit_buckets"

@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from favmcp.core.errors import FieldError, validation_failed
 from favmcp.core.schema import Schema
@@ -22,7 +22,7 @@ class PageParams(Schema):
     cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
 
 
-class Page(BaseModel, Generic[T]):
+class Page(Schema, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
     has_more: bool = False

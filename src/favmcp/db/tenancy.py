@@ -4,15 +4,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import json_field, utc_field
+from favmcp.db.types import Table, json_field, utc_field
 
 # What the sealed `payment_provider` settings are sealed for (see favmcp.core.sealing; resealed on key rotation).
 PAYMENT_PROVIDER_SEAL = "payment_provider"
 
 
-class Workspace(SQLModel, table=True):
+class Workspace(Table, table=True):
     """A business, the tenant: its id is the workspace_id every other row carries."""
 
     __tablename__ = "workspaces"

@@ -1,4 +1,4 @@
-"""Column helpers shared by every table."""
+"""The base of every table, and the column helpers the tables share."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect
-from sqlmodel import Column, Field
+from sqlmodel import Column, Field, SQLModel
+from sqlmodel._compat import SQLModelConfig  # the type SQLModel gives model_config; sqlmodel exports none
+
+
+class Table(SQLModel):
+    """The base of every table. Its pydantic validators and serializers are built on first use, as Schema's are:
+    rows are written and read through SQLAlchemy, so a process that answers one tool (`favmcp call`) never builds
+    them for the 72 tables it imports, and a server's start does not wait for them."""
+
+    model_config = SQLModelConfig(defer_build=True)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import Field
 from sqlmodel import Field as Column
-from sqlmodel import SQLModel
 
 from favmcp.core.contact import Channel
 from favmcp.core.events import DomainEvent
@@ -21,7 +20,7 @@ from favmcp.core.ids import new_id
 from favmcp.core.lifecycle import Lifecycle
 from favmcp.core.schema import Schema
 from favmcp.db.scoped import WorkspaceDB
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, json_field, utc_field, workspace_fk
 
 DEFAULT_EXPIRY = timedelta(hours=72)
 
@@ -51,7 +50,7 @@ class ApprovalAsk:
     summary: str
 
 
-class ApprovalRequest(SQLModel, table=True):
+class ApprovalRequest(Table, table=True):
     __tablename__ = "approval_requests"
 
     id: str = Column(primary_key=True, max_length=40)
@@ -103,7 +102,7 @@ class PolicyRules(Schema):
         return found[-1] if found else _waits_by_default(kind)
 
 
-class ApprovalPolicy(SQLModel, table=True):
+class ApprovalPolicy(Table, table=True):
     __tablename__ = "approval_policies"
 
     workspace_id: str = Column(primary_key=True, foreign_key="workspaces.id", max_length=40, ondelete="CASCADE")

@@ -4,9 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, json_field, utc_field, workspace_fk
 
 
 class Undeliverable(Exception):
@@ -27,7 +27,7 @@ class OutboxKind(StrEnum):
     customer = "customer"
 
 
-class OutboxMessage(SQLModel, table=True):
+class OutboxMessage(Table, table=True):
     """A side effect waiting to leave, written in the same transaction as the change that causes it."""
 
     __tablename__ = "outbox"

@@ -3,14 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from favmcp.core.errors import AuditSubject
 from favmcp.core.ids import new_id
-from favmcp.db.types import json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, json_field, utc_field, workspace_fk
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditEvent(Table, table=True):
     """One row per mutating call, written in the call's own transaction."""
 
     __tablename__ = "audit_events"
@@ -59,7 +59,7 @@ def action_row(
     return audit_row(subject, action, digest, "ok", new_id("req"), changes, now)
 
 
-class IdempotencyRecord(SQLModel, table=True):
+class IdempotencyRecord(Table, table=True):
     """The first outcome of a call with an idempotency key, replayed for retries for 24 hours."""
 
     __tablename__ = "idempotency_records"
@@ -75,7 +75,7 @@ class IdempotencyRecord(SQLModel, table=True):
     expires_at: datetime = utc_field(index=True)
 
 
-class UsedConfirmation(SQLModel, table=True):
+class UsedConfirmation(Table, table=True):
     """Spent confirmation tokens: the primary key makes each token single-use under concurrency."""
 
     __tablename__ = "used_confirmations"
@@ -85,7 +85,7 @@ class UsedConfirmation(SQLModel, table=True):
     used_at: datetime = utc_field()
 
 
-class EventRecord(SQLModel, table=True):
+class EventRecord(Table, table=True):
     """The log of domain events, written in the transaction that caused them; webhooks fan out from here."""
 
     __tablename__ = "domain_events"
@@ -99,7 +99,7 @@ class EventRecord(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class StateTransition(SQLModel, table=True):
+class StateTransition(Table, table=True):
     """One row per lifecycle change (who moved what from which state to which, in which call)."""
 
     __tablename__ = "state_transitions"
@@ -116,7 +116,7 @@ class StateTransition(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class JobRun(SQLModel, table=True):
+class JobRun(Table, table=True):
     """When a job is next due for a workspace. A worker claims a run by moving next_run_at forward with one
     conditional UPDATE, so of several workers exactly one runs each period."""
 

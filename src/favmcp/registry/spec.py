@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from favmcp.core.schema import Schema
 
@@ -408,8 +408,5 @@ def _can_wait(output_model: type[BaseModel]) -> bool:
     """Whether the tool's answer can say "waiting for approval" and nothing else."""
     if not issubclass(output_model, GatedResult):
         return False
-    try:
-        output_model.model_validate({"status": "pending_approval", "approval_id": "apr_x"})
-    except ValidationError:
-        return False
-    return True
+    own = output_model.model_fields.keys() - GatedResult.model_fields.keys()
+    return not any(output_model.model_fields[name].is_required() for name in own)

@@ -7,12 +7,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, json_field, utc_field, workspace_fk
 
 
-class OAuthClient(SQLModel, table=True):
+class OAuthClient(Table, table=True):
     """A client registered dynamically (RFC 7591). Clients belong to no workspace: one client serves anyone."""
 
     __tablename__ = "oauth_clients"
@@ -25,7 +25,7 @@ class OAuthClient(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class OAuthAuthorization(SQLModel, table=True):
+class OAuthAuthorization(Table, table=True):
     """One authorization request, from /authorize to the person's answer: the state of the sign-in page.
 
     The page is bound to the browser that opened it (a cookie whose hash is kept here), the emailed code to this
@@ -50,7 +50,7 @@ class OAuthAuthorization(SQLModel, table=True):
     finished_at: datetime | None = utc_field(nullable=True)
 
 
-class OAuthGrant(SQLModel, table=True):
+class OAuthGrant(Table, table=True):
     """What a person allowed one client: one workspace, one user, scopes, one resource. Every token issued under it
     is one family: revoking the grant (reuse of a rotated refresh token, revocation, sign-out) ends them all."""
 
@@ -78,7 +78,7 @@ class TokenKind(StrEnum):
     refresh = "refresh"
 
 
-class OAuthToken(SQLModel, table=True):
+class OAuthToken(Table, table=True):
     """An authorization code, access token or refresh token of a grant. A code or refresh token is spent once
     (`used_at`); presenting a spent one again revokes the whole grant."""
 

@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import amount_field, enum_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, utc_field, workspace_fk
 
 
 class BookingStatus(StrEnum):
@@ -30,7 +30,7 @@ class BookingPayment(StrEnum):
     credit = "credit"  # one class-pack credit, reserved when booked
 
 
-class Booking(SQLModel, table=True):
+class Booking(Table, table=True):
     """A customer's appointment with a staff member, or their seat in a class session.
 
     Price, duration and buffers are copied from the service when booked. `blocked_from`/`blocked_until` is the
@@ -83,7 +83,7 @@ class Booking(SQLModel, table=True):
     reschedule_count: int = 0
 
 
-class BookingSettings(SQLModel, table=True):
+class BookingSettings(Table, table=True):
     """The workspace's booking rules (one row, made with the defaults on first use)."""
 
     __tablename__ = "booking_settings"
@@ -105,7 +105,7 @@ class BookingSettings(SQLModel, table=True):
     updated_at: datetime = utc_field()
 
 
-class CalendarFeed(SQLModel, table=True):
+class CalendarFeed(Table, table=True):
     """A staff member's private iCalendar feed. Its URL carries an HMAC of (workspace, user, generation) under the
     server secret, so it can be shown again to those allowed and nothing secret is stored; rotating bumps the
     generation and the old URL stops working."""

@@ -7,10 +7,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from favmcp.core.contact import Channel
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, json_field, utc_field, workspace_fk
 
 
 class CampaignStatus(StrEnum):
@@ -21,7 +21,7 @@ class CampaignStatus(StrEnum):
     cancelled = "cancelled"
 
 
-class Campaign(SQLModel, table=True):
+class Campaign(Table, table=True):
     """`audience` is a CampaignAudience dict (see campaigns.schemas); its messages carry campaign_id."""
 
     __tablename__ = "campaigns"

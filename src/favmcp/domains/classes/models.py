@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import enum_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, utc_field, workspace_fk
 
 
 class SessionStatus(StrEnum):
@@ -16,7 +16,7 @@ class SessionStatus(StrEnum):
     cancelled = "cancelled"
 
 
-class ClassSession(SQLModel, table=True):
+class ClassSession(Table, table=True):
     """One occurrence of a class. `booked` counts the seats held (bookings pending, confirmed, checked in,
     completed or no-show); it moves only by conditional UPDATEs, so it never passes `capacity`."""
 
@@ -55,7 +55,7 @@ class WaitlistStatus(StrEnum):
     closed = "closed"  # the session was cancelled or started
 
 
-class WaitlistEntry(SQLModel, table=True):
+class WaitlistEntry(Table, table=True):
     """A customer waiting for a seat; promoted in order of joining (ids sort by creation), once."""
 
     __tablename__ = "waitlist_entries"

@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, json_field, utc_field, workspace_fk
 
 
 class PostStatus(StrEnum):
@@ -24,7 +24,7 @@ class PostStatus(StrEnum):
 LIVE = text("status IN ('scheduled', 'published')")
 
 
-class Post(SQLModel, table=True):
+class Post(Table, table=True):
     """blocks is a list of Block dicts (see content.schemas); version counts saved changes (the public API's ETag
     is made of it)."""
 

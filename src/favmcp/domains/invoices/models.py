@@ -6,9 +6,9 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import amount_field, enum_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, utc_field, workspace_fk
 
 
 class InvoiceStatus(StrEnum):
@@ -19,7 +19,7 @@ class InvoiceStatus(StrEnum):
     uncollectible = "uncollectible"
 
 
-class Invoice(SQLModel, table=True):
+class Invoice(Table, table=True):
     """A bill to one member. Amounts in minor units of `currency`; the totals are the server's, never the caller's.
 
     amount_remaining = max(0, total - amount_credited - amount_paid), kept by conditional UPDATEs; refund_due is
@@ -66,7 +66,7 @@ class Invoice(SQLModel, table=True):
     marked_uncollectible_at: datetime | None = utc_field(nullable=True)
 
 
-class InvoiceLine(SQLModel, table=True):
+class InvoiceLine(Table, table=True):
     """One line as priced: each amount rounded once (core.money.price_line); net + tax == gross."""
 
     __tablename__ = "invoice_lines"
@@ -90,7 +90,7 @@ class InvoiceLine(SQLModel, table=True):
     plan_id: str | None = Field(default=None, max_length=40)
 
 
-class CreditNote(SQLModel, table=True):
+class CreditNote(Table, table=True):
     """A credit against a finalized invoice: `applied` lowered what was owed, `refund_due` is owed back."""
 
     __tablename__ = "invoice_credit_notes"
@@ -108,7 +108,7 @@ class CreditNote(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class InvoiceReminder(SQLModel, table=True):
+class InvoiceReminder(Table, table=True):
     """A payment reminder sent for an invoice (the reminder history of list_overdue_invoices)."""
 
     __tablename__ = "invoice_reminders"
@@ -125,7 +125,7 @@ class InvoiceReminder(SQLModel, table=True):
     sent_at: datetime = utc_field()
 
 
-class InvoiceCounter(SQLModel, table=True):
+class InvoiceCounter(Table, table=True):
     """The workspace's last invoice number (one row per workspace, id = workspace id), moved by one UPDATE in the
     finalizing transaction: a rolled-back finalize gives its number back, a committed one never does."""
 

@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, UniqueConstraint, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import amount_field, enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, json_field, utc_field, workspace_fk
 
 
 def points_field(*, default: Any = ...) -> Any:
@@ -21,7 +21,7 @@ class TierBasis(StrEnum):
     lifetime_spend = "lifetime_spend"  # payments less refunds, in the workspace's currency
 
 
-class LoyaltyProgram(SQLModel, table=True):
+class LoyaltyProgram(Table, table=True):
     """The workspace's program (one row, the defaults until first saved). earn_rules is a list of EarnRule dicts
     (see loyalty.program)."""
 
@@ -40,7 +40,7 @@ class LoyaltyProgram(SQLModel, table=True):
     updated_at: datetime = utc_field()
 
 
-class LoyaltyAccount(SQLModel, table=True):
+class LoyaltyAccount(Table, table=True):
     """A customer's points: the row every change of their points locks first (changes of one customer take
     turns). `balance` always equals the sum of their ledger entries and the database keeps it from going below
     zero. The tier: `tier_id` is the automatic level, `manual_tier_id` one set by hand that wins until cleared."""
@@ -75,7 +75,7 @@ class EntryKind(StrEnum):
 ONCE_PER_SOURCE = text("source IS NOT NULL")
 
 
-class PointsEntry(SQLModel, table=True):
+class PointsEntry(Table, table=True):
     """The ledger: append-only, never updated or deleted. `points` is signed; the balance is their sum.
 
     source says what the entry is for ("booking:<id>", "payment:<id>", "order:<id>", "lot:<id>", "refund:<id>",
@@ -112,7 +112,7 @@ class PointsEntry(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class PointsLot(SQLModel, table=True):
+class PointsLot(Table, table=True):
     """The points one credit (an earn, an upward adjustment, a returned voucher) added, and what is left of them:
     redemptions take from the soonest-expiring lots first and expiry writes off what a lot has left. The sum of
     `remaining` over a member's lots is their balance."""
@@ -145,7 +145,7 @@ class RewardStatus(StrEnum):
     archived = "archived"
 
 
-class Reward(SQLModel, table=True):
+class Reward(Table, table=True):
     """Something points buy. `stock` (None: unlimited) counts what is left; the database keeps it from going below
     zero, so concurrent redemptions of the last one cannot both succeed."""
 
@@ -180,7 +180,7 @@ class VoucherStatus(StrEnum):
     withdrawn = "withdrawn"  # taken back unused when its reward was archived; its points returned
 
 
-class Voucher(SQLModel, table=True):
+class Voucher(Table, table=True):
     """A reward redeemed by a customer: a single-use promotion code for that customer only (see promotions), and
     the points it cost. Whether it was used is its promotion's redemption count; a used voucher is final."""
 

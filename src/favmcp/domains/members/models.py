@@ -5,10 +5,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from favmcp.core.contact import Channel
-from favmcp.db.types import amount_field, enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, json_field, utc_field, workspace_fk
 
 
 class MemberStatus(StrEnum):
@@ -35,7 +35,7 @@ ACTIVE = text("status = 'active'")
 ONLY_ACTIVE: dict[str, Any] = {"sqlite_where": ACTIVE, "postgresql_where": ACTIVE}
 
 
-class Member(SQLModel, table=True):
+class Member(Table, table=True):
     """A customer. Email and phone are unique per workspace among active members (partial unique indexes)."""
 
     __tablename__ = "members"
@@ -78,7 +78,7 @@ class Member(SQLModel, table=True):
     erased_at: datetime | None = utc_field(nullable=True)
 
 
-class MemberTag(SQLModel, table=True):
+class MemberTag(Table, table=True):
     __tablename__ = "member_tags"
     # The tags of one member in one workspace (search_members gathers them per row): with only the workspace's
     # index and the primary key to choose from, SQLite's planner took the workspace's and read all its tags per row.
@@ -90,7 +90,7 @@ class MemberTag(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class MemberNote(SQLModel, table=True):
+class MemberNote(Table, table=True):
     """A note; customer-written and imported notes are untrusted content, returned marked as such."""
 
     __tablename__ = "member_notes"
@@ -104,7 +104,7 @@ class MemberNote(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class ConsentEvent(SQLModel, table=True):
+class ConsentEvent(Table, table=True):
     """Append-only consent log; a channel's state is its latest event."""
 
     __tablename__ = "member_consent_events"
@@ -118,7 +118,7 @@ class ConsentEvent(SQLModel, table=True):
     recorded_at: datetime = utc_field()
 
 
-class MemberEvent(SQLModel, table=True):
+class MemberEvent(Table, table=True):
     """The customer's timeline; every domain appends here."""
 
     __tablename__ = "member_events"
@@ -138,7 +138,7 @@ class ImportStatus(StrEnum):
     committed = "committed"
 
 
-class MemberImport(SQLModel, table=True):
+class MemberImport(Table, table=True):
     """A staged import: the validated rows, waiting for commit_member_import (which applies them once)."""
 
     __tablename__ = "member_imports"

@@ -8,10 +8,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index, UniqueConstraint, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from favmcp.core.contact import Channel
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, json_field, utc_field, workspace_fk
 from favmcp.effects.approvals import SendKind
 
 
@@ -30,7 +30,7 @@ class ChannelHealth(StrEnum):
     failing = "failing"  # the latest delivery attempts were refused by the provider
 
 
-class ChannelConfig(SQLModel, table=True):
+class ChannelConfig(Table, table=True):
     """One row per workspace and channel. `secrets` is sealed JSON (tokens, passwords) that no tool ever returns;
     `settings` holds what may be shown (sender identity, API base, quiet hours, reminders)."""
 
@@ -61,7 +61,7 @@ class TemplateStatus(StrEnum):
     disabled = "disabled"
 
 
-class MessageTemplate(SQLModel, table=True):
+class MessageTemplate(Table, table=True):
     """A message with named variables ({{first_name}}); `variables` lists every name the text may use."""
 
     __tablename__ = "message_templates"
@@ -120,7 +120,7 @@ ONCE = text("dedupe_key IS NOT NULL")
 HAS_PROVIDER_ID = text("provider_message_id IS NOT NULL")
 
 
-class Message(SQLModel, table=True):
+class Message(Table, table=True):
     """Every message to and from a customer. `body` is the text as sent or received (customer text when inbound);
     erasing the customer blanks it. `dedupe_key` makes a message happen once per cause (a booking's reminder, a
     campaign's message to one member)."""
@@ -177,7 +177,7 @@ class SuppressionReason(StrEnum):
     complaint = "complaint"
 
 
-class Suppression(SQLModel, table=True):
+class Suppression(Table, table=True):
     """An address that nothing is sent to on a channel, whoever it belongs to (or nobody we know)."""
 
     __tablename__ = "message_suppressions"
@@ -191,7 +191,7 @@ class Suppression(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class ProviderEvent(SQLModel, table=True):
+class ProviderEvent(Table, table=True):
     """A provider callback already applied (by the provider's own event id): a retried callback changes nothing."""
 
     __tablename__ = "messaging_provider_events"

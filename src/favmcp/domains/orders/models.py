@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import amount_field, enum_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, utc_field, workspace_fk
 
 
 class OrderStatus(StrEnum):
@@ -18,7 +18,7 @@ class OrderStatus(StrEnum):
     cancelled = "cancelled"
 
 
-class Order(SQLModel, table=True):
+class Order(Table, table=True):
     """An order. amount_paid never passes the total, amount_refunded never passes amount_paid (CHECKs, and the
     conditional UPDATEs that move them)."""
 
@@ -57,7 +57,7 @@ class Order(SQLModel, table=True):
     cancelled_at: datetime | None = utc_field(nullable=True)
 
 
-class OrderLine(SQLModel, table=True):
+class OrderLine(Table, table=True):
     """A line as ordered: the product's name, SKU, price and tax rate at order time, and what the line came to."""
 
     __tablename__ = "order_lines"

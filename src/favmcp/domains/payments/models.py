@@ -11,9 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import amount_field, enum_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, utc_field, workspace_fk
 
 
 class PaymentMethod(StrEnum):
@@ -47,7 +47,7 @@ HAS_PROVIDER_REF = text("provider_ref IS NOT NULL")
 HAS_PROVIDER_REFUND = text("provider_refund_id IS NOT NULL")
 
 
-class Payment(SQLModel, table=True):
+class Payment(Table, table=True):
     """Money received against one invoice or order. An online payment is recorded once per provider reference
     (the Checkout Session id), whatever the number of events that announce it."""
 
@@ -96,7 +96,7 @@ class Payment(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class Refund(SQLModel, table=True):
+class Refund(Table, table=True):
     """Money given back on one payment; its amount is held on the payment while it is pending."""
 
     __tablename__ = "payment_refunds"
@@ -133,7 +133,7 @@ class Refund(SQLModel, table=True):
     settled_at: datetime | None = utc_field(nullable=True)
 
 
-class PaymentLink(SQLModel, table=True):
+class PaymentLink(Table, table=True):
     """A hosted payment page (a Stripe Checkout Session) for what remains on an invoice or order."""
 
     __tablename__ = "payment_links"
@@ -158,7 +158,7 @@ class PaymentLink(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class ProviderEvent(SQLModel, table=True):
+class ProviderEvent(Table, table=True):
     """A provider event already processed (by webhook or reconciliation): the key that makes each one count once."""
 
     __tablename__ = "payment_provider_events"

@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import amount_field, enum_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, utc_field, workspace_fk
 
 
 class ProductStatus(StrEnum):
@@ -27,7 +27,7 @@ NOT_ARCHIVED = text("status = 'active'")
 ONLY_ACTIVE: dict[str, Any] = {"sqlite_where": NOT_ARCHIVED, "postgresql_where": NOT_ARCHIVED}
 
 
-class Product(SQLModel, table=True):
+class Product(Table, table=True):
     """A retail product. The SKU is unique per workspace among active products."""
 
     __tablename__ = "products"
@@ -53,7 +53,7 @@ class Product(SQLModel, table=True):
     archived_at: datetime | None = utc_field(nullable=True)
 
 
-class StockMovement(SQLModel, table=True):
+class StockMovement(Table, table=True):
     """One entry of the append-only stock ledger: never edited, never deleted."""
 
     __tablename__ = "stock_movements"

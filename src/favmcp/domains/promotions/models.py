@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Index, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import amount_field, enum_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, utc_field, workspace_fk
 
 
 class PromotionStatus(StrEnum):
@@ -37,7 +37,7 @@ ACTIVE = text("status = 'active'")
 REDEEMED = text("status = 'redeemed'")
 
 
-class Promotion(SQLModel, table=True):
+class Promotion(Table, table=True):
     """A code (upper case), unique per workspace among active promotions. times_redeemed counts the redemptions
     not released; the database keeps it within max_redemptions."""
 
@@ -80,7 +80,7 @@ class Promotion(SQLModel, table=True):
     deactivated_at: datetime | None = utc_field(nullable=True)
 
 
-class Redemption(SQLModel, table=True):
+class Redemption(Table, table=True):
     """One use of a promotion on one target ("order:<id>" or "invoice:<id>"); released ones no longer count."""
 
     __tablename__ = "promotion_redemptions"

@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import amount_field, enum_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, utc_field, workspace_fk
 
 
 class ServiceStatus(StrEnum):
@@ -16,7 +16,7 @@ class ServiceStatus(StrEnum):
     archived = "archived"  # no new bookings; existing bookings stay
 
 
-class Service(SQLModel, table=True):
+class Service(Table, table=True):
     """What a customer books. Capacity 1 is an appointment with one staff member; more is a class, booked by the
     seat in scheduled class sessions. Bookings copy price, duration and buffers when made, so a later update of
     the service never changes a booked price or time."""
@@ -51,7 +51,7 @@ class Service(SQLModel, table=True):
         return self.capacity > 1
 
 
-class ServiceStaff(SQLModel, table=True):
+class ServiceStaff(Table, table=True):
     """Who delivers a service (replaced as a set by assign_staff_to_service)."""
 
     __tablename__ = "service_staff"

@@ -6,9 +6,9 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Index, UniqueConstraint, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import amount_field, enum_field, utc_field, workspace_fk
+from favmcp.db.types import Table, amount_field, enum_field, utc_field, workspace_fk
 
 
 class PlanKind(StrEnum):
@@ -27,7 +27,7 @@ class PlanStatus(StrEnum):
     archived = "archived"
 
 
-class Plan(SQLModel, table=True):
+class Plan(Table, table=True):
     __tablename__ = "subscription_plans"
     __table_args__ = (Index("ix_subscription_plans_workspace_keyset", "workspace_id", "id"),)
 
@@ -63,7 +63,7 @@ class PauseReason(StrEnum):
     trial_ended = "trial_ended"  # the trial ended; its first invoice is unpaid
 
 
-class Subscription(SQLModel, table=True):
+class Subscription(Table, table=True):
     """A member's membership or pack. The price of the current period is kept here: a plan's new price applies
     from the next renewal. Periods run from `anchor_at`, `period_index` intervals on (no drift at month ends)."""
 
@@ -106,7 +106,7 @@ class Subscription(SQLModel, table=True):
     updated_at: datetime = utc_field()
 
 
-class SubscriptionPeriod(SQLModel, table=True):
+class SubscriptionPeriod(Table, table=True):
     """One billed period of a subscription and its invoice: unique per (subscription, start), so however often
     and however concurrently billing runs, only the call that inserts the row creates the period's invoice."""
 
@@ -132,7 +132,7 @@ class SubscriptionPeriod(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
-class CreditLot(SQLModel, table=True):
+class CreditLot(Table, table=True):
     """The credits of one paid pack. `remaining` is the guard that reserves run against (a conditional UPDATE
     that never takes it below zero); the balance people see is the ledger's sum."""
 
@@ -161,7 +161,7 @@ class CreditKind(StrEnum):
 BOOKING_KINDS = text("kind IN ('reserve', 'release', 'consume')")
 
 
-class CreditEntry(SQLModel, table=True):
+class CreditEntry(Table, table=True):
     """Append-only: never updated or deleted. A booking reserves, releases and consumes at most once each."""
 
     __tablename__ = "credit_entries"

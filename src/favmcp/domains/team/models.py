@@ -4,10 +4,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from favmcp.auth.models import Role
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, json_field, utc_field, workspace_fk
 
 
 class InviteStatus(StrEnum):
@@ -16,7 +16,7 @@ class InviteStatus(StrEnum):
     revoked = "revoked"
 
 
-class TeamInvite(SQLModel, table=True):
+class TeamInvite(Table, table=True):
     """An invitation by email with a role; the token is stored hashed and works once."""
 
     __tablename__ = "team_invites"
@@ -35,7 +35,7 @@ class TeamInvite(SQLModel, table=True):
     user_id: str | None = Field(default=None, max_length=40)
 
 
-class StaffSchedule(SQLModel, table=True):
+class StaffSchedule(Table, table=True):
     """A team member's weekly working hours (local time of the workspace), replaced as a whole."""
 
     __tablename__ = "staff_schedules"
@@ -46,7 +46,7 @@ class StaffSchedule(SQLModel, table=True):
     updated_at: datetime = utc_field()
 
 
-class StaffTimeOff(SQLModel, table=True):
+class StaffTimeOff(Table, table=True):
     """A block of time a team member is away (leave, training); stored in UTC."""
 
     __tablename__ = "staff_time_off"

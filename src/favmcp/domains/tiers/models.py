@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import utc_field, workspace_fk
+from favmcp.db.types import Table, utc_field, workspace_fk
 
 
-class MembershipTier(SQLModel, table=True):
+class MembershipTier(Table, table=True):
     """A level: reached when the customer's standing (on the program's tier_basis) is at least `threshold` (points,
     or minor units of the workspace currency). Thresholds are unique, so the levels are ordered by them."""
 

@@ -8,9 +8,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from favmcp.db.types import enum_field, json_field, utc_field, workspace_fk
+from favmcp.db.types import Table, enum_field, json_field, utc_field, workspace_fk
 
 
 class EndpointStatus(StrEnum):
@@ -18,7 +18,7 @@ class EndpointStatus(StrEnum):
     disabled = "disabled"  # by persistent failure; nothing more is queued for it
 
 
-class WebhookEndpoint(SQLModel, table=True):
+class WebhookEndpoint(Table, table=True):
     """`events` lists event names (`booking.created`) or ["*"]; `secret` is the sealed `whsec_…` signing secret,
     shown once when the endpoint is created."""
 
@@ -44,7 +44,7 @@ class DeliveryStatus(StrEnum):
     failed = "failed"  # retries are over (about 3 days), or the endpoint was disabled or deleted
 
 
-class WebhookDelivery(SQLModel, table=True):
+class WebhookDelivery(Table, table=True):
     """One event for one endpoint; its id is the `webhook-id` header, the same on every retry (receivers dedupe by
     it). A redelivery is a new delivery of the same event."""
 
@@ -72,7 +72,7 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = utc_field(nullable=True)
 
 
-class WebhookAttempt(SQLModel, table=True):
+class WebhookAttempt(Table, table=True):
     """Append-only: one POST to an endpoint and what came back."""
 
     __tablename__ = "webhook_attempts"
