@@ -1,7 +1,7 @@
 """The stdio wire: `favmcp serve` reads and writes it on the event loop when stdin and stdout are pipes (as MCP
 clients start servers), and through the SDK's own transport otherwise (here: stdout a file). Either way a message
-larger than a pipe's buffer crosses both ways, and what a handler or a child process prints or reads misses the
-wire."""
+larger than a pipe's buffer crosses both ways, what a handler or a child process prints or reads misses the wire,
+and a client that writes its requests and closes stdin at once still gets every answer."""
 
 from __future__ import annotations
 
@@ -144,3 +144,87 @@ async def test_what_a_handler_prints_or_reads_misses_the_wire(tmp_path: Path) ->
     assert "wire on the loop True" in printed
     assert printed.count("stray print") == 2 and printed.count("stray write") == 2, printed
     assert printed.count("stray child") == 2, printed
+
+
+def _calls_then_eof(count: int) -> str:
+    """A session written whole and then closed: the handshake, then `count` calls, as `favmcp serve < calls.jsonl`."""
+    calls = [
+        {"jsonrpc": "2.0", "id": 10 + i, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+        for i in range(count)
+    ]
+    return "".join(json.dumps(message) + "\n" for message in [*REQUESTS[:3], *calls])
+
+
+@pytest.mark.parametrize("stdin", ["pipe", "file"])
+def test_requests_sent_before_stdin_closes_are_all_answered(database_url: str, tmp_path: Path, stdin: str) -> None:
+    """The client writes its calls and closes stdin at once. The second start answers its tool list from the cache
+    and loads the domains meanwhile, so at the end of input every call is still waiting for them: each is answered
+    all the same, on the event loop's wire (stdin a pipe) and on the SDK's (stdin a file)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | server_env(database_url, tmp_path)
+    session = tmp_path / "session.jsonl"
+    session.write_text(_calls_then_eof(5))
+    for start in ("cold", "warm"):
+        with session.open("rb") as calls:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "favmcp", "serve"],
+                stdin=subprocess.PIPE if stdin == "pipe" else calls,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=ROOT,
+            )
+            try:
+                out, err = server.communicate(session.read_bytes() if stdin == "pipe" else None, timeout=90)
+            finally:
+                server.kill()
+        answers = _answers(out.decode().splitlines())
+        assert server.returncode == 0, (start, err[-2000:])
+        assert sorted(answers) == [1, 2, *range(10, 15)], (start, out[-500:], err[-2000:])
+        assert all(answers[i]["result"]["structuredContent"]["authenticated"] is False for i in range(10, 15)), start
+
+
+HANGING = """
+import anyio
+import mcp.types as types
+from mcp.server import Server
+from mcp.server.stdio import stdio_server
+from favmcp.transports import stdio
+
+stdio.DRAIN_SECONDS = 0.5
+
+
+async def list_tools(ctx, params):
+    return types.ListToolsResult(tools=[types.Tool(name="hang", input_schema={"type": "object"})])
+
+
+async def call_tool(ctx, params):
+    await anyio.sleep_forever()
+
+
+async def main():
+    server = Server("hanging", on_list_tools=list_tools, on_call_tool=call_tool)
+    async with stdio.loop_pipes() as wire, stdio_server(*wire) as (read, write):
+        unanswered = stdio.Unanswered()
+        reads, writes = stdio.ReadsUntilAnswered(read, unanswered), stdio.CountedAnswers(write, unanswered)
+        await server.run(reads, writes, server.create_initialization_options())
+
+
+anyio.run(main)
+"""
+
+
+def test_a_call_that_never_ends_holds_the_exit_only_so_long(tmp_path: Path) -> None:
+    """After the end of input the server waits DRAIN_SECONDS (here half a second) for a call, then cancels it."""
+    script = tmp_path / "hanging_server.py"
+    script.write_text(HANGING)
+    hang = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "hang", "arguments": {}}}
+    session = "".join(json.dumps(message) + "\n" for message in [*REQUESTS[:3], hang])
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(script)], input=session.encode(), capture_output=True, cwd=ROOT, timeout=30, check=True
+    )
+    assert time.monotonic() - started < 20
+    answers = _answers(done.stdout.decode().splitlines())
+    assert sorted(answers) == [1, 2, 9]
+    assert answers[9]["error"]["message"] == "Connection closed"  # cancelled after the wait, and said so
+    assert b"stdin_closed_with_requests_running" in done.stderr

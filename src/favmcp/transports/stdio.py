@@ -12,13 +12,16 @@ import asyncio
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, NoReturn, cast
+from types import TracebackType
+from typing import TYPE_CHECKING, NoReturn, Self, cast
 
 import anyio
 import structlog
 from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp.types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, RequestId
 
 from favmcp.transports import listing as listings
 from favmcp.transports.mcp import StdioCredential, build_server
@@ -27,6 +30,7 @@ log = structlog.get_logger("favmcp.stdio")
 
 if TYPE_CHECKING:
     from anyio import AsyncFile
+    from mcp.shared._stream_protocols import ReadStream, WriteStream
 
     from favmcp.app import App
     from favmcp.config import Settings
@@ -130,12 +134,121 @@ async def serve_stdio(settings: Settings, api_key: str | None) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(loading.run)
             async with loop_pipes() as wire, stdio_server(*wire) as (read, write):
-                await server.run(read, write, server.create_initialization_options())
+                unanswered = Unanswered()
+                reads, writes = ReadsUntilAnswered(read, unanswered), CountedAnswers(write, unanswered)
+                await server.run(reads, writes, server.create_initialization_options())
             tg.cancel_scope.cancel()
     finally:
         if loading.app is not None:
             with anyio.CancelScope(shield=True):
                 await loading.app.close()
+
+
+# How long the requests already read may still run once the client has closed stdin: long enough for the domains to
+# load on a busy machine and for a call that sends mail; SDK clients signal the process after 2 s anyway.
+DRAIN_SECONDS = 30.0
+
+
+class Unanswered:
+    """The client's requests read and not answered yet.
+
+    The SDK stops serving at the end of stdin and cancels the handlers still running. A client that writes its
+    requests and closes stdin (`favmcp serve < calls.jsonl`) thus lost the answers of its last ones. Here the end
+    of input waits until they are answered (or cancelled by the client), for at most DRAIN_SECONDS: the spec has a
+    client that closes stdin wait a while for the server to exit, then signal it."""
+
+    def __init__(self) -> None:
+        self.ids: set[RequestId] = set()
+        self._none = anyio.Event()
+        self._none.set()
+
+    def read(self, item: SessionMessage | Exception) -> None:
+        if not isinstance(item, SessionMessage):
+            return
+        message = item.message
+        if isinstance(message, JSONRPCRequest):
+            self.ids.add(message.id)
+            if self._none.is_set():
+                self._none = anyio.Event()
+        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+            self._settle((message.params or {}).get("requestId"))
+
+    def written(self, item: SessionMessage) -> None:
+        if isinstance(item.message, JSONRPCResponse | JSONRPCError):
+            self._settle(item.message.id)
+
+    def _settle(self, request_id: RequestId | None) -> None:
+        self.ids.discard(request_id)  # an unknown or missing id settles nothing
+        if not self.ids:
+            self._none.set()
+
+    async def drain(self) -> None:
+        with anyio.move_on_after(DRAIN_SECONDS):
+            await self._none.wait()
+        if self.ids:
+            log.warning("stdin_closed_with_requests_running", cancelled=len(self.ids), waited_seconds=DRAIN_SECONDS)
+
+
+class Wrapped:
+    """Closing, for a stream that wraps another: closes that one."""
+
+    def __init__(self, close: Callable[[], Awaitable[None]]) -> None:
+        self._close = close
+
+    async def aclose(self) -> None:
+        await self._close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class ReadsUntilAnswered(Wrapped):
+    """The server's read stream, whose end waits for the requests read before it (see Unanswered)."""
+
+    def __init__(self, stream: ReadStream[SessionMessage | Exception], unanswered: Unanswered) -> None:
+        super().__init__(stream.aclose)
+        self.stream = stream
+        self.unanswered = unanswered
+
+    @property
+    def last_context(self) -> object:
+        return getattr(self.stream, "last_context", None)  # the sender's context, where the stream keeps one
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            item = await self.stream.receive()
+        except anyio.EndOfStream:
+            await self.unanswered.drain()
+            raise
+        self.unanswered.read(item)
+        return item
+
+    def __aiter__(self) -> ReadsUntilAnswered:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+
+class CountedAnswers(Wrapped):
+    """The server's write stream, telling Unanswered which requests it answered."""
+
+    def __init__(self, stream: WriteStream[SessionMessage], unanswered: Unanswered) -> None:
+        super().__init__(stream.aclose)
+        self.stream = stream
+        self.unanswered = unanswered
+
+    async def send(self, item: SessionMessage, /) -> None:
+        await self.stream.send(item)
+        self.unanswered.written(item)
 
 
 class WireLines:
