@@ -21,12 +21,17 @@ arguments. Figures:
   bare server: throughput, p50, p99 and errors (calls not answered with a result that is not an error). Each client
   has its own connection and replays raw the tools/call POST the SDK client sends (captured once, new id and
   arguments each call), so that the load generator, which shares the 2 cores with the server, stays light.
+- Terminal commands, wall time from spawn to exit (median of --cold-runs, one unmeasured run first, alternating):
+  `favmcp tools list` and `favmcp call whoami` as the demo owner (the installed `favmcp` script), beside
+  `python -c pass`, the interpreter's own start. Their targets are absolute, so the bench also prints how long a
+  Python loop of 10^7 additions takes here: a slower machine moves every figure.
 - favmcp's listing: bytes per tool, whole and model-facing (name, title, description, inputSchema, annotations),
   split by part. Bytes are the compact JSON of each Tool as sent.
 
 Targets (issue 7, "How it is verified") are printed beside the figures: on SQLite, over stdio, `whoami` <= 1.3x,
 `search_members` <= 1.6x, `tools/list` <= 2x, cold start <= 1.6x; on Postgres `whoami` <= 1.5x; HTTP
-`create_member` with 10 and 50 clients on SQLite p99 <= 5x its own p50, with no errors. The listing budget
+`create_member` with 10 and 50 clients on SQLite p99 <= 5x its own p50, with no errors; `favmcp tools list` <= 0.5 s
+and `favmcp call whoami` <= 0.8 s (issue 7, item 6). The listing budget
 (issue 7, item 4): <= 1,500 bytes per tool whole, <= 800 model-facing.
 
 favmcp runs as configured by default (INFO logs) in a throwaway FAVMCP_HOME with the demo workspace
@@ -86,6 +91,7 @@ TARGETS: dict[str, dict[str, float]] = {
     },
     "postgres": {"stdio whoami": 1.5},
 }
+COMMAND_TARGETS = {"favmcp tools list": 0.5, "favmcp call whoami": 0.8}  # wall seconds, on SQLite
 TAIL_TARGET = 5.0  # p99 / p50 of HTTP create_member under load, on SQLite
 TAIL_TARGETED = {("create_member", 10), ("create_member", 50)}
 LISTING_BUDGET = {"whole": 1500, "model_facing": 800}  # bytes per tool on average (issue 7, item 4)
@@ -196,9 +202,31 @@ class LoadPair:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A terminal command's wall time, spawn to exit, over several runs."""
+
+    label: str
+    seconds: list[float]
+    target: float | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None else self.median <= self.target
+
+    def as_json(self) -> dict[str, Any]:
+        spread = {"median_s": round(self.median, 3), "min_s": round(min(self.seconds), 3)}
+        return spread | {"max_s": round(max(self.seconds), 3), "target_s": self.target, "met": self.met}
+
+
+@dataclass(frozen=True)
 class Run:
     pairs: list[Pair]
     loads: list[LoadPair]
+    commands: list[Command]
 
     def ratios(self) -> dict[str, tuple[float, float | None]]:
         """Each ratio of this run with its target: favmcp / bare medians, and p99 / p50 of favmcp under load."""
@@ -213,6 +241,7 @@ class Run:
         return {
             **{label_key(p.label): p.as_json() for p in self.pairs},
             **{label_key(lp.label): lp.as_json() for lp in self.loads},
+            **{label_key(c.label): c.as_json() for c in self.commands},
         }
 
 
@@ -242,6 +271,16 @@ def search_args() -> dict[str, Any]:
 def new_member() -> dict[str, Any]:
     tag = uuid.uuid4().hex[:12]
     return {"name": f"New Member {tag}", "email": f"new.{tag}@bench.example"}
+
+
+def python_loop_seconds() -> float:
+    """How fast this machine runs Python right now: the same loop on a slower machine takes longer, and so does
+    every figure here."""
+    started = time.perf_counter()
+    total = 0
+    for n in range(10**7):
+        total += n
+    return time.perf_counter() - started
 
 
 # -- set-up ----------------------------------------------------------------------------------------------------
@@ -480,6 +519,31 @@ async def bench_http(
         return await compare("http", clients[0], clients[1], fav, bare, calls, warmup)
 
 
+def command_seconds(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def bench_commands(fav: Server, runs: int, database: str) -> list[Command]:
+    """The terminal commands a newcomer types first, run as installed, with the demo owner's key."""
+    favmcp = str(Path(sys.executable).with_name("favmcp"))
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "favmcp tools list": [favmcp, "tools", "list"],
+        "favmcp call whoami": [favmcp, "call", "whoami"],
+    }
+    env = clean_environ() | fav.env
+    seconds: dict[str, list[float]] = {label: [] for label in commands}
+    for args in commands.values():
+        command_seconds(args, env)  # unmeasured: the first run after set-up also fills the OS's file cache
+    for _ in range(runs):
+        for label, args in commands.items():
+            seconds[label].append(command_seconds(args, env))
+    targets = COMMAND_TARGETS if database == "sqlite" else {}
+    return [Command(label, xs, targets.get(label)) for label, xs in seconds.items()]
+
+
 async def cold_start_once(server: Server, mode: Mode, log: TextIO) -> float:
     started = time.perf_counter()
     async with Client(stdio_client(server.stdio, errlog=log), mode=mode) as client:
@@ -628,6 +692,13 @@ def print_run(number: int, runs: int, run: Run) -> None:
             f"{f.tail:>8.2f}x {f.errors:>9} {b.throughput:>9.1f} {b.latency.median_ms:>9.2f} "
             f"{b.latency.p99_ms:>9.2f} {b.errors:>9}  {verdict(lp.target, lp.met)}"
         )
+    print("\nTerminal commands: wall seconds from spawn to exit.\n")
+    head = f"{'command':<36} {'median':>9} {'min':>9} {'max':>9}  target"
+    print(head)
+    print("-" * len(head))
+    for c in run.commands:
+        met = "-" if c.target is None else f"<= {c.target:g} s {'ok' if c.met else 'MISSED'}"
+        print(f"{c.label:<36} {c.median:>9.3f} {min(c.seconds):>9.3f} {max(c.seconds):>9.3f}  {met}")
     if run.errors():
         print(f"\nERRORS under load: {run.errors()} calls failed (see the servers' log lines above, if any)")
 
@@ -645,10 +716,15 @@ def print_listing(fav: dict[str, Any], bare: dict[str, Any]) -> None:
 
 
 def spread(runs: list[Run]) -> dict[str, dict[str, Any]]:
-    """For each ratio: its value in every run, min and max, and whether every run met its target."""
+    """For each ratio, and each command's median seconds: its value in every run, min and max, and whether every
+    run met its target."""
     out: dict[str, dict[str, Any]] = {}
+    figures: dict[str, tuple[list[float], float | None]] = {}
     for label, (_, target) in runs[0].ratios().items():
-        values = [run.ratios()[label][0] for run in runs]
+        figures[label] = [run.ratios()[label][0] for run in runs], target
+    for n, command in enumerate(runs[0].commands):
+        figures[f"{command.label} (s)"] = [run.commands[n].median for run in runs], command.target
+    for label, (values, target) in figures.items():
         met = None if target is None else all(v <= target for v in values)
         out[label] = {
             "runs": [round(v, 2) for v in values],
@@ -661,14 +737,16 @@ def spread(runs: list[Run]) -> dict[str, dict[str, Any]]:
 
 
 def print_spread(figures: dict[str, dict[str, Any]]) -> None:
-    print("\n== spread over the runs: favmcp / bare medians, and favmcp p99/p50 under load ==\n")
-    head = f"{'ratio':<36} {'runs':<24} {'min-max':>13}  target"
+    print("\n== spread over the runs: favmcp / bare medians, favmcp p99/p50 under load, commands' seconds ==\n")
+    head = f"{'figure':<36} {'runs':<24} {'min-max':>13}  target"
     print(head)
     print("-" * len(head))
     for label, f in figures.items():
+        unit = "s" if label.endswith("(s)") else "x"
         runs = " ".join(f"{v:.2f}" for v in f["runs"])
-        span = f"{f['min']:.2f}-{f['max']:.2f}x"
-        print(f"{label:<36} {runs:<24} {span:>13}  {verdict(f['target'], f['met_every_run'])}")
+        span = f"{f['min']:.2f}-{f['max']:.2f}{unit}"
+        target = "-" if f["target"] is None else f"<= {f['target']:g}{unit} {'ok' if f['met_every_run'] else 'MISSED'}"
+        print(f"{label:<36} {runs:<24} {span:>13}  {target}")
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -701,8 +779,10 @@ def measure_once(
         loads = anyio.run(bench_load, fav, bare, (urls[0], urls[1]), mode, options.load_calls, database)
     progress("cold starts")
     pairs.append(anyio.run(bench_cold, fav, bare, mode, log, options.cold_runs))
+    progress("terminal commands")
+    commands = bench_commands(fav, options.cold_runs, database)
     targets = TARGETS[database]
-    return Run([Pair(p.label, p.favmcp, p.bare, targets.get(p.label)) for p in pairs], loads)
+    return Run([Pair(p.label, p.favmcp, p.bare, targets.get(p.label)) for p in pairs], loads, commands)
 
 
 async def recorded_answers(server: Server, mode: Mode, log: TextIO) -> dict[str, Any]:
@@ -764,6 +844,8 @@ def run(options: argparse.Namespace) -> None:
                 f"favmcp vs bare MCP server on {where}: {options.calls} sequential calls per figure, "
                 f"{options.load_calls} calls per load figure, {options.cold_runs} cold starts, mode={mode}"
             )
+            machine = python_loop_seconds()
+            print(f"This machine: a Python loop of 10^7 additions takes {machine:.2f} s.")
             print_listing(listing, bare_listing)
             runs = []
             for number in range(1, options.runs + 1):
@@ -786,6 +868,7 @@ def run(options: argparse.Namespace) -> None:
         "cold_runs": options.cold_runs,
         "warmup": options.warmup,
         "mode": mode,
+        "python_loop_s": round(machine, 3),
         "listing": listing,
         "bare_listing": {"tools": bare_listing["tools"], "bytes": bare_listing["bytes"]},
         "runs": [r.as_json() for r in runs],
