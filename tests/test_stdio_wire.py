@@ -204,9 +204,7 @@ async def call_tool(ctx, params):
 async def main():
     server = Server("hanging", on_list_tools=list_tools, on_call_tool=call_tool)
     async with stdio.loop_pipes() as wire, stdio_server(*wire) as (read, write):
-        unanswered = stdio.Unanswered()
-        reads, writes = stdio.ReadsUntilAnswered(read, unanswered), stdio.CountedAnswers(write, unanswered)
-        await server.run(reads, writes, server.create_initialization_options())
+        await server.run(*stdio.answered_before_exit(read, write), server.create_initialization_options())
 
 
 anyio.run(main)

@@ -134,9 +134,7 @@ async def serve_stdio(settings: Settings, api_key: str | None) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(loading.run)
             async with loop_pipes() as wire, stdio_server(*wire) as (read, write):
-                unanswered = Unanswered()
-                reads, writes = ReadsUntilAnswered(read, unanswered), CountedAnswers(write, unanswered)
-                await server.run(reads, writes, server.create_initialization_options())
+                await server.run(*answered_before_exit(read, write), server.create_initialization_options())
             tg.cancel_scope.cancel()
     finally:
         if loading.app is not None:
@@ -249,6 +247,14 @@ class CountedAnswers(Wrapped):
     async def send(self, item: SessionMessage, /) -> None:
         await self.stream.send(item)
         self.unanswered.written(item)
+
+
+def answered_before_exit(
+    read: ReadStream[SessionMessage | Exception], write: WriteStream[SessionMessage]
+) -> tuple[ReadsUntilAnswered, CountedAnswers]:
+    """The server's streams, whose end of input waits for the requests already read (see Unanswered)."""
+    unanswered = Unanswered()
+    return ReadsUntilAnswered(read, unanswered), CountedAnswers(write, unanswered)
 
 
 class WireLines:
