@@ -15,6 +15,8 @@ import anyio
 import anyio.abc
 import httpx
 
+from tests.support import SHARED_LISTING_CACHE
+
 STARTUP_TIMEOUT = 30.0
 
 
@@ -28,15 +30,17 @@ class HttpServer:
         return f"{self.base}/mcp"
 
 
-def server_env(database_url: str, home: Path) -> dict[str, str]:
-    """Without FAVMCP_SMTP_URL emails stay in the outbox, where tests read them."""
-    return {
+def server_env(database_url: str, home: Path, *, shared_cache: bool = True) -> dict[str, str]:
+    """Without FAVMCP_SMTP_URL emails stay in the outbox, where tests read them. shared_cache=False: the listing
+    cache is home's own (tests of a start with and without one)."""
+    env = {
         "FAVMCP_DATABASE_URL": database_url,
         "FAVMCP_HOME": str(home),
         # A key of its own keys this server's rate-limit buckets apart from every other test's on shared Postgres.
         "FAVMCP_SECRET_KEY": f"servers-{uuid.uuid4().hex}",
         "FAVMCP_LOG_LEVEL": "WARNING",
     }
+    return env | {"FAVMCP_CACHE_DIR": SHARED_LISTING_CACHE} if shared_cache else env
 
 
 def free_port() -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import platformdirs
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -37,8 +38,15 @@ class FakeClock:
         self.current += timedelta(**delta)
 
 
+# The tool listing of every server the tests start, kept once per machine as a deployed server keeps it across
+# restarts: its key is the code and the filters it was made from, so no server reads another code's listing, and
+# building it is a fifth of a server's start. Tests of the cache itself give a server a cache of its own.
+SHARED_LISTING_CACHE = str(platformdirs.user_cache_path("favmcp") / "test-listings")
+
+
 def make_settings(home: Path, database_url: str, **overrides: Any) -> Settings:
     env = {"FAVMCP_HOME": str(home), "FAVMCP_DATABASE_URL": database_url, "FAVMCP_SECRET_KEY": "test-secret"}
+    env["FAVMCP_CACHE_DIR"] = SHARED_LISTING_CACHE
     # One test is one minute of the fake clock: a fuzz or property run with one key would meet the per-minute call
     # limits and stop exercising the tools. The rate-limit tests set their own.
     env |= {"FAVMCP_RATE_LIMIT_READS": "0", "FAVMCP_RATE_LIMIT_WRITES": "0", "FAVMCP_RATE_LIMIT_SENDS": "0"}

@@ -38,7 +38,7 @@ from favmcp import composition
 from favmcp.app import App
 from tests.servers import http_server as running_http_server
 from tests.smtp_server import SmtpServer, running_smtp_server
-from tests.support import Owner, call, error_code, unique_email
+from tests.support import SHARED_LISTING_CACHE, Owner, call, error_code, unique_email
 
 MODES = ("auto", "legacy")
 CALL_TIMEOUT = 30.0
@@ -106,6 +106,7 @@ def server_env(database_url: str, home: Path, mailbox: SmtpServer) -> dict[str, 
         "FAVMCP_SECRET_KEY": f"e2e-{uuid.uuid4().hex}",
         "FAVMCP_SMTP_URL": mailbox.url,
         "FAVMCP_LOG_LEVEL": "WARNING",
+        "FAVMCP_CACHE_DIR": SHARED_LISTING_CACHE,
     }
 
 

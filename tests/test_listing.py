@@ -8,21 +8,29 @@ Bytes are the compact JSON of each Tool as the SDK client received it; the model
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import httpx2
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Tool
 
 from favmcp.app import App
 from favmcp.composition import all_specs
-from favmcp.config import parse_toolsets
+from favmcp.config import Settings, parse_toolsets
 from favmcp.core.errors import FavError
 from favmcp.registry.registry import CORE_TOOLS, Registry
+from favmcp.transports import listing as listings
+from favmcp.transports.listing import Listing
 from favmcp.transports.mcp import StdioCredential, build_server
-from tests.support import make_settings, served, signup
+from tests.servers import http_server, server_env
+from tests.support import Owner, make_settings, served, signup
 from tests.test_e2e_mcp import catalog
 
 WHOLE_BUDGET = 1500  # bytes per tool on average, the whole listing
@@ -125,3 +133,62 @@ def test_a_domain_toolset_still_narrows_calling_and_core_stands_alone() -> None:
     assert core.get(NOT_CORE).name == NOT_CORE and len(core.listed()) == len(all_specs())
     with pytest.raises(ValueError, match="core listing cannot be combined"):
         Registry(all_specs(), toolsets=frozenset({"core", "members"}))
+
+
+# -- kept between starts -------------------------------------------------------------------------------------------
+
+
+async def test_an_http_server_lists_from_the_listing_its_first_start_kept(
+    database_url: str, tmp_path: Path, owner: Owner
+) -> None:
+    """The first start builds the listing and keeps it in FAVMCP_CACHE_DIR (not in its home); the next start
+    answers tools/list from the kept copy, which the test marks to tell it from a new one. The server card is made
+    from the tools themselves, whatever the cache holds."""
+    cache = tmp_path / "shared-cache"
+    env = {**server_env(database_url, tmp_path / "home", shared_cache=False), "FAVMCP_CACHE_DIR": str(cache)}
+
+    async def tools_and_card(log: str) -> tuple[dict[str, str], dict[str, str]]:
+        headers = {"Authorization": f"Bearer {owner.key}"}
+        async with (
+            http_server(env, tmp_path / log) as server,
+            httpx2.AsyncClient(headers=headers) as mcp_http,
+            Client(streamable_http_client(server.url, http_client=mcp_http)) as client,
+            httpx.AsyncClient() as http,
+        ):
+            tools = {t.name: t.description or "" for t in (await client.list_tools()).tools}
+            card = (await http.get(f"{server.base}/.well-known/mcp/server-card.json")).json()
+        return tools, {t["name"]: t["description"] for t in card["tools"]}
+
+    first, first_card = await tools_and_card("first.log")
+    [kept] = cache.glob("listing-*.json")
+    assert not list((tmp_path / "home").rglob("listing-*"))
+    saved = json.loads(kept.read_text())
+    whoami = next(t for t in saved["tools"]["tools"] if t["name"] == "whoami")
+    whoami["description"] = "kept copy"
+    kept.write_text(json.dumps(saved))
+
+    again, card = await tools_and_card("second.log")
+    assert again == {**first, "whoami": "kept copy"} and len(first) == len(all_specs())
+    assert card == first_card == first
+
+
+def test_listings_unused_for_a_day_are_removed_and_those_in_use_stay(tmp_path: Path) -> None:
+    """Servers of other filters may share the cache: saving removes only listings nobody has read for a day (those
+    of earlier code), and reading one marks it in use."""
+    settings = Settings.from_env({"FAVMCP_HOME": str(tmp_path / "home"), "FAVMCP_CACHE_DIR": str(tmp_path / "c")})
+    day_ago = time.time() - listings.UNUSED_SECONDS - 60
+    small = Registry([s for s in all_specs() if s.name == "whoami"])
+    key = listings.cache_key(settings)
+    listings.save(settings, key, Listing.of(small), {})
+    earlier, other = tmp_path / "c" / "listing-earlier.json", tmp_path / "c" / "listing-other-filters.json"
+    for path in (earlier, other):
+        path.write_text("{}")
+    os.utime(earlier, (day_ago, day_ago))
+    mine = tmp_path / "c" / f"listing-{key}.json"
+    os.utime(mine, (day_ago, day_ago))
+
+    cached, _ = listings.load_cached(settings)
+    assert cached is not None and [t["name"] for t in cached.listing.tools["tools"]] == ["whoami"]
+    assert mine.stat().st_mtime > day_ago + 60, "read: in use"
+    listings.save(settings, "another", Listing.of(small), {})
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == sorted(["listing-another.json", mine.name, other.name])

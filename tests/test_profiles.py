@@ -122,7 +122,7 @@ async def test_a_profile_bound_key_over_stdio_lists_its_profile_from_the_first_a
     next answers tools/list from the cache before the database opens, still narrowed. A revoked key sees the whole
     list, as a key bound to nothing does (the listing is no secret; the runner refuses its calls)."""
     front_desk = await bound_key(app, owner, "front_desk")
-    env = {**server_env(database_url, tmp_path), "FAVMCP_NO_DISPATCHER": "1"}
+    env = {**server_env(database_url, tmp_path, shared_cache=False), "FAVMCP_NO_DISPATCHER": "1"}
 
     async def stdio_listing(key: str) -> set[str]:
         params = StdioServerParameters(

@@ -21,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.servers import free_port
 from tests.servers import http_server as running_http_server
-from tests.support import unique_email
+from tests.support import SHARED_LISTING_CACHE, unique_email
 
 CALL_TIMEOUT = 30.0
 
@@ -33,6 +33,7 @@ def server_env(database_url: str, home: Path, **extra: str) -> dict[str, str]:
         "FAVMCP_HOME": str(home),
         "FAVMCP_SECRET_KEY": f"proxies-{uuid.uuid4().hex}",
         "FAVMCP_LOG_LEVEL": "WARNING",
+        "FAVMCP_CACHE_DIR": SHARED_LISTING_CACHE,
         **extra,
     }
 

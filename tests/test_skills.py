@@ -20,6 +20,7 @@ from favmcp.skills import Skill, Step, is_builtin, load_all, variables_in
 from tests.messaging_servers import Providers, running_providers
 from tests.servers import http_server
 from tests.skill_harness import sign_up_owner, skill_run
+from tests.support import SHARED_LISTING_CACHE
 
 ROOT = Path(__file__).resolve().parent.parent / "skills"
 SECTIONS = ("## Rules", "## Flow", "## Errors", "## Example")
@@ -215,6 +216,7 @@ def server_env(database_url: str, home: Path, providers: Providers) -> dict[str,
         "FAVMCP_WHATSAPP_API_BASE": providers.whatsapp.base,
         "FAVMCP_TWILIO_API_BASE": providers.twilio.base,
         "FAVMCP_ALLOW_PRIVATE_TARGETS": "1",
+        "FAVMCP_CACHE_DIR": SHARED_LISTING_CACHE,
     }
 
 

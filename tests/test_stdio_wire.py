@@ -160,7 +160,9 @@ def test_requests_sent_before_stdin_closes_are_all_answered(database_url: str, t
     """The client writes its calls and closes stdin at once. The second start answers its tool list from the cache
     and loads the domains meanwhile, so at the end of input every call is still waiting for them: each is answered
     all the same, on the event loop's wire (stdin a pipe) and on the SDK's (stdin a file)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | server_env(database_url, tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAVMCP_")} | server_env(
+        database_url, tmp_path, shared_cache=False
+    )
     session = tmp_path / "session.jsonl"
     session.write_text(_calls_then_eof(5))
     for start in ("cold", "warm"):

@@ -55,10 +55,18 @@ class Settings:
     metrics: str | None = None
     # OpenTelemetry traces (FAVMCP_OTEL=1, the otel extra): a span per tool call, exported as the OTEL_* variables say.
     otel: bool = False
+    # FAVMCP_CACHE_DIR, for what a server keeps between starts (see cache_dir).
+    cache: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.secret_keys:
             self.secret_keys = (self.secret_key,)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where a server keeps its tool listing between starts: home/cache unless FAVMCP_CACHE_DIR says. Entries are
+        keyed by the code and the filters they were made from, so servers of different homes may share one."""
+        return self.cache or self.home / "cache"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -93,6 +101,7 @@ class Settings:
             rate_limit_sends=_per_minute(env, "FAVMCP_RATE_LIMIT_SENDS", cls.rate_limit_sends),
             metrics=env.get("FAVMCP_METRICS") or None,
             otel=_otel(env.get("FAVMCP_OTEL")),
+            cache=Path(env["FAVMCP_CACHE_DIR"]) if env.get("FAVMCP_CACHE_DIR") else None,
         )
 
 

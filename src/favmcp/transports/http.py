@@ -4,6 +4,7 @@ tools that need none), the OAuth authorization server, /healthz and the public s
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hmac
 import ipaddress
@@ -35,7 +36,7 @@ from favmcp.registry.registry import Registry
 from favmcp.registry.runner import Runner
 from favmcp.skills import load_all, skill_uri
 from favmcp.transports import rest
-from favmcp.transports.listing import Listing, tool_definition
+from favmcp.transports.listing import Listing, cached_or_built, tool_definition
 from favmcp.transports.mcp import INSTRUCTIONS, build_server, skill_prompt
 
 MAX_BODY = 1_000_000
@@ -121,17 +122,18 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
     async def runner() -> Runner:
         return app.runner
 
-    listing = Listing.of(app.registry)
-    profiled = {name: listing.narrowed(registry) for name, registry in app.runner.profiled.items()}
-    server = build_server(listing, runner, profiled=profiled)
+    listed = cached_or_built(app.settings, app.registry, app.runner.profiled)
+    server = build_server(listed.listing, runner, profiled=listed.profiled)
     # /mcp/p/<profile>: the profile's tools only, whatever the credential (the guard refuses one bound elsewhere).
-    profile_servers = {name: build_server(narrow, runner) for name, narrow in profiled.items()}
+    profile_servers = {name: build_server(narrow, runner) for name, narrow in listed.profiled.items()}
     # /mcp/public lists the tools that need no credential; the same runner answers, so discovery still finds every
     # tool, and anything else called there is unauthenticated (the guard drops any credential sent to it).
     public_tools = Registry([s for s in app.registry.listed() if s.scope == scopes.PUBLIC])
     public = build_server(Listing.of(public_tools), runner)
     provider = Provider(app.db, app.settings, app.runner.clock, app.runner.random)
-    card = server_card(app)
+    # Made at the first request: its tools are every served tool's definition, which the cached listing does not
+    # hold when the core listing is chosen, and building them all would undo the cache at every start.
+    card = functools.cache(lambda: server_card(app))
 
     async def healthz(request: Request) -> JSONResponse:
         try:
@@ -142,7 +144,7 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def card_endpoint(request: Request) -> JSONResponse:
-        return JSONResponse(card)
+        return JSONResponse(card())
 
     async def metrics(request: Request) -> Response:
         setting = app.settings.metrics

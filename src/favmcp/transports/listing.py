@@ -1,10 +1,11 @@
 """What an MCP server says about its tools before any is called, built once and kept on disk between starts.
 
-Building the listing means every tool's JSON Schema from pydantic: a third of a second for 165 tools. A stdio
-server starts once per client session, so the listing is written to FAVMCP_HOME/cache and read back on the next
-start, keyed by everything it is made from: this code (each module's size and modification time), the versions of
-pydantic and the MCP SDK, and the server's filters. A change to any of them makes a new key, so a stale listing
-is never served; an unreadable or unwritable cache only means building it again.
+Building the listing means every tool's JSON Schema from pydantic: a third of a second for 165 tools, a quarter of
+an HTTP server's start. A stdio server starts once per client session, an HTTP server on every deploy or restart,
+so the listing is written to the cache directory (FAVMCP_HOME/cache unless FAVMCP_CACHE_DIR) and read back on the
+next start, keyed by everything it is made from: this code (each module's size and modification time), the
+versions of pydantic and the MCP SDK, and the server's filters. A change to any of them makes a new key, so a stale
+listing is never served; an unreadable or unwritable cache only means building it again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from favmcp.registry.registry import Registry
 
 PACKAGE = Path(__file__).resolve().parent.parent
+UNUSED_SECONDS = 24 * 3600
 
 
 def tool_definition(spec: ToolSpec) -> types.Tool:
@@ -111,14 +114,15 @@ def cache_key(settings: Settings) -> str:
 
 
 def _path(settings: Settings, key: str) -> Path:
-    return settings.home / "cache" / f"listing-{key}.json"
+    return settings.cache_dir / f"listing-{key}.json"
 
 
 def load_cached(settings: Settings) -> tuple[Cached | None, str]:
     """The listings kept for this code and these filters, if any, and their key."""
     key = cache_key(settings)
+    path = _path(settings, key)
     try:
-        saved = json.loads(_path(settings, key).read_text())
+        saved = json.loads(path.read_text())
         listing = Listing(
             tools=saved["tools"],
             input_schemas=saved["input_schemas"],
@@ -126,13 +130,27 @@ def load_cached(settings: Settings) -> tuple[Cached | None, str]:
             approval_gated=frozenset(saved["approval_gated"]),
         )
         profiled = {name: listing.restricted(names) for name, names in saved["profiles"].items()}
+        os.utime(path)  # in use: kept by the clean-up in save()
     except (OSError, ValueError, KeyError, TypeError):
         return None, key
     return Cached(listing, profiled), key
 
 
+def built(settings: Settings, key: str, registry: Registry, profiles: Mapping[str, Registry]) -> Cached:
+    """The listing and its profiles' made from the registry, and kept under `key` for the next start."""
+    listing = Listing.of(registry)
+    save(settings, key, listing, profiles)
+    return Cached(listing, {name: listing.narrowed(r) for name, r in profiles.items()})
+
+
+def cached_or_built(settings: Settings, registry: Registry, profiles: Mapping[str, Registry]) -> Cached:
+    cached, key = load_cached(settings)
+    return cached if cached is not None else built(settings, key, registry, profiles)
+
+
 def save(settings: Settings, key: str, listing: Listing, profiles: Mapping[str, Registry]) -> None:
-    """Written whole or not at all (a rename), and older listings of this home removed."""
+    """Written whole or not at all (a rename). Listings unused for a day are removed: those of earlier code, while
+    the listings of other filters in use beside this one (another server sharing the cache) stay."""
     path = _path(settings, key)
     saved = {
         "tools": listing.tools,
@@ -144,7 +162,8 @@ def save(settings: Settings, key: str, listing: Listing, profiles: Mapping[str, 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for old in path.parent.glob("listing-*.json"):
-            old.unlink(missing_ok=True)
+            if time.time() - old.stat().st_mtime > UNUSED_SECONDS:
+                old.unlink(missing_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps(saved, ensure_ascii=False, separators=(",", ":")))
         partial.replace(path)
@@ -157,7 +176,7 @@ def _key_digest(secret: str) -> str:
 
 
 def _profiles_path(settings: Settings) -> Path:
-    return settings.home / "cache" / "key-profiles.json"
+    return settings.home / "cache" / "key-profiles.json"  # of this home's keys, so not in a shared cache
 
 
 def remembered_profile(settings: Settings, secret: str) -> tuple[bool, str | None]:

@@ -100,10 +100,7 @@ async def serve_stdio(settings: Settings, api_key: str | None) -> None:
         from favmcp.transports.cli import open_app
 
         app = await open_app(settings)
-        listing = listings.Listing.of(app.registry)
-        profiles = app.runner.profiled
-        listings.save(settings, key, listing, profiles)
-        cached = listings.Cached(listing, {name: listing.narrowed(r) for name, r in profiles.items()})
+        cached = listings.built(settings, key, app.registry, app.runner.profiled)
     loading = Loading(settings, app)
 
     known_profiles: dict[str, str | None] = {}  # this session's keys' (its key can change at signup)
