@@ -22,7 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Tool
 
 from favmcp.app import App
-from favmcp.composition import all_specs
+from favmcp.composition import DOMAINS, all_specs
 from favmcp.config import Settings, parse_toolsets
 from favmcp.core.errors import FavError
 from favmcp.registry.registry import CORE_TOOLS, Registry
@@ -30,7 +30,7 @@ from favmcp.transports import listing as listings
 from favmcp.transports.listing import Listing
 from favmcp.transports.mcp import StdioCredential, build_server
 from tests.servers import http_server, server_env
-from tests.support import Owner, make_settings, served, signup
+from tests.support import Owner, call, make_settings, served, signup
 from tests.test_e2e_mcp import catalog
 
 WHOLE_BUDGET = 1500  # bytes per tool on average, the whole listing
@@ -163,8 +163,7 @@ async def test_an_http_server_lists_from_the_listing_its_first_start_kept(
     [kept] = cache.glob("listing-*.json")
     assert not list((tmp_path / "home").rglob("listing-*"))
     saved = json.loads(kept.read_text())
-    whoami = next(t for t in saved["tools"]["tools"] if t["name"] == "whoami")
-    whoami["description"] = "kept copy"
+    saved["definitions"]["whoami"]["description"] = "kept copy"
     kept.write_text(json.dumps(saved))
 
     again, card = await tools_and_card("second.log")
@@ -192,3 +191,27 @@ def test_listings_unused_for_a_day_are_removed_and_those_in_use_stay(tmp_path: P
     assert mine.stat().st_mtime > day_ago + 60, "read: in use"
     listings.save(settings, "another", Listing.of(small), {})
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == sorted(["listing-another.json", mine.name, other.name])
+
+
+async def test_under_the_core_listing_a_profile_bound_key_lists_its_whole_profile(core_app: App) -> None:
+    """A key bound to a job profile lists that profile's tools: the core listing gives way to the profile's own,
+    also for the profile's tools that are not core ones."""
+    owner = await signup(core_app)
+    made = await call(core_app, owner.key, "create_api_key", {"name": "desk", "profile": "front_desk"})
+    assert made.ok, made.data
+    listing, runner = served(core_app)
+    profiled = {name: listing.narrowed(registry) for name, registry in core_app.runner.profiled.items()}
+    server = build_server(listing, runner, stdio_credential=StdioCredential(made.data["api_key"]), profiled=profiled)
+    async with Client(server) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+    expected = {s.name for s in core_app.runner.profiled["front_desk"].tools_list()}
+    assert expected - CORE_TOOLS, "the profile has tools beyond the core ones"
+    assert names == expected
+
+
+def test_a_listing_is_kept_per_platform(tmp_path: Path) -> None:
+    """An app given a platform of other domains (a test's extra domain) keeps its listing apart: a server of the
+    composition root's domains never reads it."""
+    settings = Settings.from_env({"FAVMCP_HOME": str(tmp_path)})
+    assert listings.cache_key(settings) == listings.cache_key(settings, DOMAINS)
+    assert listings.cache_key(settings, [*DOMAINS, "ticker"]) != listings.cache_key(settings)

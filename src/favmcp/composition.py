@@ -2,18 +2,21 @@
 
 Adding a domain is a folder under `domains/` whose `tools.py` ends with `DOMAIN = Domain(...)`, plus one line
 below. `registry/`, `db/`, `auth/` and `effects/` import nothing from `domains/`.
+
+Importing this module loads nothing else: a stdio server keys its kept tool listing by DOMAINS before it loads one.
 """
 
 from __future__ import annotations
 
 import importlib
 from functools import cache
+from typing import TYPE_CHECKING
 
-from sqlalchemy import MetaData
-from sqlmodel import SQLModel
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
 
-from favmcp.registry.domain import Domain, Platform
-from favmcp.registry.spec import ToolSpec
+    from favmcp.registry.domain import Domain, Platform
+    from favmcp.registry.spec import ToolSpec
 
 DOMAINS = (
     "onboarding",
@@ -43,6 +46,8 @@ DOMAINS = (
 
 
 def load_domain(name: str) -> Domain:
+    from favmcp.registry.domain import Domain
+
     domain = importlib.import_module(f"favmcp.domains.{name}.tools").DOMAIN
     assert isinstance(domain, Domain) and domain.name == name, name
     return domain
@@ -50,6 +55,8 @@ def load_domain(name: str) -> Domain:
 
 @cache
 def platform() -> Platform:
+    from favmcp.registry.domain import Platform
+
     return Platform(tuple(load_domain(name) for name in DOMAINS))
 
 
@@ -59,6 +66,8 @@ def all_specs() -> list[ToolSpec]:
 
 def metadata() -> MetaData:
     """Every table: the platform's own and those of every domain (importing a domain imports its models)."""
+    from sqlmodel import SQLModel
+
     from favmcp.auth import models as _auth  # noqa: F401
     from favmcp.auth.oauth import models as _oauth  # noqa: F401
     from favmcp.db import tenancy as _tenancy  # noqa: F401

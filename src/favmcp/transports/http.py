@@ -122,7 +122,8 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
     async def runner() -> Runner:
         return app.runner
 
-    listed = cached_or_built(app.settings, app.registry, app.runner.profiled)
+    domains = [d.name for d in app.runner.platform.domains]
+    listed = cached_or_built(app.settings, app.registry, app.runner.profiled, domains)
     server = build_server(listed.listing, runner, profiled=listed.profiled)
     # /mcp/p/<profile>: the profile's tools only, whatever the credential (the guard refuses one bound elsewhere).
     profile_servers = {name: build_server(narrow, runner) for name, narrow in listed.profiled.items()}

@@ -23,10 +23,11 @@ import mcp.types as types
 import pydantic
 
 from favmcp import __version__
+from favmcp.composition import DOMAINS
 from favmcp.registry.spec import Gate, ToolSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from favmcp.config import Settings
     from favmcp.registry.registry import Registry
@@ -56,16 +57,22 @@ def tool_definition(spec: ToolSpec) -> types.Tool:
 @dataclass(frozen=True)
 class Listing:
     tools: dict[str, Any]  # the tools/list answer, serialized once
-    input_schemas: dict[str, dict[str, Any]]  # every callable tool's, listed or not (the core listing leaves most out)
+    # Every callable tool's definition as the answer holds it, listed or not: the core listing shows few, and a
+    # profile narrowed from it shows its own tools (Registry.narrowed).
+    definitions: dict[str, dict[str, Any]]
+    input_schemas: dict[str, dict[str, Any]]  # every callable tool's, listed or not
     confirm_gated: frozenset[str]
     approval_gated: frozenset[str]
 
     @classmethod
     def of(cls, registry: Registry) -> Listing:
         served = registry.listed()
-        tools = types.ListToolsResult(tools=[tool_definition(s) for s in registry.tools_list()])
+        definitions = {
+            s.name: tool_definition(s).model_dump(by_alias=True, mode="json", exclude_none=True) for s in served
+        }
         return cls(
-            tools=tools.model_dump(by_alias=True, mode="json", exclude_none=True),
+            tools=_answer(definitions, [s.name for s in registry.tools_list()]),
+            definitions=definitions,
             input_schemas={s.name: s.input_schema() for s in served},
             confirm_gated=frozenset(s.name for s in served if s.gate is Gate.confirm),
             approval_gated=frozenset(s.name for s in served if s.gate is Gate.approval),
@@ -76,14 +83,19 @@ class Listing:
         return self.restricted(_names(registry))
 
     def restricted(self, names: ProfileNames) -> Listing:
-        listed, served = set(names["listed"]), set(names["served"])
-        tools = {**self.tools, "tools": [t for t in self.tools["tools"] if t["name"] in listed]}
+        served = set(names["served"])
         return Listing(
-            tools=tools,
+            tools=_answer(self.definitions, [name for name in names["listed"] if name in self.definitions]),
+            definitions={name: d for name, d in self.definitions.items() if name in served},
             input_schemas={name: schema for name, schema in self.input_schemas.items() if name in served},
             confirm_gated=self.confirm_gated & served,
             approval_gated=self.approval_gated & served,
         )
+
+
+def _answer(definitions: Mapping[str, dict[str, Any]], listed: list[str]) -> dict[str, Any]:
+    answer = types.ListToolsResult(tools=[]).model_dump(by_alias=True, mode="json", exclude_none=True)
+    return answer | {"tools": [definitions[name] for name in listed]}
 
 
 class ProfileNames(TypedDict):
@@ -103,10 +115,11 @@ class Cached:
     profiled: dict[str, Listing]
 
 
-def cache_key(settings: Settings) -> str:
+def cache_key(settings: Settings, domains: Sequence[str] = DOMAINS) -> str:
+    """domains: the served platform's, when it is not the composition root's (an app given another platform)."""
     digest = hashlib.blake2b(digest_size=16)
     filters = {"toolsets": sorted(settings.toolsets or []) or None, "read_only": settings.read_only}
-    digest.update(json.dumps([__version__, pydantic.VERSION, version("mcp"), filters]).encode())
+    digest.update(json.dumps([__version__, pydantic.VERSION, version("mcp"), filters, list(domains)]).encode())
     for path in sorted(PACKAGE.rglob("*.py")):
         stat = path.stat()
         digest.update(f"{path.relative_to(PACKAGE)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
@@ -117,14 +130,15 @@ def _path(settings: Settings, key: str) -> Path:
     return settings.cache_dir / f"listing-{key}.json"
 
 
-def load_cached(settings: Settings) -> tuple[Cached | None, str]:
-    """The listings kept for this code and these filters, if any, and their key."""
-    key = cache_key(settings)
+def load_cached(settings: Settings, domains: Sequence[str] = DOMAINS) -> tuple[Cached | None, str]:
+    """The listings kept for this code, these filters and these domains, if any, and their key."""
+    key = cache_key(settings, domains)
     path = _path(settings, key)
     try:
         saved = json.loads(path.read_text())
         listing = Listing(
-            tools=saved["tools"],
+            tools=_answer(saved["definitions"], saved["listed"]),
+            definitions=saved["definitions"],
             input_schemas=saved["input_schemas"],
             confirm_gated=frozenset(saved["confirm_gated"]),
             approval_gated=frozenset(saved["approval_gated"]),
@@ -143,8 +157,10 @@ def built(settings: Settings, key: str, registry: Registry, profiles: Mapping[st
     return Cached(listing, {name: listing.narrowed(r) for name, r in profiles.items()})
 
 
-def cached_or_built(settings: Settings, registry: Registry, profiles: Mapping[str, Registry]) -> Cached:
-    cached, key = load_cached(settings)
+def cached_or_built(
+    settings: Settings, registry: Registry, profiles: Mapping[str, Registry], domains: Sequence[str]
+) -> Cached:
+    cached, key = load_cached(settings, domains)
     return cached if cached is not None else built(settings, key, registry, profiles)
 
 
@@ -153,7 +169,8 @@ def save(settings: Settings, key: str, listing: Listing, profiles: Mapping[str, 
     the listings of other filters in use beside this one (another server sharing the cache) stay."""
     path = _path(settings, key)
     saved = {
-        "tools": listing.tools,
+        "definitions": listing.definitions,
+        "listed": [tool["name"] for tool in listing.tools["tools"]],
         "input_schemas": listing.input_schemas,
         "confirm_gated": sorted(listing.confirm_gated),
         "approval_gated": sorted(listing.approval_gated),
