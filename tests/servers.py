@@ -40,7 +40,7 @@ def server_env(database_url: str, home: Path, *, shared_cache: bool = True) -> d
         "FAVMCP_SECRET_KEY": f"servers-{uuid.uuid4().hex}",
         "FAVMCP_LOG_LEVEL": "WARNING",
     }
-    return env | {"FAVMCP_CACHE_DIR": SHARED_LISTING_CACHE} if shared_cache else env
+    return (env | {"FAVMCP_CACHE_DIR": SHARED_LISTING_CACHE}) if shared_cache else env
 
 
 def free_port() -> int:

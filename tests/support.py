@@ -39,7 +39,7 @@ class FakeClock:
 
 
 # The tool listing of every server the tests start, kept once per machine as a deployed server keeps it across
-# restarts: its key is the code and the filters it was made from, so no server reads another code's listing, and
+# restarts: its key is what it was made from (code, filters, domains), so no server reads another's listing, and
 # building it is a fifth of a server's start. Tests of the cache itself give a server a cache of its own.
 SHARED_LISTING_CACHE = str(platformdirs.user_cache_path("favmcp") / "test-listings")
 

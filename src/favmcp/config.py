@@ -65,7 +65,7 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         """Where a server keeps its tool listing between starts: home/cache unless FAVMCP_CACHE_DIR says. Entries are
-        keyed by the code and the filters they were made from, so servers of different homes may share one."""
+        keyed by everything they are made from (transports/listing.py), so servers of different homes may share one."""
         return self.cache or self.home / "cache"
 
     @classmethod

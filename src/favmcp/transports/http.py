@@ -132,8 +132,8 @@ def build_http_app(app: App, *, run_dispatcher: bool | None = None) -> Starlette
     public_tools = Registry([s for s in app.registry.listed() if s.scope == scopes.PUBLIC])
     public = build_server(Listing.of(public_tools), runner)
     provider = Provider(app.db, app.settings, app.runner.clock, app.runner.random)
-    # Made at the first request: its tools are every served tool's definition, which the cached listing does not
-    # hold when the core listing is chosen, and building them all would undo the cache at every start.
+    # Made at the first request, from the tools themselves: building every tool's definition here would undo the
+    # kept listing at every start.
     card = functools.cache(lambda: server_card(app))
 
     async def healthz(request: Request) -> JSONResponse:

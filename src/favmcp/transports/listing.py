@@ -4,8 +4,8 @@ Building the listing means every tool's JSON Schema from pydantic: a third of a 
 an HTTP server's start. A stdio server starts once per client session, an HTTP server on every deploy or restart,
 so the listing is written to the cache directory (FAVMCP_HOME/cache unless FAVMCP_CACHE_DIR) and read back on the
 next start, keyed by everything it is made from: this code (each module's size and modification time), the
-versions of pydantic and the MCP SDK, and the server's filters. A change to any of them makes a new key, so a stale
-listing is never served; an unreadable or unwritable cache only means building it again.
+versions of pydantic and the MCP SDK, the server's filters and its domains. A change to any of them makes a new key,
+so a stale listing is never served; an unreadable or unwritable cache only means building it again.
 """
 
 from __future__ import annotations
