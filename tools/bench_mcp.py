@@ -15,7 +15,8 @@ arguments. Figures:
   over stdio also `whoami` without a key (no database: what the MCP adapter and the runner cost alone); and
   `whoami` and `search_members` against the bare server giving back favmcp's own recorded answers ("same answer"): both
   then send the same bytes and the client checks both against the same output schema, so the ratio is what
-  favmcp's runner and database add.
+  favmcp's runner and database add. The bare server's "same answer" median over its no-op is the floor: the least
+  ratio a server could reach with that answer while doing no work at all.
 - Cold start over stdio: spawn to the first `tools/list` answered (one unmeasured spawn each, then alternating).
 - HTTP load: 1, 10 and 50 concurrent clients on `whoami` and `create_member` (bare: `noop`), favmcp then the
   bare server: throughput, p50, p99 and errors (calls not answered with a result that is not an error). Each client
@@ -234,6 +235,17 @@ class Run:
         ratios |= {f"{lp.label} p99/p50": (lp.favmcp.tail, lp.target) for lp in self.loads}
         return ratios
 
+    def floors(self) -> dict[str, float]:
+        """For each measure also timed against favmcp's recorded answer: that answer from the bare server over the
+        bare no-op. It is the lowest ratio any server could reach, sending those bytes for the client to check
+        against the output schema while doing no work at all."""
+        bare = {p.label: p.bare.median_ms for p in self.pairs}
+        return {
+            label: bare[f"{label}, same answer"] / noop
+            for label, noop in bare.items()
+            if f"{label}, same answer" in bare
+        }
+
     def errors(self) -> int:
         return sum(lp.favmcp.errors + lp.bare.errors for lp in self.loads)
 
@@ -242,6 +254,7 @@ class Run:
             **{label_key(p.label): p.as_json() for p in self.pairs},
             **{label_key(lp.label): lp.as_json() for lp in self.loads},
             **{label_key(c.label): c.as_json() for c in self.commands},
+            "floors": {label_key(label): round(floor, 2) for label, floor in self.floors().items()},
         }
 
 
@@ -680,6 +693,10 @@ def print_run(number: int, runs: int, run: Run) -> None:
             + " ".join(f"{x:>9.2f}" for x in figures)
             + f" {p.ratio:>6.2f}x  {verdict(p.target, p.met)}"
         )
+    print("\nFloor: the bare server sending favmcp's recorded answer, over its no-op (the least ratio a server doing")
+    print("no work could reach, with the same bytes for the client to check against the same output schema).\n")
+    for label, floor in run.floors().items():
+        print(f"{label:<36} {floor:>6.2f}x")
     print("\nHTTP load: concurrent clients, each its own connection (raw JSON-RPC posts); p50/p99 in milliseconds.\n")
     load_columns = ("fav /s", "fav p50", "fav p99", "p99/p50", "fav err", "bare /s", "bare p50", "bare p99", "bare err")
     head = f"{'measure':<36} " + " ".join(f"{c:>9}" for c in load_columns) + "  target (favmcp p99/p50, no errors)"
@@ -722,6 +739,8 @@ def spread(runs: list[Run]) -> dict[str, dict[str, Any]]:
     figures: dict[str, tuple[list[float], float | None]] = {}
     for label, (_, target) in runs[0].ratios().items():
         figures[label] = [run.ratios()[label][0] for run in runs], target
+    for label in runs[0].floors():
+        figures[f"{label}, floor"] = [run.floors()[label] for run in runs], None
     for n, command in enumerate(runs[0].commands):
         figures[f"{command.label} (s)"] = [run.commands[n].median for run in runs], command.target
     for label, (values, target) in figures.items():
