@@ -1,6 +1,6 @@
 """What an MCP server says about its tools before any is called, built once and kept on disk between starts.
 
-Building the listing means every tool's JSON Schema from pydantic: a third of a second for 165 tools, a quarter of
+Building the listing means every tool's JSON Schema from pydantic: a third of a second for 165 tools, a fifth of
 an HTTP server's start. A stdio server starts once per client session, an HTTP server on every deploy or restart,
 so the listing is written to the cache directory (FAVMCP_HOME/cache unless FAVMCP_CACHE_DIR) and read back on the
 next start, keyed by everything it is made from: this code (each module's size and modification time), the
@@ -151,7 +151,7 @@ def load_cached(settings: Settings, domains: Sequence[str] = DOMAINS) -> tuple[C
 
 
 def built(settings: Settings, key: str, registry: Registry, profiles: Mapping[str, Registry]) -> Cached:
-    """The listing and its profiles' made from the registry, and kept under `key` for the next start."""
+    """The listing and its profiles, made from the registry and kept under `key` for the next start."""
     listing = Listing.of(registry)
     save(settings, key, listing, profiles)
     return Cached(listing, {name: listing.narrowed(r) for name, r in profiles.items()})
